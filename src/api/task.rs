@@ -1,0 +1,206 @@
+//! A download task as the exporter understands it: typed, whatever spelling the API used.
+
+use std::fmt;
+
+/// The state of an advanced download task.
+///
+/// Alibaba's own sources spell some states two ways (`queueing`/`queuing`,
+/// `initializing`/`Initializing`), so parsing ignores case and folds the spellings; a state never
+/// seen before is kept, lowercased, rather than dropped.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum DownloadState {
+    Initializing,
+    Queueing,
+    Running,
+    Failed,
+    Finished,
+    Expired,
+    Other(String),
+}
+
+impl DownloadState {
+    /// Every state the API documents, in the order of a task's life.
+    pub const KNOWN: [DownloadState; 6] = [
+        DownloadState::Initializing,
+        DownloadState::Queueing,
+        DownloadState::Running,
+        DownloadState::Failed,
+        DownloadState::Finished,
+        DownloadState::Expired,
+    ];
+
+    pub fn parse(raw: &str) -> DownloadState {
+        let trimmed = raw.trim();
+        let known = [
+            ("initializing", DownloadState::Initializing),
+            ("queueing", DownloadState::Queueing),
+            ("queuing", DownloadState::Queueing),
+            ("running", DownloadState::Running),
+            ("failed", DownloadState::Failed),
+            ("finished", DownloadState::Finished),
+            ("expired", DownloadState::Expired),
+        ];
+        known
+            .into_iter()
+            .find(|(name, _)| trimmed.eq_ignore_ascii_case(name))
+            .map(|(_, state)| state)
+            .unwrap_or_else(|| DownloadState::Other(trimmed.to_ascii_lowercase()))
+    }
+
+    /// The canonical lowercase name, as used on the wire and in metric labels.
+    pub fn as_str(&self) -> &str {
+        match self {
+            DownloadState::Initializing => "initializing",
+            DownloadState::Queueing => "queueing",
+            DownloadState::Running => "running",
+            DownloadState::Failed => "failed",
+            DownloadState::Finished => "finished",
+            DownloadState::Expired => "expired",
+            DownloadState::Other(name) => name,
+        }
+    }
+}
+
+impl fmt::Display for DownloadState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Full backup-set download or point-in-time download. The response carries no such field:
+/// a task's type is the `TaskType` filter of the request that listed it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum TaskType {
+    Full,
+    Pitr,
+}
+
+impl TaskType {
+    pub const ALL: [TaskType; 2] = [TaskType::Full, TaskType::Pitr];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TaskType::Full => "full",
+            TaskType::Pitr => "pitr",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<TaskType> {
+        TaskType::ALL.into_iter().find(|t| raw.trim().eq_ignore_ascii_case(t.as_str()))
+    }
+}
+
+impl fmt::Display for TaskType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What the downloaded data is converted to.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum ExportFormat {
+    Csv,
+    Sql,
+    Parquet,
+    Other(String),
+}
+
+impl ExportFormat {
+    pub fn parse(raw: &str) -> ExportFormat {
+        match raw.trim().to_ascii_lowercase().as_str() {
+            "csv" => ExportFormat::Csv,
+            "sql" => ExportFormat::Sql,
+            "parquet" => ExportFormat::Parquet,
+            other => ExportFormat::Other(other.to_string()),
+        }
+    }
+}
+
+/// Where the downloaded data goes.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum TargetType {
+    Oss,
+    Url,
+    Other(String),
+}
+
+impl TargetType {
+    pub fn parse(raw: &str) -> TargetType {
+        match raw.trim().to_ascii_uppercase().as_str() {
+            "OSS" => TargetType::Oss,
+            "URL" => TargetType::Url,
+            _ => TargetType::Other(raw.trim().to_string()),
+        }
+    }
+}
+
+/// `"<exported tables>/<total tables>"`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Progress {
+    pub done: u64,
+    pub total: u64,
+}
+
+impl Progress {
+    pub fn parse(raw: &str) -> Option<Progress> {
+        let (done, total) = raw.trim().split_once('/')?;
+        Some(Progress { done: done.trim().parse().ok()?, total: total.trim().parse().ok()? })
+    }
+}
+
+/// One listed download task. Fields the API left out or sent empty are `None` (or 0 for sizes,
+/// which is what an empty size means).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DownloadTask {
+    pub task_id: String,
+    pub task_type: TaskType,
+    pub state: DownloadState,
+    pub region_code: Option<String>,
+    pub format: Option<ExportFormat>,
+    pub target_type: Option<TargetType>,
+    pub target_path: Option<String>,
+    pub db_list: Option<String>,
+    pub backup_set_id: Option<String>,
+    pub export_bytes: u64,
+    pub import_bytes: u64,
+    pub progress: Option<Progress>,
+    /// Unix milliseconds.
+    pub created_at_ms: Option<u64>,
+    /// Unix milliseconds; the point in time of a pitr download.
+    pub backup_set_time_ms: Option<u64>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn both_spellings_of_a_state_are_one_state() {
+        assert_eq!(DownloadState::parse("queuing"), DownloadState::Queueing);
+        assert_eq!(DownloadState::parse("queueing"), DownloadState::Queueing);
+        assert_eq!(DownloadState::parse("Initializing"), DownloadState::Initializing);
+        assert_eq!(DownloadState::parse(" FINISHED "), DownloadState::Finished);
+    }
+
+    #[test]
+    fn unknown_state_is_kept_under_its_own_lowercased_name() {
+        assert_eq!(DownloadState::parse("Paused"), DownloadState::Other("paused".into()));
+        assert_eq!(DownloadState::parse("Paused").as_str(), "paused");
+    }
+
+    #[test]
+    fn progress_is_done_over_total() {
+        assert_eq!(Progress::parse("3/10"), Some(Progress { done: 3, total: 10 }));
+        assert_eq!(Progress::parse("0/0"), Some(Progress { done: 0, total: 0 }));
+        assert_eq!(Progress::parse("x/1"), None);
+        assert_eq!(Progress::parse(""), None);
+    }
+
+    #[test]
+    fn formats_and_targets_ignore_case() {
+        assert_eq!(ExportFormat::parse("SQL"), ExportFormat::Sql);
+        assert_eq!(ExportFormat::parse("Parquet"), ExportFormat::Parquet);
+        assert_eq!(TargetType::parse("oss"), TargetType::Oss);
+        assert_eq!(TargetType::parse("ftp"), TargetType::Other("ftp".into()));
+    }
+}
