@@ -1,5 +1,15 @@
 //! The Alibaba Cloud DBS API as dbs-exporter speaks it: signing, the call, paging, errors.
 
+pub mod client;
 pub mod endpoint;
+pub mod error;
+pub mod response;
 pub mod sign;
 pub mod task;
+
+pub use client::{
+    CallObserver, ClientOptions, DbsClient, DownloadTaskQuery, ListOptions, Listing, OrderDirection,
+};
+pub use error::{ApiError, ErrorClass, TransportKind};
+pub use response::Page;
+pub use task::{DownloadState, DownloadTask, ExportFormat, Progress, TargetType, TaskType};

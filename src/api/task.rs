@@ -152,8 +152,10 @@ impl Progress {
 /// which is what an empty size means).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DownloadTask {
+    /// Empty when the service sent none; such tasks are counted but cannot be de-duplicated.
     pub task_id: String,
-    pub task_type: TaskType,
+    /// `None` when the listing was not filtered by type: the response never says.
+    pub task_type: Option<TaskType>,
     pub state: DownloadState,
     pub region_code: Option<String>,
     pub format: Option<ExportFormat>,
