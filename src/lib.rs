@@ -6,4 +6,8 @@
 
 pub mod api;
 pub mod credentials;
+pub mod metrics;
+pub mod model;
+pub mod render;
 pub mod sim;
+pub mod state;

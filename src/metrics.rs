@@ -1,0 +1,113 @@
+//! The exporter's own metrics: API calls, their errors and latency, build and process info.
+//! Registered once, in one registry, and handed around by reference.
+
+use std::time::Duration;
+
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder,
+};
+
+use crate::api::ApiError;
+
+/// Every value the `code` label of `aliyun_dbs_api_request_errors_total` can take.
+pub const ERROR_CODES: [&str; 9] =
+    ["throttled", "auth", "forbidden", "server", "client", "transport", "decode", "page_cap", "credentials"];
+
+const API_LATENCY_BUCKETS: [f64; 10] = [0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0];
+
+#[derive(Clone, Debug)]
+pub struct ExporterMetrics {
+    registry: Registry,
+    api_requests: IntCounterVec,
+    api_errors: IntCounterVec,
+    api_duration: HistogramVec,
+}
+
+impl ExporterMetrics {
+    /// Registers every metric and pre-creates the series of each region at zero, so that
+    /// `rate()` works from the first scrape rather than from the first error.
+    pub fn new<'a>(regions: impl IntoIterator<Item = &'a str>) -> Self {
+        let registry = Registry::new();
+        let api_requests = IntCounterVec::new(
+            Opts::new("aliyun_dbs_api_requests_total", "DescribeDownloadTask calls made, by region."),
+            &["region_id"],
+        )
+        .expect("valid metric");
+        let api_errors = IntCounterVec::new(
+            Opts::new(
+                "aliyun_dbs_api_request_errors_total",
+                "DescribeDownloadTask calls that failed, by region and error class.",
+            ),
+            &["region_id", "code"],
+        )
+        .expect("valid metric");
+        let api_duration = HistogramVec::new(
+            HistogramOpts::new(
+                "aliyun_dbs_api_request_duration_seconds",
+                "Latency of DescribeDownloadTask calls, by region.",
+            )
+            .buckets(API_LATENCY_BUCKETS.to_vec()),
+            &["region_id"],
+        )
+        .expect("valid metric");
+        let build_info = IntGaugeVec::new(
+            Opts::new(
+                "aliyun_dbs_exporter_build_info",
+                "Build of the running dbs-exporter; the value is always 1.",
+            ),
+            &["version", "revision"],
+        )
+        .expect("valid metric");
+        build_info
+            .with_label_values(&[
+                env!("CARGO_PKG_VERSION"),
+                option_env!("DBS_EXPORTER_REVISION").unwrap_or("unknown"),
+            ])
+            .set(1);
+
+        for collector in [
+            Box::new(api_requests.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(api_errors.clone()),
+            Box::new(api_duration.clone()),
+            Box::new(build_info),
+        ] {
+            registry.register(collector).expect("metric names are unique");
+        }
+        #[cfg(target_os = "linux")]
+        registry
+            .register(Box::new(prometheus::process_collector::ProcessCollector::for_self()))
+            .expect("process metrics register once");
+
+        let metrics = ExporterMetrics { registry, api_requests, api_errors, api_duration };
+        for region in regions {
+            metrics.api_requests.with_label_values(&[region]);
+            metrics.api_duration.with_label_values(&[region]);
+            for code in ERROR_CODES {
+                metrics.api_errors.with_label_values(&[region, code]);
+            }
+        }
+        metrics
+    }
+
+    pub fn observe_call(&self, region_id: &str, elapsed: Duration, error: Option<&ApiError>) {
+        self.api_requests.with_label_values(&[region_id]).inc();
+        self.api_duration.with_label_values(&[region_id]).observe(elapsed.as_secs_f64());
+        if let Some(error) = error {
+            self.api_errors.with_label_values(&[region_id, error.metric_label()]).inc();
+        }
+    }
+
+    pub fn requests(&self, region_id: &str) -> u64 {
+        self.api_requests.with_label_values(&[region_id]).get()
+    }
+
+    pub fn errors(&self, region_id: &str, code: &str) -> u64 {
+        self.api_errors.with_label_values(&[region_id, code]).get()
+    }
+
+    /// Appends the text exposition of these metrics.
+    pub fn encode(&self, out: &mut Vec<u8>) {
+        // Encoding into a Vec cannot fail for well-formed metrics.
+        let _ = TextEncoder::new().encode(&self.registry.gather(), out);
+    }
+}

@@ -1,0 +1,166 @@
+//! Aggregation: the tasks of one listing in, counts and byte sums per state out.
+//!
+//! Only the aggregate is kept between polls, never the tasks themselves, so memory grows with
+//! the number of targets, not with the number of tasks.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::Arc;
+
+use crate::api::{DownloadState, DownloadTask, TaskType};
+
+/// One listing the poller runs: an instance in a region, filtered by one task type.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TargetKey {
+    pub instance: InstanceKey,
+    pub task_type: TaskType,
+}
+
+/// An instance as metrics name it.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct InstanceKey {
+    pub region_id: Arc<str>,
+    pub instance_id: Arc<str>,
+}
+
+impl InstanceKey {
+    pub fn new(region_id: &str, instance_id: &str) -> Self {
+        InstanceKey { region_id: region_id.into(), instance_id: instance_id.into() }
+    }
+}
+
+impl fmt::Display for InstanceKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.region_id, self.instance_id)
+    }
+}
+
+impl fmt::Display for TargetKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.instance, self.task_type)
+    }
+}
+
+/// What the tasks in one state add up to.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct StateTotals {
+    pub tasks: u64,
+    pub export_bytes: u64,
+    pub import_bytes: u64,
+    /// Creation time (Unix ms) of the oldest task in this state, when any task said.
+    pub oldest_created_ms: Option<u64>,
+}
+
+impl StateTotals {
+    fn add(&mut self, task: &DownloadTask) {
+        self.tasks += 1;
+        self.export_bytes = self.export_bytes.saturating_add(task.export_bytes);
+        self.import_bytes = self.import_bytes.saturating_add(task.import_bytes);
+        if let Some(created) = task.created_at_ms {
+            self.oldest_created_ms = Some(self.oldest_created_ms.map_or(created, |old| old.min(created)));
+        }
+    }
+}
+
+/// The tasks of one target, by state. Every documented state is always present, so a state
+/// with no tasks reads as an explicit zero rather than a missing series.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TaskAggregate {
+    by_state: BTreeMap<DownloadState, StateTotals>,
+}
+
+impl Default for TaskAggregate {
+    fn default() -> Self {
+        TaskAggregate {
+            by_state: DownloadState::KNOWN.into_iter().map(|s| (s, StateTotals::default())).collect(),
+        }
+    }
+}
+
+impl TaskAggregate {
+    pub fn from_tasks<'a>(tasks: impl IntoIterator<Item = &'a DownloadTask>) -> Self {
+        let mut aggregate = TaskAggregate::default();
+        for task in tasks {
+            aggregate.add(task);
+        }
+        aggregate
+    }
+
+    pub fn add(&mut self, task: &DownloadTask) {
+        self.by_state.entry(task.state.clone()).or_default().add(task);
+    }
+
+    /// Totals per state, known states first in lifecycle order, then unknown ones by name.
+    pub fn states(&self) -> impl Iterator<Item = (&DownloadState, &StateTotals)> {
+        self.by_state.iter()
+    }
+
+    pub fn get(&self, state: &DownloadState) -> StateTotals {
+        self.by_state.get(state).copied().unwrap_or_default()
+    }
+
+    pub fn total_tasks(&self) -> u64 {
+        self.by_state.values().map(|t| t.tasks).sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn task(id: &str, state: &str, export: u64, import: u64, created: Option<u64>) -> DownloadTask {
+        DownloadTask {
+            task_id: id.into(),
+            task_type: Some(TaskType::Full),
+            state: DownloadState::parse(state),
+            region_code: None,
+            format: None,
+            target_type: None,
+            target_path: None,
+            db_list: None,
+            backup_set_id: None,
+            export_bytes: export,
+            import_bytes: import,
+            progress: None,
+            created_at_ms: created,
+            backup_set_time_ms: None,
+        }
+    }
+
+    #[test]
+    fn counts_and_bytes_are_summed_per_state() {
+        let tasks = [
+            task("a", "finished", 100, 10, Some(3000)),
+            task("b", "finished", 50, 5, Some(1000)),
+            task("c", "queuing", 0, 0, Some(2000)),
+        ];
+        let aggregate = TaskAggregate::from_tasks(&tasks);
+        let finished = aggregate.get(&DownloadState::Finished);
+        assert_eq!((finished.tasks, finished.export_bytes, finished.import_bytes), (2, 150, 15));
+        assert_eq!(finished.oldest_created_ms, Some(1000));
+        assert_eq!(aggregate.get(&DownloadState::Queueing).tasks, 1);
+        assert_eq!(aggregate.total_tasks(), 3);
+    }
+
+    #[test]
+    fn every_known_state_is_present_even_with_no_tasks() {
+        let aggregate = TaskAggregate::from_tasks(&[]);
+        let states: Vec<&str> = aggregate.states().map(|(s, _)| s.as_str()).collect();
+        assert_eq!(states, ["initializing", "queueing", "running", "failed", "finished", "expired"]);
+        assert!(aggregate.states().all(|(_, t)| *t == StateTotals::default()));
+    }
+
+    #[test]
+    fn unknown_states_are_kept_after_the_known_ones() {
+        let aggregate = TaskAggregate::from_tasks(&[task("x", "Paused", 7, 0, None)]);
+        let last = aggregate.states().last().unwrap();
+        assert_eq!(last.0.as_str(), "paused");
+        assert_eq!(last.1.tasks, 1);
+    }
+
+    #[test]
+    fn byte_sums_saturate_instead_of_overflowing() {
+        let tasks = [task("a", "running", u64::MAX, 0, None), task("b", "running", 5, 0, None)];
+        assert_eq!(TaskAggregate::from_tasks(&tasks).get(&DownloadState::Running).export_bytes, u64::MAX);
+    }
+}

@@ -1,0 +1,103 @@
+use super::*;
+use crate::api::{DownloadState, DownloadTask};
+use crate::model::{TargetKey, TaskAggregate};
+use std::time::Duration;
+
+fn task(state: &str, export: u64, created: u64) -> DownloadTask {
+    DownloadTask {
+        task_id: format!("dt-{created}"),
+        task_type: Some(TaskType::Full),
+        state: DownloadState::parse(state),
+        region_code: None,
+        format: None,
+        target_type: None,
+        target_path: None,
+        db_list: None,
+        backup_set_id: None,
+        export_bytes: export,
+        import_bytes: export / 2,
+        progress: None,
+        created_at_ms: Some(created),
+        backup_set_time_ms: None,
+    }
+}
+
+fn layout() -> Layout {
+    Layout { task_types: vec![TaskType::Full], target_count: 1 }
+}
+
+fn rendered(store: &Store) -> String {
+    store.read(|view, _| {
+        let mut out = String::new();
+        render_view(view, &layout(), &mut out);
+        out
+    })
+}
+
+fn key() -> TargetKey {
+    TargetKey { instance: InstanceKey::new("cn-hangzhou", "rm-1"), task_type: TaskType::Full }
+}
+
+#[test]
+fn counts_bytes_and_zeros_appear_with_their_labels() {
+    let store = Store::new();
+    let aggregate =
+        TaskAggregate::from_tasks(&[task("finished", 100, 1_700_000_000_123), task("Paused", 1, 5)]);
+    store.record_success(
+        &key(),
+        aggregate,
+        SystemTime::UNIX_EPOCH + Duration::from_millis(1_700_000_000_500),
+    );
+    let text = rendered(&store);
+    let label = |state: &str| {
+        format!("{{region_id=\"cn-hangzhou\",instance_id=\"rm-1\",task_type=\"full\",state=\"{state}\"}}")
+    };
+    assert!(text.contains(&format!("aliyun_dbs_download_tasks{} 1\n", label("finished"))), "{text}");
+    assert!(text.contains(&format!("aliyun_dbs_download_tasks{} 0\n", label("queueing"))));
+    assert!(text.contains(&format!("aliyun_dbs_download_tasks{} 1\n", label("paused"))));
+    assert!(text.contains(&format!("aliyun_dbs_download_export_bytes{} 100\n", label("finished"))));
+    assert!(text.contains(&format!("aliyun_dbs_download_import_bytes{} 50\n", label("finished"))));
+    assert!(text.contains(&format!(
+        "aliyun_dbs_download_oldest_task_created_timestamp_seconds{} 1700000000.123\n",
+        label("finished")
+    )));
+    assert!(!text.contains(&format!(
+        "aliyun_dbs_download_oldest_task_created_timestamp_seconds{}",
+        label("queueing")
+    )));
+    assert!(text.contains("aliyun_dbs_up{region_id=\"cn-hangzhou\",instance_id=\"rm-1\"} 1\n"));
+    assert!(text.contains("aliyun_dbs_last_success_timestamp_seconds{region_id=\"cn-hangzhou\",instance_id=\"rm-1\"} 1700000000.500\n"));
+    assert_eq!(text.matches("# TYPE aliyun_dbs_download_tasks gauge").count(), 1);
+}
+
+#[test]
+fn a_target_that_never_succeeded_has_up_zero_and_no_task_series() {
+    let store = Store::new();
+    store.record_failure(&key(), "auth");
+    let text = rendered(&store);
+    assert!(text.contains("aliyun_dbs_up{region_id=\"cn-hangzhou\",instance_id=\"rm-1\"} 0\n"));
+    assert!(!text.contains("aliyun_dbs_download_tasks{"));
+    assert!(!text.contains("aliyun_dbs_last_success_timestamp_seconds{"));
+}
+
+#[test]
+fn label_values_are_escaped() {
+    let mut out = String::new();
+    push_label_value(&mut out, "a\"b\\c\nd");
+    assert_eq!(out, "a\\\"b\\\\c\\nd");
+}
+
+#[test]
+fn the_cache_renders_again_only_after_a_change() {
+    let store = Arc::new(Store::new());
+    let exposition = Exposition::new(store.clone(), ExporterMetrics::new(["cn-hangzhou"]), layout());
+    let first = exposition.task_series();
+    let second = exposition.task_series();
+    assert_eq!(first.as_ptr(), second.as_ptr(), "an unchanged store must serve the same bytes");
+    store.record_failure(&key(), "server");
+    let third = exposition.task_series();
+    assert_ne!(first, third);
+    let body = String::from_utf8(exposition.body()).unwrap();
+    assert!(body.contains("aliyun_dbs_api_requests_total{region_id=\"cn-hangzhou\"} 0"), "{body}");
+    assert!(body.contains("aliyun_dbs_exporter_build_info{"));
+}
