@@ -1,1 +1,223 @@
-//! placeholder
+//! An in-crate simulator of the DBS `DescribeDownloadTask` endpoint, for integration tests and the
+//! exporter's `demo` mode.
+//!
+//! It is a loopback HTTP/1.1 server that checks requests the way the real gateway does (common
+//! parameters, signature V1, timestamp window, nonce replay, STS tokens, RAM denial), answers with
+//! the real body shapes (every task field a string, paging integers, in-band `Success:"false"`),
+//! and can be told to misbehave ([`Fault`]) so the client's retries and error paths get exercised.
+//!
+//! Choices where the real service is not documented:
+//! - a non-numeric `PageSize`, `CurrentPage`, `StartTime` or `EndTime`, or a `TaskType` other
+//!   than `full`/`pitr`, is answered in-band: HTTP 200, `Success:"false"`, `InvalidParameter`,
+//!   the way DBS itself reports `instanceName can not be empty`;
+//! - a missing common parameter `X` is HTTP 400 `MissingX`, "X is mandatory for this action.";
+//!   a wrong `SignatureMethod`/`SignatureVersion` is 400 `InvalidSignatureMethod`/
+//!   `InvalidSignatureVersion`; a wrong `Version` is 400 `InvalidVersion`; a missing `RegionCode`
+//!   is 400 `MissingRegionCode`; a malformed `Timestamp` is 400 `InvalidTimeStamp.Format`;
+//! - a path other than `/` is a plain-text 404, a method other than GET/POST a plain-text 405;
+//! - without `Format=json` every answer, errors included, is XML.
+
+mod action;
+mod auth;
+pub mod demo;
+mod faults;
+mod handle;
+mod server;
+mod store;
+mod wire;
+
+#[cfg(test)]
+mod tests;
+
+use std::collections::{HashMap, HashSet};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use crate::api::task::TaskType;
+
+pub use demo::{demo_regions, demo_simulator, DEMO_ACCESS_KEY_ID, DEMO_ACCESS_KEY_SECRET};
+pub use handle::SimHandle;
+
+/// Produces tasks for "now" (Unix ms); merged with the static tasks on every listing.
+pub type TaskSource = Arc<dyn Fn(u64) -> Vec<SimTask> + Send + Sync>;
+
+/// One download task as the simulator stores it; rendered field by field, as strings.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SimTask {
+    pub task_id: String,
+    pub region: String,
+    pub instance: String,
+    /// MongoDB sharded clusters only; matched against `ClusterName` when the request gives one.
+    pub cluster: Option<String>,
+    pub datasource_id: Option<String>,
+    pub backup_set_id: String,
+    /// Not rendered (the API has no such field); matched against the `TaskType` filter.
+    pub task_type: TaskType,
+    /// Sent exactly as spelled, so the client's spelling folding gets exercised.
+    pub state: String,
+    pub format: String,
+    pub export_bytes: u64,
+    pub import_bytes: u64,
+    pub created_ms: u64,
+    pub backup_set_time_ms: u64,
+    pub target_type: String,
+    pub target_path: String,
+    pub progress: String,
+    pub db_list: String,
+}
+
+impl SimTask {
+    /// A task with plausible values for everything not given: csv to a URL, no data yet,
+    /// a backup set from an hour before creation, the data source id DBS would assign.
+    pub fn new(
+        task_id: impl Into<String>,
+        region: impl Into<String>,
+        instance: impl Into<String>,
+        task_type: TaskType,
+        state: impl Into<String>,
+        created_ms: u64,
+    ) -> Self {
+        let task_id = task_id.into();
+        let region = region.into();
+        let instance = instance.into();
+        let backup_set_id = (1_482_610_000 + task_id.bytes().map(u64::from).sum::<u64>()).to_string();
+        SimTask {
+            datasource_id: Some(format!("ds-{instance}_{region}")),
+            cluster: None,
+            backup_set_id,
+            task_type,
+            state: state.into(),
+            format: "csv".to_string(),
+            export_bytes: 0,
+            import_bytes: 0,
+            created_ms,
+            backup_set_time_ms: created_ms.saturating_sub(3_600_000),
+            target_type: "URL".to_string(),
+            target_path: String::new(),
+            progress: "0/0".to_string(),
+            db_list: "[dbtest]".to_string(),
+            task_id,
+            region,
+            instance,
+        }
+    }
+}
+
+/// A misbehaviour served instead of (or, for latency, before) the normal answer.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Fault {
+    /// Sleep, then answer normally.
+    Latency(Duration),
+    /// HTTP 400 `Throttling.User` with `x-acs-retry-after: 100`.
+    Throttle,
+    /// 500 `InternalError`, 503 `ServiceUnavailable` (JSON); 502/504 an HTML gateway page;
+    /// any other status `UnknownError` (JSON).
+    ServerError(u16),
+    /// HTTP 200 with `Success:"false"` and `ErrCode:"DBS.InternalError"`.
+    InBandError,
+    /// HTTP 200 whose body is not JSON.
+    Malformed,
+    /// HTTP 200 whose body stops halfway: `Content-Length` promises more, then the connection closes.
+    Truncated,
+    /// The connection is reset without any response.
+    Reset,
+}
+
+impl Fault {
+    /// The bounded name under which [`SimHandle::injected`] counts this fault.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Fault::Latency(_) => "latency",
+            Fault::Throttle => "throttle",
+            Fault::ServerError(_) => "server_error",
+            Fault::InBandError => "in_band_error",
+            Fault::Malformed => "malformed",
+            Fault::Truncated => "truncated",
+            Fault::Reset => "reset",
+        }
+    }
+}
+
+/// Builder for a simulator; [`Simulator::start`] binds and serves it.
+pub struct Simulator {
+    accounts: HashMap<String, auth::Account>,
+    tasks: Vec<SimTask>,
+    source: Option<TaskSource>,
+    forbidden: HashSet<(String, String)>,
+    max_page_size: u64,
+}
+
+impl Default for Simulator {
+    fn default() -> Self {
+        Simulator::new()
+    }
+}
+
+impl Simulator {
+    pub const DEFAULT_MAX_PAGE_SIZE: u64 = 100;
+
+    pub fn new() -> Self {
+        Simulator {
+            accounts: HashMap::new(),
+            tasks: Vec::new(),
+            source: None,
+            forbidden: HashSet::new(),
+            max_page_size: Self::DEFAULT_MAX_PAGE_SIZE,
+        }
+    }
+
+    /// Accepts requests signed with this long-lived AccessKey pair (call again for more accounts).
+    pub fn with_access_key(mut self, id: impl Into<String>, secret: impl Into<String>) -> Self {
+        self.accounts.insert(id.into(), auth::Account::permanent(secret.into()));
+        self
+    }
+
+    /// Accepts this temporary key only with its `SecurityToken`, and only until `expires_at`.
+    pub fn with_sts_credentials(
+        mut self,
+        id: impl Into<String>,
+        secret: impl Into<String>,
+        token: impl Into<String>,
+        expires_at: SystemTime,
+    ) -> Self {
+        self.accounts.insert(id.into(), auth::Account::sts(secret.into(), token.into(), expires_at));
+        self
+    }
+
+    pub fn with_tasks(mut self, tasks: impl IntoIterator<Item = SimTask>) -> Self {
+        self.tasks.extend(tasks);
+        self
+    }
+
+    /// Tasks computed from the current time on each listing, in addition to the static ones.
+    pub fn with_task_source(mut self, source: TaskSource) -> Self {
+        self.source = Some(source);
+        self
+    }
+
+    /// Requests for this instance are denied with HTTP 403 `Forbidden.RAM`.
+    pub fn with_forbidden_instance(mut self, region: impl Into<String>, instance: impl Into<String>) -> Self {
+        self.forbidden.insert((region.into(), instance.into()));
+        self
+    }
+
+    /// Larger `PageSize` requests are clamped to this (at least 1).
+    pub fn with_max_page_size(mut self, max: u64) -> Self {
+        self.max_page_size = max.max(1);
+        self
+    }
+
+    /// Binds `addr` (port 0 picks a free port) and serves until the handle is shut down or the
+    /// last clone of it is dropped.
+    pub async fn start(self, addr: SocketAddr) -> std::io::Result<SimHandle> {
+        let listener = tokio::net::TcpListener::bind(addr).await?;
+        let config = handle::Config {
+            accounts: self.accounts,
+            source: self.source,
+            forbidden: self.forbidden,
+            max_page_size: self.max_page_size,
+        };
+        SimHandle::serve(listener, config, self.tasks)
+    }
+}

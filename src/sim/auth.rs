@@ -1,0 +1,231 @@
+//! The gateway's checks before a request reaches DBS: common parameters, signature V1,
+//! timestamp window, nonce replay and STS tokens, in the order the real gateway applies them.
+
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use time::macros::format_description;
+use time::PrimitiveDateTime;
+
+use crate::api::sign;
+
+use super::wire::GatewayError;
+
+/// How far a request's `Timestamp` may be from the server's clock, either way.
+const TIMESTAMP_WINDOW: Duration = Duration::from_secs(15 * 60);
+
+/// A nonce is remembered for the whole span in which its request could still pass the timestamp
+/// check (15 minutes either side), so no replay slips through once it is forgotten.
+const NONCE_TTL: Duration = Duration::from_secs(30 * 60);
+
+/// Past this many remembered nonces the oldest are forgotten, bounding memory under a soak test.
+const NONCE_CAPACITY: usize = 200_000;
+
+/// Parameters every signed RPC request carries, checked in this order.
+const REQUIRED: [&str; 8] = [
+    "AccessKeyId",
+    "Signature",
+    "SignatureMethod",
+    "SignatureNonce",
+    "SignatureVersion",
+    "Timestamp",
+    "Action",
+    "Version",
+];
+
+const TIMESTAMP_FORMAT: &[time::format_description::FormatItem<'static>] =
+    format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]Z");
+
+/// A key the simulator accepts.
+pub(crate) struct Account {
+    secret: String,
+    sts: Option<StsGrant>,
+}
+
+struct StsGrant {
+    token: String,
+    expires_at: SystemTime,
+}
+
+impl Account {
+    pub fn permanent(secret: String) -> Self {
+        Account { secret, sts: None }
+    }
+
+    pub fn sts(secret: String, token: String, expires_at: SystemTime) -> Self {
+        Account { secret, sts: Some(StsGrant { token, expires_at }) }
+    }
+}
+
+/// Nonces seen recently, per AccessKey.
+#[derive(Default)]
+pub(crate) struct NonceCache {
+    seen: HashSet<(String, String)>,
+    order: VecDeque<(SystemTime, (String, String))>,
+}
+
+impl NonceCache {
+    /// Remembers the nonce; false when it was already used.
+    pub fn first_use(&mut self, access_key_id: &str, nonce: &str, now: SystemTime) -> bool {
+        while let Some((seen_at, _)) = self.order.front() {
+            let stale = now.duration_since(*seen_at).is_ok_and(|age| age >= NONCE_TTL);
+            if !stale && self.order.len() < NONCE_CAPACITY {
+                break;
+            }
+            if let Some((_, key)) = self.order.pop_front() {
+                self.seen.remove(&key);
+            }
+        }
+        let key = (access_key_id.to_string(), nonce.to_string());
+        if !self.seen.insert(key.clone()) {
+            return false;
+        }
+        self.order.push_back((now, key));
+        true
+    }
+
+    #[cfg(test)]
+    pub fn len(&self) -> usize {
+        self.seen.len()
+    }
+}
+
+/// `%Y-%m-%dT%H:%M:%SZ` in UTC, as the SDKs send `Timestamp`.
+#[cfg(test)]
+pub(crate) fn format_timestamp(at: SystemTime) -> String {
+    time::OffsetDateTime::from(at).format(TIMESTAMP_FORMAT).expect("a UTC date always formats")
+}
+
+fn parse_timestamp(raw: &str) -> Option<SystemTime> {
+    let at = PrimitiveDateTime::parse(raw, TIMESTAMP_FORMAT).ok()?.assume_utc();
+    let seconds = u64::try_from(at.unix_timestamp()).ok()?;
+    Some(UNIX_EPOCH + Duration::from_secs(seconds))
+}
+
+fn bad_request(code: &str, message: impl Into<String>) -> GatewayError {
+    GatewayError::new(400, code, message)
+}
+
+/// Runs every gateway check on a request's parameters; `Ok` means it may reach DBS.
+pub(crate) fn authenticate(
+    accounts: &HashMap<String, Account>,
+    nonces: &std::sync::Mutex<NonceCache>,
+    method: &str,
+    params: &BTreeMap<String, String>,
+    now: SystemTime,
+) -> Result<(), GatewayError> {
+    let param = |name: &str| params.get(name).map(String::as_str).unwrap_or("");
+    if let Some(missing) = REQUIRED.iter().find(|name| param(name).is_empty()) {
+        return Err(bad_request(
+            &format!("Missing{missing}"),
+            format!("{missing} is mandatory for this action."),
+        ));
+    }
+    if param("SignatureMethod") != sign::SIGNATURE_METHOD {
+        return Err(bad_request("InvalidSignatureMethod", "Specified signature method is not valid."));
+    }
+    if param("SignatureVersion") != sign::SIGNATURE_VERSION {
+        return Err(bad_request("InvalidSignatureVersion", "Specified signature version is not valid."));
+    }
+    let access_key_id = param("AccessKeyId");
+    let Some(account) = accounts.get(access_key_id) else {
+        return Err(GatewayError::new(
+            404,
+            "InvalidAccessKeyId.NotFound",
+            "Specified access key is not found.",
+        ));
+    };
+
+    let mut unsigned = params.clone();
+    unsigned.remove("Signature");
+    let expected = sign::sign_params(method, &unsigned, &account.secret);
+    if !sign::signatures_match(&expected, param("Signature")) {
+        // The real gateway shows its string-to-sign so a client can diff it against its own.
+        let server_string = sign::string_to_sign(method, &sign::canonical_query(&unsigned));
+        return Err(bad_request(
+            "SignatureDoesNotMatch",
+            format!("Specified signature is not matched with our calculation. server string to sign is:{server_string}"),
+        ));
+    }
+
+    let Some(sent_at) = parse_timestamp(param("Timestamp")) else {
+        return Err(bad_request(
+            "InvalidTimeStamp.Format",
+            "Specified time stamp or date value is not well formatted.",
+        ));
+    };
+    let skew = now.duration_since(sent_at).unwrap_or_else(|early| early.duration());
+    if skew > TIMESTAMP_WINDOW {
+        return Err(bad_request(
+            "InvalidTimeStamp.Expired",
+            "Specified time stamp or date value is expired.",
+        ));
+    }
+
+    let first_use = super::handle::lock(nonces).first_use(access_key_id, param("SignatureNonce"), now);
+    if !first_use {
+        return Err(bad_request("SignatureNonceUsed", "Specified signature nonce was used already."));
+    }
+
+    if let Some(grant) = &account.sts {
+        let token = param("SecurityToken");
+        if token.is_empty() {
+            return Err(bad_request(
+                "InvalidSecurityToken.Malformed",
+                "Specified SecurityToken is malformed.",
+            ));
+        }
+        if !sign::signatures_match(&grant.token, token) {
+            return Err(bad_request(
+                "InvalidSecurityToken.MismatchWithAccessKey",
+                "Specified SecurityToken mismatch with the AccessKey.",
+            ));
+        }
+        if now >= grant.expires_at {
+            return Err(bad_request("InvalidSecurityToken.Expired", "Specified SecurityToken is expired."));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_nonce_is_refused_the_second_time_for_the_same_key_only() {
+        let mut cache = NonceCache::default();
+        let now = SystemTime::now();
+        assert!(cache.first_use("ak", "n1", now));
+        assert!(!cache.first_use("ak", "n1", now + Duration::from_secs(60)));
+        assert!(cache.first_use("other", "n1", now));
+    }
+
+    #[test]
+    fn a_nonce_is_forgotten_only_after_it_could_no_longer_pass_the_timestamp_check() {
+        let mut cache = NonceCache::default();
+        let now = SystemTime::now();
+        assert!(cache.first_use("ak", "n1", now));
+        assert!(!cache.first_use("ak", "n1", now + Duration::from_secs(29 * 60)));
+        assert!(cache.first_use("ak", "n1", now + Duration::from_secs(31 * 60)));
+        assert_eq!(cache.len(), 1);
+    }
+
+    #[test]
+    fn the_nonce_memory_is_bounded() {
+        let mut cache = NonceCache::default();
+        let now = SystemTime::now();
+        for i in 0..NONCE_CAPACITY + 10 {
+            cache.first_use("ak", &i.to_string(), now);
+        }
+        assert!(cache.len() <= NONCE_CAPACITY);
+    }
+
+    #[test]
+    fn timestamps_round_trip_in_the_sdk_format() {
+        let at = UNIX_EPOCH + Duration::from_secs(1_663_321_957);
+        assert_eq!(format_timestamp(at), "2022-09-16T09:52:37Z");
+        assert_eq!(parse_timestamp("2022-09-16T09:52:37Z"), Some(at));
+        assert_eq!(parse_timestamp("2022-09-16 09:52:37"), None);
+    }
+}
