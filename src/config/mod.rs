@@ -1,0 +1,174 @@
+//! The YAML configuration: which regions and instances to list, how often and how hard.
+//!
+//! This is the exporter's public contract, so every mistake in a file is reported as
+//! `<file>:<line>:<column>: <field path>: <what is wrong>`. Values are checked while serde_yaml
+//! reads them (serde_yaml only knows a position while a value is being read), and the one check
+//! that spans two settings looks up the position of the setting it blames.
+//! `config/example.yaml` documents every key.
+
+mod duration;
+mod error;
+mod list;
+mod probe;
+mod schema;
+
+use std::path::Path;
+use std::time::Duration;
+
+pub use self::duration::{format_duration, parse_duration};
+pub use self::error::{ConfigError, Location, Place};
+use self::schema::{RawConfig, RawInstance, RawRegion};
+use crate::api::endpoint::default_endpoint;
+use crate::api::TaskType;
+
+pub const DEFAULT_POLL_INTERVAL: Duration = Duration::from_secs(60);
+pub const DEFAULT_LOOKBACK: Duration = Duration::from_secs(7 * 24 * 3600);
+pub const DEFAULT_PAGE_SIZE: u32 = 100;
+pub const DEFAULT_MAX_PAGES: u32 = 100;
+pub const DEFAULT_CONCURRENCY: usize = 8;
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A validated configuration. Every field has been checked against its range; the lists are
+/// non-empty and free of duplicates.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Config {
+    /// How often every target is listed.
+    pub poll_interval: Duration,
+    /// Listings ask for tasks created in `[now - lookback, now]`.
+    pub lookback: Duration,
+    /// Tasks per page, 1..=100.
+    pub page_size: u32,
+    /// Pages per listing before it is abandoned as too large, 1..=10000.
+    pub max_pages: u32,
+    /// API requests in flight at once across all targets, 1..=256.
+    pub concurrency: usize,
+    /// Per request; shorter than `poll_interval`.
+    pub request_timeout: Duration,
+    /// One listing per instance and task type.
+    pub task_types: Vec<TaskType>,
+    pub regions: Vec<RegionConfig>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RegionConfig {
+    pub region_id: String,
+    /// An `http(s)://` URL, validated; `None` means the region's public endpoint.
+    pub endpoint: Option<String>,
+    pub instances: Vec<InstanceConfig>,
+}
+
+/// One database instance; the optional fields are passed through as `DescribeDownloadTask`
+/// filters.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InstanceConfig {
+    pub instance_id: String,
+    /// MongoDB sharded clusters only.
+    pub cluster_name: Option<String>,
+    pub datasource_id: Option<String>,
+    pub backup_set_id: Option<String>,
+}
+
+impl Config {
+    /// Listings per poll: every instance once per task type.
+    pub fn target_count(&self) -> usize {
+        self.instance_count() * self.task_types.len()
+    }
+
+    pub fn instance_count(&self) -> usize {
+        self.regions.iter().map(|region| region.instances.len()).sum()
+    }
+}
+
+impl RegionConfig {
+    /// The configured endpoint, or the region's public DBS endpoint.
+    pub fn endpoint_or_default(&self) -> String {
+        self.endpoint.clone().unwrap_or_else(|| default_endpoint(&self.region_id))
+    }
+}
+
+/// Reads and validates the file at `path`; messages name the file as given.
+pub fn load(path: &Path) -> Result<Config, ConfigError> {
+    let origin = path.display().to_string();
+    let text = std::fs::read_to_string(path)
+        .map_err(|source| ConfigError::Read { origin: origin.clone(), source })?;
+    parse(&text, &origin)
+}
+
+/// Validates a configuration's text; `origin` names it in messages (usually the file name).
+pub fn parse(text: &str, origin: &str) -> Result<Config, ConfigError> {
+    // A schema-free read first: it tells a file that is not YAML (or is empty) apart from one
+    // that is YAML but not a configuration, which serde_yaml reports alike, and it places a
+    // repeated key at the repeat.
+    probe::check_document(text, origin)?;
+    let raw: RawConfig = serde_path_to_error::deserialize(serde_yaml::Deserializer::from_str(text))
+        .map_err(|err| error::invalid(origin, err.path(), err.inner()))?;
+    let config = Config::from(raw);
+    check_timeout_fits_interval(&config, text, origin)?;
+    Ok(config)
+}
+
+/// A request that may outlast the poll interval would let one slow listing overlap the next.
+fn check_timeout_fits_interval(config: &Config, text: &str, origin: &str) -> Result<(), ConfigError> {
+    if config.request_timeout < config.poll_interval {
+        return Ok(());
+    }
+    let (timeout, interval) =
+        (format_duration(config.request_timeout), format_duration(config.poll_interval));
+    // Blame the setting that was written: request_timeout if both were.
+    let (field, location, message) = match probe::locate_top_level_value(text, "request_timeout") {
+        Some(location) => (
+            "request_timeout",
+            Some(location),
+            format!("must be shorter than poll_interval ({interval}), got {timeout}"),
+        ),
+        None => (
+            "poll_interval",
+            probe::locate_top_level_value(text, "poll_interval"),
+            format!("must be longer than request_timeout ({timeout} by default), got {interval}"),
+        ),
+    };
+    Err(ConfigError::Invalid {
+        place: Place { origin: origin.to_string(), location },
+        field: Some(field.to_string()),
+        message,
+    })
+}
+
+impl From<RawConfig> for Config {
+    fn from(raw: RawConfig) -> Config {
+        Config {
+            poll_interval: raw.poll_interval.0,
+            lookback: raw.lookback.0,
+            page_size: raw.page_size.0,
+            max_pages: raw.max_pages.0,
+            concurrency: raw.concurrency.0 as usize,
+            request_timeout: raw.request_timeout.0,
+            task_types: raw.task_types.0.into_iter().map(|name| name.0).collect(),
+            regions: raw.regions.0.into_iter().map(RegionConfig::from).collect(),
+        }
+    }
+}
+
+impl From<RawRegion> for RegionConfig {
+    fn from(raw: RawRegion) -> RegionConfig {
+        RegionConfig {
+            region_id: raw.region_id.0,
+            endpoint: raw.endpoint.map(|endpoint| endpoint.0),
+            instances: raw.instances.0.into_iter().map(InstanceConfig::from).collect(),
+        }
+    }
+}
+
+impl From<RawInstance> for InstanceConfig {
+    fn from(raw: RawInstance) -> InstanceConfig {
+        InstanceConfig {
+            instance_id: raw.instance_id.0,
+            cluster_name: raw.cluster_name.map(|id| id.0),
+            datasource_id: raw.datasource_id.map(|id| id.0),
+            backup_set_id: raw.backup_set_id.map(|id| id.0),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

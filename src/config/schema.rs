@@ -1,0 +1,270 @@
+//! The file as serde reads it. Every value is checked inside its own deserializer call (see
+//! [`super::list`] for why), so that a bad value is reported at its line and column.
+
+use std::fmt;
+
+use serde::de::{self, Deserializer, Visitor};
+use serde::Deserialize;
+
+use super::duration::PositiveDuration;
+use super::list::{ListItem, Shape, UniqueList};
+use crate::api::TaskType;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a mapping of settings with at least `regions`")]
+pub(super) struct RawConfig {
+    #[serde(default = "defaults::poll_interval")]
+    pub poll_interval: PositiveDuration,
+    #[serde(default = "defaults::lookback")]
+    pub lookback: PositiveDuration,
+    #[serde(default = "defaults::page_size")]
+    pub page_size: Bounded<1, 100>,
+    #[serde(default = "defaults::max_pages")]
+    pub max_pages: Bounded<1, 10_000>,
+    #[serde(default = "defaults::concurrency")]
+    pub concurrency: Bounded<1, 256>,
+    #[serde(default = "defaults::request_timeout")]
+    pub request_timeout: PositiveDuration,
+    #[serde(default = "defaults::task_types")]
+    pub task_types: UniqueList<TaskTypeName>,
+    pub regions: UniqueList<RawRegion>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawRegion {
+    pub region_id: RegionId,
+    #[serde(default)]
+    pub endpoint: Option<Endpoint>,
+    pub instances: UniqueList<RawInstance>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawInstance {
+    pub instance_id: Identifier,
+    #[serde(default)]
+    pub cluster_name: Option<Identifier>,
+    #[serde(default)]
+    pub datasource_id: Option<Identifier>,
+    #[serde(default)]
+    pub backup_set_id: Option<Identifier>,
+}
+
+impl ListItem for RawRegion {
+    const NOUN: &'static str = "region";
+    const EXPECTING: &'static str = "a region: a mapping with `region_id` and `instances`";
+    const SHAPE: Shape = Shape::Mapping;
+    fn identity(&self) -> &str {
+        &self.region_id.0
+    }
+}
+
+impl ListItem for RawInstance {
+    const NOUN: &'static str = "instance";
+    const EXPECTING: &'static str = "an instance: a mapping with `instance_id`";
+    const SHAPE: Shape = Shape::Mapping;
+    fn identity(&self) -> &str {
+        &self.instance_id.0
+    }
+}
+
+impl ListItem for TaskTypeName {
+    const NOUN: &'static str = "task type";
+    const EXPECTING: &'static str = "a task type: full or pitr";
+    const SHAPE: Shape = Shape::Scalar;
+    fn identity(&self) -> &str {
+        self.0.as_str()
+    }
+}
+
+mod defaults {
+    use super::*;
+    use crate::config::{
+        DEFAULT_CONCURRENCY, DEFAULT_LOOKBACK, DEFAULT_MAX_PAGES, DEFAULT_PAGE_SIZE, DEFAULT_POLL_INTERVAL,
+        DEFAULT_REQUEST_TIMEOUT,
+    };
+
+    pub fn poll_interval() -> PositiveDuration {
+        PositiveDuration(DEFAULT_POLL_INTERVAL)
+    }
+    pub fn lookback() -> PositiveDuration {
+        PositiveDuration(DEFAULT_LOOKBACK)
+    }
+    pub fn request_timeout() -> PositiveDuration {
+        PositiveDuration(DEFAULT_REQUEST_TIMEOUT)
+    }
+    pub fn page_size() -> Bounded<1, 100> {
+        Bounded(DEFAULT_PAGE_SIZE)
+    }
+    pub fn max_pages() -> Bounded<1, 10_000> {
+        Bounded(DEFAULT_MAX_PAGES)
+    }
+    pub fn concurrency() -> Bounded<1, 256> {
+        Bounded(DEFAULT_CONCURRENCY as u32)
+    }
+    pub fn task_types() -> UniqueList<TaskTypeName> {
+        UniqueList(TaskType::ALL.into_iter().map(TaskTypeName).collect())
+    }
+}
+
+/// An integer setting within `MIN..=MAX`.
+pub(super) struct Bounded<const MIN: u32, const MAX: u32>(pub u32);
+
+impl<'de, const MIN: u32, const MAX: u32> Deserialize<'de> for Bounded<MIN, MAX> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_u64(BoundedVisitor::<MIN, MAX>)
+    }
+}
+
+struct BoundedVisitor<const MIN: u32, const MAX: u32>;
+
+impl<const MIN: u32, const MAX: u32> Visitor<'_> for BoundedVisitor<MIN, MAX> {
+    type Value = Bounded<MIN, MAX>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "an integer from {MIN} to {MAX}")
+    }
+
+    fn visit_u64<E: de::Error>(self, value: u64) -> Result<Self::Value, E> {
+        match u32::try_from(value) {
+            Ok(value) if (MIN..=MAX).contains(&value) => Ok(Bounded(value)),
+            _ => Err(E::custom(format!("must be from {MIN} to {MAX}, got {value}"))),
+        }
+    }
+
+    fn visit_i64<E: de::Error>(self, value: i64) -> Result<Self::Value, E> {
+        match u64::try_from(value) {
+            Ok(value) => self.visit_u64(value),
+            Err(_) => Err(E::custom(format!("must be from {MIN} to {MAX}, got {value}"))),
+        }
+    }
+}
+
+/// `[a-z0-9-]+`, as every Alibaba Cloud region id is: catches `CN-Hangzhou` and `cn_hangzhou`
+/// here rather than as a failed listing at runtime.
+pub(super) struct RegionId(pub String);
+
+impl<'de> Deserialize<'de> for RegionId {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_str(RegionIdVisitor)
+    }
+}
+
+struct RegionIdVisitor;
+
+impl Visitor<'_> for RegionIdVisitor {
+    type Value = RegionId;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a region id such as cn-hangzhou")
+    }
+
+    fn visit_str<E: de::Error>(self, text: &str) -> Result<RegionId, E> {
+        let looks_right = !text.is_empty()
+            && text.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+        if looks_right {
+            Ok(RegionId(text.to_string()))
+        } else {
+            Err(E::custom(format!(
+                "{text:?} is not a region id: expected lowercase letters, digits and '-', e.g. cn-hangzhou"
+            )))
+        }
+    }
+}
+
+/// An instance id or API filter value: sent as a query parameter, so it may not be empty or hold
+/// whitespace. Numbers are taken as written (`backup_set_id: 123`).
+pub(super) struct Identifier(pub String);
+
+impl<'de> Deserialize<'de> for Identifier {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_str(IdentifierVisitor)
+    }
+}
+
+struct IdentifierVisitor;
+
+impl Visitor<'_> for IdentifierVisitor {
+    type Value = Identifier;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an id")
+    }
+
+    fn visit_str<E: de::Error>(self, text: &str) -> Result<Identifier, E> {
+        if text.is_empty() {
+            Err(E::custom("must not be empty"))
+        } else if text.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            Err(E::custom(format!("{text:?} must not contain whitespace")))
+        } else {
+            Ok(Identifier(text.to_string()))
+        }
+    }
+}
+
+/// An `http://` or `https://` URL with a host and nothing the client would append to wrongly:
+/// requests go to `<endpoint>/?<signed query>`, so a query or fragment here would break the
+/// signature, and user info would end up in logs.
+pub(super) struct Endpoint(pub String);
+
+impl<'de> Deserialize<'de> for Endpoint {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_str(EndpointVisitor)
+    }
+}
+
+struct EndpointVisitor;
+
+impl Visitor<'_> for EndpointVisitor {
+    type Value = Endpoint;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an http:// or https:// URL")
+    }
+
+    fn visit_str<E: de::Error>(self, text: &str) -> Result<Endpoint, E> {
+        let refuse = |why: &str| Err(E::custom(format!("{text:?} is not a usable endpoint: {why}")));
+        let url = match url::Url::parse(text) {
+            Ok(url) => url,
+            Err(err) => {
+                return refuse(&format!("{err}; expected e.g. https://dbs-api.cn-hangzhou.aliyuncs.com"))
+            }
+        };
+        // Both schemes require a host, so parsing has already refused `http://`.
+        if !matches!(url.scheme(), "http" | "https") {
+            refuse("the scheme must be http or https")
+        } else if !url.username().is_empty() || url.password().is_some() {
+            refuse("user info does not belong in an endpoint")
+        } else if url.query().is_some() || url.fragment().is_some() {
+            refuse("it must not have a query or fragment")
+        } else {
+            Ok(Endpoint(text.trim().to_string()))
+        }
+    }
+}
+
+/// `full` or `pitr`.
+pub(super) struct TaskTypeName(pub TaskType);
+
+impl<'de> Deserialize<'de> for TaskTypeName {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_str(TaskTypeVisitor)
+    }
+}
+
+struct TaskTypeVisitor;
+
+impl Visitor<'_> for TaskTypeVisitor {
+    type Value = TaskTypeName;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a task type: full or pitr")
+    }
+
+    fn visit_str<E: de::Error>(self, text: &str) -> Result<TaskTypeName, E> {
+        TaskType::parse(text)
+            .map(TaskTypeName)
+            .ok_or_else(|| E::custom(format!("{text:?} is not a task type: expected full or pitr")))
+    }
+}

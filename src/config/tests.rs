@@ -1,0 +1,88 @@
+use super::*;
+
+#[test]
+fn the_shipped_example_parses_with_every_key_read() {
+    let config = parse(include_str!("../../config/example.yaml"), "config/example.yaml").unwrap();
+    let instance = |id: &str| InstanceConfig {
+        instance_id: id.to_string(),
+        cluster_name: None,
+        datasource_id: None,
+        backup_set_id: None,
+    };
+    let expected = Config {
+        poll_interval: Duration::from_secs(60),
+        lookback: Duration::from_secs(7 * 86_400),
+        page_size: 100,
+        max_pages: 100,
+        concurrency: 8,
+        request_timeout: Duration::from_secs(10),
+        task_types: vec![TaskType::Full, TaskType::Pitr],
+        regions: vec![
+            RegionConfig {
+                region_id: "cn-hangzhou".into(),
+                endpoint: None,
+                instances: vec![
+                    instance("rm-bp1x7k2m9q4w8e5r3"),
+                    InstanceConfig {
+                        datasource_id: Some("1hc3fk2w8m9ab".into()),
+                        backup_set_id: Some("1689345172".into()),
+                        ..instance("pc-bp1s7d2f9g4h6j8k0")
+                    },
+                ],
+            },
+            RegionConfig {
+                region_id: "ap-southeast-1".into(),
+                endpoint: Some("https://dbs-api.ap-southeast-1.aliyuncs.com".into()),
+                instances: vec![
+                    instance("pgm-t4n6v8b2c5x7z9m1q"),
+                    InstanceConfig {
+                        cluster_name: Some("dds-orders-cluster".into()),
+                        ..instance("dds-t4n3r5y7u9i2o4p6a")
+                    },
+                ],
+            },
+        ],
+    };
+    assert_eq!(config, expected);
+    assert_eq!(config.instance_count(), 4);
+    assert_eq!(config.target_count(), 8);
+}
+
+#[test]
+fn everything_but_regions_has_a_default() {
+    let config =
+        parse("regions:\n  - region_id: cn-beijing\n    instances: [{instance_id: rm-1}]\n", "c.yaml")
+            .unwrap();
+    assert_eq!(config.poll_interval, DEFAULT_POLL_INTERVAL);
+    assert_eq!(config.poll_interval, Duration::from_secs(60));
+    assert_eq!(config.lookback, Duration::from_secs(7 * 86_400));
+    assert_eq!((config.page_size, config.max_pages, config.concurrency), (100, 100, 8));
+    assert_eq!(config.request_timeout, Duration::from_secs(10));
+    assert_eq!(config.task_types, TaskType::ALL.to_vec());
+    assert_eq!(config.target_count(), 2);
+}
+
+#[test]
+fn a_region_without_an_endpoint_uses_its_public_one() {
+    let config = parse(
+        "regions:\n  - region_id: eu-central-1\n    instances: [{instance_id: a}]\n  - region_id: cn-beijing\n    endpoint: http://127.0.0.1:18080\n    instances: [{instance_id: a}]\n",
+        "c.yaml",
+    )
+    .unwrap();
+    assert_eq!(config.regions[0].endpoint_or_default(), "https://dbs-api.eu-central-1.aliyuncs.com");
+    assert_eq!(config.regions[1].endpoint_or_default(), "http://127.0.0.1:18080");
+}
+
+#[test]
+fn the_same_instance_may_appear_in_two_regions() {
+    let text = "regions:\n  - region_id: a\n    instances: [{instance_id: x}]\n  - region_id: b\n    instances: [{instance_id: x}]\n";
+    assert_eq!(parse(text, "c.yaml").unwrap().instance_count(), 2);
+}
+
+#[test]
+fn numeric_ids_are_taken_as_written_and_task_types_ignore_case() {
+    let text = "task_types: [PITR]\nregions:\n  - region_id: a\n    instances: [{instance_id: x, backup_set_id: 123}]\n";
+    let config = parse(text, "c.yaml").unwrap();
+    assert_eq!(config.task_types, vec![TaskType::Pitr]);
+    assert_eq!(config.regions[0].instances[0].backup_set_id.as_deref(), Some("123"));
+}
