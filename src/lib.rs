@@ -2,12 +2,40 @@
 //!
 //! Data flows one way: [`config`] and [`credentials`] feed a signed [`api`] client, the
 //! [`poller`] lists every target on a schedule, [`model`] aggregates each listing, [`state`]
-//! keeps the latest aggregates, [`render`] turns them into the exposition and [`http`] serves it.
+//! keeps the latest aggregates, [`render`] turns them into the exposition and [`http`] serves
+//! it. [`app`] assembles them; [`cli`] is the command line; [`sim`] is a DBS simulator for
+//! tests and the [`demo`].
 
 pub mod api;
+pub mod app;
+pub mod cli;
+pub mod config;
 pub mod credentials;
+pub mod demo;
+pub mod http;
+pub mod logging;
 pub mod metrics;
 pub mod model;
+pub mod poller;
 pub mod render;
 pub mod sim;
 pub mod state;
+
+use std::net::SocketAddr;
+
+/// Errors that stop a command.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Config(#[from] config::ConfigError),
+    #[error(transparent)]
+    Credentials(#[from] credentials::CredentialsError),
+    #[error(transparent)]
+    Api(#[from] api::ApiError),
+    #[error("cannot listen on {address}: {source}")]
+    Bind { address: SocketAddr, source: std::io::Error },
+    #[error("cannot start the demo simulator: {0}")]
+    Demo(std::io::Error),
+    #[error("{0}")]
+    Usage(String),
+}

@@ -10,6 +10,7 @@ use time::OffsetDateTime;
 
 use super::error::{ApiError, TransportKind};
 use super::response::{decode_page, Page};
+use super::retry::RetryPolicy;
 use super::sign;
 use super::task::{DownloadState, DownloadTask, TaskType};
 use crate::credentials::{Credentials, CredentialsProvider};
@@ -91,11 +92,15 @@ pub struct ListOptions {
     /// A listing that would need more pages than this fails with [`ApiError::PageCap`]
     /// rather than reporting a partial count as if it were the whole.
     pub max_pages: u32,
+    /// Applied to each page call on its own.
+    pub retry: RetryPolicy,
+    /// No retry wait may end past this moment (the poll's budget).
+    pub deadline: Option<Instant>,
 }
 
 impl Default for ListOptions {
     fn default() -> Self {
-        ListOptions { page_size: 100, max_pages: 100 }
+        ListOptions { page_size: 100, max_pages: 100, retry: RetryPolicy::NONE, deadline: None }
     }
 }
 
@@ -190,10 +195,7 @@ impl DbsClient {
         let mut listing = Listing::default();
         let mut seen = HashSet::new();
         for current_page in 1..=options.max_pages {
-            let started = Instant::now();
-            let result = self.describe_download_task(endpoint, query, options.page_size, current_page).await;
-            observer.on_call(started.elapsed(), result.as_ref());
-            let page = result?;
+            let page = self.fetch_page(endpoint, query, &options, current_page, observer).await?;
             listing.pages = current_page;
             if page.tasks.is_empty() {
                 return Ok(listing);
@@ -215,6 +217,33 @@ impl DbsClient {
         Ok(listing)
     }
 
+    /// One page, retried as the policy allows; the observer sees every attempt.
+    async fn fetch_page(
+        &self,
+        endpoint: &str,
+        query: &DownloadTaskQuery,
+        options: &ListOptions,
+        current_page: u32,
+        observer: &dyn CallObserver,
+    ) -> Result<Page, ApiError> {
+        let mut attempt = 1;
+        loop {
+            let started = Instant::now();
+            let result = self.describe_download_task(endpoint, query, options.page_size, current_page).await;
+            observer.on_call(started.elapsed(), result.as_ref());
+            let err = match result {
+                Ok(page) => return Ok(page),
+                Err(err) => err,
+            };
+            let Some(delay) = options.retry.next_delay(attempt, &err, options.deadline) else {
+                return Err(err);
+            };
+            tracing::debug!(endpoint, page = current_page, attempt, delay_ms = delay.as_millis() as u64, error = %err, "retrying");
+            tokio::time::sleep(delay).await;
+            attempt += 1;
+        }
+    }
+
     async fn post(
         &self,
         endpoint: &str,
@@ -227,7 +256,14 @@ impl DbsClient {
             detail: error_chain(&err.without_url()),
         };
         // The official SDK POSTs with every parameter in the query string and an empty body.
-        let url = format!("{}/?{}", endpoint.trim_end_matches('/'), sign::canonical_query(params));
+        // `canonical_query` leaves `Signature` out (it is not signed); it travels last.
+        let signature = params.get("Signature").map(String::as_str).unwrap_or_default();
+        let url = format!(
+            "{}/?{}&Signature={}",
+            endpoint.trim_end_matches('/'),
+            sign::canonical_query(params),
+            sign::percent_encode(signature)
+        );
         let mut response = self
             .http
             .post(url)
@@ -253,7 +289,10 @@ impl DbsClient {
             }
             body.extend_from_slice(&chunk);
         }
-        decode_page(status, &body, retry_after, task_type)
+        decode_page(status, &body, retry_after, task_type).map_err(|err| match params.get("SecurityToken") {
+            Some(token) => err.redact(token),
+            None => err,
+        })
     }
 }
 

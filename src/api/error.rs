@@ -155,6 +155,30 @@ impl ApiError {
         }
     }
 
+    /// Removes `secret` from the service's message, in every encoding it may come back in:
+    /// `SignatureDoesNotMatch` quotes the server's string-to-sign, which holds the STS token
+    /// percent-encoded twice.
+    pub fn redact(self, secret: &str) -> ApiError {
+        if secret.is_empty() {
+            return self;
+        }
+        let once = super::sign::percent_encode(secret);
+        let twice = super::sign::percent_encode(&once);
+        let scrub = |text: String| text.replace(&twice, "***").replace(&once, "***").replace(secret, "***");
+        match self {
+            ApiError::Http { status, code, message, request_id, retry_after } => {
+                ApiError::Http { status, code, message: scrub(message), request_id, retry_after }
+            }
+            ApiError::InBand { code, message, request_id } => {
+                ApiError::InBand { code, message: scrub(message), request_id }
+            }
+            ApiError::Decode { status, request_id, detail } => {
+                ApiError::Decode { status, request_id, detail: scrub(detail) }
+            }
+            other => other,
+        }
+    }
+
     /// The service's hint on when to retry.
     pub fn retry_after(&self) -> Option<Duration> {
         match self {
@@ -222,6 +246,24 @@ mod tests {
             ApiError::InBand { code: "InvalidParameter".into(), message: "x".into(), request_id: "R".into() };
         assert_eq!(err.metric_label(), "client");
         assert!(!err.is_retryable());
+    }
+
+    #[test]
+    fn redaction_removes_a_token_in_every_encoding() {
+        let token = "CAIS/x+y=";
+        let once = crate::api::sign::percent_encode(token);
+        let twice = crate::api::sign::percent_encode(&once);
+        let err = ApiError::Http {
+            status: 400,
+            code: "SignatureDoesNotMatch".into(),
+            message: format!("server string to sign is: {twice} / {once} / {token}"),
+            request_id: "R".into(),
+            retry_after: None,
+        }
+        .redact(token);
+        let text = err.to_string();
+        assert!(!text.contains("CAIS"), "{text}");
+        assert_eq!(text.matches("***").count(), 3);
     }
 
     #[test]

@@ -4,6 +4,7 @@ pub mod client;
 pub mod endpoint;
 pub mod error;
 pub mod response;
+pub mod retry;
 pub mod sign;
 pub mod task;
 
@@ -12,4 +13,5 @@ pub use client::{
 };
 pub use error::{ApiError, ErrorClass, TransportKind};
 pub use response::Page;
+pub use retry::RetryPolicy;
 pub use task::{DownloadState, DownloadTask, ExportFormat, Progress, TargetType, TaskType};

@@ -1,0 +1,68 @@
+//! `dbs-exporter demo`: the exporter against the built-in simulator, over real HTTP with real
+//! signatures, with tasks that move through their states while you watch.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use crate::api::TaskType;
+use crate::app::{Daemon, WebOptions};
+use crate::config::{Config, InstanceConfig, RegionConfig};
+use crate::credentials::{Credentials, StaticCredentials};
+use crate::sim::demo::{demo_regions, demo_simulator, DEMO_ACCESS_KEY_ID, DEMO_ACCESS_KEY_SECRET};
+use crate::Error;
+
+/// How often the demo polls: short, so changes show up within seconds.
+pub const DEMO_POLL_INTERVAL: Duration = Duration::from_secs(5);
+
+/// The configuration the demo runs with: every simulated region and instance.
+pub fn demo_config(simulator_url: &str) -> Config {
+    let regions = demo_regions()
+        .into_iter()
+        .map(|(region_id, instances)| RegionConfig {
+            region_id,
+            endpoint: Some(simulator_url.to_string()),
+            instances: instances
+                .into_iter()
+                .map(|(instance_id, cluster_name)| InstanceConfig {
+                    instance_id,
+                    cluster_name,
+                    datasource_id: None,
+                    backup_set_id: None,
+                })
+                .collect(),
+        })
+        .collect();
+    Config {
+        poll_interval: DEMO_POLL_INTERVAL,
+        lookback: Duration::from_secs(24 * 3600),
+        page_size: 20,
+        max_pages: 100,
+        concurrency: 4,
+        request_timeout: Duration::from_secs(3),
+        task_types: TaskType::ALL.to_vec(),
+        regions,
+    }
+}
+
+/// Starts the simulator on a free loopback port and the exporter on `web`, until `shutdown`.
+pub async fn run(web: WebOptions, shutdown: impl Future<Output = ()>) -> Result<(), Error> {
+    let now_ms = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
+    let simulator =
+        demo_simulator(now_ms).start(SocketAddr::from(([127, 0, 0, 1], 0))).await.map_err(Error::Demo)?;
+    let config = demo_config(&simulator.url());
+    let credentials = StaticCredentials::new(Credentials::new(DEMO_ACCESS_KEY_ID, DEMO_ACCESS_KEY_SECRET));
+    let daemon = Daemon::build(&config, Arc::new(credentials), &web).await?;
+    let address = daemon.local_addr();
+    let shown = if address.ip().is_unspecified() {
+        format!("localhost:{}", address.port())
+    } else {
+        address.to_string()
+    };
+    tracing::info!(simulator = %simulator.url(), "demo DBS simulator started");
+    println!("dbs-exporter demo: open http://{shown}{} (Ctrl-C to stop)", web.telemetry_path);
+    daemon.run(shutdown).await;
+    simulator.shutdown().await;
+    Ok(())
+}

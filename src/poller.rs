@@ -1,0 +1,270 @@
+//! The scheduler: every poll interval, list every (region, instance, task type) target.
+//!
+//! At most `concurrency` listings (each one request at a time) are in flight; the first cycle
+//! spreads its starts over the interval so a restart does not stampede the API; a target whose
+//! previous listing is still running is skipped, not doubled; one target's failure is recorded
+//! and logged for that target alone.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+use tokio::time::MissedTickBehavior;
+use tokio_util::sync::CancellationToken;
+
+use crate::api::{
+    ApiError, CallObserver, DbsClient, DownloadTaskQuery, ErrorClass, ListOptions, Page, TaskType,
+};
+use crate::config::Config;
+use crate::metrics::ExporterMetrics;
+use crate::model::{InstanceKey, TargetKey, TaskAggregate};
+use crate::state::{Store, Transition};
+
+/// One listing to run every cycle.
+#[derive(Debug)]
+pub struct Target {
+    pub key: TargetKey,
+    pub endpoint: String,
+    /// The filters of the listing; the creation-time window is filled in at each poll.
+    pub query: DownloadTaskQuery,
+    running: AtomicBool,
+}
+
+impl Target {
+    pub fn new(key: TargetKey, endpoint: String, query: DownloadTaskQuery) -> Self {
+        Target { key, endpoint, query, running: AtomicBool::new(false) }
+    }
+}
+
+/// Every target of a configuration: instances x task types, in config order.
+pub fn targets_from_config(config: &Config) -> Vec<Arc<Target>> {
+    let mut targets = Vec::with_capacity(config.target_count());
+    for region in &config.regions {
+        let endpoint = region.endpoint_or_default();
+        for instance in &region.instances {
+            for task_type in &config.task_types {
+                let query = DownloadTaskQuery {
+                    cluster_name: instance.cluster_name.clone(),
+                    datasource_id: instance.datasource_id.clone(),
+                    backup_set_id: instance.backup_set_id.clone(),
+                    task_type: Some(*task_type),
+                    ..DownloadTaskQuery::new(&region.region_id, &instance.instance_id)
+                };
+                let key = TargetKey {
+                    instance: InstanceKey::new(&region.region_id, &instance.instance_id),
+                    task_type: *task_type,
+                };
+                targets.push(Arc::new(Target::new(key, endpoint.clone(), query)));
+            }
+        }
+    }
+    targets
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PollSettings {
+    pub interval: Duration,
+    pub lookback: Duration,
+    pub list: ListOptions,
+    pub concurrency: usize,
+}
+
+impl PollSettings {
+    pub fn from_config(config: &Config) -> Self {
+        PollSettings {
+            interval: config.poll_interval,
+            lookback: config.lookback,
+            list: ListOptions {
+                page_size: config.page_size,
+                max_pages: config.max_pages,
+                ..ListOptions::default()
+            },
+            concurrency: config.concurrency,
+        }
+    }
+}
+
+/// How one cycle went.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CycleReport {
+    pub succeeded: usize,
+    pub failed: usize,
+    /// Targets whose previous listing was still running.
+    pub skipped: usize,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Outcome {
+    Succeeded,
+    Failed,
+    Skipped,
+}
+
+#[derive(Debug)]
+pub struct Poller {
+    client: DbsClient,
+    targets: Vec<Arc<Target>>,
+    store: Arc<Store>,
+    metrics: ExporterMetrics,
+    permits: Arc<Semaphore>,
+    settings: PollSettings,
+}
+
+impl Poller {
+    pub fn new(
+        client: DbsClient,
+        targets: Vec<Arc<Target>>,
+        settings: PollSettings,
+        store: Arc<Store>,
+        metrics: ExporterMetrics,
+    ) -> Self {
+        let permits = Arc::new(Semaphore::new(settings.concurrency.max(1)));
+        Poller { client, targets, store, metrics, permits, settings }
+    }
+
+    pub fn targets(&self) -> &[Arc<Target>] {
+        &self.targets
+    }
+
+    /// Polls every target once; with `spread`, target `i` of `n` starts `spread * i / n` late.
+    pub async fn poll_cycle(self: &Arc<Self>, spread: Option<Duration>) -> CycleReport {
+        let started = Instant::now();
+        let count = self.targets.len().max(1) as u32;
+        let mut listings = JoinSet::new();
+        for (index, target) in self.targets.iter().enumerate() {
+            let delay = spread.map_or(Duration::ZERO, |s| s * index as u32 / count);
+            let (poller, target) = (Arc::clone(self), Arc::clone(target));
+            listings.spawn(async move {
+                tokio::time::sleep(delay).await;
+                poller.poll_target(&target).await
+            });
+        }
+        let mut report = CycleReport::default();
+        while let Some(joined) = listings.join_next().await {
+            match joined {
+                Ok(Outcome::Succeeded) => report.succeeded += 1,
+                Ok(Outcome::Failed) => report.failed += 1,
+                Ok(Outcome::Skipped) => report.skipped += 1,
+                Err(err) => {
+                    tracing::error!(error = %err, "a listing task ended abnormally");
+                    report.failed += 1;
+                }
+            }
+        }
+        let elapsed = started.elapsed();
+        self.store.record_cycle(elapsed.as_secs_f64());
+        tracing::debug!(
+            succeeded = report.succeeded,
+            failed = report.failed,
+            skipped = report.skipped,
+            seconds = elapsed.as_secs_f64(),
+            "poll cycle done"
+        );
+        report
+    }
+
+    /// Runs cycles every interval until `shutdown`; a cycle that outlasts the interval keeps
+    /// running while the next one starts (and skips its still-running targets).
+    pub async fn run(self: Arc<Self>, shutdown: CancellationToken) {
+        let mut ticker = tokio::time::interval(self.settings.interval);
+        ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        let mut cycles = JoinSet::new();
+        let mut spread = Some(self.settings.interval);
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                _ = ticker.tick() => {}
+            }
+            let poller = Arc::clone(&self);
+            let this_spread = spread.take();
+            cycles.spawn(async move { poller.poll_cycle(this_spread).await });
+            while cycles.try_join_next().is_some() {}
+        }
+        // Dropping a cycle drops its JoinSet, which aborts the listings still in flight.
+        cycles.shutdown().await;
+    }
+
+    async fn poll_target(&self, target: &Target) -> Outcome {
+        if target.running.swap(true, Ordering::AcqRel) {
+            tracing::debug!(listing = %target.key, "previous listing still running; skipped");
+            return Outcome::Skipped;
+        }
+        let _running = RunningFlag(&target.running);
+        let Ok(_permit) = self.permits.acquire().await else { return Outcome::Skipped };
+
+        let now = SystemTime::now();
+        let query = DownloadTaskQuery {
+            start_time_ms: Some(unix_ms(
+                now.checked_sub(self.settings.lookback).unwrap_or(SystemTime::UNIX_EPOCH),
+            )),
+            end_time_ms: Some(unix_ms(now)),
+            ..target.query.clone()
+        };
+        let observer = RegionCalls { metrics: &self.metrics, region_id: &target.key.instance.region_id };
+        match self.client.list_download_tasks(&target.endpoint, &query, self.settings.list, &observer).await {
+            Ok(listing) => {
+                let aggregate = TaskAggregate::from_tasks(&listing.tasks);
+                if self.store.record_success(&target.key, aggregate, now) == Transition::Recovered {
+                    tracing::info!(listing = %target.key, "listing succeeds again");
+                }
+                tracing::debug!(listing = %target.key, tasks = listing.tasks.len(), pages = listing.pages, duplicates = listing.duplicates, "listed");
+                Outcome::Succeeded
+            }
+            Err(err) => {
+                if self.store.record_failure(&target.key, err.metric_label()) == Transition::NewFailure {
+                    tracing::warn!(listing = %target.key, endpoint = %target.endpoint, error = %err, hint = hint(&err), "listing failed; logged once until it changes or recovers");
+                } else {
+                    tracing::debug!(listing = %target.key, error = %err, "listing still failing");
+                }
+                Outcome::Failed
+            }
+        }
+    }
+
+    pub fn task_types(&self) -> Vec<TaskType> {
+        let mut types: Vec<TaskType> = self.targets.iter().map(|t| t.key.task_type).collect();
+        types.sort();
+        types.dedup();
+        types
+    }
+}
+
+/// Clears a target's running flag however its listing ends, aborted included.
+struct RunningFlag<'a>(&'a AtomicBool);
+
+impl Drop for RunningFlag<'_> {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::Release);
+    }
+}
+
+struct RegionCalls<'a> {
+    metrics: &'a ExporterMetrics,
+    region_id: &'a str,
+}
+
+impl CallObserver for RegionCalls<'_> {
+    fn on_call(&self, elapsed: Duration, outcome: Result<&Page, &ApiError>) {
+        self.metrics.observe_call(self.region_id, elapsed, outcome.err());
+    }
+}
+
+/// What an operator should check first for a failure.
+fn hint(err: &ApiError) -> &'static str {
+    match (err, err.class()) {
+        (_, Some(ErrorClass::Auth)) => {
+            "check the AccessKey pair (ALIBABA_CLOUD_ACCESS_KEY_ID/SECRET), an expired STS token, and the host clock"
+        }
+        (_, Some(ErrorClass::Forbidden)) => "grant the RAM action dbs:DescribeDownloadTask on this instance",
+        (_, Some(ErrorClass::Throttled)) => "lower concurrency or raise poll_interval",
+        (ApiError::PageCap { .. }, _) => "raise max_pages or shorten lookback",
+        (ApiError::Transport { .. }, _) => "check network access to the endpoint",
+        _ => "see the error text",
+    }
+}
+
+fn unix_ms(at: SystemTime) -> u64 {
+    at.duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+}
