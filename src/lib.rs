@@ -17,6 +17,7 @@ pub mod logging;
 pub mod metrics;
 pub mod model;
 pub mod poller;
+pub mod reload;
 pub mod render;
 pub mod sim;
 pub mod state;
