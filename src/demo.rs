@@ -42,6 +42,9 @@ pub fn demo_config(simulator_url: &str) -> Config {
         concurrency: 4,
         request_timeout: Duration::from_secs(3),
         task_types: TaskType::ALL.to_vec(),
+        retry: crate::config::DEFAULT_RETRY,
+        rate_limit_per_region: 50.0,
+        max_staleness: DEMO_POLL_INTERVAL * 3,
         regions,
     }
 }

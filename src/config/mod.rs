@@ -19,7 +19,7 @@ pub use self::duration::{format_duration, parse_duration};
 pub use self::error::{ConfigError, Location, Place};
 use self::schema::{RawConfig, RawInstance, RawRegion};
 use crate::api::endpoint::default_endpoint;
-use crate::api::TaskType;
+use crate::api::{RetryPolicy, TaskType};
 
 pub const DEFAULT_POLL_INTERVAL: Duration = Duration::from_secs(60);
 pub const DEFAULT_LOOKBACK: Duration = Duration::from_secs(7 * 24 * 3600);
@@ -27,10 +27,19 @@ pub const DEFAULT_PAGE_SIZE: u32 = 100;
 pub const DEFAULT_MAX_PAGES: u32 = 100;
 pub const DEFAULT_CONCURRENCY: usize = 8;
 pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+pub const DEFAULT_RETRY: RetryPolicy = RetryPolicy {
+    max_attempts: 4,
+    base_delay: Duration::from_millis(200),
+    max_delay: Duration::from_secs(10),
+};
+/// Requests per second per region: sustained, with a burst of as many.
+pub const DEFAULT_RATE_LIMIT_PER_REGION: f64 = 10.0;
+/// Aggregates of a failing target are kept this many poll intervals, unless `max_staleness` says.
+pub const DEFAULT_STALENESS_INTERVALS: u32 = 3;
 
 /// A validated configuration. Every field has been checked against its range; the lists are
 /// non-empty and free of duplicates.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Config {
     /// How often every target is listed.
     pub poll_interval: Duration,
@@ -46,6 +55,12 @@ pub struct Config {
     pub request_timeout: Duration,
     /// One listing per instance and task type.
     pub task_types: Vec<TaskType>,
+    /// Retries of each failed API call (throttling, 5xx, transport), within the poll interval.
+    pub retry: RetryPolicy,
+    /// Token bucket per region, on top of `concurrency`.
+    pub rate_limit_per_region: f64,
+    /// How long a failing target's last good aggregates stay before they are removed.
+    pub max_staleness: Duration,
     pub regions: Vec<RegionConfig>,
 }
 
@@ -144,6 +159,15 @@ impl From<RawConfig> for Config {
             concurrency: raw.concurrency.0 as usize,
             request_timeout: raw.request_timeout.0,
             task_types: raw.task_types.0.into_iter().map(|name| name.0).collect(),
+            retry: RetryPolicy {
+                max_attempts: raw.retry.max_attempts.0,
+                base_delay: raw.retry.base_delay.0,
+                max_delay: raw.retry.max_delay.0,
+            },
+            rate_limit_per_region: raw.rate_limit_per_region.0,
+            max_staleness: raw
+                .max_staleness
+                .map_or(raw.poll_interval.0 * DEFAULT_STALENESS_INTERVALS, |staleness| staleness.0),
             regions: raw.regions.0.into_iter().map(RegionConfig::from).collect(),
         }
     }

@@ -27,7 +27,70 @@ pub(super) struct RawConfig {
     pub request_timeout: PositiveDuration,
     #[serde(default = "defaults::task_types")]
     pub task_types: UniqueList<TaskTypeName>,
+    #[serde(default)]
+    pub retry: RawRetry,
+    #[serde(default = "defaults::rate_limit_per_region")]
+    pub rate_limit_per_region: Rate,
+    #[serde(default)]
+    pub max_staleness: Option<PositiveDuration>,
     pub regions: UniqueList<RawRegion>,
+}
+
+/// `retry: {max_attempts, base_delay, max_delay}`; any key may be left out.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawRetry {
+    #[serde(default = "defaults::max_attempts")]
+    pub max_attempts: Bounded<1, 10>,
+    #[serde(default = "defaults::base_delay")]
+    pub base_delay: PositiveDuration,
+    #[serde(default = "defaults::max_delay")]
+    pub max_delay: PositiveDuration,
+}
+
+impl Default for RawRetry {
+    fn default() -> Self {
+        RawRetry {
+            max_attempts: defaults::max_attempts(),
+            base_delay: defaults::base_delay(),
+            max_delay: defaults::max_delay(),
+        }
+    }
+}
+
+/// Requests per second: a positive number up to 10000.
+pub(super) struct Rate(pub f64);
+
+impl<'de> Deserialize<'de> for Rate {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_f64(RateVisitor)
+    }
+}
+
+struct RateVisitor;
+
+impl Visitor<'_> for RateVisitor {
+    type Value = Rate;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("requests per second, a number above 0 and at most 10000")
+    }
+
+    fn visit_f64<E: de::Error>(self, value: f64) -> Result<Rate, E> {
+        if value.is_finite() && value > 0.0 && value <= 10_000.0 {
+            Ok(Rate(value))
+        } else {
+            Err(E::custom(format!("must be above 0 and at most 10000 requests per second, got {value}")))
+        }
+    }
+
+    fn visit_u64<E: de::Error>(self, value: u64) -> Result<Rate, E> {
+        self.visit_f64(value as f64)
+    }
+
+    fn visit_i64<E: de::Error>(self, value: i64) -> Result<Rate, E> {
+        self.visit_f64(value as f64)
+    }
 }
 
 #[derive(Deserialize)]
@@ -82,8 +145,21 @@ mod defaults {
     use super::*;
     use crate::config::{
         DEFAULT_CONCURRENCY, DEFAULT_LOOKBACK, DEFAULT_MAX_PAGES, DEFAULT_PAGE_SIZE, DEFAULT_POLL_INTERVAL,
-        DEFAULT_REQUEST_TIMEOUT,
+        DEFAULT_RATE_LIMIT_PER_REGION, DEFAULT_REQUEST_TIMEOUT, DEFAULT_RETRY,
     };
+
+    pub fn max_attempts() -> Bounded<1, 10> {
+        Bounded(DEFAULT_RETRY.max_attempts)
+    }
+    pub fn base_delay() -> PositiveDuration {
+        PositiveDuration(DEFAULT_RETRY.base_delay)
+    }
+    pub fn max_delay() -> PositiveDuration {
+        PositiveDuration(DEFAULT_RETRY.max_delay)
+    }
+    pub fn rate_limit_per_region() -> Rate {
+        Rate(DEFAULT_RATE_LIMIT_PER_REGION)
+    }
 
     pub fn poll_interval() -> PositiveDuration {
         PositiveDuration(DEFAULT_POLL_INTERVAL)

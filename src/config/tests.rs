@@ -17,6 +17,13 @@ fn the_shipped_example_parses_with_every_key_read() {
         concurrency: 8,
         request_timeout: Duration::from_secs(10),
         task_types: vec![TaskType::Full, TaskType::Pitr],
+        retry: RetryPolicy {
+            max_attempts: 4,
+            base_delay: Duration::from_millis(200),
+            max_delay: Duration::from_secs(10),
+        },
+        rate_limit_per_region: 10.0,
+        max_staleness: Duration::from_secs(180),
         regions: vec![
             RegionConfig {
                 region_id: "cn-hangzhou".into(),
@@ -85,4 +92,37 @@ fn numeric_ids_are_taken_as_written_and_task_types_ignore_case() {
     let config = parse(text, "c.yaml").unwrap();
     assert_eq!(config.task_types, vec![TaskType::Pitr]);
     assert_eq!(config.regions[0].instances[0].backup_set_id.as_deref(), Some("123"));
+}
+
+#[test]
+fn retry_rate_limit_and_staleness_have_defaults_and_can_be_set() {
+    let minimal = "regions:\n  - region_id: a\n    instances: [{instance_id: x}]\n";
+    let config = parse(minimal, "c.yaml").unwrap();
+    assert_eq!(config.retry, DEFAULT_RETRY);
+    assert_eq!(config.rate_limit_per_region, DEFAULT_RATE_LIMIT_PER_REGION);
+    assert_eq!(config.max_staleness, DEFAULT_POLL_INTERVAL * 3);
+
+    let text = format!("poll_interval: 20s\nretry: {{max_attempts: 2, base_delay: 1s}}\nrate_limit_per_region: 0.5\n{minimal}");
+    let config = parse(&text, "c.yaml").unwrap();
+    assert_eq!(config.retry.max_attempts, 2);
+    assert_eq!(config.retry.base_delay, Duration::from_secs(1));
+    assert_eq!(config.retry.max_delay, DEFAULT_RETRY.max_delay);
+    assert_eq!(config.rate_limit_per_region, 0.5);
+    assert_eq!(config.max_staleness, Duration::from_secs(60), "three poll intervals by default");
+}
+
+#[test]
+fn bad_retry_and_rate_settings_name_their_line_and_field() {
+    let regions = "regions:\n  - region_id: a\n    instances: [{instance_id: x}]\n";
+    for (head, expected) in [
+        ("retry: {max_attempts: 0}\n", "c.yaml:1:"),
+        ("retry:\n  jitter: full\n", "c.yaml:2:"),
+        ("rate_limit_per_region: 0\n", "c.yaml:1:"),
+        ("rate_limit_per_region: fast\n", "c.yaml:1:"),
+    ] {
+        let err = parse(&format!("{head}{regions}"), "c.yaml").unwrap_err().to_string();
+        assert!(err.starts_with(expected), "{head:?}: {err}");
+        let field = if head.starts_with("retry") { "retry" } else { "rate_limit_per_region" };
+        assert!(err.contains(field), "{head:?}: {err}");
+    }
 }
