@@ -1,21 +1,28 @@
 //! Assembly: config and credentials in, a running poller and HTTP server out.
 //!
 //! `Daemon::build` validates and binds; `Daemon::run` only runs, until the shutdown future
-//! resolves. Tests build one on port 0 and read the bound address.
+//! resolves. Tests build one on port 0 and read the bound address. A reload (SIGHUP or
+//! `POST /-/reload`) builds a new poller from the re-read config and swaps it in; an invalid
+//! config is refused and the running one stays.
 
+use std::collections::HashSet;
 use std::future::Future;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::api::{ClientOptions, DbsClient};
-use crate::config::Config;
+use crate::config::{self, Config};
 use crate::credentials::CredentialsProvider;
 use crate::http::{self, Routes};
 use crate::metrics::ExporterMetrics;
+use crate::model::InstanceKey;
 use crate::poller::{targets_from_config, CycleReport, PollSettings, Poller};
+use crate::reload::{self, ReloadReceiver};
 use crate::render::{Exposition, Layout};
 use crate::state::Store;
 use crate::Error;
@@ -27,56 +34,100 @@ pub struct WebOptions {
     pub telemetry_path: String,
 }
 
+/// Where the configuration comes from, and so what a reload re-reads.
+#[derive(Clone, Debug)]
+pub enum ConfigSource {
+    File(PathBuf),
+    /// Built in code (the demo): a reload re-applies it unchanged.
+    Fixed(Box<Config>),
+}
+
+impl ConfigSource {
+    pub fn load(&self) -> Result<Config, Error> {
+        match self {
+            ConfigSource::File(path) => Ok(config::load(path)?),
+            ConfigSource::Fixed(config) => Ok((**config).clone()),
+        }
+    }
+}
+
 /// The poller and everything it feeds, without the HTTP server (used alone by `once`).
 #[derive(Debug)]
 pub struct Pipeline {
     pub poller: Arc<Poller>,
     pub exposition: Arc<Exposition>,
+    store: Arc<Store>,
+    metrics: ExporterMetrics,
+    credentials: Arc<dyn CredentialsProvider>,
 }
 
 impl Pipeline {
     pub fn build(config: &Config, credentials: Arc<dyn CredentialsProvider>) -> Result<Self, Error> {
-        let options = ClientOptions { timeout: config.request_timeout, ..ClientOptions::default() };
-        let client = DbsClient::new(options, credentials)?;
         let metrics = ExporterMetrics::new(config.regions.iter().map(|r| r.region_id.as_str()));
         let store = Arc::new(Store::new());
-        let targets = targets_from_config(config);
-        let layout = Layout { task_types: config.task_types.clone(), target_count: targets.len() };
-        let poller = Arc::new(Poller::new(
-            client,
-            targets,
-            PollSettings::from_config(config),
-            store.clone(),
-            metrics.clone(),
-        ));
-        let exposition = Arc::new(Exposition::new(store, metrics, layout));
-        Ok(Pipeline { poller, exposition })
+        let poller = build_poller(config, &credentials, &store, &metrics)?;
+        let exposition = Arc::new(Exposition::new(store.clone(), metrics.clone(), layout(config)));
+        Ok(Pipeline { poller, exposition, store, metrics, credentials })
     }
 
     /// One cycle over every target, no spreading: for `once` and tests.
     pub async fn poll_once(&self) -> CycleReport {
         self.poller.poll_cycle(None).await
     }
+
+    /// Switches to `config`: a new poller, the series of removed instances dropped.
+    fn reconfigure(&mut self, config: &Config) -> Result<(), Error> {
+        let poller = build_poller(config, &self.credentials, &self.store, &self.metrics)?;
+        self.metrics.add_regions(config.regions.iter().map(|r| r.region_id.as_str()));
+        let keep: HashSet<InstanceKey> = poller.targets().iter().map(|t| t.key.instance.clone()).collect();
+        self.store.retain_instances(&|instance| keep.contains(instance));
+        self.exposition.set_layout(layout(config));
+        self.poller = poller;
+        Ok(())
+    }
+}
+
+fn build_poller(
+    config: &Config,
+    credentials: &Arc<dyn CredentialsProvider>,
+    store: &Arc<Store>,
+    metrics: &ExporterMetrics,
+) -> Result<Arc<Poller>, Error> {
+    let options = ClientOptions { timeout: config.request_timeout, ..ClientOptions::default() };
+    let client = DbsClient::new(options, Arc::clone(credentials))?;
+    let targets = targets_from_config(config);
+    let settings = PollSettings::from_config(config);
+    Ok(Arc::new(Poller::new(client, targets, settings, Arc::clone(store), metrics.clone())))
+}
+
+fn layout(config: &Config) -> Layout {
+    Layout { task_types: config.task_types.clone(), target_count: config.target_count() }
 }
 
 #[derive(Debug)]
 pub struct Daemon {
     listener: TcpListener,
     pipeline: Pipeline,
+    source: ConfigSource,
     telemetry_path: String,
 }
 
 impl Daemon {
     pub async fn build(
-        config: &Config,
+        source: ConfigSource,
         credentials: Arc<dyn CredentialsProvider>,
         web: &WebOptions,
     ) -> Result<Self, Error> {
-        let pipeline = Pipeline::build(config, credentials)?;
+        let config = source.load()?;
+        let pipeline = Pipeline::build(&config, credentials)?;
         let listener = TcpListener::bind(web.listen_address)
             .await
             .map_err(|source| Error::Bind { address: web.listen_address, source })?;
-        Ok(Daemon { listener, pipeline, telemetry_path: web.telemetry_path.clone() })
+        Ok(Daemon { listener, pipeline, source, telemetry_path: web.telemetry_path.clone() })
+    }
+
+    pub fn target_count(&self) -> usize {
+        self.pipeline.poller.targets().len()
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -84,17 +135,102 @@ impl Daemon {
     }
 
     /// Polls and serves until `shutdown` resolves, then stops polling and drains requests.
-    pub async fn run(self, shutdown: impl Future<Output = ()>) {
+    pub async fn run(mut self, shutdown: impl Future<Output = ()>) {
         let token = CancellationToken::new();
-        let poller = tokio::spawn(Arc::clone(&self.pipeline.poller).run(token.clone()));
-        let routes = Arc::new(Routes::new(self.pipeline.exposition, self.telemetry_path));
+        let (reload_sender, mut reload_requests) = reload::channel();
+        let routes =
+            Arc::new(Routes::new(Arc::clone(&self.pipeline.exposition), self.telemetry_path.clone()));
+        let _ = &reload_sender;
         let server = tokio::spawn(http::serve(self.listener, routes, token.clone()));
-        shutdown.await;
+        let mut polling = start_polling(&self.pipeline.poller, &token);
+        let mut hangups = hangup_signals();
+        tokio::pin!(shutdown);
+        loop {
+            tokio::select! {
+                _ = &mut shutdown => break,
+                Some(request) = reload_requests.recv() => {
+                    let outcome = reload(&mut self.pipeline, &self.source, &mut polling, &token);
+                    let _ = request.reply.send(outcome);
+                }
+                Some(()) = next_hangup(&mut hangups) => {
+                    let _ = reload(&mut self.pipeline, &self.source, &mut polling, &token);
+                }
+            }
+        }
         tracing::info!("shutting down");
         token.cancel();
-        let _ = poller.await;
+        let _ = polling.1.await;
         let _ = server.await;
+        drain_reload_requests(&mut reload_requests);
     }
+}
+
+type Polling = (CancellationToken, JoinHandle<()>);
+
+fn start_polling(poller: &Arc<Poller>, parent: &CancellationToken) -> Polling {
+    let token = parent.child_token();
+    let handle = tokio::spawn(Arc::clone(poller).run(token.clone()));
+    (token, handle)
+}
+
+/// Re-reads the config; on success the old poller stops (its in-flight listings are dropped)
+/// and the new one starts with a spread first cycle.
+fn reload(
+    pipeline: &mut Pipeline,
+    source: &ConfigSource,
+    polling: &mut Polling,
+    parent: &CancellationToken,
+) -> Result<(), String> {
+    let outcome = source.load().and_then(|config| {
+        pipeline.reconfigure(&config)?;
+        Ok(config)
+    });
+    match outcome {
+        Ok(config) => {
+            polling.0.cancel();
+            *polling = start_polling(&pipeline.poller, parent);
+            pipeline.metrics.record_reload(true);
+            tracing::info!(targets = config.target_count(), "configuration reloaded");
+            Ok(())
+        }
+        Err(err) => {
+            pipeline.metrics.record_reload(false);
+            tracing::error!(error = %err, "configuration reload refused; the previous configuration keeps running");
+            Err(err.to_string())
+        }
+    }
+}
+
+fn drain_reload_requests(requests: &mut ReloadReceiver) {
+    requests.close();
+    while let Ok(request) = requests.try_recv() {
+        let _ = request.reply.send(Err("the exporter is shutting down".into()));
+    }
+}
+
+#[cfg(unix)]
+type Hangups = Option<tokio::signal::unix::Signal>;
+#[cfg(not(unix))]
+type Hangups = Option<()>;
+
+#[cfg(unix)]
+fn hangup_signals() -> Hangups {
+    tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok()
+}
+
+#[cfg(not(unix))]
+fn hangup_signals() -> Hangups {
+    None
+}
+
+/// The next SIGHUP; pending forever where there are none.
+async fn next_hangup(hangups: &mut Hangups) -> Option<()> {
+    #[cfg(unix)]
+    if let Some(signal) = hangups {
+        return signal.recv().await;
+    }
+    let _ = hangups;
+    std::future::pending().await
 }
 
 /// Resolves on SIGTERM or SIGINT.

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 
-use crate::app::{shutdown_signal, Daemon, Pipeline, WebOptions};
+use crate::app::{shutdown_signal, ConfigSource, Daemon, Pipeline, WebOptions};
 use crate::config::{self, Config};
 use crate::credentials::{CredentialsProvider, StaticCredentials};
 use crate::http::parse_listen_address;
@@ -103,11 +103,14 @@ fn web_options(cli: &Cli) -> Result<WebOptions, Error> {
     })
 }
 
-fn load_config(cli: &Cli) -> Result<Config, Error> {
-    let path = cli.config_file.as_deref().ok_or_else(|| {
+fn config_path(cli: &Cli) -> Result<&Path, Error> {
+    cli.config_file.as_deref().ok_or_else(|| {
         Error::Usage("--config.file is required (try `dbs-exporter demo` to run without one)".into())
-    })?;
-    Ok(config::load(path)?)
+    })
+}
+
+fn load_config(cli: &Cli) -> Result<Config, Error> {
+    Ok(config::load(config_path(cli)?)?)
 }
 
 fn credentials() -> Result<Arc<dyn CredentialsProvider>, Error> {
@@ -118,13 +121,13 @@ fn credentials() -> Result<Arc<dyn CredentialsProvider>, Error> {
 
 async fn serve(cli: &Cli) -> Result<ExitCode, Error> {
     let web = web_options(cli)?;
-    let config = load_config(cli)?;
-    let daemon = Daemon::build(&config, credentials()?, &web).await?;
+    let path = config_path(cli)?;
+    let daemon = Daemon::build(ConfigSource::File(path.to_path_buf()), credentials()?, &web).await?;
     tracing::info!(
         address = %daemon.local_addr(),
         telemetry_path = %web.telemetry_path,
-        targets = config.target_count(),
-        poll_interval = ?config.poll_interval,
+        config = %path.display(),
+        targets = daemon.target_count(),
         "dbs-exporter listening"
     );
     daemon.run(shutdown_signal()).await;

@@ -4,7 +4,8 @@
 use std::time::Duration;
 
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder,
+    Encoder, Gauge, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
+    TextEncoder,
 };
 
 use crate::api::ApiError;
@@ -21,6 +22,8 @@ pub struct ExporterMetrics {
     api_requests: IntCounterVec,
     api_errors: IntCounterVec,
     api_duration: HistogramVec,
+    reload_successful: IntGauge,
+    reload_success_timestamp: Gauge,
 }
 
 impl ExporterMetrics {
@@ -65,11 +68,23 @@ impl ExporterMetrics {
             ])
             .set(1);
 
+        let reload_successful = IntGauge::new(
+            "aliyun_dbs_exporter_config_last_reload_successful",
+            "Whether the last configuration reload attempt was successful.",
+        )
+        .expect("valid metric");
+        let reload_success_timestamp = Gauge::new(
+            "aliyun_dbs_exporter_config_last_reload_success_timestamp_seconds",
+            "Timestamp of the last successful configuration reload (or of the start).",
+        )
+        .expect("valid metric");
         for collector in [
             Box::new(api_requests.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(api_errors.clone()),
             Box::new(api_duration.clone()),
             Box::new(build_info),
+            Box::new(reload_successful.clone()),
+            Box::new(reload_success_timestamp.clone()),
         ] {
             registry.register(collector).expect("metric names are unique");
         }
@@ -78,15 +93,36 @@ impl ExporterMetrics {
             .register(Box::new(prometheus::process_collector::ProcessCollector::for_self()))
             .expect("process metrics register once");
 
-        let metrics = ExporterMetrics { registry, api_requests, api_errors, api_duration };
+        let metrics = ExporterMetrics {
+            registry,
+            api_requests,
+            api_errors,
+            api_duration,
+            reload_successful,
+            reload_success_timestamp,
+        };
+        metrics.add_regions(regions);
+        metrics.record_reload(true);
+        metrics
+    }
+
+    /// Creates the series of each region at zero (again harmless for known regions).
+    pub fn add_regions<'a>(&self, regions: impl IntoIterator<Item = &'a str>) {
         for region in regions {
-            metrics.api_requests.with_label_values(&[region]);
-            metrics.api_duration.with_label_values(&[region]);
+            self.api_requests.with_label_values(&[region]);
+            self.api_duration.with_label_values(&[region]);
             for code in ERROR_CODES {
-                metrics.api_errors.with_label_values(&[region, code]);
+                self.api_errors.with_label_values(&[region, code]);
             }
         }
-        metrics
+    }
+
+    pub fn record_reload(&self, successful: bool) {
+        self.reload_successful.set(i64::from(successful));
+        if successful {
+            let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+            self.reload_success_timestamp.set(now.as_secs_f64());
+        }
     }
 
     pub fn observe_call(&self, region_id: &str, elapsed: Duration, error: Option<&ApiError>) {

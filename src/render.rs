@@ -121,13 +121,19 @@ pub fn render_view(view: &StoreView, layout: &Layout, out: &mut String) {
 pub struct Exposition {
     store: Arc<Store>,
     metrics: ExporterMetrics,
-    layout: Layout,
+    layout: Mutex<Layout>,
     cache: Mutex<Option<(u64, Bytes)>>,
 }
 
 impl Exposition {
     pub fn new(store: Arc<Store>, metrics: ExporterMetrics, layout: Layout) -> Self {
-        Exposition { store, metrics, layout, cache: Mutex::new(None) }
+        Exposition { store, metrics, layout: Mutex::new(layout), cache: Mutex::new(None) }
+    }
+
+    /// After a reload: the next scrape renders with the new layout.
+    pub fn set_layout(&self, layout: Layout) {
+        *self.layout.lock().expect("layout lock poisoned") = layout;
+        *self.cache.lock().expect("render cache poisoned") = None;
     }
 
     /// The task series, rendered at most once per store change.
@@ -139,9 +145,10 @@ impl Exposition {
                 return bytes.clone();
             }
         }
+        let layout = self.layout.lock().expect("layout lock poisoned").clone();
         let (generation, text) = self.store.read(|view, generation| {
             let mut text = String::with_capacity(64 * 1024);
-            render_view(view, &self.layout, &mut text);
+            render_view(view, &layout, &mut text);
             (generation, text)
         });
         let bytes = Bytes::from(text);

@@ -109,6 +109,29 @@ impl Store {
         self.generation.fetch_add(1, Ordering::AcqRel);
     }
 
+    /// Drops the aggregates of targets whose last success is older than `max_staleness` (or
+    /// that never succeeded), so a target failing for long shows no frozen counts; its `up`
+    /// stays. Returns the targets whose counts were removed.
+    pub fn expire_stale(&self, now: SystemTime, max_staleness: std::time::Duration) -> Vec<TargetKey> {
+        let mut view = self.view.write().expect("store lock poisoned");
+        let mut expired = Vec::new();
+        for (instance, targets) in view.instances.iter_mut() {
+            for (task_type, state) in targets.iter_mut() {
+                let stale = state
+                    .last_success
+                    .is_none_or(|at| now.duration_since(at).unwrap_or_default() > max_staleness);
+                if stale && state.aggregate.is_some() {
+                    state.aggregate = None;
+                    expired.push(TargetKey { instance: instance.clone(), task_type: *task_type });
+                }
+            }
+        }
+        if !expired.is_empty() {
+            self.generation.fetch_add(1, Ordering::AcqRel);
+        }
+        expired
+    }
+
     /// Forgets every instance not in `keep` (after a config change).
     pub fn retain_instances(&self, keep: &dyn Fn(&InstanceKey) -> bool) {
         self.view.write().expect("store lock poisoned").instances.retain(|k, _| keep(k));
@@ -182,6 +205,23 @@ mod tests {
             assert_eq!(view.instance_up(&instance, &[TaskType::Full, TaskType::Pitr]), Some(false));
             assert_eq!(view.instance_last_success(&instance, &[TaskType::Full, TaskType::Pitr]), None);
             assert_eq!(view.instance_up(&InstanceKey::new("x", "y"), &[TaskType::Full]), None);
+        });
+    }
+
+    #[test]
+    fn stale_aggregates_are_removed_but_the_instance_stays_down() {
+        let store = Store::new();
+        let t0 = SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_000);
+        store.record_success(&key(TaskType::Full), TaskAggregate::default(), t0);
+        store.record_failure(&key(TaskType::Full), "server");
+        let max = std::time::Duration::from_secs(180);
+        assert!(store.expire_stale(t0 + max, max).is_empty(), "not older than max_staleness yet");
+        let expired = store.expire_stale(t0 + max + std::time::Duration::from_secs(1), max);
+        assert_eq!(expired, vec![key(TaskType::Full)]);
+        let instance = InstanceKey::new("cn-hangzhou", "rm-1");
+        store.read(|view, _| {
+            assert!(view.instances[&instance][&TaskType::Full].aggregate.is_none());
+            assert_eq!(view.instance_up(&instance, &[TaskType::Full]), Some(false));
         });
     }
 

@@ -1,6 +1,8 @@
 //! The signed HTTP call to DescribeDownloadTask and the walk over all of its pages.
 
 use std::collections::{BTreeMap, HashSet};
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -113,9 +115,14 @@ pub struct Listing {
     pub duplicates: u64,
 }
 
-/// Told about every HTTP call, so the caller can count and time them without the client
-/// knowing anything of metrics.
+/// Told about every HTTP call, so the caller can pace, count and time them without the
+/// client knowing anything of rate limits or metrics.
 pub trait CallObserver: Send + Sync {
+    /// Awaited before each call, retries included: where a rate limiter waits for a token.
+    fn before_call(&self) -> Pin<Box<dyn Future<Output = ()> + Send + '_>> {
+        Box::pin(std::future::ready(()))
+    }
+
     fn on_call(&self, elapsed: Duration, outcome: Result<&Page, &ApiError>);
 }
 
@@ -228,6 +235,7 @@ impl DbsClient {
     ) -> Result<Page, ApiError> {
         let mut attempt = 1;
         loop {
+            observer.before_call().await;
             let started = Instant::now();
             let result = self.describe_download_task(endpoint, query, options.page_size, current_page).await;
             observer.on_call(started.elapsed(), result.as_ref());

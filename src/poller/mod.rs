@@ -3,7 +3,10 @@
 //! At most `concurrency` listings (each one request at a time) are in flight; the first cycle
 //! spreads its starts over the interval so a restart does not stampede the API; a target whose
 //! previous listing is still running is skipped, not doubled; one target's failure is recorded
-//! and logged for that target alone.
+//! and logged for that target alone. Calls are paced per region by a token bucket and
+//! retried within the poll interval.
+
+mod rate_limit;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -21,6 +24,7 @@ use crate::config::Config;
 use crate::metrics::ExporterMetrics;
 use crate::model::{InstanceKey, TargetKey, TaskAggregate};
 use crate::state::{Store, Transition};
+pub use rate_limit::RegionLimits;
 
 /// One listing to run every cycle.
 #[derive(Debug)]
@@ -63,12 +67,14 @@ pub fn targets_from_config(config: &Config) -> Vec<Arc<Target>> {
     targets
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub struct PollSettings {
     pub interval: Duration,
     pub lookback: Duration,
     pub list: ListOptions,
     pub concurrency: usize,
+    pub rate_limit_per_region: f64,
+    pub max_staleness: Duration,
 }
 
 impl PollSettings {
@@ -79,10 +85,18 @@ impl PollSettings {
             list: ListOptions {
                 page_size: config.page_size,
                 max_pages: config.max_pages,
-                ..ListOptions::default()
+                retry: config.retry,
+                deadline: None,
             },
             concurrency: config.concurrency,
+            rate_limit_per_region: config.rate_limit_per_region,
+            max_staleness: config.max_staleness,
         }
+    }
+
+    /// The listing options of one poll: retries may not wait past the next poll.
+    fn list_options(&self, started: Instant) -> ListOptions {
+        ListOptions { deadline: Some(started + self.interval), ..self.list }
     }
 }
 
@@ -109,6 +123,7 @@ pub struct Poller {
     store: Arc<Store>,
     metrics: ExporterMetrics,
     permits: Arc<Semaphore>,
+    limits: RegionLimits,
     settings: PollSettings,
 }
 
@@ -121,7 +136,11 @@ impl Poller {
         metrics: ExporterMetrics,
     ) -> Self {
         let permits = Arc::new(Semaphore::new(settings.concurrency.max(1)));
-        Poller { client, targets, store, metrics, permits, settings }
+        let limits = RegionLimits::new(
+            targets.iter().map(|t| t.key.instance.region_id.as_ref()),
+            settings.rate_limit_per_region,
+        );
+        Poller { client, targets, store, metrics, permits, limits, settings }
     }
 
     pub fn targets(&self) -> &[Arc<Target>] {
@@ -155,6 +174,7 @@ impl Poller {
         }
         let elapsed = started.elapsed();
         self.store.record_cycle(elapsed.as_secs_f64());
+        self.expire_stale();
         tracing::debug!(
             succeeded = report.succeeded,
             failed = report.failed,
@@ -177,6 +197,9 @@ impl Poller {
                 _ = shutdown.cancelled() => break,
                 _ = ticker.tick() => {}
             }
+            // Also here, not only at the end of a cycle: a cycle stuck on a slow API must not
+            // keep stale values alive.
+            self.expire_stale();
             let poller = Arc::clone(&self);
             let this_spread = spread.take();
             cycles.spawn(async move { poller.poll_cycle(this_spread).await });
@@ -184,6 +207,13 @@ impl Poller {
         }
         // Dropping a cycle drops its JoinSet, which aborts the listings still in flight.
         cycles.shutdown().await;
+    }
+
+    fn expire_stale(&self) {
+        let expired = self.store.expire_stale(SystemTime::now(), self.settings.max_staleness);
+        for key in expired {
+            tracing::info!(listing = %key, max_staleness = ?self.settings.max_staleness, "stale task counts removed");
+        }
     }
 
     async fn poll_target(&self, target: &Target) -> Outcome {
@@ -195,6 +225,7 @@ impl Poller {
         let Ok(_permit) = self.permits.acquire().await else { return Outcome::Skipped };
 
         let now = SystemTime::now();
+        let options = self.settings.list_options(Instant::now());
         let query = DownloadTaskQuery {
             start_time_ms: Some(unix_ms(
                 now.checked_sub(self.settings.lookback).unwrap_or(SystemTime::UNIX_EPOCH),
@@ -202,8 +233,12 @@ impl Poller {
             end_time_ms: Some(unix_ms(now)),
             ..target.query.clone()
         };
-        let observer = RegionCalls { metrics: &self.metrics, region_id: &target.key.instance.region_id };
-        match self.client.list_download_tasks(&target.endpoint, &query, self.settings.list, &observer).await {
+        let observer = RegionCalls {
+            metrics: &self.metrics,
+            limits: &self.limits,
+            region_id: &target.key.instance.region_id,
+        };
+        match self.client.list_download_tasks(&target.endpoint, &query, options, &observer).await {
             Ok(listing) => {
                 let aggregate = TaskAggregate::from_tasks(&listing.tasks);
                 if self.store.record_success(&target.key, aggregate, now) == Transition::Recovered {
@@ -242,10 +277,15 @@ impl Drop for RunningFlag<'_> {
 
 struct RegionCalls<'a> {
     metrics: &'a ExporterMetrics,
+    limits: &'a RegionLimits,
     region_id: &'a str,
 }
 
 impl CallObserver for RegionCalls<'_> {
+    fn before_call(&self) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + '_>> {
+        Box::pin(self.limits.acquire(self.region_id))
+    }
+
     fn on_call(&self, elapsed: Duration, outcome: Result<&Page, &ApiError>) {
         self.metrics.observe_call(self.region_id, elapsed, outcome.err());
     }
