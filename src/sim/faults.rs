@@ -19,7 +19,7 @@ pub(crate) struct FaultPlan {
 
 impl FaultPlan {
     pub fn enqueue(&mut self, fault: Fault, times: u32) {
-        self.queue.extend(std::iter::repeat(fault).take(times as usize));
+        self.queue.extend(std::iter::repeat_n(fault, times as usize));
     }
 
     pub fn set_rate(&mut self, probability: f64, kinds: Vec<Fault>) {

@@ -89,17 +89,17 @@ impl Query {
 
     fn matches(&self, task: &SimTask) -> bool {
         let optional = |wanted: &Option<String>, actual: Option<&str>| {
-            wanted.as_deref().map_or(true, |wanted| actual == Some(wanted))
+            wanted.as_deref().is_none_or(|wanted| actual == Some(wanted))
         };
         task.region == self.region
             && task.instance == self.instance
             && optional(&self.cluster, task.cluster.as_deref())
             && optional(&self.datasource_id, task.datasource_id.as_deref())
             && optional(&self.backup_set_id, Some(&task.backup_set_id))
-            && self.state.as_ref().map_or(true, |state| DownloadState::parse(&task.state) == *state)
-            && self.task_type.map_or(true, |t| task.task_type == t)
-            && self.start_ms.map_or(true, |start| task.created_ms >= start)
-            && self.end_ms.map_or(true, |end| task.created_ms <= end)
+            && self.state.as_ref().is_none_or(|state| DownloadState::parse(&task.state) == *state)
+            && self.task_type.is_none_or(|t| task.task_type == t)
+            && self.start_ms.is_none_or(|start| task.created_ms >= start)
+            && self.end_ms.is_none_or(|end| task.created_ms <= end)
     }
 
     /// Selects, orders (creation time, ties by task id) and pages `tasks`.
