@@ -34,7 +34,8 @@ fn data_set() -> Vec<SimTask> {
             for n in 0..per * (i + 1) {
                 let state = STATES[n % STATES.len()];
                 let id = format!("dt-{instance}-{task_type}-{n}");
-                let mut task = SimTask::new(&id, REGION, *instance, task_type, state, now - 60_000 * (n as u64 + 1));
+                let mut task =
+                    SimTask::new(&id, REGION, *instance, task_type, state, now - 60_000 * (n as u64 + 1));
                 task.export_bytes = 1_000 * (n as u64 + 1);
                 task.import_bytes = 10 * (n as u64 + 1);
                 tasks.push(task);
@@ -50,7 +51,10 @@ fn truth(tasks: &[SimTask]) -> BTreeMap<(String, String, String), (f64, f64, f64
     for instance in INSTANCES {
         for task_type in ["full", "pitr"] {
             for state in ["initializing", "queueing", "running", "failed", "finished", "expired"] {
-                expected.insert((instance.to_string(), task_type.to_string(), state.to_string()), (0.0, 0.0, 0.0));
+                expected.insert(
+                    (instance.to_string(), task_type.to_string(), state.to_string()),
+                    (0.0, 0.0, 0.0),
+                );
             }
         }
     }
@@ -98,8 +102,16 @@ fn assert_truth(values: &BTreeMap<String, f64>, tasks: &[SimTask]) {
     for ((instance, task_type, state), (count, export, import)) in truth(tasks) {
         let labels = task_labels(&instance, &task_type, &state);
         assert_eq!(values.get(&series("aliyun_dbs_download_tasks", &labels)), Some(&count), "{labels:?}");
-        assert_eq!(values.get(&series("aliyun_dbs_download_export_bytes", &labels)), Some(&export), "{labels:?}");
-        assert_eq!(values.get(&series("aliyun_dbs_download_import_bytes", &labels)), Some(&import), "{labels:?}");
+        assert_eq!(
+            values.get(&series("aliyun_dbs_download_export_bytes", &labels)),
+            Some(&export),
+            "{labels:?}"
+        );
+        assert_eq!(
+            values.get(&series("aliyun_dbs_download_import_bytes", &labels)),
+            Some(&import),
+            "{labels:?}"
+        );
     }
 }
 
@@ -142,7 +154,8 @@ async fn final_errors_are_not_retried() {
 }
 
 #[tokio::test]
-async fn under_thirty_percent_faults_of_every_kind_values_converge_to_the_truth_and_errors_match_injections() {
+async fn under_thirty_percent_faults_of_every_kind_values_converge_to_the_truth_and_errors_match_injections()
+{
     let tasks = data_set();
     let sim = start_sim(tasks.clone()).await;
     let pipeline = pipeline(&sim, "retry: {max_attempts: 2, base_delay: 1ms, max_delay: 5ms}\n");
@@ -172,7 +185,11 @@ async fn under_thirty_percent_faults_of_every_kind_values_converge_to_the_truth_
     let (text, values) = scrape(&pipeline);
     assert_truth(&values, &tasks);
     for instance in INSTANCES {
-        assert_eq!(values[&series("aliyun_dbs_up", &[("region_id", REGION), ("instance_id", instance)])], 1.0, "{text}");
+        assert_eq!(
+            values[&series("aliyun_dbs_up", &[("region_id", REGION), ("instance_id", instance)])],
+            1.0,
+            "{text}"
+        );
     }
     let injected = sim.injected();
     let served = |kind: &str| *injected.get(kind).unwrap_or(&0) as f64;
