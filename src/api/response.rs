@@ -5,6 +5,7 @@
 //! as text" and parsed afterwards. No input can make decoding panic; the worst outcome is an
 //! [`ApiError::Decode`].
 
+use std::borrow::Cow;
 use std::fmt;
 
 use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
@@ -25,11 +26,12 @@ pub struct Page {
 }
 
 /// A JSON scalar taken as text: strings, numbers and booleans all become `Some(text)`;
-/// null, empty strings, arrays and objects become `None`.
+/// null, empty strings, arrays and objects become `None`. Strings without escapes are borrowed
+/// from the body, so most fields cost no allocation.
 #[derive(Default, Debug)]
-struct Loose(Option<String>);
+struct Loose<'a>(Option<Cow<'a, str>>);
 
-impl Loose {
+impl Loose<'_> {
     fn text(&self) -> Option<&str> {
         self.0.as_deref().map(str::trim).filter(|s| !s.is_empty())
     }
@@ -48,7 +50,7 @@ impl Loose {
     }
 }
 
-impl<'de> Deserialize<'de> for Loose {
+impl<'de: 'a, 'a> Deserialize<'de> for Loose<'a> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         deserializer.deserialize_any(LooseVisitor)
     }
@@ -57,43 +59,46 @@ impl<'de> Deserialize<'de> for Loose {
 struct LooseVisitor;
 
 impl<'de> Visitor<'de> for LooseVisitor {
-    type Value = Loose;
+    type Value = Loose<'de>;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("any JSON value")
     }
-    fn visit_str<E: de::Error>(self, v: &str) -> Result<Loose, E> {
-        Ok(Loose(Some(v.to_string())))
+    fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Loose<'de>, E> {
+        Ok(Loose(Some(Cow::Borrowed(v))))
     }
-    fn visit_string<E: de::Error>(self, v: String) -> Result<Loose, E> {
-        Ok(Loose(Some(v)))
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Loose<'de>, E> {
+        Ok(Loose(Some(Cow::Owned(v.to_string()))))
     }
-    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Loose, E> {
-        Ok(Loose(Some(v.to_string())))
+    fn visit_string<E: de::Error>(self, v: String) -> Result<Loose<'de>, E> {
+        Ok(Loose(Some(Cow::Owned(v))))
     }
-    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Loose, E> {
-        Ok(Loose(Some(v.to_string())))
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Loose<'de>, E> {
+        Ok(Loose(Some(Cow::Owned(v.to_string()))))
     }
-    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Loose, E> {
-        Ok(Loose(Some(v.to_string())))
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Loose<'de>, E> {
+        Ok(Loose(Some(Cow::Owned(v.to_string()))))
     }
-    fn visit_bool<E: de::Error>(self, v: bool) -> Result<Loose, E> {
-        Ok(Loose(Some(v.to_string())))
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Loose<'de>, E> {
+        Ok(Loose(Some(Cow::Owned(v.to_string()))))
     }
-    fn visit_unit<E: de::Error>(self) -> Result<Loose, E> {
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<Loose<'de>, E> {
+        Ok(Loose(Some(Cow::Borrowed(if v { "true" } else { "false" }))))
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<Loose<'de>, E> {
         Ok(Loose(None))
     }
-    fn visit_none<E: de::Error>(self) -> Result<Loose, E> {
+    fn visit_none<E: de::Error>(self) -> Result<Loose<'de>, E> {
         Ok(Loose(None))
     }
-    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Loose, D::Error> {
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Loose<'de>, D::Error> {
         d.deserialize_any(LooseVisitor)
     }
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Loose, A::Error> {
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Loose<'de>, A::Error> {
         while seq.next_element::<IgnoredAny>()?.is_some() {}
         Ok(Loose(None))
     }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Loose, A::Error> {
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Loose<'de>, A::Error> {
         while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
         Ok(Loose(None))
     }
@@ -101,51 +106,77 @@ impl<'de> Visitor<'de> for LooseVisitor {
 
 #[derive(Deserialize, Default)]
 #[serde(default, rename_all = "PascalCase")]
-struct RawEnvelope {
-    request_id: Loose,
-    success: Loose,
-    code: Loose,
-    message: Loose,
-    err_code: Loose,
-    err_message: Loose,
-    data: Option<RawData>,
+struct RawEnvelope<'a> {
+    #[serde(borrow)]
+    request_id: Loose<'a>,
+    #[serde(borrow)]
+    success: Loose<'a>,
+    #[serde(borrow)]
+    code: Loose<'a>,
+    #[serde(borrow)]
+    message: Loose<'a>,
+    #[serde(borrow)]
+    err_code: Loose<'a>,
+    #[serde(borrow)]
+    err_message: Loose<'a>,
+    #[serde(borrow)]
+    data: Option<RawData<'a>>,
 }
 
 #[derive(Deserialize, Default)]
 #[serde(default, rename_all = "PascalCase")]
-struct RawData {
-    page_number: Loose,
-    page_size: Loose,
-    total_elements: Loose,
-    total_pages: Loose,
-    content: Option<RawContent>,
+struct RawData<'a> {
+    #[serde(borrow)]
+    page_number: Loose<'a>,
+    #[serde(borrow)]
+    page_size: Loose<'a>,
+    #[serde(borrow)]
+    total_elements: Loose<'a>,
+    #[serde(borrow)]
+    total_pages: Loose<'a>,
+    #[serde(borrow)]
+    content: Option<RawContent<'a>>,
 }
 
 #[derive(Deserialize, Default)]
 #[serde(default, rename_all = "PascalCase")]
-struct RawContent {
-    list: Option<Vec<RawTask>>,
+struct RawContent<'a> {
+    #[serde(borrow)]
+    list: Option<Vec<RawTask<'a>>>,
 }
 
 #[derive(Deserialize, Default)]
 #[serde(default, rename_all = "PascalCase")]
-struct RawTask {
-    task_id: Loose,
-    region_code: Loose,
-    format: Loose,
-    db_list: Loose,
-    bak_set_id: Loose,
-    download_status: Loose,
-    export_data_size: Loose,
-    import_data_size: Loose,
-    backup_set_time: Loose,
-    gmt_create: Loose,
-    target_type: Loose,
-    target_path: Loose,
-    progress: Loose,
+struct RawTask<'a> {
+    #[serde(borrow)]
+    task_id: Loose<'a>,
+    #[serde(borrow)]
+    region_code: Loose<'a>,
+    #[serde(borrow)]
+    format: Loose<'a>,
+    #[serde(borrow)]
+    db_list: Loose<'a>,
+    #[serde(borrow)]
+    bak_set_id: Loose<'a>,
+    #[serde(borrow)]
+    download_status: Loose<'a>,
+    #[serde(borrow)]
+    export_data_size: Loose<'a>,
+    #[serde(borrow)]
+    import_data_size: Loose<'a>,
+    #[serde(borrow)]
+    backup_set_time: Loose<'a>,
+    #[serde(borrow)]
+    gmt_create: Loose<'a>,
+    #[serde(borrow)]
+    target_type: Loose<'a>,
+    #[serde(borrow)]
+    target_path: Loose<'a>,
+    #[serde(borrow)]
+    progress: Loose<'a>,
 }
 
-impl RawTask {
+impl RawTask<'_> {
     fn into_task(self, task_type: Option<TaskType>) -> DownloadTask {
         DownloadTask {
             task_id: self.task_id.owned().unwrap_or_default(),
@@ -173,10 +204,13 @@ impl RawTask {
 /// The body of a non-2xx answer: `{"RequestId","HostId","Code","Message","Recommend"}`.
 #[derive(Deserialize, Default)]
 #[serde(default, rename_all = "PascalCase")]
-struct RawErrorBody {
-    request_id: Loose,
-    code: Loose,
-    message: Loose,
+struct RawErrorBody<'a> {
+    #[serde(borrow)]
+    request_id: Loose<'a>,
+    #[serde(borrow)]
+    code: Loose<'a>,
+    #[serde(borrow)]
+    message: Loose<'a>,
 }
 
 const UNKNOWN_REQUEST_ID: &str = "none";
