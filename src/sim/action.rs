@@ -58,7 +58,7 @@ pub(crate) fn describe_download_task(
     match Query::from_params(params, shared.config.max_page_size) {
         Ok(query) => {
             let now_ms = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
-            Reply::Listing(query.list(shared.tasks_at(now_ms)))
+            Reply::Listing(query.list(shared.tasks_of(&query.region, &query.instance, now_ms)))
         }
         Err(message) => Reply::in_band("InvalidParameter", message),
     }

@@ -28,7 +28,8 @@ pub(crate) struct Config {
 /// State shared by every connection of one simulator.
 pub(crate) struct Shared {
     pub config: Config,
-    pub tasks: Mutex<Vec<SimTask>>,
+    /// Static tasks by (region, instance): a listing only ever reads one instance's tasks.
+    tasks: Mutex<HashMap<(String, String), Vec<SimTask>>>,
     pub nonces: Mutex<NonceCache>,
     pub faults: Mutex<FaultPlan>,
     calls: AtomicU64,
@@ -45,7 +46,7 @@ impl Shared {
     fn new(config: Config, tasks: Vec<SimTask>) -> Self {
         Shared {
             config,
-            tasks: Mutex::new(tasks),
+            tasks: Mutex::new(index(tasks)),
             nonces: Mutex::new(NonceCache::default()),
             faults: Mutex::new(FaultPlan::default()),
             calls: AtomicU64::new(0),
@@ -68,14 +69,31 @@ impl Shared {
         requests.push_back(logged);
     }
 
-    /// The static tasks plus whatever the dynamic source yields at `now_ms`.
-    pub fn tasks_at(&self, now_ms: u64) -> Vec<SimTask> {
-        let mut tasks = lock(&self.tasks).clone();
+    /// The static tasks of one instance plus what the dynamic source yields for it at `now_ms`.
+    pub fn tasks_of(&self, region: &str, instance: &str, now_ms: u64) -> Vec<SimTask> {
+        let key = (region.to_string(), instance.to_string());
+        let mut tasks = lock(&self.tasks).get(&key).cloned().unwrap_or_default();
         if let Some(source) = &self.config.source {
-            tasks.extend(source(now_ms));
+            tasks.extend(source(now_ms).into_iter().filter(|t| t.region == region && t.instance == instance));
         }
         tasks
     }
+
+    fn replace_tasks(&self, tasks: Vec<SimTask>) {
+        *lock(&self.tasks) = index(tasks);
+    }
+
+    fn push_task(&self, task: SimTask) {
+        lock(&self.tasks).entry((task.region.clone(), task.instance.clone())).or_default().push(task);
+    }
+}
+
+fn index(tasks: Vec<SimTask>) -> HashMap<(String, String), Vec<SimTask>> {
+    let mut by_instance: HashMap<(String, String), Vec<SimTask>> = HashMap::new();
+    for task in tasks {
+        by_instance.entry((task.region.clone(), task.instance.clone())).or_default().push(task);
+    }
+    by_instance
 }
 
 /// Stops the server when the last [`SimHandle`] clone goes away.
@@ -157,11 +175,11 @@ impl SimHandle {
 
     /// Replaces the static tasks (the dynamic source, if any, is unaffected).
     pub fn set_tasks(&self, tasks: Vec<SimTask>) {
-        *lock(&self.shared().tasks) = tasks;
+        self.shared().replace_tasks(tasks);
     }
 
     pub fn push_task(&self, task: SimTask) {
-        lock(&self.shared().tasks).push(task);
+        self.shared().push_task(task);
     }
 
     /// Stops accepting, drops open connections and waits for the server to finish. Other clones
