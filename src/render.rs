@@ -1,11 +1,12 @@
 //! The Prometheus text exposition of the task aggregates.
 //!
-//! Rendered from a [`StoreView`] only when the store changed since the last render; every scrape
-//! in between gets the same bytes. The exporter's own metrics (a few dozen lines) are appended
-//! fresh for each scrape so that counters and process figures are live.
+//! Rendered from a [`StoreView`] once per publication of the store (a completed poll cycle);
+//! every scrape in between gets the same bytes, gzipped once per render for clients that ask.
+//! The exporter's own metrics (a few dozen lines) are appended fresh for each scrape so that
+//! counters and process figures are live.
 
 use std::fmt::Write as _;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::SystemTime;
 
 use bytes::Bytes;
@@ -116,13 +117,40 @@ pub fn render_view(view: &StoreView, layout: &Layout, out: &mut String) {
     }
 }
 
-/// The cached exposition: re-rendered only when the store's generation moved.
+/// One render of the task series, with its gzip form made on first demand.
+#[derive(Debug)]
+struct Rendered {
+    generation: u64,
+    plain: Bytes,
+    gzip: OnceLock<Bytes>,
+}
+
+/// What a scrape sends: chunks to write in order, gzip members when `gzip` is set (a gzip
+/// stream may consist of several members; HTTP clients, Prometheus included, read them as one).
+#[derive(Debug)]
+pub struct Scrape {
+    pub chunks: Vec<Bytes>,
+    pub gzip: bool,
+}
+
+impl Scrape {
+    pub fn len(&self) -> usize {
+        self.chunks.iter().map(Bytes::len).sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// The cached exposition: the task series are rendered once per publication of the store
+/// (a completed poll cycle), and every scrape in between shares the same bytes.
 #[derive(Debug)]
 pub struct Exposition {
     store: Arc<Store>,
     metrics: ExporterMetrics,
     layout: Mutex<Layout>,
-    cache: Mutex<Option<(u64, Bytes)>>,
+    cache: Mutex<Option<Arc<Rendered>>>,
 }
 
 impl Exposition {
@@ -136,38 +164,61 @@ impl Exposition {
         *self.cache.lock().expect("render cache poisoned") = None;
     }
 
-    /// The task series, rendered at most once per store change.
-    pub fn task_series(&self) -> Bytes {
+    fn rendered(&self) -> Arc<Rendered> {
         let generation = self.store.generation();
         let mut cache = self.cache.lock().expect("render cache poisoned");
-        if let Some((cached_generation, bytes)) = cache.as_ref() {
-            if *cached_generation == generation {
-                return bytes.clone();
-            }
+        if let Some(rendered) = cache.as_ref().filter(|r| r.generation == generation) {
+            return Arc::clone(rendered);
         }
+        // Sized from the last render, so a large exposition is not grown by doubling.
+        let capacity = cache.as_ref().map_or(64 * 1024, |r| r.plain.len() + r.plain.len() / 8);
         let layout = self.layout.lock().expect("layout lock poisoned").clone();
         let (generation, text) = self.store.read(|view, generation| {
-            let mut text = String::with_capacity(64 * 1024);
+            let mut text = String::with_capacity(capacity);
             render_view(view, &layout, &mut text);
             (generation, text)
         });
-        let bytes = Bytes::from(text);
-        *cache = Some((generation, bytes.clone()));
-        bytes
+        let rendered = Arc::new(Rendered { generation, plain: Bytes::from(text), gzip: OnceLock::new() });
+        *cache = Some(Arc::clone(&rendered));
+        rendered
     }
 
-    /// The whole body of a scrape.
+    /// The task series, rendered at most once per publication.
+    pub fn task_series(&self) -> Bytes {
+        self.rendered().plain.clone()
+    }
+
+    /// The chunks of one scrape: the cached task series (gzipped once per render when asked)
+    /// and the exporter's own metrics, fresh.
+    pub fn scrape(&self, gzip: bool) -> Scrape {
+        let rendered = self.rendered();
+        let mut own = Vec::with_capacity(16 * 1024);
+        self.metrics.encode(&mut own);
+        if gzip {
+            let tasks = rendered.gzip.get_or_init(|| Bytes::from(gzip_bytes(&rendered.plain))).clone();
+            Scrape { chunks: vec![tasks, Bytes::from(gzip_bytes(&own))], gzip: true }
+        } else {
+            Scrape { chunks: vec![rendered.plain.clone(), Bytes::from(own)], gzip: false }
+        }
+    }
+
+    /// The whole plain-text body of a scrape, in one buffer (for `once` and tests).
     pub fn body(&self) -> Vec<u8> {
-        let tasks = self.task_series();
-        let mut body = Vec::with_capacity(tasks.len() + 16 * 1024);
-        body.extend_from_slice(&tasks);
-        self.metrics.encode(&mut body);
-        body
+        self.scrape(false).chunks.concat()
     }
 
     pub fn store(&self) -> &Arc<Store> {
         &self.store
     }
+}
+
+/// A complete gzip member. Fast compression: the exposition is re-compressed every cycle.
+fn gzip_bytes(data: &[u8]) -> Vec<u8> {
+    use std::io::Write as _;
+    let mut encoder =
+        flate2::write::GzEncoder::new(Vec::with_capacity(data.len() / 8 + 64), flate2::Compression::fast());
+    encoder.write_all(data).expect("writing to a Vec cannot fail");
+    encoder.finish().expect("writing to a Vec cannot fail")
 }
 
 fn write_header(out: &mut String, name: &str, help: &str, kind: &str) {

@@ -1,8 +1,10 @@
 //! The latest result of every target, shared between the poller (writer) and the renderer.
 //!
 //! A completed listing replaces its target's aggregate in one write, so a scrape sees either
-//! the old or the new poll of a target, never half of one. A generation counter tells the
-//! renderer whether anything changed since it last rendered.
+//! the old or the new poll of a target, never half of one. A publication counter tells the
+//! renderer when to render again: it moves when a poll cycle completes (and when stale counts
+//! expire or a reload drops instances), not at every listing, so a large estate is rendered
+//! once per cycle however many listings complete in between.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -142,7 +144,8 @@ impl Store {
         self.first_cycle_done.load(Ordering::Acquire)
     }
 
-    /// Bumped by every change; equal generations mean an identical view.
+    /// Bumped by every publication (cycle end, expiry, reload); the renderer re-renders when it
+    /// moves.
     pub fn generation(&self) -> u64 {
         self.generation.load(Ordering::Acquire)
     }
@@ -159,10 +162,7 @@ impl Store {
             view.instances.entry(key.instance.clone()).or_default().entry(key.task_type).or_insert(
                 TargetState { aggregate: None, last_success: None, healthy: false, last_error: None },
             );
-        let result = f(state);
-        // Bumped under the write lock, so a reader never pairs a new view with an old number.
-        self.generation.fetch_add(1, Ordering::AcqRel);
-        result
+        f(state)
     }
 }
 
@@ -226,12 +226,13 @@ mod tests {
     }
 
     #[test]
-    fn every_change_bumps_the_generation() {
+    fn cycles_publish_and_single_listings_do_not() {
         let store = Store::new();
         let before = store.generation();
         store.record_failure(&key(TaskType::Full), "server");
+        assert_eq!(store.generation(), before, "a listing alone is not published");
         store.record_cycle(1.5);
-        assert_eq!(store.generation(), before + 2);
+        assert_eq!(store.generation(), before + 1);
         assert!(store.first_cycle_done());
     }
 }

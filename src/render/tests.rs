@@ -88,16 +88,43 @@ fn label_values_are_escaped() {
 }
 
 #[test]
-fn the_cache_renders_again_only_after_a_change() {
+fn the_cache_renders_again_only_after_a_publication() {
     let store = Arc::new(Store::new());
     let exposition = Exposition::new(store.clone(), ExporterMetrics::new(["cn-hangzhou"]), layout());
     let first = exposition.task_series();
     let second = exposition.task_series();
     assert_eq!(first.as_ptr(), second.as_ptr(), "an unchanged store must serve the same bytes");
     store.record_failure(&key(), "server");
+    assert_eq!(exposition.task_series().as_ptr(), first.as_ptr(), "a listing alone is not published");
+    store.record_cycle(0.5);
     let third = exposition.task_series();
     assert_ne!(first, third);
+    assert!(String::from_utf8_lossy(&third).contains("aliyun_dbs_up{"));
     let body = String::from_utf8(exposition.body()).unwrap();
     assert!(body.contains("aliyun_dbs_api_requests_total{region_id=\"cn-hangzhou\"} 0"), "{body}");
     assert!(body.contains("aliyun_dbs_exporter_build_info{"));
+}
+
+#[test]
+fn a_gzip_scrape_decodes_to_the_plain_one_and_its_task_part_is_compressed_once() {
+    use std::io::Read as _;
+    let store = Arc::new(Store::new());
+    let aggregate = TaskAggregate::from_tasks(&[task("finished", 100, 1_700_000_000_123)]);
+    store.record_success(&key(), aggregate, SystemTime::now());
+    store.record_cycle(0.1);
+    let exposition = Exposition::new(store, ExporterMetrics::new(["cn-hangzhou"]), layout());
+    let zipped = exposition.scrape(true);
+    assert!(zipped.gzip);
+    let mut decoded = String::new();
+    flate2::read::MultiGzDecoder::new(&zipped.chunks.concat()[..]).read_to_string(&mut decoded).unwrap();
+    let plain = String::from_utf8(exposition.body()).unwrap();
+    let strip_own = |text: &str| text.split("# HELP aliyun_dbs_api").next().unwrap().to_string();
+    assert_eq!(strip_own(&decoded), strip_own(&plain));
+    assert!(decoded.contains("aliyun_dbs_api_requests_total"));
+    let again = exposition.scrape(true);
+    assert_eq!(
+        again.chunks[0].as_ptr(),
+        zipped.chunks[0].as_ptr(),
+        "the task part is gzipped once per render"
+    );
 }
