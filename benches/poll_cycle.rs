@@ -68,14 +68,18 @@ fn main() {
     let calls = config.target_count() as f64;
     let bound = calls * latency.as_secs_f64() / concurrency as f64;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
-    let pipeline = Pipeline::build(&config, Arc::new(StaticCredentials::new(Credentials::new(KEY_ID, SECRET)))).unwrap();
+    let pipeline =
+        Pipeline::build(&config, Arc::new(StaticCredentials::new(Credentials::new(KEY_ID, SECRET)))).unwrap();
 
     println!(
         "poll cycle: {regions} regions x {instances} instances x 2 types, {tasks} tasks per instance ({} tasks), \
          latency {latency:?}, concurrency {concurrency}",
         regions * instances * tasks
     );
-    println!("bound = calls x latency / concurrency = {calls} x {:.3} s / {concurrency} = {bound:.2} s", latency.as_secs_f64());
+    println!(
+        "bound = calls x latency / concurrency = {calls} x {:.3} s / {concurrency} = {bound:.2} s",
+        latency.as_secs_f64()
+    );
     for cycle in 1..=cycles {
         let cpu_before = cpu_seconds();
         let started = Instant::now();
@@ -105,7 +109,8 @@ fn run_simulator(regions: u64, instances: u64, tasks: u64, latency: Duration) {
                 let task_type = if n % 2 == 0 { TaskType::Full } else { TaskType::Pitr };
                 let id = format!("dt-{r}-{i}-{n}");
                 let state = STATES[(n as usize) % STATES.len()];
-                let mut task = SimTask::new(id, region(r), instance(r, i), task_type, state, now - 60_000 * (n + 1));
+                let mut task =
+                    SimTask::new(id, region(r), instance(r, i), task_type, state, now - 60_000 * (n + 1));
                 task.export_bytes = 1_000_000 + n;
                 task.import_bytes = 500_000 + n;
                 all.push(task);
