@@ -21,7 +21,7 @@ use crate::credentials::CredentialsProvider;
 use crate::http::{self, Routes};
 use crate::metrics::ExporterMetrics;
 use crate::model::InstanceKey;
-use crate::poller::{targets_from_config, CycleReport, PollSettings, Poller};
+use crate::poller::{targets_from_config, CycleReport, PollSettings, Poller, Shard};
 use crate::reload::{self, ReloadReceiver};
 use crate::render::{Exposition, Layout};
 use crate::state::Store;
@@ -59,15 +59,25 @@ pub struct Pipeline {
     store: Arc<Store>,
     metrics: ExporterMetrics,
     credentials: Arc<dyn CredentialsProvider>,
+    shard: Shard,
 }
 
 impl Pipeline {
     pub fn build(config: &Config, credentials: Arc<dyn CredentialsProvider>) -> Result<Self, Error> {
+        Self::build_for_shard(config, credentials, Shard::default())
+    }
+
+    /// A pipeline that polls only the instances of `shard`.
+    pub fn build_for_shard(
+        config: &Config,
+        credentials: Arc<dyn CredentialsProvider>,
+        shard: Shard,
+    ) -> Result<Self, Error> {
         let metrics = ExporterMetrics::new(config.regions.iter().map(|r| r.region_id.as_str()));
         let store = Arc::new(Store::new());
-        let poller = build_poller(config, &credentials, &store, &metrics)?;
-        let exposition = Arc::new(Exposition::new(store.clone(), metrics.clone(), layout(config)));
-        Ok(Pipeline { poller, exposition, store, metrics, credentials })
+        let poller = build_poller(config, shard, &credentials, &store, &metrics)?;
+        let exposition = Arc::new(Exposition::new(store.clone(), metrics.clone(), layout(config, &poller)));
+        Ok(Pipeline { poller, exposition, store, metrics, credentials, shard })
     }
 
     /// One cycle over every target, no spreading: for `once` and tests.
@@ -77,11 +87,11 @@ impl Pipeline {
 
     /// Switches to `config`: a new poller, the series of removed instances dropped.
     fn reconfigure(&mut self, config: &Config) -> Result<(), Error> {
-        let poller = build_poller(config, &self.credentials, &self.store, &self.metrics)?;
+        let poller = build_poller(config, self.shard, &self.credentials, &self.store, &self.metrics)?;
         self.metrics.add_regions(config.regions.iter().map(|r| r.region_id.as_str()));
         let keep: HashSet<InstanceKey> = poller.targets().iter().map(|t| t.key.instance.clone()).collect();
         self.store.retain_instances(&|instance| keep.contains(instance));
-        self.exposition.set_layout(layout(config));
+        self.exposition.set_layout(layout(config, &poller));
         self.poller = poller;
         Ok(())
     }
@@ -89,19 +99,20 @@ impl Pipeline {
 
 fn build_poller(
     config: &Config,
+    shard: Shard,
     credentials: &Arc<dyn CredentialsProvider>,
     store: &Arc<Store>,
     metrics: &ExporterMetrics,
 ) -> Result<Arc<Poller>, Error> {
     let options = ClientOptions { timeout: config.request_timeout, ..ClientOptions::default() };
     let client = DbsClient::new(options, Arc::clone(credentials))?;
-    let targets = targets_from_config(config);
+    let targets = targets_from_config(config, shard);
     let settings = PollSettings::from_config(config);
     Ok(Arc::new(Poller::new(client, targets, settings, Arc::clone(store), metrics.clone())))
 }
 
-fn layout(config: &Config) -> Layout {
-    Layout { task_types: config.task_types.clone(), target_count: config.target_count() }
+fn layout(config: &Config, poller: &Poller) -> Layout {
+    Layout { task_types: config.task_types.clone(), target_count: poller.targets().len() }
 }
 
 #[derive(Debug)]
@@ -117,9 +128,10 @@ impl Daemon {
         source: ConfigSource,
         credentials: Arc<dyn CredentialsProvider>,
         web: &WebOptions,
+        shard: Shard,
     ) -> Result<Self, Error> {
         let config = source.load()?;
-        let pipeline = Pipeline::build(&config, credentials)?;
+        let pipeline = Pipeline::build_for_shard(&config, credentials, shard)?;
         let listener = TcpListener::bind(web.listen_address)
             .await
             .map_err(|source| Error::Bind { address: web.listen_address, source })?;

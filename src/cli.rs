@@ -12,6 +12,7 @@ use crate::config::{self, Config};
 use crate::credentials::{CredentialsProvider, StaticCredentials};
 use crate::http::parse_listen_address;
 use crate::logging::{self, LogFormat, LogLevel};
+use crate::poller::Shard;
 use crate::{demo, Error};
 
 /// The default port: outside 9100-9999, which Prometheus' registry of exporter ports has
@@ -40,6 +41,13 @@ pub struct Cli {
     /// Log line format.
     #[arg(long = "log.format", value_enum, default_value = "logfmt", global = true)]
     pub log_format: LogFormat,
+    /// Poll only the instances of this shard: a number below --shard.count, or `auto` for the
+    /// ordinal of a StatefulSet pod's name (from HOSTNAME).
+    #[arg(long = "shard.index", value_name = "INDEX", default_value = "0", global = true)]
+    pub shard_index: String,
+    /// How many exporters split the configured instances between them.
+    #[arg(long = "shard.count", value_name = "COUNT", default_value_t = 1, global = true)]
+    pub shard_count: u32,
     #[command(subcommand)]
     pub command: Option<Command>,
 }
@@ -103,6 +111,12 @@ fn web_options(cli: &Cli) -> Result<WebOptions, Error> {
     })
 }
 
+fn shard(cli: &Cli) -> Result<Shard, Error> {
+    let hostname = std::env::var("HOSTNAME").ok();
+    let index = Shard::parse_index(&cli.shard_index, hostname.as_deref()).map_err(Error::Usage)?;
+    Shard::new(index, cli.shard_count).map_err(Error::Usage)
+}
+
 fn config_path(cli: &Cli) -> Result<&Path, Error> {
     cli.config_file.as_deref().ok_or_else(|| {
         Error::Usage("--config.file is required (try `dbs-exporter demo` to run without one)".into())
@@ -122,8 +136,10 @@ fn credentials() -> Result<Arc<dyn CredentialsProvider>, Error> {
 async fn serve(cli: &Cli) -> Result<ExitCode, Error> {
     let web = web_options(cli)?;
     let path = config_path(cli)?;
-    let daemon = Daemon::build(ConfigSource::File(path.to_path_buf()), credentials()?, &web).await?;
+    let shard = shard(cli)?;
+    let daemon = Daemon::build(ConfigSource::File(path.to_path_buf()), credentials()?, &web, shard).await?;
     tracing::info!(
+        shard = %shard,
         address = %daemon.local_addr(),
         telemetry_path = %web.telemetry_path,
         config = %path.display(),
@@ -161,7 +177,7 @@ pub fn summary(path: &Path, config: &Config) -> String {
 
 async fn once(cli: &Cli) -> Result<ExitCode, Error> {
     let config = load_config(cli)?;
-    let pipeline = Pipeline::build(&config, credentials()?)?;
+    let pipeline = Pipeline::build_for_shard(&config, credentials()?, shard(cli)?)?;
     let report = pipeline.poll_once().await;
     let body = pipeline.exposition.body();
     use std::io::Write as _;

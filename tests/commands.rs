@@ -156,3 +156,60 @@ fn healthcheck_fails_when_nothing_listens() {
     assert!(!ok);
     assert!(err.contains("/-/healthy"), "{err}");
 }
+
+#[tokio::test]
+async fn shards_split_the_instances_so_each_is_polled_by_exactly_one() {
+    let sim = Simulator::new()
+        .with_access_key(KEY_ID, SECRET)
+        .start(SocketAddr::from(([127, 0, 0, 1], 0)))
+        .await
+        .unwrap();
+    let instances: Vec<String> = (0..40).map(|n| format!("rm-shard{n:03}")).collect();
+    let list: String = instances.iter().map(|i| format!("      - instance_id: {i}\n")).collect();
+    let text = format!(
+        "task_types: [full]\nregions:\n  - region_id: cn-hangzhou\n    endpoint: {}\n    instances:\n{list}",
+        sim.url()
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_config(dir.path(), &text);
+    let mut polled_per_shard = Vec::new();
+    for index in 0..3 {
+        let path = path.clone();
+        let (ok, out, err) = tokio::task::spawn_blocking(move || {
+            run(exporter(KEY_ID, SECRET).args(["once", "--config.file", path.to_str().unwrap()]).args([
+                "--shard.count",
+                "3",
+                "--shard.index",
+                &index.to_string(),
+            ]))
+        })
+        .await
+        .unwrap();
+        assert!(ok, "{err}");
+        polled_per_shard.push(out.matches("aliyun_dbs_up{").count());
+    }
+    for instance in &instances {
+        assert_eq!(
+            sim.calls_for("cn-hangzhou", instance),
+            1,
+            "{instance} must be polled by exactly one shard"
+        );
+    }
+    assert_eq!(polled_per_shard.iter().sum::<usize>(), 40);
+    assert!(polled_per_shard.iter().all(|&n| n > 0), "{polled_per_shard:?}");
+}
+
+#[test]
+fn a_shard_index_beyond_the_count_is_refused() {
+    let (ok, _, err) = run(exporter(KEY_ID, SECRET).args([
+        "once",
+        "--config.file",
+        "config/example.yaml",
+        "--shard.count",
+        "2",
+        "--shard.index",
+        "2",
+    ]));
+    assert!(!ok);
+    assert!(err.contains("--shard.index must be below --shard.count"), "{err}");
+}

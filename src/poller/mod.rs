@@ -7,6 +7,7 @@
 //! retried within the poll interval.
 
 mod rate_limit;
+mod shard;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -25,6 +26,7 @@ use crate::metrics::ExporterMetrics;
 use crate::model::{InstanceKey, TargetKey, TaskAggregate};
 use crate::state::{Store, Transition};
 pub use rate_limit::RegionLimits;
+pub use shard::Shard;
 
 /// One listing to run every cycle.
 #[derive(Debug)]
@@ -42,12 +44,13 @@ impl Target {
     }
 }
 
-/// Every target of a configuration: instances x task types, in config order.
-pub fn targets_from_config(config: &Config) -> Vec<Arc<Target>> {
-    let mut targets = Vec::with_capacity(config.target_count());
+/// The targets of a configuration that belong to `shard`: its instances x task types, in
+/// config order.
+pub fn targets_from_config(config: &Config, shard: Shard) -> Vec<Arc<Target>> {
+    let mut targets = Vec::with_capacity(config.target_count() / shard.count() as usize);
     for region in &config.regions {
         let endpoint = region.endpoint_or_default();
-        for instance in &region.instances {
+        for instance in region.instances.iter().filter(|i| shard.owns(&region.region_id, &i.instance_id)) {
             for task_type in &config.task_types {
                 let query = DownloadTaskQuery {
                     cluster_name: instance.cluster_name.clone(),
