@@ -106,6 +106,16 @@ pub fn render_view(view: &StoreView, layout: &Layout, out: &mut String) {
     );
     let _ = writeln!(out, "aliyun_dbs_targets {}", layout.target_count);
 
+    if let Some(calls) = view.cycle_api_calls {
+        write_header(
+            out,
+            "aliyun_dbs_api_calls_per_cycle",
+            "DescribeDownloadTask calls, retries included, made by the last complete poll cycle.",
+            "gauge",
+        );
+        let _ = writeln!(out, "aliyun_dbs_api_calls_per_cycle {calls}");
+    }
+
     if let Some(seconds) = view.poll_duration_seconds {
         write_header(
             out,

@@ -31,6 +31,8 @@ pub struct TargetState {
 pub struct StoreView {
     pub instances: BTreeMap<InstanceKey, BTreeMap<TaskType, TargetState>>,
     pub poll_duration_seconds: Option<f64>,
+    /// API calls, retries included, made by the last complete cycle.
+    pub cycle_api_calls: Option<u64>,
 }
 
 impl StoreView {
@@ -105,8 +107,11 @@ impl Store {
         })
     }
 
-    pub fn record_cycle(&self, duration_seconds: f64) {
-        self.view.write().expect("store lock poisoned").poll_duration_seconds = Some(duration_seconds);
+    pub fn record_cycle(&self, duration_seconds: f64, api_calls: u64) {
+        let mut view = self.view.write().expect("store lock poisoned");
+        view.poll_duration_seconds = Some(duration_seconds);
+        view.cycle_api_calls = Some(api_calls);
+        drop(view);
         self.first_cycle_done.store(true, Ordering::Release);
         self.generation.fetch_add(1, Ordering::AcqRel);
     }
@@ -231,7 +236,7 @@ mod tests {
         let before = store.generation();
         store.record_failure(&key(TaskType::Full), "server");
         assert_eq!(store.generation(), before, "a listing alone is not published");
-        store.record_cycle(1.5);
+        store.record_cycle(1.5, 3);
         assert_eq!(store.generation(), before + 1);
         assert!(store.first_cycle_done());
     }

@@ -9,7 +9,7 @@
 mod rate_limit;
 mod shard;
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -128,6 +128,8 @@ pub struct Poller {
     permits: Arc<Semaphore>,
     limits: RegionLimits,
     settings: PollSettings,
+    /// Calls since the last cycle ended, for the API budget metric.
+    cycle_calls: AtomicU64,
 }
 
 impl Poller {
@@ -143,7 +145,7 @@ impl Poller {
             targets.iter().map(|t| t.key.instance.region_id.as_ref()),
             settings.rate_limit_per_region,
         );
-        Poller { client, targets, store, metrics, permits, limits, settings }
+        Poller { client, targets, store, metrics, permits, limits, settings, cycle_calls: AtomicU64::new(0) }
     }
 
     pub fn targets(&self) -> &[Arc<Target>] {
@@ -176,7 +178,7 @@ impl Poller {
             }
         }
         let elapsed = started.elapsed();
-        self.store.record_cycle(elapsed.as_secs_f64());
+        self.store.record_cycle(elapsed.as_secs_f64(), self.cycle_calls.swap(0, Ordering::AcqRel));
         self.expire_stale();
         tracing::debug!(
             succeeded = report.succeeded,
@@ -239,6 +241,7 @@ impl Poller {
         let observer = RegionCalls {
             metrics: &self.metrics,
             limits: &self.limits,
+            calls: &self.cycle_calls,
             region_id: &target.key.instance.region_id,
         };
         match self.client.list_download_tasks(&target.endpoint, &query, options, &observer).await {
@@ -281,6 +284,7 @@ impl Drop for RunningFlag<'_> {
 struct RegionCalls<'a> {
     metrics: &'a ExporterMetrics,
     limits: &'a RegionLimits,
+    calls: &'a AtomicU64,
     region_id: &'a str,
 }
 
@@ -290,6 +294,7 @@ impl CallObserver for RegionCalls<'_> {
     }
 
     fn on_call(&self, elapsed: Duration, outcome: Result<&Page, &ApiError>) {
+        self.calls.fetch_add(1, Ordering::Relaxed);
         self.metrics.observe_call(self.region_id, elapsed, outcome.err());
     }
 }

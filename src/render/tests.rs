@@ -96,10 +96,11 @@ fn the_cache_renders_again_only_after_a_publication() {
     assert_eq!(first.as_ptr(), second.as_ptr(), "an unchanged store must serve the same bytes");
     store.record_failure(&key(), "server");
     assert_eq!(exposition.task_series().as_ptr(), first.as_ptr(), "a listing alone is not published");
-    store.record_cycle(0.5);
+    store.record_cycle(0.5, 2);
     let third = exposition.task_series();
     assert_ne!(first, third);
     assert!(String::from_utf8_lossy(&third).contains("aliyun_dbs_up{"));
+    assert!(String::from_utf8_lossy(&third).contains("\naliyun_dbs_api_calls_per_cycle 2\n"));
     let body = String::from_utf8(exposition.body()).unwrap();
     assert!(body.contains("aliyun_dbs_api_requests_total{region_id=\"cn-hangzhou\"} 0"), "{body}");
     assert!(body.contains("aliyun_dbs_exporter_build_info{"));
@@ -111,7 +112,7 @@ fn a_gzip_scrape_decodes_to_the_plain_one_and_its_task_part_is_compressed_once()
     let store = Arc::new(Store::new());
     let aggregate = TaskAggregate::from_tasks(&[task("finished", 100, 1_700_000_000_123)]);
     store.record_success(&key(), aggregate, SystemTime::now());
-    store.record_cycle(0.1);
+    store.record_cycle(0.1, 1);
     let exposition = Exposition::new(store, ExporterMetrics::new(["cn-hangzhou"]), layout());
     let zipped = exposition.scrape(true);
     assert!(zipped.gzip);
