@@ -15,7 +15,8 @@ cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 WORK=$ROOT/.ci-work
 OUT=$WORK/deploy-checks
-mkdir -p "$WORK" "$OUT"
+rm -rf "$OUT"
+mkdir -p "$WORK" "$OUT/extracted"
 
 step() { printf '\n--- %s ---\n' "$*"; }
 die() { echo "deploy-checks: $*" >&2; exit 1; }
@@ -96,29 +97,21 @@ check "hadolint Dockerfile" "$VENV/bin/hadolint" Dockerfile
 
 check "yamllint deploy/" "$VENV/bin/yamllint" --strict -c deploy/yamllint.yaml deploy
 
-# deploy/kubernetes/base/config.yaml and the chart's default config are copies of the example.
+# deploy/kubernetes/base/config.yaml and the chart's files/config.yaml are copies of the example.
 config_copies_match() {
-  local ok=0
+  local ok=0 copy
   if [ ! -f config/example.yaml ]; then
     echo "config/example.yaml does not exist"
     return 1
   fi
-  if cmp -s config/example.yaml deploy/kubernetes/base/config.yaml; then
-    echo "deploy/kubernetes/base/config.yaml is config/example.yaml"
-  else
-    echo "deploy/kubernetes/base/config.yaml differs from config/example.yaml:"
-    echo "  cp config/example.yaml deploy/kubernetes/base/config.yaml"
-    ok=1
-  fi
-  "$PY" - <<'EOF' || ok=1
-import sys, yaml
-example = yaml.safe_load(open("config/example.yaml"))
-chart = yaml.safe_load(open("deploy/helm/dbs-exporter/values.yaml"))["config"]
-if example != chart:
-    print("deploy/helm/dbs-exporter/values.yaml `config:` differs from config/example.yaml (as data)")
-    sys.exit(1)
-print("deploy/helm/dbs-exporter/values.yaml `config:` equals config/example.yaml (as data)")
-EOF
+  for copy in deploy/kubernetes/base/config.yaml deploy/helm/dbs-exporter/files/config.yaml; do
+    if cmp -s config/example.yaml "$copy"; then
+      echo "$copy is config/example.yaml"
+    else
+      echo "$copy differs from config/example.yaml; to update it: cp config/example.yaml $copy"
+      ok=1
+    fi
+  done
   return $ok
 }
 check "config copies match config/example.yaml" config_copies_match
@@ -279,17 +272,38 @@ check "pod security settings and probes in rendered Deployments" pod_security
 operator_rules_parse() {
   local ok=0 f
   for f in deploy_kubernetes helm-all-features; do
-    "$PY" - "$OUT/$f.yaml" "$OUT/$f.rules.yml" <<'EOF' || return 1
+    "$PY" - "$OUT/$f.yaml" "$OUT/extracted/$f.rules.yml" <<'EOF' || return 1
 import sys, yaml
 docs = [d for d in yaml.safe_load_all(open(sys.argv[1])) if d and d.get("kind") == "PrometheusRule"]
 assert len(docs) == 1, f"expected one PrometheusRule in {sys.argv[1]}"
 yaml.safe_dump({"groups": docs[0]["spec"]["groups"]}, open(sys.argv[2], "w"), sort_keys=False)
 EOF
-    promtool check rules "$OUT/$f.rules.yml" || ok=1
+    promtool check rules "$OUT/extracted/$f.rules.yml" || ok=1
   done
   return $ok
 }
 check "promtool check rules on the rendered PrometheusRules" operator_rules_parse
+
+# The configs the manifests ship must be accepted by the exporter itself (when it is built).
+rendered_configs_valid() {
+  local bin=${DBS_EXPORTER_BIN:-target/release/dbs-exporter} f ok=0
+  if [ ! -x "$bin" ]; then
+    echo "SKIP: $bin not built; the configs are only compared with config/example.yaml"
+    return 0
+  fi
+  for f in deploy_kubernetes helm-default helm-all-features; do
+    "$PY" - "$OUT/$f.yaml" "$OUT/extracted/$f.config.yaml" <<'EOF' || return 1
+import sys, yaml
+docs = [d for d in yaml.safe_load_all(open(sys.argv[1])) if d and d.get("kind") == "ConfigMap"]
+assert len(docs) == 1, f"expected one ConfigMap in {sys.argv[1]}"
+open(sys.argv[2], "w").write(docs[0]["data"]["config.yaml"])
+EOF
+    echo "dbs-exporter check-config on the ConfigMap rendered in $f.yaml:"
+    "$bin" check-config --config.file "$OUT/extracted/$f.config.yaml" || ok=1
+  done
+  return $ok
+}
+check "dbs-exporter check-config on the rendered ConfigMaps" rendered_configs_valid
 
 dashboard() {
   "$PY" deploy/tools/check-dashboard.py deploy/grafana/dbs-exporter.json \

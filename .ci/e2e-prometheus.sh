@@ -5,18 +5,17 @@
 #   1. the target is up and aliyun_dbs_download_tasks has every expected series,
 #   2. every rule evaluates without error and every recording rule has data,
 #   3. every PromQL expression of the Grafana dashboard returns data,
-#   4. no alert is pending or firing on the healthy demo, except DbsDownloadTaskFailed for a
-#      series whose failed count really went up during the run (see below),
+#   4. no alert is pending or firing on the healthy demo,
 #   5. and, as a control that the alerts are wired to live data, that DbsExporterDown turns
 #      pending once the exporter is stopped.
 #
-# About DbsDownloadTaskFailed: the demo fails about 12% of its tasks on purpose, one task every
-# 20-40s per instance, so a failure during the run is likely and the alert (which fires on
-# every *new* failure, with no `for:` since `failed` is final) then rightly fires. Giving it a
-# `for:` only to keep this test quiet would delay real notifications, so instead the test lets
-# it fire only where Prometheus' own samples show the failed count rising; anywhere else, or
-# any other alert even pending, fails the run. Every other alert has a `for:` (5-15 min) that
-# debounces failed scrapes and polls.
+# Why "no alert" means something here: all alerts but DbsDownloadTaskFailed have a `for:` (5-15
+# min, to ride out a failed scrape or poll) and so would show up as *pending* within seconds if
+# their expression matched the demo's series (a wrong unit, label or job name); the test fails
+# on pending as well as firing. The demo fails about 12% of its tasks on purpose, but
+# DbsDownloadTaskFailed compares the failed count with 5 minutes earlier, so it cannot fire
+# within this short run: its logic is covered by promtool's unit tests
+# (deploy/prometheus/tests), and here it must evaluate without error like every other rule.
 #
 # Usage: .ci/e2e-prometheus.sh [path/to/dbs-exporter]   (default target/release/dbs-exporter)
 # Waits by polling the APIs (at most ~90s for the assertions, ~30s for the control).
@@ -214,36 +213,18 @@ def dashboard_data():
     return True, f"{len(exprs)} expressions, {len(exprs) - len(MAY_BE_EMPTY)} required to have data"
 eventually("every dashboard expression returns data", dashboard_data)
 
-# 5. No alert pending or firing, except DbsDownloadTaskFailed where a failure really happened.
-def failed_count_rose(labels):
-    selector = ", ".join(f'{k}="{labels[k]}"' for k in ("job", "instance", "region_id", "instance_id", "task_type"))
-    matrix = query(f'aliyun_dbs_download_tasks{{{selector}, state="failed"}}[10m]')
-    values = [float(v) for _, v in matrix[0]["values"]] if matrix else []
-    return any(later > earlier for i, earlier in enumerate(values) for later in values[i + 1:])
-
-def alerts_snapshot():
-    alerts = api("alerts")["alerts"]
-    unexpected, explained = [], []
-    for alert in alerts:
-        name, labels = alert["labels"]["alertname"], alert["labels"]
-        if name == "DbsDownloadTaskFailed" and alert["state"] == "firing" and failed_count_rose(labels):
-            explained.append(f"{labels['instance_id']}/{labels['task_type']}")
-        else:
-            unexpected.append((name, alert["state"], {k: v for k, v in labels.items() if k != "alertname"}))
-    return alerts, unexpected, explained
-
-# Let the alerting rules see a stretch of data first: at least 20s of evaluations.
+# 5. No alert pending or firing. Let the alerting rules see a stretch of data first: at least
+# 20s of evaluations, several demo polls.
 while time.monotonic() < START + 20:
     time.sleep(1)
 rules = [r for g in api("rules")["groups"] for r in g["rules"] if r["type"] == "alerting"]
-alerts, unexpected, explained = alerts_snapshot()
-if unexpected:
-    print(f"FAIL: alerts on healthy demo data: {unexpected}")
+alerts = [(a["labels"]["alertname"], a["state"], {k: v for k, v in a["labels"].items() if k != "alertname"})
+          for a in api("alerts")["alerts"]]
+if alerts or not rules:
+    print(f"FAIL: alerts on healthy demo data: {alerts}" if alerts else "FAIL: no alerting rules loaded")
     results.append(False)
 else:
-    note = (f"; DbsDownloadTaskFailed fired for {len(explained)} series whose failed count rose during the run: "
-            f"{', '.join(explained)}" if explained else "")
-    print(f"PASS: none of {len(rules)} alerting rules pending or firing on healthy demo data{note}")
+    print(f"PASS: none of {len(rules)} alerting rules pending or firing on healthy demo data")
     results.append(True)
 
 # 6. Control: stop the exporter; DbsExporterDown must turn pending (its `for: 5m` keeps it from
