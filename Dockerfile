@@ -17,6 +17,8 @@ WORKDIR /src
 # Dependency layer: build every dependency against stub sources, so that this layer is rebuilt
 # only when Cargo.toml or Cargo.lock change, not on every source edit.
 COPY Cargo.toml Cargo.lock ./
+# cargo parses every target the manifest declares, the [[bench]]es included, before building.
+COPY benches ./benches
 RUN mkdir src \
  && echo 'fn main() {}' > src/main.rs \
  && touch src/lib.rs \
