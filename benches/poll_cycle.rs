@@ -18,6 +18,10 @@ use dbs_exporter::config;
 use dbs_exporter::credentials::{Credentials, StaticCredentials};
 use dbs_exporter::sim::{Fault, SimTask, Simulator};
 
+/// The same allocator as the binary (src/main.rs), so the figures are the binary's.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const KEY_ID: &str = "LTAI5tBench";
 const SECRET: &str = "bench-secret";
 const STATES: [&str; 6] = ["initializing", "queueing", "running", "failed", "finished", "expired"];
@@ -94,8 +98,11 @@ fn main() {
             report.succeeded
         );
     }
-    let body = pipeline.exposition.body();
-    println!("exposition: {} bytes; peak RSS of the exporter process: {:.1} MiB", body.len(), peak_rss_mib());
+    println!("peak RSS of the exporter process after polling: {:.1} MiB", peak_rss_mib());
+    let plain = pipeline.exposition.scrape(false).len();
+    println!("after rendering the exposition ({plain} bytes): peak RSS {:.1} MiB", peak_rss_mib());
+    let zipped = pipeline.exposition.scrape(true).len();
+    println!("after gzipping it ({zipped} bytes): peak RSS {:.1} MiB", peak_rss_mib());
     let _ = child.kill();
     let _ = child.wait();
 }

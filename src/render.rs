@@ -5,7 +5,7 @@
 //! The exporter's own metrics (a few dozen lines) are appended fresh for each scrape so that
 //! counters and process figures are live.
 
-use std::fmt::Write as _;
+use std::fmt::{self, Write as _};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::SystemTime;
 
@@ -21,6 +21,54 @@ use crate::state::{Store, StoreView};
 pub struct Layout {
     pub task_types: Vec<TaskType>,
     pub target_count: usize,
+}
+
+/// The exposition as a list of frozen chunks of about [`CHUNK`] bytes: a large exposition is
+/// never reallocated while it grows, and each chunk goes to the socket as it is.
+#[derive(Debug, Default)]
+pub struct Rope {
+    done: Vec<Bytes>,
+    current: String,
+}
+
+const CHUNK: usize = 1 << 20;
+
+impl Rope {
+    pub fn push_str(&mut self, text: &str) {
+        if self.current.len() + text.len() > CHUNK && !self.current.is_empty() {
+            self.freeze();
+        }
+        if self.current.capacity() == 0 {
+            self.current.reserve(CHUNK.max(text.len()));
+        }
+        self.current.push_str(text);
+    }
+
+    pub fn push(&mut self, c: char) {
+        let mut buffer = [0u8; 4];
+        self.push_str(c.encode_utf8(&mut buffer));
+    }
+
+    fn freeze(&mut self) {
+        let full = std::mem::take(&mut self.current);
+        self.done.push(Bytes::from(full));
+    }
+
+    pub fn into_chunks(mut self) -> Vec<Bytes> {
+        if !self.current.is_empty() {
+            // Shrink the last, partly filled chunk: it is kept for a whole cycle.
+            self.current.shrink_to_fit();
+            self.freeze();
+        }
+        self.done
+    }
+}
+
+impl fmt::Write for Rope {
+    fn write_str(&mut self, text: &str) -> fmt::Result {
+        self.push_str(text);
+        Ok(())
+    }
 }
 
 /// One family of per-state task series.
@@ -54,7 +102,7 @@ const TASK_FAMILIES: [TaskFamily; 4] = [
 ];
 
 /// Renders the task and health series of `view`.
-pub fn render_view(view: &StoreView, layout: &Layout, out: &mut String) {
+pub fn render_view(view: &StoreView, layout: &Layout, out: &mut Rope) {
     for family in &TASK_FAMILIES {
         write_header(out, family.name, family.help, "gauge");
         for (instance, targets) in &view.instances {
@@ -131,7 +179,7 @@ pub fn render_view(view: &StoreView, layout: &Layout, out: &mut String) {
 #[derive(Debug)]
 struct Rendered {
     generation: u64,
-    plain: Bytes,
+    plain: Vec<Bytes>,
     gzip: OnceLock<Bytes>,
 }
 
@@ -180,21 +228,19 @@ impl Exposition {
         if let Some(rendered) = cache.as_ref().filter(|r| r.generation == generation) {
             return Arc::clone(rendered);
         }
-        // Sized from the last render, so a large exposition is not grown by doubling.
-        let capacity = cache.as_ref().map_or(64 * 1024, |r| r.plain.len() + r.plain.len() / 8);
         let layout = self.layout.lock().expect("layout lock poisoned").clone();
-        let (generation, text) = self.store.read(|view, generation| {
-            let mut text = String::with_capacity(capacity);
-            render_view(view, &layout, &mut text);
-            (generation, text)
+        let (generation, chunks) = self.store.read(|view, generation| {
+            let mut rope = Rope::default();
+            render_view(view, &layout, &mut rope);
+            (generation, rope.into_chunks())
         });
-        let rendered = Arc::new(Rendered { generation, plain: Bytes::from(text), gzip: OnceLock::new() });
+        let rendered = Arc::new(Rendered { generation, plain: chunks, gzip: OnceLock::new() });
         *cache = Some(Arc::clone(&rendered));
         rendered
     }
 
     /// The task series, rendered at most once per publication.
-    pub fn task_series(&self) -> Bytes {
+    pub fn task_series(&self) -> Vec<Bytes> {
         self.rendered().plain.clone()
     }
 
@@ -205,10 +251,12 @@ impl Exposition {
         let mut own = Vec::with_capacity(16 * 1024);
         self.metrics.encode(&mut own);
         if gzip {
-            let tasks = rendered.gzip.get_or_init(|| Bytes::from(gzip_bytes(&rendered.plain))).clone();
-            Scrape { chunks: vec![tasks, Bytes::from(gzip_bytes(&own))], gzip: true }
+            let tasks = rendered.gzip.get_or_init(|| Bytes::from(gzip_chunks(&rendered.plain))).clone();
+            Scrape { chunks: vec![tasks, Bytes::from(gzip_chunks(&[Bytes::from(own)]))], gzip: true }
         } else {
-            Scrape { chunks: vec![rendered.plain.clone(), Bytes::from(own)], gzip: false }
+            let mut chunks = rendered.plain.clone();
+            chunks.push(Bytes::from(own));
+            Scrape { chunks, gzip: false }
         }
     }
 
@@ -222,21 +270,27 @@ impl Exposition {
     }
 }
 
-/// A complete gzip member. Fast compression: the exposition is re-compressed every cycle.
-fn gzip_bytes(data: &[u8]) -> Vec<u8> {
+/// One complete gzip member of the chunks. Fast compression: the exposition is re-compressed
+/// every cycle.
+fn gzip_chunks(chunks: &[Bytes]) -> Vec<u8> {
     use std::io::Write as _;
+    let size: usize = chunks.iter().map(Bytes::len).sum();
     let mut encoder =
-        flate2::write::GzEncoder::new(Vec::with_capacity(data.len() / 8 + 64), flate2::Compression::fast());
-    encoder.write_all(data).expect("writing to a Vec cannot fail");
-    encoder.finish().expect("writing to a Vec cannot fail")
+        flate2::write::GzEncoder::new(Vec::with_capacity(size / 16 + 64), flate2::Compression::fast());
+    for chunk in chunks {
+        encoder.write_all(chunk).expect("writing to a Vec cannot fail");
+    }
+    let mut zipped = encoder.finish().expect("writing to a Vec cannot fail");
+    zipped.shrink_to_fit();
+    zipped
 }
 
-fn write_header(out: &mut String, name: &str, help: &str, kind: &str) {
+fn write_header(out: &mut Rope, name: &str, help: &str, kind: &str) {
     let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
 }
 
 fn write_task_sample(
-    out: &mut String,
+    out: &mut Rope,
     name: &str,
     instance: &InstanceKey,
     task_type: TaskType,
@@ -257,7 +311,7 @@ fn write_task_sample(
     out.push('\n');
 }
 
-fn write_instance_sample(out: &mut String, name: &str, instance: &InstanceKey, value: &str) {
+fn write_instance_sample(out: &mut Rope, name: &str, instance: &InstanceKey, value: &str) {
     out.push_str(name);
     out.push_str("{region_id=\"");
     push_label_value(out, &instance.region_id);
@@ -269,7 +323,7 @@ fn write_instance_sample(out: &mut String, name: &str, instance: &InstanceKey, v
 }
 
 /// Label values escape `\`, `"` and newlines, as the text format requires.
-fn push_label_value(out: &mut String, value: &str) {
+fn push_label_value(out: &mut Rope, value: &str) {
     for c in value.chars() {
         match c {
             '\\' => out.push_str("\\\\"),

@@ -9,7 +9,7 @@
 mod rate_limit;
 mod shard;
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -112,6 +112,14 @@ pub struct CycleReport {
     pub skipped: usize,
 }
 
+impl CycleReport {
+    fn add(&mut self, other: CycleReport) {
+        self.succeeded += other.succeeded;
+        self.failed += other.failed;
+        self.skipped += other.skipped;
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Outcome {
     Succeeded,
@@ -153,26 +161,23 @@ impl Poller {
     }
 
     /// Polls every target once; with `spread`, target `i` of `n` starts `spread * i / n` late.
+    /// `concurrency` workers take the targets in turn, so memory stays bounded by the
+    /// concurrency, not by the size of the estate.
     pub async fn poll_cycle(self: &Arc<Self>, spread: Option<Duration>) -> CycleReport {
         let started = Instant::now();
-        let count = self.targets.len().max(1) as u32;
-        let mut listings = JoinSet::new();
-        for (index, target) in self.targets.iter().enumerate() {
-            let delay = spread.map_or(Duration::ZERO, |s| s * index as u32 / count);
-            let (poller, target) = (Arc::clone(self), Arc::clone(target));
-            listings.spawn(async move {
-                tokio::time::sleep(delay).await;
-                poller.poll_target(&target).await
-            });
+        let next = Arc::new(AtomicUsize::new(0));
+        let workers = self.settings.concurrency.clamp(1, self.targets.len().max(1));
+        let mut running = JoinSet::new();
+        for _ in 0..workers {
+            let (poller, next) = (Arc::clone(self), Arc::clone(&next));
+            running.spawn(async move { poller.work_through_targets(&next, started, spread).await });
         }
         let mut report = CycleReport::default();
-        while let Some(joined) = listings.join_next().await {
+        while let Some(joined) = running.join_next().await {
             match joined {
-                Ok(Outcome::Succeeded) => report.succeeded += 1,
-                Ok(Outcome::Failed) => report.failed += 1,
-                Ok(Outcome::Skipped) => report.skipped += 1,
+                Ok(worker) => report.add(worker),
                 Err(err) => {
-                    tracing::error!(error = %err, "a listing task ended abnormally");
+                    tracing::error!(error = %err, "a polling worker ended abnormally");
                     report.failed += 1;
                 }
             }
@@ -188,6 +193,28 @@ impl Poller {
             "poll cycle done"
         );
         report
+    }
+
+    async fn work_through_targets(
+        &self,
+        next: &AtomicUsize,
+        started: Instant,
+        spread: Option<Duration>,
+    ) -> CycleReport {
+        let count = self.targets.len().max(1) as u32;
+        let mut report = CycleReport::default();
+        loop {
+            let index = next.fetch_add(1, Ordering::Relaxed);
+            let Some(target) = self.targets.get(index) else { return report };
+            if let Some(spread) = spread {
+                tokio::time::sleep_until((started + spread * index as u32 / count).into()).await;
+            }
+            match self.poll_target(target).await {
+                Outcome::Succeeded => report.succeeded += 1,
+                Outcome::Failed => report.failed += 1,
+                Outcome::Skipped => report.skipped += 1,
+            }
+        }
     }
 
     /// Runs cycles every interval until `shutdown`; a cycle that outlasts the interval keeps

@@ -28,9 +28,9 @@ fn layout() -> Layout {
 
 fn rendered(store: &Store) -> String {
     store.read(|view, _| {
-        let mut out = String::new();
+        let mut out = Rope::default();
         render_view(view, &layout(), &mut out);
-        out
+        String::from_utf8(out.into_chunks().concat()).unwrap()
     })
 }
 
@@ -82,9 +82,9 @@ fn a_target_that_never_succeeded_has_up_zero_and_no_task_series() {
 
 #[test]
 fn label_values_are_escaped() {
-    let mut out = String::new();
+    let mut out = Rope::default();
     push_label_value(&mut out, "a\"b\\c\nd");
-    assert_eq!(out, "a\\\"b\\\\c\\nd");
+    assert_eq!(out.into_chunks().concat(), b"a\\\"b\\\\c\\nd");
 }
 
 #[test]
@@ -93,14 +93,15 @@ fn the_cache_renders_again_only_after_a_publication() {
     let exposition = Exposition::new(store.clone(), ExporterMetrics::new(["cn-hangzhou"]), layout());
     let first = exposition.task_series();
     let second = exposition.task_series();
-    assert_eq!(first.as_ptr(), second.as_ptr(), "an unchanged store must serve the same bytes");
+    assert_eq!(first[0].as_ptr(), second[0].as_ptr(), "an unchanged store must serve the same bytes");
     store.record_failure(&key(), "server");
-    assert_eq!(exposition.task_series().as_ptr(), first.as_ptr(), "a listing alone is not published");
+    assert_eq!(exposition.task_series()[0].as_ptr(), first[0].as_ptr(), "a listing alone is not published");
     store.record_cycle(0.5, 2);
     let third = exposition.task_series();
     assert_ne!(first, third);
-    assert!(String::from_utf8_lossy(&third).contains("aliyun_dbs_up{"));
-    assert!(String::from_utf8_lossy(&third).contains("\naliyun_dbs_api_calls_per_cycle 2\n"));
+    let third = String::from_utf8(third.concat()).unwrap();
+    assert!(third.contains("aliyun_dbs_up{"));
+    assert!(third.contains("\naliyun_dbs_api_calls_per_cycle 2\n"));
     let body = String::from_utf8(exposition.body()).unwrap();
     assert!(body.contains("aliyun_dbs_api_requests_total{region_id=\"cn-hangzhou\"} 0"), "{body}");
     assert!(body.contains("aliyun_dbs_exporter_build_info{"));
@@ -128,4 +129,17 @@ fn a_gzip_scrape_decodes_to_the_plain_one_and_its_task_part_is_compressed_once()
         zipped.chunks[0].as_ptr(),
         "the task part is gzipped once per render"
     );
+}
+
+#[test]
+fn a_large_exposition_is_split_into_chunks_on_line_boundaries_or_not_at_all() {
+    let mut rope = Rope::default();
+    let line = "x".repeat(1000) + "\n";
+    for _ in 0..3000 {
+        rope.push_str(&line);
+    }
+    let chunks = rope.into_chunks();
+    assert!(chunks.len() >= 2, "3 MB must span several chunks");
+    assert!(chunks.iter().all(|c| c.ends_with(b"\n")), "pushes are never split");
+    assert_eq!(chunks.iter().map(Bytes::len).sum::<usize>(), 3000 * 1001);
 }
