@@ -32,6 +32,8 @@ use crate::Error;
 pub struct WebOptions {
     pub listen_address: SocketAddr,
     pub telemetry_path: String,
+    /// `--web.config.file`: TLS and basic auth, re-read when it changes.
+    pub web_config_file: Option<PathBuf>,
 }
 
 /// Where the configuration comes from, and so what a reload re-reads.
@@ -121,6 +123,7 @@ pub struct Daemon {
     pipeline: Pipeline,
     source: ConfigSource,
     telemetry_path: String,
+    web_config: Option<http::WebConfigWatch>,
 }
 
 impl Daemon {
@@ -132,10 +135,12 @@ impl Daemon {
     ) -> Result<Self, Error> {
         let config = source.load()?;
         let pipeline = Pipeline::build_for_shard(&config, credentials, shard)?;
+        let web_config = web.web_config_file.as_deref().map(http::WebConfigWatch::load).transpose()?;
         let listener = TcpListener::bind(web.listen_address)
             .await
             .map_err(|source| Error::Bind { address: web.listen_address, source })?;
-        Ok(Daemon { listener, pipeline, source, telemetry_path: web.telemetry_path.clone() })
+        let telemetry_path = web.telemetry_path.clone();
+        Ok(Daemon { listener, pipeline, source, telemetry_path, web_config })
     }
 
     pub fn target_count(&self) -> usize {
@@ -150,10 +155,11 @@ impl Daemon {
     pub async fn run(mut self, shutdown: impl Future<Output = ()>) {
         let token = CancellationToken::new();
         let (reload_sender, mut reload_requests) = reload::channel();
-        let routes =
-            Arc::new(Routes::new(Arc::clone(&self.pipeline.exposition), self.telemetry_path.clone()));
-        let _ = &reload_sender;
-        let server = tokio::spawn(http::serve(self.listener, routes, token.clone()));
+        let routes = Routes::new(Arc::clone(&self.pipeline.exposition), self.telemetry_path.clone())
+            .with_reload(reload_sender);
+        let server =
+            http::Server::new(self.listener, Arc::new(routes)).with_web_config(self.web_config.take());
+        let server = tokio::spawn(server.run(token.clone()));
         let mut polling = start_polling(&self.pipeline.poller, &token);
         let mut hangups = hangup_signals();
         tokio::pin!(shutdown);

@@ -35,6 +35,9 @@ pub struct Cli {
     /// Path under which metrics are served.
     #[arg(long = "web.telemetry-path", value_name = "PATH", default_value = "/metrics", global = true)]
     pub telemetry_path: String,
+    /// Web config (TLS, basic auth) in the Prometheus exporter-toolkit format; re-read on change.
+    #[arg(long = "web.config.file", value_name = "PATH", global = true)]
+    pub web_config_file: Option<PathBuf>,
     /// Only log messages at this level or above.
     #[arg(long = "log.level", value_enum, default_value = "info", global = true)]
     pub log_level: LogLevel,
@@ -108,6 +111,7 @@ fn web_options(cli: &Cli) -> Result<WebOptions, Error> {
     Ok(WebOptions {
         listen_address: parse_listen_address(&cli.listen_address).map_err(Error::Usage)?,
         telemetry_path: cli.telemetry_path.clone(),
+        web_config_file: cli.web_config_file.clone(),
     })
 }
 

@@ -1,0 +1,168 @@
+//! What each path answers: `/metrics` (or the telemetry path), `/-/healthy`, `/-/ready`,
+//! `POST /-/reload` when a reload channel is attached, and a landing page.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use hyper::header::{HeaderMap, HeaderValue, ACCEPT_ENCODING, ALLOW, CONTENT_ENCODING, CONTENT_TYPE, VARY};
+use hyper::{Method, Request, Response, StatusCode};
+
+use super::body::Chunks;
+use crate::reload::{self, ReloadSender};
+use crate::render::Exposition;
+
+/// The content type of the Prometheus text format.
+pub const METRICS_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+/// A reload that has not answered by then is reported as failed; it may still complete.
+const RELOAD_ANSWER_TIMEOUT: Duration = Duration::from_secs(30);
+
+#[derive(Debug)]
+pub struct Routes {
+    exposition: Arc<Exposition>,
+    telemetry_path: String,
+    reload: Option<ReloadSender>,
+}
+
+impl Routes {
+    pub fn new(exposition: Arc<Exposition>, telemetry_path: impl Into<String>) -> Self {
+        Routes { exposition, telemetry_path: telemetry_path.into(), reload: None }
+    }
+
+    /// Enables `POST /-/reload`, answered by whoever holds the receiving end.
+    pub fn with_reload(mut self, sender: ReloadSender) -> Self {
+        self.reload = Some(sender);
+        self
+    }
+
+    /// Answers one request. Bodies, authentication and connection limits are the server's
+    /// business; this only routes.
+    pub async fn respond<B>(&self, request: &Request<B>) -> Response<Chunks> {
+        let (method, path) = (request.method(), request.uri().path());
+        if let (Some(sender), "/-/reload") = (&self.reload, path) {
+            return answer_reload(sender, method).await;
+        }
+        let known = path == self.telemetry_path || matches!(path, "/" | "/-/healthy" | "/-/ready");
+        if !known {
+            return text(StatusCode::NOT_FOUND, "not found\n");
+        }
+        if method != Method::GET && method != Method::HEAD {
+            return method_not_allowed("GET, HEAD");
+        }
+        match path {
+            "/-/healthy" => text(StatusCode::OK, "dbs-exporter is healthy.\n"),
+            "/-/ready" if self.exposition.store().first_cycle_done() => {
+                text(StatusCode::OK, "dbs-exporter is ready.\n")
+            }
+            "/-/ready" => text(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "dbs-exporter is not ready: first poll cycle running.\n",
+            ),
+            "/" => self.landing_page(),
+            _ => self.metrics(request.headers()),
+        }
+    }
+
+    fn metrics(&self, headers: &HeaderMap) -> Response<Chunks> {
+        let scrape = self.exposition.scrape(accepts_gzip(headers));
+        let mut response = Response::new(Chunks::new(scrape.chunks));
+        let headers = response.headers_mut();
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static(METRICS_CONTENT_TYPE));
+        headers.insert(VARY, HeaderValue::from_static("Accept-Encoding"));
+        if scrape.gzip {
+            headers.insert(CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+        }
+        response
+    }
+
+    fn landing_page(&self) -> Response<Chunks> {
+        let path = html_escape(&self.telemetry_path);
+        let html = format!(
+            "<!DOCTYPE html>\n<html><head><title>DBS Exporter</title></head><body>\n\
+             <h1>Alibaba Cloud DBS download task exporter</h1>\n\
+             <p>Version {}</p>\n<ul>\n<li><a href=\"{path}\">Metrics</a></li>\n\
+             <li><a href=\"/-/healthy\">Health</a></li>\n<li><a href=\"/-/ready\">Readiness</a></li>\n</ul>\n\
+             </body></html>\n",
+            env!("CARGO_PKG_VERSION")
+        );
+        let mut response = Response::new(Chunks::from(html));
+        response.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
+        response
+    }
+}
+
+/// Asks whoever holds the receiving end to reload, and reports the outcome.
+async fn answer_reload(sender: &ReloadSender, method: &Method) -> Response<Chunks> {
+    if method != Method::POST {
+        return method_not_allowed("POST");
+    }
+    match tokio::time::timeout(RELOAD_ANSWER_TIMEOUT, reload::request(sender)).await {
+        Ok(Ok(())) => text(StatusCode::OK, "config reloaded\n"),
+        Ok(Err(err)) => {
+            owned_text(StatusCode::INTERNAL_SERVER_ERROR, format!("failed to reload config: {err}\n"))
+        }
+        Err(_) => owned_text(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("failed to reload config: no answer within {RELOAD_ANSWER_TIMEOUT:?}\n"),
+        ),
+    }
+}
+
+/// Whether `Accept-Encoding` lists gzip (or `*`) with a non-zero quality.
+fn accepts_gzip(headers: &HeaderMap) -> bool {
+    headers.get_all(ACCEPT_ENCODING).iter().filter_map(|value| value.to_str().ok()).any(|value| {
+        value.split(',').any(|item| {
+            let mut parts = item.split(';').map(str::trim);
+            let coding = parts.next().unwrap_or("");
+            let refused = parts.any(|param| {
+                param.strip_prefix("q=").and_then(|q| q.parse::<f32>().ok()).is_some_and(|q| q <= 0.0)
+            });
+            (coding.eq_ignore_ascii_case("gzip") || coding == "*") && !refused
+        })
+    })
+}
+
+pub(super) fn text(status: StatusCode, body: &'static str) -> Response<Chunks> {
+    with_status(status, Chunks::from(body))
+}
+
+fn owned_text(status: StatusCode, body: String) -> Response<Chunks> {
+    with_status(status, Chunks::from(body))
+}
+
+fn with_status(status: StatusCode, body: Chunks) -> Response<Chunks> {
+    let mut response = Response::new(body);
+    *response.status_mut() = status;
+    response.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+    response
+}
+
+fn method_not_allowed(allow: &'static str) -> Response<Chunks> {
+    let mut response = text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n");
+    response.headers_mut().insert(ALLOW, HeaderValue::from_static(allow));
+    response
+}
+
+fn html_escape(text: &str) -> String {
+    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(accept_encoding: &str) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        headers.insert(ACCEPT_ENCODING, HeaderValue::from_str(accept_encoding).unwrap());
+        headers
+    }
+
+    #[test]
+    fn gzip_is_used_when_offered_with_a_positive_quality() {
+        assert!(accepts_gzip(&headers("gzip")));
+        assert!(accepts_gzip(&headers("deflate, GZIP;q=0.5")));
+        assert!(accepts_gzip(&headers("*")));
+        assert!(!accepts_gzip(&headers("gzip;q=0")));
+        assert!(!accepts_gzip(&headers("identity")));
+        assert!(!accepts_gzip(&HeaderMap::new()));
+    }
+}
