@@ -7,7 +7,7 @@
 //! any change of the file starts with an empty one.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
@@ -34,6 +34,8 @@ pub struct BasicAuth {
     cache_secret: [u8; 32],
     verified: Mutex<HashMap<CacheKey, Instant>>,
     checks: Semaphore,
+    /// Checked against for unknown users, at the highest cost of the real hashes.
+    decoy: Arc<OnceLock<String>>,
 }
 
 impl BasicAuth {
@@ -44,6 +46,7 @@ impl BasicAuth {
             cache_secret: rand::random(),
             verified: Mutex::new(HashMap::new()),
             checks: Semaphore::new(CONCURRENT_CHECKS),
+            decoy: Arc::new(OnceLock::new()),
         }
     }
 
@@ -59,10 +62,12 @@ impl BasicAuth {
             return true;
         }
         let known = self.users.get(&user).cloned();
+        let (decoy, cost) = (Arc::clone(&self.decoy), self.highest_cost());
         let Ok(_permit) = self.checks.acquire().await else { return false };
-        // An unknown user costs a bcrypt run too, so timing does not tell which users exist.
+        // An unknown user costs a bcrypt run as long as a known one, so timing does not tell
+        // which users exist.
         let verified = tokio::task::spawn_blocking(move || {
-            let hash = known.as_deref().unwrap_or_else(|| decoy_hash());
+            let hash = known.as_deref().unwrap_or_else(|| decoy.get_or_init(|| decoy_hash(cost)));
             bcrypt::verify(&password, hash).unwrap_or(false) && known.is_some()
         })
         .await
@@ -71,6 +76,11 @@ impl BasicAuth {
             self.remember(key);
         }
         verified
+    }
+
+    fn highest_cost(&self) -> u32 {
+        let costs = self.users.values().filter_map(|hash| hash.parse::<bcrypt::HashParts>().ok());
+        costs.map(|parts| parts.get_cost()).max().unwrap_or(bcrypt::DEFAULT_COST)
     }
 
     fn cache_key(&self, user: &str, password: &[u8]) -> CacheKey {
@@ -99,13 +109,10 @@ impl BasicAuth {
     }
 }
 
-/// A hash no password is known to match, made once per process at bcrypt's default cost.
-fn decoy_hash() -> &'static str {
-    static DECOY: OnceLock<String> = OnceLock::new();
-    DECOY.get_or_init(|| {
-        let secret: [u8; 32] = rand::random();
-        bcrypt::hash(secret, bcrypt::DEFAULT_COST).unwrap_or_default()
-    })
+/// A hash no password is known to match.
+fn decoy_hash(cost: u32) -> String {
+    let secret: [u8; 32] = rand::random();
+    bcrypt::hash(secret, cost).unwrap_or_default()
 }
 
 /// `Basic base64(user:password)` to the user and the password's bytes.
