@@ -242,7 +242,8 @@ check "alert naming, labels, annotations, runbook and test coverage" alert_conve
 # Render every kustomization, then validate what it renders.
 render_kustomizations() {
   local ok=0 dir name
-  for dir in deploy/kubernetes deploy/kubernetes/base deploy/kubernetes/overlays/kube-prometheus-stack; do
+  for dir in deploy/kubernetes deploy/kubernetes/base deploy/kubernetes/overlays/kube-prometheus-stack \
+    deploy/kubernetes/overlays/sharded; do
     name=$(echo "$dir" | tr '/' '_')
     if "$KUBECTL" kustomize "$dir" >"$OUT/$name.yaml"; then
       echo "rendered $dir: $(grep -c '^kind:' "$OUT/$name.yaml") objects ($(grep '^kind:' "$OUT/$name.yaml" | awk '{print $2}' | sort | tr '\n' ' '))"
@@ -261,6 +262,46 @@ for kind in ("ServiceMonitor", "PrometheusRule"):
         print(f"overlay: {kind} lacks the release label")
         sys.exit(1)
 print("overlay kube-prometheus-stack: ServiceMonitor and PrometheusRule carry release=kube-prometheus-stack")
+EOF
+  # The sharded overlay: the base's pod template plus the shard flags, in a StatefulSet whose
+  # replica count is --shard.count, governed by a headless Service that the ServiceMonitor selects.
+  "$PY" - "$OUT/deploy_kubernetes_overlays_sharded.yaml" "$OUT/deploy_kubernetes_base.yaml" <<'EOF' || ok=1
+import copy, sys, yaml
+docs = [d for d in yaml.safe_load_all(open(sys.argv[1])) if d]
+base = [d for d in yaml.safe_load_all(open(sys.argv[2])) if d and d["kind"] == "Deployment"][0]
+def fail(why):
+    sys.exit(f"overlay sharded: {why}")
+kinds = [d["kind"] for d in docs]
+if "Deployment" in kinds or kinds.count("StatefulSet") != 1:
+    fail(f"expected one StatefulSet and no Deployment, got {kinds}")
+sts = next(d for d in docs if d["kind"] == "StatefulSet")
+template = copy.deepcopy(sts["spec"]["template"])
+c = template["spec"]["containers"][0]
+env = {e["name"]: e for e in c.pop("env", [])}
+count = env.get("DBS_EXPORTER_SHARD_COUNT", {}).get("value")
+if count != str(sts["spec"]["replicas"]):
+    fail(f"DBS_EXPORTER_SHARD_COUNT {count!r} is not the replica count {sts['spec']['replicas']}")
+if env.get("HOSTNAME", {}).get("valueFrom", {}).get("fieldRef", {}).get("fieldPath") != "metadata.name":
+    fail("HOSTNAME must come from metadata.name (--shard.index=auto reads it)")
+if c["args"][-2:] != ["--shard.count=$(DBS_EXPORTER_SHARD_COUNT)", "--shard.index=auto"]:
+    fail(f"args must end with the shard flags: {c['args']}")
+c["args"] = c["args"][:-2]
+if template != base["spec"]["template"]:
+    fail("the pod template differs from the base Deployment's beyond env and the shard flags")
+services = [d for d in docs if d["kind"] == "Service"]
+gov = [s for s in services if s["metadata"]["name"] == sts["spec"].get("serviceName")]
+if len(gov) != 1 or gov[0]["spec"].get("clusterIP") != "None":
+    fail(f"serviceName {sts['spec'].get('serviceName')!r} must name a headless Service")
+labels = template["metadata"]["labels"]
+if any(labels.get(k) != v for k, v in gov[0]["spec"]["selector"].items()):
+    fail("the headless Service does not select the pods")
+(monitor,) = [d for d in docs if d["kind"] == "ServiceMonitor"]
+selected = [s["metadata"]["name"] for s in services
+            if all(s["metadata"].get("labels", {}).get(k) == v for k, v in monitor["spec"]["selector"]["matchLabels"].items())]
+if selected != [gov[0]["metadata"]["name"]]:
+    fail(f"the ServiceMonitor must select exactly the headless Service (else pods are scraped twice): {selected}")
+print(f"overlay sharded: StatefulSet of {count} shards with the base pod template plus the shard flags; "
+      f"headless Service {selected[0]} selected by the ServiceMonitor")
 EOF
   return $ok
 }
@@ -294,19 +335,21 @@ check "kubernetes-validate --strict (core objects)" validate_core
 
 check "Prometheus Operator schemas (ServiceMonitor, PrometheusRule)" \
   node deploy/tools/validate-operator-crs.mjs "$OUT/deploy_kubernetes.yaml" \
-  "$OUT/deploy_kubernetes_overlays_kube-prometheus-stack.yaml" "$OUT/helm-all-features.yaml"
+  "$OUT/deploy_kubernetes_overlays_kube-prometheus-stack.yaml" "$OUT/deploy_kubernetes_overlays_sharded.yaml" \
+  "$OUT/helm-all-features.yaml"
 
 # The security settings the issue asks for, read from what kustomize and helm render.
 pod_security() {
-  "$PY" - "$OUT/deploy_kubernetes.yaml" "$OUT/helm-default.yaml" "$OUT/helm-all-features.yaml" <<'EOF'
+  "$PY" - "$OUT/deploy_kubernetes.yaml" "$OUT/deploy_kubernetes_overlays_sharded.yaml" \
+    "$OUT/helm-default.yaml" "$OUT/helm-all-features.yaml" <<'EOF'
 import sys, yaml
 problems = []
 for path in sys.argv[1:]:
     for doc in yaml.safe_load_all(open(path)):
-        if not doc or doc.get("kind") != "Deployment":
+        if not doc or doc.get("kind") not in ("Deployment", "StatefulSet"):
             continue
         pod = doc["spec"]["template"]["spec"]
-        where = f"{path}: Deployment/{doc['metadata']['name']}"
+        where = f"{path}: {doc['kind']}/{doc['metadata']['name']}"
         psc = pod.get("securityContext", {})
         if psc.get("seccompProfile", {}).get("type") != "RuntimeDefault":
             problems.append(f"{where}: seccompProfile is not RuntimeDefault")
@@ -331,7 +374,7 @@ for p in problems:
 sys.exit(1 if problems else 0)
 EOF
 }
-check "pod security settings and probes in rendered Deployments" pod_security
+check "pod security settings and probes in rendered Deployments and StatefulSets" pod_security
 
 # The rules as the operator gets them must parse too (a broken copy would fail only in-cluster).
 operator_rules_parse() {
