@@ -118,8 +118,10 @@ fn call(body: Vec<u8>, framing: Framing, cap: usize) -> Result<dbs_exporter::api
 
 fn assert_refused_for_the_cap(result: Result<dbs_exporter::api::Page, ApiError>, cap: usize) {
     match result {
-        Err(ApiError::Decode { status: 200, detail, .. }) => {
-            assert!(detail.contains(&format!("{cap} byte cap")), "the message names the cap: {detail}")
+        Err(err @ ApiError::BodyTooLarge { status: 200, .. }) => {
+            assert!(err.to_string().contains(&format!("{cap} byte cap")), "the message names the cap: {err}");
+            assert_eq!(err.metric_label(), "decode");
+            assert!(!err.is_retryable(), "the same request would bring the same oversized answer");
         }
         other => panic!("expected a decode error for the {cap} byte cap, got {other:?}"),
     }
@@ -196,8 +198,8 @@ fn check_cap(len: usize, framing: Framing, cap: usize) -> Result<(), TestCaseErr
         prop_assert_eq!(page.tasks.len(), 1);
     } else {
         match result {
-            Err(ApiError::Decode { detail, .. }) => {
-                prop_assert!(detail.contains(&format!("{cap} byte cap")), "{}", detail)
+            Err(err @ ApiError::BodyTooLarge { .. }) => {
+                prop_assert!(err.to_string().contains(&format!("{cap} byte cap")), "{}", err)
             }
             other => prop_assert!(false, "{len} bytes over a {cap} byte cap: {other:?}"),
         }

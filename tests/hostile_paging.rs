@@ -218,8 +218,6 @@ proptest! {
 /// listing that looks complete. `list_download_tasks` loops over `1..=max_pages`, which is empty
 /// for 0, and falls through to `Ok(listing)` at the end of src/api/client.rs.
 #[test]
-#[ignore = "bug: max_pages 0 returns Ok with no tasks instead of PageCap \
-            (src/api/client.rs, the trailing Ok(listing) of list_download_tasks)"]
 fn a_zero_page_cap_is_a_page_cap_error_not_an_empty_listing() {
     let case = Case {
         tasks: vec![("finished", BASE_MS); 3],

@@ -201,12 +201,16 @@ impl DbsClient {
     ) -> Result<Listing, ApiError> {
         let mut listing = Listing::default();
         let mut seen = HashSet::new();
+        if options.max_pages == 0 {
+            return Err(ApiError::PageCap { cap: 0, total_pages: 0 });
+        }
         for current_page in 1..=options.max_pages {
             let page = self.fetch_page(endpoint, query, &options, current_page, observer).await?;
             listing.pages = current_page;
             if page.tasks.is_empty() {
                 return Ok(listing);
             }
+            let complete = listing_is_complete(&page, current_page, options.page_size);
             for task in page.tasks {
                 if task.task_id.is_empty() || seen.insert(task.task_id.clone()) {
                     listing.tasks.push(task);
@@ -214,7 +218,7 @@ impl DbsClient {
                     listing.duplicates += 1;
                 }
             }
-            if u64::from(current_page) >= page.total_pages {
+            if complete {
                 return Ok(listing);
             }
             if current_page == options.max_pages {
@@ -289,11 +293,7 @@ impl DbsClient {
         let mut body = Vec::with_capacity(response.content_length().unwrap_or(8192).min(1 << 20) as usize);
         while let Some(chunk) = response.chunk().await.map_err(|err| transport(classify_body(&err), err))? {
             if body.len() + chunk.len() > self.options.max_body_bytes {
-                return Err(ApiError::Decode {
-                    status,
-                    request_id: "none".into(),
-                    detail: format!("body exceeds the {} byte cap", self.options.max_body_bytes),
-                });
+                return Err(ApiError::BodyTooLarge { status, cap: self.options.max_body_bytes });
             }
             body.extend_from_slice(&chunk);
         }
@@ -301,6 +301,16 @@ impl DbsClient {
             Some(token) => err.redact(token),
             None => err,
         })
+    }
+}
+
+/// Whether `page` was the last one. `TotalPages` says so when present; an answer without it
+/// (0) ends only on a short page, so a gateway that drops the field cannot cut a listing short.
+fn listing_is_complete(page: &Page, current_page: u32, page_size: u32) -> bool {
+    if page.total_pages > 0 {
+        u64::from(current_page) >= page.total_pages
+    } else {
+        page.tasks.len() < page_size as usize
     }
 }
 

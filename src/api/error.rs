@@ -104,6 +104,10 @@ pub enum ApiError {
     #[error("undecodable response (HTTP {status}, RequestId {request_id}): {detail}")]
     Decode { status: u16, request_id: String, detail: String },
 
+    /// Not retried: the same request would bring the same oversized answer.
+    #[error("answer refused (HTTP {status}): the body exceeds the {cap} byte cap")]
+    BodyTooLarge { status: u16, cap: usize },
+
     #[error("listing stopped at the page cap of {cap} pages, but the service reports {total_pages} pages: raise max_pages or narrow lookback")]
     PageCap { cap: u32, total_pages: u64 },
 
@@ -130,7 +134,7 @@ impl ApiError {
             ApiError::Http { .. } | ApiError::InBand { .. } => {
                 matches!(self.class(), Some(ErrorClass::Throttled | ErrorClass::Server))
             }
-            ApiError::PageCap { .. } | ApiError::Credentials(_) => false,
+            ApiError::PageCap { .. } | ApiError::BodyTooLarge { .. } | ApiError::Credentials(_) => false,
         }
     }
 
@@ -138,7 +142,7 @@ impl ApiError {
     pub fn metric_label(&self) -> &'static str {
         match self {
             ApiError::Transport { .. } => "transport",
-            ApiError::Decode { .. } => "decode",
+            ApiError::Decode { .. } | ApiError::BodyTooLarge { .. } => "decode",
             ApiError::PageCap { .. } => "page_cap",
             ApiError::Credentials(_) => "credentials",
             ApiError::Http { .. } | ApiError::InBand { .. } => {

@@ -237,6 +237,7 @@ impl Visitor<'_> for RegionIdVisitor {
     }
 
     fn visit_str<E: de::Error>(self, text: &str) -> Result<RegionId, E> {
+        refuse_yaml_null(text)?;
         let looks_right = !text.is_empty()
             && text.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
         if looks_right {
@@ -246,6 +247,16 @@ impl Visitor<'_> for RegionIdVisitor {
                 "{text:?} is not a region id: expected lowercase letters, digits and '-', e.g. cn-hangzhou"
             )))
         }
+    }
+}
+
+/// serde_yaml hands a null (`~`, `null`) to a string visitor as its text; no Alibaba Cloud id
+/// is spelt like that, so those texts mean the value was left empty.
+fn refuse_yaml_null<E: de::Error>(text: &str) -> Result<(), E> {
+    if matches!(text, "~" | "null" | "Null" | "NULL") {
+        Err(E::custom("must not be null: give a value or leave the key out"))
+    } else {
+        Ok(())
     }
 }
 
@@ -269,6 +280,7 @@ impl Visitor<'_> for IdentifierVisitor {
     }
 
     fn visit_str<E: de::Error>(self, text: &str) -> Result<Identifier, E> {
+        refuse_yaml_null(text)?;
         if text.is_empty() {
             Err(E::custom("must not be empty"))
         } else if text.chars().any(|c| c.is_whitespace() || c.is_control()) {
