@@ -78,6 +78,16 @@ async fn the_demo_serves_https_with_basic_auth_from_the_web_config_flag() {
     let plain =
         reqwest::Client::new().get(format!("http://127.0.0.1:{port}/metrics")).timeout(PATIENCE).send().await;
     assert!(plain.map_or(true, |r| r.status() == 400), "plain HTTP was served");
+
+    // The image's HEALTHCHECK: the probe follows the web config to HTTPS and takes 401 as alive.
+    let probe = |extra: &[&str]| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_dbs-exporter"));
+        command.args(["healthcheck", "--web.listen-address", &format!("127.0.0.1:{port}")]).args(extra);
+        command.output().unwrap()
+    };
+    let with_config = probe(&["--web.config.file", web_config.to_str().unwrap()]);
+    assert!(with_config.status.success(), "{}", String::from_utf8_lossy(&with_config.stderr));
+    assert!(!probe(&[]).status.success(), "a plain-HTTP probe of a TLS port must fail");
 }
 
 #[test]
