@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime};
 
 use crate::api::TaskType;
 use crate::app::{ConfigSource, Daemon, WebOptions};
-use crate::config::{Config, InstanceConfig, RegionConfig};
+use crate::config::{AccountConfig, Config, InstanceConfig, RegionConfig};
 use crate::credentials::{Credentials, StaticCredentials};
 use crate::poller::Shard;
 use crate::sim::demo::{demo_regions, demo_simulator, DEMO_ACCESS_KEY_ID, DEMO_ACCESS_KEY_SECRET};
@@ -19,7 +19,7 @@ pub const DEMO_POLL_INTERVAL: Duration = Duration::from_secs(5);
 
 /// The configuration the demo runs with: every simulated region and instance.
 pub fn demo_config(simulator_url: &str) -> Config {
-    let regions = demo_regions()
+    let regions: Vec<RegionConfig> = demo_regions()
         .into_iter()
         .map(|(region_id, instances)| RegionConfig {
             region_id,
@@ -46,6 +46,7 @@ pub fn demo_config(simulator_url: &str) -> Config {
         retry: crate::config::DEFAULT_RETRY,
         rate_limit_per_region: 50.0,
         max_staleness: DEMO_POLL_INTERVAL * 3,
+        accounts: vec![AccountConfig::implicit(regions.clone())],
         regions,
     }
 }

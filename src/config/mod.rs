@@ -4,8 +4,9 @@
 //! `<file>:<line>:<column>: <field path>: <what is wrong>`. Values are checked while serde_yaml
 //! reads them (serde_yaml only knows a position while a value is being read), and the one check
 //! that spans two settings looks up the position of the setting it blames.
-//! `config/example.yaml` documents every key.
+//! `config/example.yaml` documents every key; `config/example-accounts.yaml` the `accounts:` form.
 
+mod accounts;
 mod duration;
 mod error;
 mod list;
@@ -15,9 +16,10 @@ mod schema;
 use std::path::Path;
 use std::time::Duration;
 
+pub use self::accounts::AccountConfig;
 pub use self::duration::{format_duration, parse_duration};
 pub use self::error::{ConfigError, Location, Place};
-use self::schema::{RawConfig, RawInstance, RawRegion};
+use self::schema::{RawConfig, RawDocument, RawInstance, RawRegion};
 use crate::api::endpoint::default_endpoint;
 use crate::api::{RetryPolicy, TaskType};
 
@@ -61,7 +63,12 @@ pub struct Config {
     pub rate_limit_per_region: f64,
     /// How long a failing target's last good aggregates stay before they are removed.
     pub max_staleness: Duration,
+    /// Every region of every account, in account order: what is listed, whatever the account.
     pub regions: Vec<RegionConfig>,
+    /// Never empty. A file with top-level `regions` has one account, [`AccountConfig::implicit`]
+    /// (named `default`, the default credential chain, those regions); a file with `accounts:`
+    /// has those. The regions of `accounts` concatenated are `regions`.
+    pub accounts: Vec<AccountConfig>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -92,6 +99,12 @@ impl Config {
     pub fn instance_count(&self) -> usize {
         self.regions.iter().map(|region| region.instances.len()).sum()
     }
+
+    /// Whether series carry an `account` label: only when more than one account is configured,
+    /// so that the single-account series of today keep their label set.
+    pub fn labels_accounts(&self) -> bool {
+        self.accounts.len() > 1
+    }
 }
 
 impl RegionConfig {
@@ -115,11 +128,27 @@ pub fn parse(text: &str, origin: &str) -> Result<Config, ConfigError> {
     // that is YAML but not a configuration, which serde_yaml reports alike, and it places a
     // repeated key at the repeat.
     probe::check_document(text, origin)?;
-    let raw: RawConfig = serde_path_to_error::deserialize(serde_yaml::Deserializer::from_str(text))
+    let RawDocument(raw) = serde_path_to_error::deserialize(serde_yaml::Deserializer::from_str(text))
         .map_err(|err| error::invalid(origin, err.path(), err.inner()))?;
+    check_regions_or_accounts(&raw, text, origin)?;
     let config = Config::from(raw);
     check_timeout_fits_interval(&config, text, origin)?;
     Ok(config)
+}
+
+/// Top-level `regions` belong to the implicit account: next to `accounts` they would have none.
+fn check_regions_or_accounts(raw: &RawConfig, text: &str, origin: &str) -> Result<(), ConfigError> {
+    if raw.regions.0.is_none() || raw.accounts.0.is_none() {
+        return Ok(());
+    }
+    Err(ConfigError::Invalid {
+        place: Place {
+            origin: origin.to_string(),
+            location: probe::locate_top_level_value(text, "accounts"),
+        },
+        field: Some("accounts".to_string()),
+        message: "cannot be used with top-level `regions`: move those regions into an account".to_string(),
+    })
 }
 
 /// A request that may outlast the poll interval would let one slow listing overlap the next.
@@ -151,6 +180,13 @@ fn check_timeout_fits_interval(config: &Config, text: &str, origin: &str) -> Res
 
 impl From<RawConfig> for Config {
     fn from(raw: RawConfig) -> Config {
+        let accounts = match (raw.regions.0, raw.accounts.0) {
+            (Some(regions), _) => {
+                vec![AccountConfig::implicit(regions.0.into_iter().map(RegionConfig::from).collect())]
+            }
+            (None, Some(accounts)) => accounts.0.into_iter().map(|account| account.into_config()).collect(),
+            (None, None) => Vec::new(),
+        };
         Config {
             poll_interval: raw.poll_interval.0,
             lookback: raw.lookback.0,
@@ -168,7 +204,8 @@ impl From<RawConfig> for Config {
             max_staleness: raw
                 .max_staleness
                 .map_or(raw.poll_interval.0 * DEFAULT_STALENESS_INTERVALS, |staleness| staleness.0),
-            regions: raw.regions.0.into_iter().map(RegionConfig::from).collect(),
+            regions: accounts.iter().flat_map(|account| account.regions.iter().cloned()).collect(),
+            accounts,
         }
     }
 }

@@ -3,12 +3,43 @@
 
 use std::fmt;
 
-use serde::de::{self, Deserializer, Visitor};
+use serde::de::value::MapAccessDeserializer;
+use serde::de::{self, Deserializer, MapAccess, Visitor};
 use serde::Deserialize;
 
+use super::accounts::AccountList;
 use super::duration::PositiveDuration;
 use super::list::{ListItem, Shape, UniqueList};
 use crate::api::TaskType;
+
+/// The document: the settings, with `regions` or `accounts` (their exclusion is checked by the
+/// caller, which can place it at `accounts`). The absence of both is refused inside the call
+/// that reads the top-level mapping, so it is placed at the start of the document.
+pub(super) struct RawDocument(pub RawConfig);
+
+impl<'de> Deserialize<'de> for RawDocument {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_map(DocumentVisitor)
+    }
+}
+
+struct DocumentVisitor;
+
+impl<'de> Visitor<'de> for DocumentVisitor {
+    type Value = RawDocument;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a mapping of settings with at least `regions` (or `accounts`)")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<RawDocument, A::Error> {
+        let raw = RawConfig::deserialize(MapAccessDeserializer::new(map))?;
+        if raw.regions.0.is_none() && raw.accounts.0.is_none() {
+            return Err(de::Error::missing_field("regions"));
+        }
+        Ok(RawDocument(raw))
+    }
+}
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields, expecting = "a mapping of settings with at least `regions`")]
@@ -33,7 +64,27 @@ pub(super) struct RawConfig {
     pub rate_limit_per_region: Rate,
     #[serde(default)]
     pub max_staleness: Option<PositiveDuration>,
-    pub regions: UniqueList<RawRegion>,
+    #[serde(default)]
+    pub regions: IfWritten<UniqueList<RawRegion>>,
+    /// Instead of `regions`: several accounts, each with its credentials and regions.
+    #[serde(default)]
+    pub accounts: IfWritten<AccountList>,
+}
+
+/// A key that may be left out but, when written, must hold a `T`: unlike `Option`, an empty
+/// value (`regions:`) is refused at the value rather than read as absent.
+pub(super) struct IfWritten<T>(pub Option<T>);
+
+impl<T> Default for IfWritten<T> {
+    fn default() -> Self {
+        IfWritten(None)
+    }
+}
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for IfWritten<T> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        T::deserialize(deserializer).map(|value| IfWritten(Some(value)))
+    }
 }
 
 /// `retry: {max_attempts, base_delay, max_delay}`; any key may be left out.

@@ -24,6 +24,7 @@ fn the_shipped_example_parses_with_every_key_read() {
         },
         rate_limit_per_region: 10.0,
         max_staleness: Duration::from_secs(180),
+        accounts: Vec::new(),
         regions: vec![
             RegionConfig {
                 region_id: "cn-hangzhou".into(),
@@ -50,7 +51,9 @@ fn the_shipped_example_parses_with_every_key_read() {
             },
         ],
     };
+    let expected = Config { accounts: vec![AccountConfig::implicit(expected.regions.clone())], ..expected };
     assert_eq!(config, expected);
+    assert!(!config.labels_accounts());
     assert_eq!(config.instance_count(), 4);
     assert_eq!(config.target_count(), 8);
 }

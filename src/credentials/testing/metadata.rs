@@ -1,0 +1,152 @@
+//! The fake ECS instance metadata service: IMDSv2 tokens, the role list, the role's credentials.
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use super::{format_expiration, lock, IssuedCredentials, Loopback, Received, Reply};
+use crate::credentials::ecs::{TOKEN_HEADER, TOKEN_TTL_HEADER};
+
+/// What the fake metadata service has been asked.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct MetadataCounts {
+    pub token_puts: u64,
+    pub role_lists: u64,
+    pub credential_reads: u64,
+    /// Reads (role list or credentials) that came without an IMDSv2 token.
+    pub reads_without_token: u64,
+}
+
+/// A fake ECS metadata service with one RAM role attached.
+pub struct FakeMetadata {
+    state: Arc<Mutex<MetadataState>>,
+    server: Loopback,
+}
+
+struct MetadataState {
+    role: Option<String>,
+    lifetime: Duration,
+    token_endpoint: bool,
+    imdsv2_only: bool,
+    code: String,
+    failures: usize,
+    tokens: HashSet<String>,
+    counts: MetadataCounts,
+    issued: Vec<IssuedCredentials>,
+}
+
+impl FakeMetadata {
+    /// Starts on a free loopback port with `role` attached; credentials live `lifetime`.
+    pub async fn start(role: Option<&str>, lifetime: Duration) -> std::io::Result<FakeMetadata> {
+        let state = Arc::new(Mutex::new(MetadataState {
+            role: role.map(str::to_string),
+            lifetime,
+            token_endpoint: true,
+            imdsv2_only: false,
+            code: "Success".into(),
+            failures: 0,
+            tokens: HashSet::new(),
+            counts: MetadataCounts::default(),
+            issued: Vec::new(),
+        }));
+        let handler_state = Arc::clone(&state);
+        let server =
+            Loopback::start(Arc::new(move |request| metadata_answer(&mut lock(&handler_state), request)))
+                .await?;
+        Ok(FakeMetadata { state, server })
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.server.addr)
+    }
+
+    /// Without the token endpoint (`false`), `PUT /latest/api/token` answers 404, as an
+    /// instance that only speaks IMDSv1.
+    pub fn set_token_endpoint(&self, available: bool) {
+        lock(&self.state).token_endpoint = available;
+    }
+
+    /// Refuses reads without a valid IMDSv2 token (HTTP 401), as an instance in IMDSv2-only mode.
+    pub fn set_imdsv2_only(&self, only: bool) {
+        lock(&self.state).imdsv2_only = only;
+    }
+
+    /// The `Code` of the credentials answer (`Success` unless told otherwise).
+    pub fn set_code(&self, code: &str) {
+        lock(&self.state).code = code.into();
+    }
+
+    pub fn set_lifetime(&self, lifetime: Duration) {
+        lock(&self.state).lifetime = lifetime;
+    }
+
+    /// The next `times` credential reads answer HTTP 500.
+    pub fn fail_next(&self, times: usize) {
+        lock(&self.state).failures += times;
+    }
+
+    pub fn counts(&self) -> MetadataCounts {
+        lock(&self.state).counts
+    }
+
+    pub fn issued(&self) -> Vec<IssuedCredentials> {
+        lock(&self.state).issued.clone()
+    }
+}
+
+fn metadata_answer(state: &mut MetadataState, request: Received) -> Reply {
+    const ROLES: &str = "/latest/meta-data/ram/security-credentials/";
+    if request.path == "/latest/api/token" {
+        if request.method != "PUT" {
+            return Reply::text(405, "");
+        }
+        state.counts.token_puts += 1;
+        if !state.token_endpoint {
+            return Reply::text(404, "Not Found");
+        }
+        let ttl: u32 = request.header(TOKEN_TTL_HEADER).and_then(|v| v.parse().ok()).unwrap_or(0);
+        if !(1..=21_600).contains(&ttl) {
+            return Reply::text(400, "invalid ttl");
+        }
+        let token = format!("fake-imds-token-{}", state.tokens.len() + 1);
+        state.tokens.insert(token.clone());
+        return Reply::text(200, &token);
+    }
+    let Some(rest) = request.path.strip_prefix(ROLES) else {
+        return Reply::text(404, "Not Found");
+    };
+    if request.method != "GET" {
+        return Reply::text(405, "");
+    }
+    match request.header(TOKEN_HEADER) {
+        Some(token) if !state.tokens.contains(token) => return Reply::text(401, "Unauthorized"),
+        Some(_) => {}
+        None if state.imdsv2_only => {
+            state.counts.reads_without_token += 1;
+            return Reply::text(401, "Unauthorized");
+        }
+        None => state.counts.reads_without_token += 1,
+    }
+    if rest.is_empty() {
+        state.counts.role_lists += 1;
+        return match &state.role {
+            Some(role) => Reply::text(200, role),
+            None => Reply::text(404, "Not Found"),
+        };
+    }
+    state.counts.credential_reads += 1;
+    if state.role.as_deref() != Some(rest) {
+        return Reply::text(404, "Not Found");
+    }
+    if state.failures > 0 {
+        state.failures -= 1;
+        return Reply::text(500, "Internal Server Error");
+    }
+    let serial = state.issued.len() as u64 + 1;
+    let issued = IssuedCredentials::numbered("ecs", serial, SystemTime::now() + state.lifetime);
+    let mut body = issued.to_json();
+    body["Code"] = state.code.clone().into();
+    body["LastUpdated"] = format_expiration(SystemTime::now()).into();
+    state.issued.push(issued);
+    Reply::json(200, body)
+}
