@@ -5,7 +5,7 @@
 //! `POST /-/reload`) builds a new poller from the re-read config and swaps it in; an invalid
 //! config is refused and the running one stays.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -16,8 +16,8 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::api::{ClientOptions, DbsClient};
-use crate::config::{self, Config};
-use crate::credentials::CredentialsProvider;
+use crate::config::{self, AccountConfig, Config};
+use crate::credentials::{CredentialEnv, CredentialsProvider};
 use crate::http::{self, Routes};
 use crate::metrics::ExporterMetrics;
 use crate::model::InstanceKey;
@@ -53,6 +53,34 @@ impl ConfigSource {
     }
 }
 
+/// Where each account's credentials come from.
+#[derive(Clone)]
+pub enum AccountCredentials {
+    /// One provider for every account (the demo, tests).
+    Shared(Arc<dyn CredentialsProvider>),
+    /// Each account's `credentials:` resolved against the process environment and home; the
+    /// implicit single account uses the default chain.
+    Resolved(Arc<CredentialEnv>),
+}
+
+impl std::fmt::Debug for AccountCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            AccountCredentials::Shared(provider) => write!(f, "Shared({})", provider.describe()),
+            AccountCredentials::Resolved(_) => f.write_str("Resolved"),
+        }
+    }
+}
+
+impl AccountCredentials {
+    fn for_account(&self, account: &AccountConfig) -> Result<Arc<dyn CredentialsProvider>, Error> {
+        match self {
+            AccountCredentials::Shared(provider) => Ok(Arc::clone(provider)),
+            AccountCredentials::Resolved(env) => Ok(env.provider(&account.credentials)?),
+        }
+    }
+}
+
 /// The poller and everything it feeds, without the HTTP server (used alone by `once`).
 #[derive(Debug)]
 pub struct Pipeline {
@@ -60,21 +88,18 @@ pub struct Pipeline {
     pub exposition: Arc<Exposition>,
     store: Arc<Store>,
     metrics: ExporterMetrics,
-    credentials: Arc<dyn CredentialsProvider>,
+    credentials: AccountCredentials,
     shard: Shard,
 }
 
 impl Pipeline {
+    /// Every account with the same credentials, every instance: for tests and tools.
     pub fn build(config: &Config, credentials: Arc<dyn CredentialsProvider>) -> Result<Self, Error> {
-        Self::build_for_shard(config, credentials, Shard::default())
+        Self::build_with(config, AccountCredentials::Shared(credentials), Shard::default())
     }
 
-    /// A pipeline that polls only the instances of `shard`.
-    pub fn build_for_shard(
-        config: &Config,
-        credentials: Arc<dyn CredentialsProvider>,
-        shard: Shard,
-    ) -> Result<Self, Error> {
+    /// A pipeline that polls the instances of `shard`, each account with its credentials.
+    pub fn build_with(config: &Config, credentials: AccountCredentials, shard: Shard) -> Result<Self, Error> {
         let metrics = ExporterMetrics::new(config.regions.iter().map(|r| r.region_id.as_str()));
         let store = Arc::new(Store::new());
         let poller = build_poller(config, shard, &credentials, &store, &metrics)?;
@@ -99,18 +124,27 @@ impl Pipeline {
     }
 }
 
+/// One client (connection pool and credentials) per account, and the targets that use them.
 fn build_poller(
     config: &Config,
     shard: Shard,
-    credentials: &Arc<dyn CredentialsProvider>,
+    credentials: &AccountCredentials,
     store: &Arc<Store>,
     metrics: &ExporterMetrics,
 ) -> Result<Arc<Poller>, Error> {
     let options = ClientOptions { timeout: config.request_timeout, ..ClientOptions::default() };
-    let client = DbsClient::new(options, Arc::clone(credentials))?;
-    let targets = targets_from_config(config, shard);
+    let mut clients = HashMap::new();
+    let mut providers = Vec::new();
+    for account in &config.accounts {
+        let provider = credentials.for_account(account)?;
+        tracing::info!(account = %account.name, source = provider.describe(), "credentials found");
+        providers.push(Arc::clone(&provider));
+        clients.insert(account.name.clone(), DbsClient::new(options.clone(), provider)?);
+    }
+    metrics.watch_credentials(providers);
+    let targets = targets_from_config(config, shard, &|account| clients[account].clone());
     let settings = PollSettings::from_config(config);
-    Ok(Arc::new(Poller::new(client, targets, settings, Arc::clone(store), metrics.clone())))
+    Ok(Arc::new(Poller::new(targets, settings, Arc::clone(store), metrics.clone())))
 }
 
 fn layout(config: &Config, poller: &Poller) -> Layout {
@@ -129,12 +163,12 @@ pub struct Daemon {
 impl Daemon {
     pub async fn build(
         source: ConfigSource,
-        credentials: Arc<dyn CredentialsProvider>,
+        credentials: AccountCredentials,
         web: &WebOptions,
         shard: Shard,
     ) -> Result<Self, Error> {
         let config = source.load()?;
-        let pipeline = Pipeline::build_for_shard(&config, credentials, shard)?;
+        let pipeline = Pipeline::build_with(&config, credentials, shard)?;
         let web_config = web.web_config_file.as_deref().map(http::WebConfigWatch::load).transpose()?;
         let listener = TcpListener::bind(web.listen_address)
             .await

@@ -7,9 +7,9 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 
-use crate::app::{shutdown_signal, ConfigSource, Daemon, Pipeline, WebOptions};
+use crate::app::{shutdown_signal, AccountCredentials, ConfigSource, Daemon, Pipeline, WebOptions};
 use crate::config::{self, Config};
-use crate::credentials::{CredentialsProvider, StaticCredentials};
+use crate::credentials::CredentialEnv;
 use crate::http::parse_listen_address;
 use crate::logging::{self, LogFormat, LogLevel};
 use crate::poller::Shard;
@@ -131,17 +131,16 @@ fn load_config(cli: &Cli) -> Result<Config, Error> {
     Ok(config::load(config_path(cli)?)?)
 }
 
-fn credentials() -> Result<Arc<dyn CredentialsProvider>, Error> {
-    let provider = StaticCredentials::from_env()?;
-    tracing::info!(source = provider.describe(), "credentials found");
-    Ok(Arc::new(provider))
+/// Each account's credentials resolved against this process's environment and home.
+fn credentials() -> AccountCredentials {
+    AccountCredentials::Resolved(Arc::new(CredentialEnv::from_process()))
 }
 
 async fn serve(cli: &Cli) -> Result<ExitCode, Error> {
     let web = web_options(cli)?;
     let path = config_path(cli)?;
     let shard = shard(cli)?;
-    let daemon = Daemon::build(ConfigSource::File(path.to_path_buf()), credentials()?, &web, shard).await?;
+    let daemon = Daemon::build(ConfigSource::File(path.to_path_buf()), credentials(), &web, shard).await?;
     tracing::info!(
         shard = %shard,
         address = %daemon.local_addr(),
@@ -181,7 +180,7 @@ pub fn summary(path: &Path, config: &Config) -> String {
 
 async fn once(cli: &Cli) -> Result<ExitCode, Error> {
     let config = load_config(cli)?;
-    let pipeline = Pipeline::build_for_shard(&config, credentials()?, shard(cli)?)?;
+    let pipeline = Pipeline::build_with(&config, credentials(), shard(cli)?)?;
     let report = pipeline.poll_once().await;
     let body = pipeline.exposition.body();
     use std::io::Write as _;

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use crate::api::TaskType;
-use crate::app::{ConfigSource, Daemon, WebOptions};
+use crate::app::{AccountCredentials, ConfigSource, Daemon, WebOptions};
 use crate::config::{AccountConfig, Config, InstanceConfig, RegionConfig};
 use crate::credentials::{Credentials, StaticCredentials};
 use crate::poller::Shard;
@@ -58,9 +58,13 @@ pub async fn run(web: WebOptions, shutdown: impl Future<Output = ()>) -> Result<
         demo_simulator(now_ms).start(SocketAddr::from(([127, 0, 0, 1], 0))).await.map_err(Error::Demo)?;
     let config = demo_config(&simulator.url());
     let credentials = StaticCredentials::new(Credentials::new(DEMO_ACCESS_KEY_ID, DEMO_ACCESS_KEY_SECRET));
-    let daemon =
-        Daemon::build(ConfigSource::Fixed(Box::new(config)), Arc::new(credentials), &web, Shard::default())
-            .await?;
+    let daemon = Daemon::build(
+        ConfigSource::Fixed(Box::new(config)),
+        AccountCredentials::Shared(Arc::new(credentials)),
+        &web,
+        Shard::default(),
+    )
+    .await?;
     let address = daemon.local_addr();
     let shown = if address.ip().is_unspecified() {
         format!("localhost:{}", address.port())

@@ -1,6 +1,7 @@
 //! The exporter's own metrics: API calls, their errors and latency, build and process info.
 //! Registered once, in one registry, and handed around by reference.
 
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use prometheus::{
@@ -8,7 +9,11 @@ use prometheus::{
     TextEncoder,
 };
 
+use prometheus::core::{Collector, Desc};
+use prometheus::proto::MetricFamily;
+
 use crate::api::ApiError;
+use crate::credentials::CredentialsProvider;
 
 /// Every value the `code` label of `aliyun_dbs_api_request_errors_total` can take.
 pub const ERROR_CODES: [&str; 9] =
@@ -24,6 +29,7 @@ pub struct ExporterMetrics {
     api_duration: HistogramVec,
     reload_successful: IntGauge,
     reload_success_timestamp: Gauge,
+    credential_refresh_errors: CredentialRefreshErrors,
 }
 
 impl ExporterMetrics {
@@ -68,6 +74,7 @@ impl ExporterMetrics {
             ])
             .set(1);
 
+        let credential_refresh_errors = CredentialRefreshErrors::default();
         let reload_successful = IntGauge::new(
             "aliyun_dbs_exporter_config_last_reload_successful",
             "Whether the last configuration reload attempt was successful.",
@@ -85,6 +92,7 @@ impl ExporterMetrics {
             Box::new(build_info),
             Box::new(reload_successful.clone()),
             Box::new(reload_success_timestamp.clone()),
+            Box::new(credential_refresh_errors.clone()),
         ] {
             registry.register(collector).expect("metric names are unique");
         }
@@ -100,6 +108,7 @@ impl ExporterMetrics {
             api_duration,
             reload_successful,
             reload_success_timestamp,
+            credential_refresh_errors,
         };
         metrics.add_regions(regions);
         metrics.record_reload(true);
@@ -115,6 +124,12 @@ impl ExporterMetrics {
                 self.api_errors.with_label_values(&[region, code]);
             }
         }
+    }
+
+    /// The providers whose failed refreshes `aliyun_dbs_credentials_refresh_errors_total`
+    /// counts; after a reload the new providers continue the count where the old ones left it.
+    pub fn watch_credentials(&self, providers: Vec<Arc<dyn CredentialsProvider>>) {
+        self.credential_refresh_errors.replace(providers);
     }
 
     pub fn record_reload(&self, successful: bool) {
@@ -145,5 +160,65 @@ impl ExporterMetrics {
     pub fn encode(&self, out: &mut Vec<u8>) {
         // Encoding into a Vec cannot fail for well-formed metrics.
         let _ = TextEncoder::new().encode(&self.registry.gather(), out);
+    }
+}
+
+const REFRESH_ERRORS: &str = "aliyun_dbs_credentials_refresh_errors_total";
+const REFRESH_ERRORS_HELP: &str =
+    "Failed fetches or refreshes of temporary credentials (STS, RRSA, ECS RAM role).";
+
+/// A counter read from the credential providers at each scrape: they count their own failures.
+#[derive(Clone, Default)]
+struct CredentialRefreshErrors {
+    watched: Arc<Mutex<WatchedProviders>>,
+}
+
+#[derive(Default)]
+struct WatchedProviders {
+    providers: Vec<Arc<dyn CredentialsProvider>>,
+    /// What providers replaced by a reload had counted, so the counter never goes down.
+    retired: u64,
+}
+
+impl WatchedProviders {
+    fn total(&self) -> u64 {
+        self.retired + self.providers.iter().map(|p| p.refresh_errors()).sum::<u64>()
+    }
+}
+
+impl std::fmt::Debug for CredentialRefreshErrors {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("CredentialRefreshErrors")
+    }
+}
+
+impl CredentialRefreshErrors {
+    fn replace(&self, providers: Vec<Arc<dyn CredentialsProvider>>) {
+        let mut watched = self.watched.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        watched.retired = watched.total();
+        watched.providers = providers;
+    }
+
+    fn counter(&self) -> prometheus::IntCounter {
+        let counter = prometheus::IntCounter::new(REFRESH_ERRORS, REFRESH_ERRORS_HELP).expect("valid metric");
+        let watched = self.watched.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        counter.inc_by(watched.total());
+        counter
+    }
+}
+
+impl Collector for CredentialRefreshErrors {
+    fn desc(&self) -> Vec<&Desc> {
+        // The registry checks names and help once, at registration; every registry in the
+        // process can share one description.
+        static DESC: std::sync::OnceLock<Desc> = std::sync::OnceLock::new();
+        vec![DESC.get_or_init(|| {
+            Desc::new(REFRESH_ERRORS.into(), REFRESH_ERRORS_HELP.into(), Vec::new(), Default::default())
+                .expect("valid description")
+        })]
+    }
+
+    fn collect(&self) -> Vec<MetricFamily> {
+        self.counter().collect()
     }
 }

@@ -16,21 +16,31 @@ pub struct TargetKey {
     pub task_type: TaskType,
 }
 
-/// An instance as metrics name it.
+/// An instance as metrics name it. `account` is set only when several accounts are
+/// configured, so that a single-account exporter's series keep their labels.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct InstanceKey {
+    pub account: Option<Arc<str>>,
     pub region_id: Arc<str>,
     pub instance_id: Arc<str>,
 }
 
 impl InstanceKey {
     pub fn new(region_id: &str, instance_id: &str) -> Self {
-        InstanceKey { region_id: region_id.into(), instance_id: instance_id.into() }
+        InstanceKey { account: None, region_id: region_id.into(), instance_id: instance_id.into() }
+    }
+
+    pub fn in_account(mut self, account: &str) -> Self {
+        self.account = Some(account.into());
+        self
     }
 }
 
 impl fmt::Display for InstanceKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(account) = &self.account {
+            write!(f, "{account}:")?;
+        }
         write!(f, "{}/{}", self.region_id, self.instance_id)
     }
 }

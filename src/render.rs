@@ -298,11 +298,8 @@ fn write_task_sample(
     value: &str,
 ) {
     out.push_str(name);
-    out.push_str("{region_id=\"");
-    push_label_value(out, &instance.region_id);
-    out.push_str("\",instance_id=\"");
-    push_label_value(out, &instance.instance_id);
-    out.push_str("\",task_type=\"");
+    push_instance_labels(out, instance);
+    out.push_str(",task_type=\"");
     out.push_str(task_type.as_str());
     out.push_str("\",state=\"");
     push_label_value(out, state);
@@ -313,13 +310,26 @@ fn write_task_sample(
 
 fn write_instance_sample(out: &mut Rope, name: &str, instance: &InstanceKey, value: &str) {
     out.push_str(name);
-    out.push_str("{region_id=\"");
+    push_instance_labels(out, instance);
+    out.push_str("} ");
+    out.push_str(value);
+    out.push('\n');
+}
+
+/// `{account="…",region_id="…",instance_id="…"`, the account only when set; the brace stays
+/// open for the caller's further labels.
+fn push_instance_labels(out: &mut Rope, instance: &InstanceKey) {
+    out.push('{');
+    if let Some(account) = &instance.account {
+        out.push_str("account=\"");
+        push_label_value(out, account);
+        out.push_str("\",");
+    }
+    out.push_str("region_id=\"");
     push_label_value(out, &instance.region_id);
     out.push_str("\",instance_id=\"");
     push_label_value(out, &instance.instance_id);
-    out.push_str("\"} ");
-    out.push_str(value);
-    out.push('\n');
+    out.push('"');
 }
 
 /// Label values escape `\`, `"` and newlines, as the text format requires.

@@ -140,7 +140,7 @@ async fn once_prints_the_exposition_and_fails_when_a_target_fails() {
 fn missing_credentials_are_named_without_starting() {
     let dir = tempfile::tempdir().unwrap();
     let path = write_config(dir.path(), "regions:\n  - region_id: a\n    instances: [{instance_id: x}]\n");
-    let (ok, _, err) = run(Command::new(BIN)
+    let (ok, _, err) = run(hermetic(&mut Command::new(BIN))
         .env_remove("ALIBABA_CLOUD_ACCESS_KEY_ID")
         .env_remove("ALIBABA_CLOUD_ACCESS_KEY_SECRET")
         .args(["once", "--config.file", path.to_str().unwrap()]));

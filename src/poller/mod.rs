@@ -28,42 +28,53 @@ use crate::state::{Store, Transition};
 pub use rate_limit::RegionLimits;
 pub use shard::Shard;
 
-/// One listing to run every cycle.
+/// One listing to run every cycle, with the client of its account.
 #[derive(Debug)]
 pub struct Target {
     pub key: TargetKey,
     pub endpoint: String,
     /// The filters of the listing; the creation-time window is filled in at each poll.
     pub query: DownloadTaskQuery,
+    client: DbsClient,
     running: AtomicBool,
 }
 
 impl Target {
-    pub fn new(key: TargetKey, endpoint: String, query: DownloadTaskQuery) -> Self {
-        Target { key, endpoint, query, running: AtomicBool::new(false) }
+    pub fn new(key: TargetKey, endpoint: String, query: DownloadTaskQuery, client: DbsClient) -> Self {
+        Target { key, endpoint, query, client, running: AtomicBool::new(false) }
     }
 }
 
-/// The targets of a configuration that belong to `shard`: its instances x task types, in
-/// config order.
-pub fn targets_from_config(config: &Config, shard: Shard) -> Vec<Arc<Target>> {
+/// The targets of a configuration that belong to `shard`: every account's instances x task
+/// types, in config order. `client_of` gives the client of an account by name.
+pub fn targets_from_config(
+    config: &Config,
+    shard: Shard,
+    client_of: &dyn Fn(&str) -> DbsClient,
+) -> Vec<Arc<Target>> {
     let mut targets = Vec::with_capacity(config.target_count() / shard.count() as usize);
-    for region in &config.regions {
-        let endpoint = region.endpoint_or_default();
-        for instance in region.instances.iter().filter(|i| shard.owns(&region.region_id, &i.instance_id)) {
-            for task_type in &config.task_types {
-                let query = DownloadTaskQuery {
-                    cluster_name: instance.cluster_name.clone(),
-                    datasource_id: instance.datasource_id.clone(),
-                    backup_set_id: instance.backup_set_id.clone(),
-                    task_type: Some(*task_type),
-                    ..DownloadTaskQuery::new(&region.region_id, &instance.instance_id)
-                };
-                let key = TargetKey {
-                    instance: InstanceKey::new(&region.region_id, &instance.instance_id),
-                    task_type: *task_type,
-                };
-                targets.push(Arc::new(Target::new(key, endpoint.clone(), query)));
+    let labelled = config.labels_accounts();
+    for account in &config.accounts {
+        let client = client_of(&account.name);
+        for region in &account.regions {
+            let endpoint = region.endpoint_or_default();
+            for instance in region.instances.iter().filter(|i| shard.owns(&region.region_id, &i.instance_id))
+            {
+                let mut instance_key = InstanceKey::new(&region.region_id, &instance.instance_id);
+                if labelled {
+                    instance_key = instance_key.in_account(&account.name);
+                }
+                for task_type in &config.task_types {
+                    let query = DownloadTaskQuery {
+                        cluster_name: instance.cluster_name.clone(),
+                        datasource_id: instance.datasource_id.clone(),
+                        backup_set_id: instance.backup_set_id.clone(),
+                        task_type: Some(*task_type),
+                        ..DownloadTaskQuery::new(&region.region_id, &instance.instance_id)
+                    };
+                    let key = TargetKey { instance: instance_key.clone(), task_type: *task_type };
+                    targets.push(Arc::new(Target::new(key, endpoint.clone(), query, client.clone())));
+                }
             }
         }
     }
@@ -129,7 +140,6 @@ enum Outcome {
 
 #[derive(Debug)]
 pub struct Poller {
-    client: DbsClient,
     targets: Vec<Arc<Target>>,
     store: Arc<Store>,
     metrics: ExporterMetrics,
@@ -142,7 +152,6 @@ pub struct Poller {
 
 impl Poller {
     pub fn new(
-        client: DbsClient,
         targets: Vec<Arc<Target>>,
         settings: PollSettings,
         store: Arc<Store>,
@@ -153,7 +162,7 @@ impl Poller {
             targets.iter().map(|t| t.key.instance.region_id.as_ref()),
             settings.rate_limit_per_region,
         );
-        Poller { client, targets, store, metrics, permits, limits, settings, cycle_calls: AtomicU64::new(0) }
+        Poller { targets, store, metrics, permits, limits, settings, cycle_calls: AtomicU64::new(0) }
     }
 
     pub fn targets(&self) -> &[Arc<Target>] {
@@ -271,7 +280,7 @@ impl Poller {
             calls: &self.cycle_calls,
             region_id: &target.key.instance.region_id,
         };
-        match self.client.list_download_tasks(&target.endpoint, &query, options, &observer).await {
+        match target.client.list_download_tasks(&target.endpoint, &query, options, &observer).await {
             Ok(listing) => {
                 let aggregate = TaskAggregate::from_tasks(&listing.tasks);
                 if self.store.record_success(&target.key, aggregate, now) == Transition::Recovered {

@@ -19,9 +19,28 @@ pub fn write_config(dir: &Path, text: &str) -> PathBuf {
     path
 }
 
+/// Keeps the credential chain of a spawned binary on this machine: no ECS metadata service
+/// (a real address, never to be called from a test), no profiles from the real home.
+pub fn hermetic(command: &mut Command) -> &mut Command {
+    for variable in [
+        "ALIBABA_CLOUD_ROLE_ARN",
+        "ALIBABA_CLOUD_OIDC_PROVIDER_ARN",
+        "ALIBABA_CLOUD_OIDC_TOKEN_FILE",
+        "ALIBABA_CLOUD_CREDENTIALS_FILE",
+        "ALIBABA_CLOUD_PROFILE",
+        "ALIBABA_CLOUD_ECS_METADATA",
+    ] {
+        command.env_remove(variable);
+    }
+    command
+        .env("ALIBABA_CLOUD_ECS_METADATA_DISABLED", "true")
+        .env("HOME", "/nonexistent/dbs-exporter-test-home")
+}
+
 /// The binary with credentials in its environment and nothing else inherited that matters.
 pub fn exporter(key_id: &str, secret: &str) -> Command {
     let mut command = Command::new(BIN);
+    hermetic(&mut command);
     command
         .env("ALIBABA_CLOUD_ACCESS_KEY_ID", key_id)
         .env("ALIBABA_CLOUD_ACCESS_KEY_SECRET", secret)
