@@ -2,12 +2,12 @@
 //!
 //! Rendered from a [`StoreView`] once per publication of the store (a completed poll cycle);
 //! every scrape in between gets the same bytes, gzipped once per render for clients that ask.
-//! The exporter's own metrics (a few dozen lines) are appended fresh for each scrape so that
-//! counters and process figures are live.
+//! The exporter's own metrics (API counters, process figures) are appended, re-encoded at most
+//! once a second.
 
 use std::fmt::{self, Write as _};
 use std::sync::{Arc, Mutex, OnceLock};
-use std::time::SystemTime;
+use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
 
@@ -209,11 +209,28 @@ pub struct Exposition {
     metrics: ExporterMetrics,
     layout: Mutex<Layout>,
     cache: Mutex<Option<Arc<Rendered>>>,
+    own: Mutex<Option<Arc<OwnMetrics>>>,
+}
+
+/// How stale the exporter's own metrics (API counters, process figures) may be in a scrape.
+pub const OWN_METRICS_MAX_AGE: Duration = Duration::from_secs(1);
+
+#[derive(Debug)]
+struct OwnMetrics {
+    encoded_at: Instant,
+    plain: Bytes,
+    gzip: Bytes,
 }
 
 impl Exposition {
     pub fn new(store: Arc<Store>, metrics: ExporterMetrics, layout: Layout) -> Self {
-        Exposition { store, metrics, layout: Mutex::new(layout), cache: Mutex::new(None) }
+        Exposition {
+            store,
+            metrics,
+            layout: Mutex::new(layout),
+            cache: Mutex::new(None),
+            own: Mutex::new(None),
+        }
     }
 
     /// After a reload: the next scrape renders with the new layout.
@@ -245,19 +262,34 @@ impl Exposition {
     }
 
     /// The chunks of one scrape: the cached task series (gzipped once per render when asked)
-    /// and the exporter's own metrics, fresh.
+    /// and the exporter's own metrics, at most [`OWN_METRICS_MAX_AGE`] old.
     pub fn scrape(&self, gzip: bool) -> Scrape {
         let rendered = self.rendered();
-        let mut own = Vec::with_capacity(16 * 1024);
-        self.metrics.encode(&mut own);
+        let own = self.own_metrics();
         if gzip {
             let tasks = rendered.gzip.get_or_init(|| Bytes::from(gzip_chunks(&rendered.plain))).clone();
-            Scrape { chunks: vec![tasks, Bytes::from(gzip_chunks(&[Bytes::from(own)]))], gzip: true }
+            Scrape { chunks: vec![tasks, own.gzip.clone()], gzip: true }
         } else {
             let mut chunks = rendered.plain.clone();
-            chunks.push(Bytes::from(own));
+            chunks.push(own.plain.clone());
             Scrape { chunks, gzip: false }
         }
+    }
+
+    /// The exporter's own metrics, encoded (and gzipped) at most once per
+    /// [`OWN_METRICS_MAX_AGE`]: reading /proc and encoding every histogram on each of many
+    /// scrapes a second would make them the cost of a scrape.
+    fn own_metrics(&self) -> Arc<OwnMetrics> {
+        let mut cached = self.own.lock().expect("own metrics cache poisoned");
+        if let Some(own) = cached.as_ref().filter(|own| own.encoded_at.elapsed() < OWN_METRICS_MAX_AGE) {
+            return Arc::clone(own);
+        }
+        let mut text = Vec::with_capacity(16 * 1024);
+        self.metrics.encode(&mut text);
+        let gzip = Bytes::from(gzip_chunks(&[Bytes::copy_from_slice(&text)]));
+        let own = Arc::new(OwnMetrics { encoded_at: Instant::now(), plain: Bytes::from(text), gzip });
+        *cached = Some(Arc::clone(&own));
+        own
     }
 
     /// The whole plain-text body of a scrape, in one buffer (for `once` and tests).
