@@ -190,3 +190,30 @@ async fn no_secret_or_token_appears_in_logs_metrics_or_pages_through_success_fai
         "{log}"
     );
 }
+
+#[tokio::test]
+async fn post_reload_answers_with_the_outcome() {
+    let sim = sts_sim(&["rm-a", "rm-b"]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_config(dir.path(), &config_text(&sim, &["rm-a"]));
+    let port = free_port();
+    let child = start(&path, port, SECRET);
+    let base = format!("http://127.0.0.1:{port}");
+    metrics_until(&base, |t| has_instance(t, "rm-a")).await;
+
+    write_config(dir.path(), &config_text(&sim, &["rm-b"]));
+    let answer = reqwest::Client::new().post(format!("{base}/-/reload")).send().await.unwrap();
+    assert_eq!(answer.status().as_u16(), 200);
+    metrics_until(&base, |t| has_instance(t, "rm-b") && !has_instance(t, "rm-a")).await;
+
+    write_config(dir.path(), "poll_interval: never\nregions: []\n");
+    let answer = reqwest::Client::new().post(format!("{base}/-/reload")).send().await.unwrap();
+    assert_eq!(answer.status().as_u16(), 500);
+    let text = answer.text().await.unwrap();
+    assert!(text.contains("config.yaml:1:"), "the refusal names the file and line: {text}");
+    assert!(
+        has_instance(&get(&format!("{base}/metrics")).await.unwrap().1, "rm-b"),
+        "the old config keeps running"
+    );
+    output_of(child);
+}

@@ -178,6 +178,15 @@ async fn under_thirty_percent_faults_of_every_kind_values_converge_to_the_truth_
         failed_cycles += usize::from(report.failed > 0);
     }
     assert!(failed_cycles > 0, "at 30% some listings must have failed");
+    // Memory stays flat under faults: another 40 faulty cycles may not grow the process by
+    // more than a generous 16 MiB (a leak of one page body per failed call would exceed it).
+    let rss_before = resident_bytes();
+    for _ in 0..40 {
+        pipeline.poll_once().await;
+    }
+    let growth = resident_bytes().saturating_sub(rss_before);
+    assert!(growth < 16 << 20, "resident memory grew by {growth} bytes over 40 faulty cycles");
+
     sim.set_fault_rate(0.0, kinds);
     let report = pipeline.poll_once().await;
     assert_eq!(report.failed, 0);
@@ -228,4 +237,11 @@ async fn a_failing_target_is_down_at_once_and_its_counts_expire_after_max_stalen
     let (_, values) = scrape(&pipeline);
     assert_eq!(values[&up], 1.0);
     assert_truth(&values, &tasks);
+}
+
+/// Resident set size of this test process, from /proc (0 where there is none).
+fn resident_bytes() -> u64 {
+    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
+    let pages: u64 = statm.split_whitespace().nth(1).and_then(|v| v.parse().ok()).unwrap_or(0);
+    pages * 4096
 }
