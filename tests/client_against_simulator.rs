@@ -332,3 +332,50 @@ async fn a_closed_port_is_a_connect_error() {
     assert!(matches!(err, ApiError::Transport { kind: TransportKind::Connect, .. }), "{err:?}");
     assert_secret_free(&err);
 }
+
+/// Hands out a token the service no longer accepts until told to invalidate it.
+#[derive(Debug)]
+struct RevokedThenFresh {
+    invalidated: std::sync::atomic::AtomicBool,
+}
+
+impl dbs_exporter::credentials::CredentialsProvider for RevokedThenFresh {
+    fn credentials(&self) -> dbs_exporter::credentials::CredentialsFuture<'_> {
+        let token = if self.invalidated.load(std::sync::atomic::Ordering::SeqCst) {
+            STS_TOKEN
+        } else {
+            "revoked-token"
+        };
+        let credentials = Credentials::new(STS_ID, STS_SECRET).with_security_token(token);
+        Box::pin(async move { Ok(Arc::new(credentials)) })
+    }
+
+    fn describe(&self) -> &str {
+        "revoked-then-fresh"
+    }
+
+    fn invalidate(&self) {
+        self.invalidated.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+#[tokio::test]
+async fn a_refused_security_token_is_refreshed_and_the_call_tried_once_more() {
+    let sim = start(
+        Simulator::new()
+            .with_sts_credentials(
+                STS_ID,
+                STS_SECRET,
+                STS_TOKEN,
+                SystemTime::now() + Duration::from_secs(3600),
+            )
+            .with_tasks(tasks(3, INSTANCE, TaskType::Full)),
+    )
+    .await;
+    let provider = Arc::new(RevokedThenFresh { invalidated: std::sync::atomic::AtomicBool::new(false) });
+    let client = DbsClient::new(ClientOptions::default(), provider).unwrap();
+    let listing =
+        client.list_download_tasks(&sim.url(), &query(TaskType::Full), ListOptions::default(), &()).await;
+    assert_eq!(listing.unwrap().tasks.len(), 3, "no retry policy is needed for this one retry");
+    assert_eq!(sim.calls(), 2);
+}

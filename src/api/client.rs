@@ -238,6 +238,7 @@ impl DbsClient {
         observer: &dyn CallObserver,
     ) -> Result<Page, ApiError> {
         let mut attempt = 1;
+        let mut refreshed = false;
         loop {
             observer.before_call().await;
             let started = Instant::now();
@@ -247,6 +248,14 @@ impl DbsClient {
                 Ok(page) => return Ok(page),
                 Err(err) => err,
             };
+            // The service refused the STS token (rotated or revoked before its stated expiry):
+            // fetch new credentials and try once more, whatever the retry policy says.
+            if !refreshed && err.code().is_some_and(|code| code.starts_with("InvalidSecurityToken")) {
+                refreshed = true;
+                tracing::debug!(endpoint, error = %err, "security token refused; fetching new credentials");
+                self.credentials.invalidate();
+                continue;
+            }
             let Some(delay) = options.retry.next_delay(attempt, &err, options.deadline) else {
                 return Err(err);
             };
