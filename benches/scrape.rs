@@ -31,20 +31,10 @@ fn setting(name: &str, default: u64) -> u64 {
 
 fn task(state: DownloadState, n: u64) -> DownloadTask {
     DownloadTask {
-        task_id: format!("dt-{n}"),
-        task_type: Some(TaskType::Full),
-        state,
-        region_code: None,
-        format: None,
-        target_type: None,
-        target_path: None,
-        db_list: None,
-        backup_set_id: None,
         export_bytes: 1_000_000 + n * 7,
         import_bytes: 500_000 + n * 3,
-        progress: None,
         created_at_ms: Some(1_764_000_000_000 + n * 1000),
-        backup_set_time_ms: None,
+        ..DownloadTask::new(format!("dt-{n}"), Some(TaskType::Full), state)
     }
 }
 

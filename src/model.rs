@@ -120,20 +120,10 @@ mod tests {
 
     fn task(id: &str, state: &str, export: u64, import: u64, created: Option<u64>) -> DownloadTask {
         DownloadTask {
-            task_id: id.into(),
-            task_type: Some(TaskType::Full),
-            state: DownloadState::parse(state),
-            region_code: None,
-            format: None,
-            target_type: None,
-            target_path: None,
-            db_list: None,
-            backup_set_id: None,
             export_bytes: export,
             import_bytes: import,
-            progress: None,
             created_at_ms: created,
-            backup_set_time_ms: None,
+            ..DownloadTask::new(id, Some(TaskType::Full), DownloadState::parse(state))
         }
     }
 

@@ -44,20 +44,10 @@ struct Task {
 impl Task {
     fn to_download_task(&self, task_type: TaskType) -> DownloadTask {
         DownloadTask {
-            task_id: String::new(),
-            task_type: Some(task_type),
-            state: DownloadState::parse(&self.state),
-            region_code: None,
-            format: None,
-            target_type: None,
-            target_path: None,
-            db_list: None,
-            backup_set_id: None,
             export_bytes: self.export_bytes,
             import_bytes: self.import_bytes,
-            progress: None,
             created_at_ms: self.created_ms,
-            backup_set_time_ms: None,
+            ..DownloadTask::new(String::new(), Some(task_type), DownloadState::parse(&self.state))
         }
     }
 }

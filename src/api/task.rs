@@ -172,6 +172,29 @@ pub struct DownloadTask {
     pub backup_set_time_ms: Option<u64>,
 }
 
+impl DownloadTask {
+    /// A task with only an id, a type and a state; every other field empty or zero. Callers
+    /// that know more set it with struct update syntax.
+    pub fn new(task_id: impl Into<String>, task_type: Option<TaskType>, state: DownloadState) -> Self {
+        DownloadTask {
+            task_id: task_id.into(),
+            task_type,
+            state,
+            region_code: None,
+            format: None,
+            target_type: None,
+            target_path: None,
+            db_list: None,
+            backup_set_id: None,
+            export_bytes: 0,
+            import_bytes: 0,
+            progress: None,
+            created_at_ms: None,
+            backup_set_time_ms: None,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

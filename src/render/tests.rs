@@ -5,20 +5,10 @@ use std::time::Duration;
 
 fn task(state: &str, export: u64, created: u64) -> DownloadTask {
     DownloadTask {
-        task_id: format!("dt-{created}"),
-        task_type: Some(TaskType::Full),
-        state: DownloadState::parse(state),
-        region_code: None,
-        format: None,
-        target_type: None,
-        target_path: None,
-        db_list: None,
-        backup_set_id: None,
         export_bytes: export,
         import_bytes: export / 2,
-        progress: None,
         created_at_ms: Some(created),
-        backup_set_time_ms: None,
+        ..DownloadTask::new(format!("dt-{created}"), Some(TaskType::Full), DownloadState::parse(state))
     }
 }
 
