@@ -40,3 +40,20 @@ pub enum Error {
     #[error("{0}")]
     Usage(String),
 }
+
+/// An error and its causes on one line, each cause once (reqwest and hyper repeat their
+/// sources in their own messages). Callers strip request URLs first: a signed URL carries the
+/// AccessKeyId and the STS token.
+pub(crate) fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
+}

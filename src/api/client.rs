@@ -274,7 +274,7 @@ impl DbsClient {
         let transport = |kind, err: reqwest::Error| ApiError::Transport {
             kind,
             endpoint: endpoint.to_string(),
-            detail: error_chain(&err.without_url()),
+            detail: crate::error_chain(&err.without_url()),
         };
         // The official SDK POSTs with every parameter in the query string and an empty body.
         // `canonical_query` leaves `Signature` out (it is not signed); it travels last.
@@ -417,22 +417,6 @@ fn is_connection_cut(err: &reqwest::Error) -> bool {
         source = current.source();
     }
     false
-}
-
-/// The error and its causes on one line. Callers strip the URL first: it carries the
-/// AccessKeyId and the STS token.
-fn error_chain(err: &dyn std::error::Error) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.contains(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
-    text
 }
 
 #[cfg(test)]

@@ -44,7 +44,10 @@ pub(super) fn client(
         builder = builder.no_proxy();
     }
     builder.build().map_err(|err| {
-        CredentialsError::invalid(link, format!("cannot build an HTTP client: {}", chain(&err.without_url())))
+        CredentialsError::invalid(
+            link,
+            format!("cannot build an HTTP client: {}", crate::error_chain(&err.without_url())),
+        )
     })
 }
 
@@ -57,7 +60,7 @@ pub(super) async fn send(
     let transport = |err: reqwest::Error| CredentialsError::Transport {
         link: link.to_string(),
         endpoint: endpoint.to_string(),
-        detail: chain(&err.without_url()),
+        detail: crate::error_chain(&err.without_url()),
     };
     let mut response = request.send().await.map_err(transport)?;
     let status = response.status().as_u16();
@@ -73,19 +76,4 @@ pub(super) async fn send(
         body.extend_from_slice(&chunk);
     }
     Ok(Answer { status, body })
-}
-
-/// The error and its causes on one line.
-fn chain(err: &dyn std::error::Error) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.contains(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
-    text
 }
