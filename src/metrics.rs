@@ -148,14 +148,6 @@ impl ExporterMetrics {
         }
     }
 
-    pub fn requests(&self, region_id: &str) -> u64 {
-        self.api_requests.with_label_values(&[region_id]).get()
-    }
-
-    pub fn errors(&self, region_id: &str, code: &str) -> u64 {
-        self.api_errors.with_label_values(&[region_id, code]).get()
-    }
-
     /// Appends the text exposition of these metrics.
     pub fn encode(&self, out: &mut Vec<u8>) {
         // Encoding into a Vec cannot fail for well-formed metrics.

@@ -108,10 +108,6 @@ impl TaskAggregate {
     pub fn get(&self, state: &DownloadState) -> StateTotals {
         self.by_state.get(state).copied().unwrap_or_default()
     }
-
-    pub fn total_tasks(&self) -> u64 {
-        self.by_state.values().map(|t| t.tasks).sum()
-    }
 }
 
 #[cfg(test)]
@@ -139,7 +135,7 @@ mod tests {
         assert_eq!((finished.tasks, finished.export_bytes, finished.import_bytes), (2, 150, 15));
         assert_eq!(finished.oldest_created_ms, Some(1000));
         assert_eq!(aggregate.get(&DownloadState::Queueing).tasks, 1);
-        assert_eq!(aggregate.total_tasks(), 3);
+        assert_eq!(aggregate.states().map(|(_, t)| t.tasks).sum::<u64>(), 3);
     }
 
     #[test]

@@ -286,8 +286,9 @@ impl Exposition {
         }
         let mut text = Vec::with_capacity(16 * 1024);
         self.metrics.encode(&mut text);
-        let gzip = Bytes::from(gzip_chunks(&[Bytes::copy_from_slice(&text)]));
-        let own = Arc::new(OwnMetrics { encoded_at: Instant::now(), plain: Bytes::from(text), gzip });
+        let plain = Bytes::from(text);
+        let gzip = Bytes::from(gzip_chunks(std::slice::from_ref(&plain)));
+        let own = Arc::new(OwnMetrics { encoded_at: Instant::now(), plain, gzip });
         *cached = Some(Arc::clone(&own));
         own
     }

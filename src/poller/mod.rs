@@ -18,9 +18,7 @@ use tokio::task::JoinSet;
 use tokio::time::MissedTickBehavior;
 use tokio_util::sync::CancellationToken;
 
-use crate::api::{
-    ApiError, CallObserver, DbsClient, DownloadTaskQuery, ErrorClass, ListOptions, Page, TaskType,
-};
+use crate::api::{ApiError, CallObserver, DbsClient, DownloadTaskQuery, ErrorClass, ListOptions, Page};
 use crate::config::Config;
 use crate::metrics::ExporterMetrics;
 use crate::model::{InstanceKey, TargetKey, TaskAggregate};
@@ -298,13 +296,6 @@ impl Poller {
                 Outcome::Failed
             }
         }
-    }
-
-    pub fn task_types(&self) -> Vec<TaskType> {
-        let mut types: Vec<TaskType> = self.targets.iter().map(|t| t.key.task_type).collect();
-        types.sort();
-        types.dedup();
-        types
     }
 }
 
