@@ -3,6 +3,7 @@
 mod support;
 
 use std::net::SocketAddr;
+use std::process::Stdio;
 use std::time::{Duration, SystemTime};
 
 use dbs_exporter::api::TaskType;
@@ -75,6 +76,19 @@ fn config(sim_url: &str) -> String {
     )
 }
 
+/// The exporter serving `config` on loopback `port`, with `extra` flags.
+fn serve(config: &std::path::Path, port: u16, extra: &[&str], stderr: Stdio) -> Running {
+    let listen = format!("127.0.0.1:{port}");
+    Running(
+        exporter(KEY_ID, SECRET)
+            .args(["--config.file", config.to_str().unwrap(), "--web.listen-address", &listen])
+            .args(extra)
+            .stderr(stderr)
+            .spawn()
+            .unwrap(),
+    )
+}
+
 fn labels<'a>(instance: &'a str, task_type: &'a str, state: &'a str) -> Vec<(&'a str, &'a str)> {
     let region = if instance == "pc-denied" { "ap-southeast-1" } else { "cn-hangzhou" };
     vec![("region_id", region), ("instance_id", instance), ("task_type", task_type), ("state", state)]
@@ -92,19 +106,7 @@ async fn metrics_carry_exact_counts_and_sums_and_a_denied_instance_is_down_alone
     let dir = tempfile::tempdir().unwrap();
     let config_path = write_config(dir.path(), &config(&sim.url()));
     let port = free_port();
-    let mut child = Running(
-        exporter(KEY_ID, SECRET)
-            .args([
-                "--config.file",
-                config_path.to_str().unwrap(),
-                "--web.listen-address",
-                &format!("127.0.0.1:{port}"),
-            ])
-            .args(["--log.level", "debug"])
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap(),
-    );
+    let mut child = serve(&config_path, port, &["--log.level", "debug"], Stdio::piped());
     let base = format!("http://127.0.0.1:{port}");
     assert!(
         wait_ok(&format!("{base}/-/ready"), Duration::from_secs(20)).await,
@@ -205,19 +207,7 @@ async fn http_routes_answer_as_documented() {
     let dir = tempfile::tempdir().unwrap();
     let config_path = write_config(dir.path(), &config(&sim.url()));
     let port = free_port();
-    let _child = Running(
-        exporter(KEY_ID, SECRET)
-            .args([
-                "--config.file",
-                config_path.to_str().unwrap(),
-                "--web.listen-address",
-                &format!("127.0.0.1:{port}"),
-            ])
-            .args(["--web.telemetry-path", "/custom-metrics"])
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
+    let _child = serve(&config_path, port, &["--web.telemetry-path", "/custom-metrics"], Stdio::null());
     let base = format!("http://127.0.0.1:{port}");
     assert!(wait_ok(&format!("{base}/-/healthy"), Duration::from_secs(20)).await);
     assert!(wait_ok(&format!("{base}/-/ready"), Duration::from_secs(20)).await);
