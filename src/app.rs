@@ -112,15 +112,19 @@ impl Pipeline {
         self.poller.poll_cycle(None).await
     }
 
-    /// Switches to `config`: a new poller, the series of removed instances dropped.
-    fn reconfigure(&mut self, config: &Config) -> Result<(), Error> {
-        let poller = build_poller(config, self.shard, &self.credentials, &self.store, &self.metrics)?;
+    /// The poller of `config`, built (credentials included) without touching the running one:
+    /// a config that cannot be built is refused before anything stops.
+    fn prepare(&self, config: &Config) -> Result<Arc<Poller>, Error> {
+        build_poller(config, self.shard, &self.credentials, &self.store, &self.metrics)
+    }
+
+    /// Switches to `config` and its prepared poller; the series of removed instances go.
+    fn switch_to(&mut self, config: &Config, poller: Arc<Poller>) {
         self.metrics.add_regions(config.regions.iter().map(|r| r.region_id.as_str()));
         let keep: HashSet<InstanceKey> = poller.targets().iter().map(|t| t.key.instance.clone()).collect();
         self.store.retain_instances(&|instance| keep.contains(instance));
         self.exposition.set_layout(layout(config, &poller));
         self.poller = poller;
-        Ok(())
     }
 }
 
@@ -201,19 +205,20 @@ impl Daemon {
             tokio::select! {
                 _ = &mut shutdown => break,
                 Some(request) = reload_requests.recv() => {
-                    let outcome = reload(&mut self.pipeline, &self.source, &mut polling, &token);
+                    let outcome = reload(&mut self.pipeline, &self.source, &mut polling, &token).await;
                     let _ = request.reply.send(outcome);
                 }
                 Some(()) = next_hangup(&mut hangups) => {
-                    let _ = reload(&mut self.pipeline, &self.source, &mut polling, &token);
+                    let _ = reload(&mut self.pipeline, &self.source, &mut polling, &token).await;
                 }
             }
         }
         tracing::info!("shutting down");
         token.cancel();
+        // Answered before the drain, so a reload asked for now does not wait for it.
+        drain_reload_requests(&mut reload_requests);
         let _ = polling.1.await;
         let _ = server.await;
-        drain_reload_requests(&mut reload_requests);
     }
 }
 
@@ -227,19 +232,23 @@ fn start_polling(poller: &Arc<Poller>, parent: &CancellationToken) -> Polling {
 
 /// Re-reads the config; on success the old poller stops (its in-flight listings are dropped)
 /// and the new one starts with a spread first cycle.
-fn reload(
+async fn reload(
     pipeline: &mut Pipeline,
     source: &ConfigSource,
     polling: &mut Polling,
     parent: &CancellationToken,
 ) -> Result<(), String> {
-    let outcome = source.load().and_then(|config| {
-        pipeline.reconfigure(&config)?;
-        Ok(config)
+    let prepared = source.load().and_then(|config| {
+        let poller = pipeline.prepare(&config)?;
+        Ok((config, poller))
     });
-    match outcome {
-        Ok(config) => {
+    match prepared {
+        Ok((config, poller)) => {
+            // The old poller is stopped before removed instances are dropped, so none of its
+            // in-flight listings can write one back afterwards.
             polling.0.cancel();
+            let _ = (&mut polling.1).await;
+            pipeline.switch_to(&config, poller);
             *polling = start_polling(&pipeline.poller, parent);
             pipeline.metrics.record_reload(true);
             tracing::info!(targets = config.target_count(), "configuration reloaded");
