@@ -17,7 +17,7 @@ use dbs_exporter::http::{Routes, Server};
 use dbs_exporter::metrics::ExporterMetrics;
 use dbs_exporter::model::{InstanceKey, TargetKey, TaskAggregate};
 use dbs_exporter::render::{Exposition, Layout};
-use dbs_exporter::state::Store;
+use dbs_exporter::state::{RoundReport, Store};
 use http_body_util::Full;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -50,7 +50,7 @@ fn populated_store(instances: u64) -> Arc<Store> {
             store.record_success(&key, TaskAggregate::from_tasks(&tasks), SystemTime::now());
         }
     }
-    store.record_cycle(1.0, instances * 2);
+    store.record_round(RoundReport { duration_seconds: 1.0, api_calls: instances * 2, lag_seconds: 0.0 });
     store
 }
 

@@ -20,8 +20,8 @@ use crate::config::{self, AccountConfig, Config};
 use crate::credentials::{CredentialEnv, CredentialsProvider};
 use crate::http::{self, Routes};
 use crate::metrics::ExporterMetrics;
-use crate::model::InstanceKey;
-use crate::poller::{targets_from_config, CycleReport, PollSettings, Poller, Shard};
+use crate::model::TargetKey;
+use crate::poller::{targets_from_config, Cadences, CycleReport, PollSettings, Poller, Shard};
 use crate::reload::{self, ReloadReceiver};
 use crate::render::{Exposition, Layout};
 use crate::state::Store;
@@ -107,9 +107,9 @@ impl Pipeline {
         Ok(Pipeline { poller, exposition, store, metrics, credentials, shard })
     }
 
-    /// One cycle over every target, no spreading: for `once` and tests.
+    /// One pass over every target, as fast as the pacing allows: for `once` and tests.
     pub async fn poll_once(&self) -> CycleReport {
-        self.poller.poll_cycle(None).await
+        self.poller.poll_cycle().await
     }
 
     /// The poller of `config`, built (credentials included) without touching the running one:
@@ -118,11 +118,11 @@ impl Pipeline {
         build_poller(config, self.shard, &self.credentials, &self.store, &self.metrics)
     }
 
-    /// Switches to `config` and its prepared poller; the series of removed instances go.
+    /// Switches to `config` and its prepared poller; the series of removed targets go at once.
     fn switch_to(&mut self, config: &Config, poller: Arc<Poller>) {
         self.metrics.add_regions(config.regions.iter().map(|r| r.region_id.as_str()));
-        let keep: HashSet<InstanceKey> = poller.targets().iter().map(|t| t.key.instance.clone()).collect();
-        self.store.retain_instances(&|instance| keep.contains(instance));
+        let keep: HashSet<TargetKey> = poller.targets().iter().map(|t| t.key.clone()).collect();
+        self.store.retain_targets(&|target| keep.contains(target));
         self.exposition.set_layout(layout(config, &poller));
         self.poller = poller;
     }
@@ -198,7 +198,7 @@ impl Daemon {
         let server =
             http::Server::new(self.listener, Arc::new(routes)).with_web_config(self.web_config.take());
         let server = tokio::spawn(server.run(token.clone()));
-        let mut polling = start_polling(&self.pipeline.poller, &token);
+        let mut polling = RunningPoller::start(&self.pipeline.poller, &token, Cadences::default());
         let mut hangups = hangup_signals();
         tokio::pin!(shutdown);
         loop {
@@ -217,25 +217,38 @@ impl Daemon {
         token.cancel();
         // Answered before the drain, so a reload asked for now does not wait for it.
         drain_reload_requests(&mut reload_requests);
-        let _ = polling.1.await;
+        polling.stop().await;
         let _ = server.await;
     }
 }
 
-type Polling = (CancellationToken, JoinHandle<()>);
+/// The poller's task and the token that stops it.
+struct RunningPoller {
+    token: CancellationToken,
+    task: JoinHandle<Cadences>,
+}
 
-fn start_polling(poller: &Arc<Poller>, parent: &CancellationToken) -> Polling {
-    let token = parent.child_token();
-    let handle = tokio::spawn(Arc::clone(poller).run(token.clone()));
-    (token, handle)
+impl RunningPoller {
+    fn start(poller: &Arc<Poller>, parent: &CancellationToken, carried: Cadences) -> Self {
+        let token = parent.child_token();
+        let task = tokio::spawn(Arc::clone(poller).run(token.clone(), carried));
+        RunningPoller { token, task }
+    }
+
+    /// Stops polling (listings in flight are dropped) and returns each target's cadence.
+    async fn stop(&mut self) -> Cadences {
+        self.token.cancel();
+        (&mut self.task).await.unwrap_or_default()
+    }
 }
 
 /// Re-reads the config; on success the old poller stops (its in-flight listings are dropped)
-/// and the new one starts with a spread first cycle.
+/// and the new one starts: targets that stay keep their series and their cadence, new ones
+/// are listed at once.
 async fn reload(
     pipeline: &mut Pipeline,
     source: &ConfigSource,
-    polling: &mut Polling,
+    polling: &mut RunningPoller,
     parent: &CancellationToken,
 ) -> Result<(), String> {
     let prepared = source.load().and_then(|config| {
@@ -246,10 +259,9 @@ async fn reload(
         Ok((config, poller)) => {
             // The old poller is stopped before removed instances are dropped, so none of its
             // in-flight listings can write one back afterwards.
-            polling.0.cancel();
-            let _ = (&mut polling.1).await;
+            let carried = polling.stop().await;
             pipeline.switch_to(&config, poller);
-            *polling = start_polling(&pipeline.poller, parent);
+            *polling = RunningPoller::start(&pipeline.poller, parent, carried);
             pipeline.metrics.record_reload(true);
             tracing::info!(targets = config.target_count(), "configuration reloaded");
             Ok(())

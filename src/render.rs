@@ -1,7 +1,10 @@
 //! The Prometheus text exposition of the task aggregates.
 //!
-//! Rendered from a [`StoreView`] once per publication of the store (a completed poll cycle);
-//! every scrape in between gets the same bytes, gzipped once per render for clients that ask.
+//! Rendered from a [`StoreView`] when the store has changed: at once after a milestone (a
+//! round over every target, an expiry, a reload), at most once per [`RENDER_DEBOUNCE`] for
+//! single listings, so a completed listing shows within about a second while a large estate
+//! is not rendered for every scrape. Every scrape in between gets the same bytes, gzipped
+//! once per render for clients that ask.
 //! The exporter's own metrics (API counters, process figures) are appended, re-encoded at most
 //! once a second.
 
@@ -14,7 +17,7 @@ use bytes::Bytes;
 use crate::api::TaskType;
 use crate::metrics::ExporterMetrics;
 use crate::model::{InstanceKey, StateTotals};
-use crate::state::{Store, StoreView};
+use crate::state::{Publication, Store, StoreView};
 
 /// What the renderer needs to know of the configuration.
 #[derive(Clone, Debug)]
@@ -149,39 +152,55 @@ pub fn render_view(view: &StoreView, layout: &Layout, out: &mut Rope) {
     write_header(
         out,
         "aliyun_dbs_targets",
-        "Listings per poll cycle: configured instances times task types.",
+        "Listings per poll interval: polled instances times task types.",
         "gauge",
     );
     let _ = writeln!(out, "aliyun_dbs_targets {}", layout.target_count);
 
-    if let Some(calls) = view.cycle_api_calls {
-        write_header(
-            out,
-            "aliyun_dbs_api_calls_per_cycle",
-            "DescribeDownloadTask calls, retries included, made by the last complete poll cycle.",
-            "gauge",
-        );
-        let _ = writeln!(out, "aliyun_dbs_api_calls_per_cycle {calls}");
-    }
-
-    if let Some(seconds) = view.poll_duration_seconds {
-        write_header(
-            out,
-            "aliyun_dbs_poll_duration_seconds",
-            "Duration of the last complete background poll cycle.",
-            "gauge",
-        );
-        let _ = writeln!(out, "aliyun_dbs_poll_duration_seconds {seconds}");
-    }
+    let Some(round) = view.last_round else { return };
+    write_header(
+        out,
+        "aliyun_dbs_api_calls_per_cycle",
+        "DescribeDownloadTask calls, retries included, made during the last complete round over every target.",
+        "gauge",
+    );
+    let _ = writeln!(out, "aliyun_dbs_api_calls_per_cycle {}", round.api_calls);
+    write_header(
+        out,
+        "aliyun_dbs_poll_duration_seconds",
+        "Duration of the last complete round over every target: from its start to the end of its last listing.",
+        "gauge",
+    );
+    let _ = writeln!(out, "aliyun_dbs_poll_duration_seconds {}", round.duration_seconds);
+    write_header(
+        out,
+        "aliyun_dbs_poll_lag_seconds",
+        "How late, after its scheduled time, the most delayed listing of the last complete round started; above the poll interval, polling cannot keep up.",
+        "gauge",
+    );
+    let _ = writeln!(out, "aliyun_dbs_poll_lag_seconds {}", round.lag_seconds);
 }
 
 /// One render of the task series, with its gzip form made on first demand.
 #[derive(Debug)]
 struct Rendered {
-    generation: u64,
+    publication: Publication,
+    rendered_at: Instant,
     plain: Vec<Bytes>,
     gzip: OnceLock<Bytes>,
 }
+
+impl Rendered {
+    /// Whether a scrape at `now` may still be served this render of the store at `current`.
+    fn serves(&self, current: Publication, now: Instant, debounce: Duration) -> bool {
+        self.publication == current
+            || (self.publication.milestones == current.milestones
+                && now.duration_since(self.rendered_at) < debounce)
+    }
+}
+
+/// How long single listings may wait to be published: renders of a large estate are not free.
+pub const RENDER_DEBOUNCE: Duration = Duration::from_secs(1);
 
 /// What a scrape sends: chunks to write in order, gzip members when `gzip` is set (a gzip
 /// stream may consist of several members; HTTP clients, Prometheus included, read them as one).
@@ -201,12 +220,13 @@ impl Scrape {
     }
 }
 
-/// The cached exposition: the task series are rendered once per publication of the store
-/// (a completed poll cycle), and every scrape in between shares the same bytes.
+/// The cached exposition: the task series are rendered when the store has changed (single
+/// listings debounced), and every scrape in between shares the same bytes.
 #[derive(Debug)]
 pub struct Exposition {
     store: Arc<Store>,
     metrics: ExporterMetrics,
+    debounce: Duration,
     layout: Mutex<Layout>,
     cache: Mutex<Option<Arc<Rendered>>>,
     own: Mutex<Option<Arc<OwnMetrics>>>,
@@ -227,10 +247,22 @@ impl Exposition {
         Exposition {
             store,
             metrics,
+            debounce: RENDER_DEBOUNCE,
             layout: Mutex::new(layout),
             cache: Mutex::new(None),
             own: Mutex::new(None),
         }
+    }
+
+    /// Another debounce than [`RENDER_DEBOUNCE`] (tests).
+    pub fn with_debounce(mut self, debounce: Duration) -> Self {
+        self.debounce = debounce;
+        self
+    }
+
+    /// Whether every target has been listed at least once.
+    pub fn ready(&self) -> bool {
+        self.store.first_round_done()
     }
 
     /// After a reload: the next scrape renders with the new layout.
@@ -240,23 +272,24 @@ impl Exposition {
     }
 
     fn rendered(&self) -> Arc<Rendered> {
-        let generation = self.store.generation();
+        let current = self.store.publication();
         let mut cache = self.cache.lock().expect("render cache poisoned");
-        if let Some(rendered) = cache.as_ref().filter(|r| r.generation == generation) {
+        if let Some(rendered) = cache.as_ref().filter(|r| r.serves(current, Instant::now(), self.debounce)) {
             return Arc::clone(rendered);
         }
         let layout = self.layout.lock().expect("layout lock poisoned").clone();
-        let (generation, chunks) = self.store.read(|view, generation| {
+        let (publication, chunks) = self.store.read(|view, publication| {
             let mut rope = Rope::default();
             render_view(view, &layout, &mut rope);
-            (generation, rope.into_chunks())
+            (publication, rope.into_chunks())
         });
-        let rendered = Arc::new(Rendered { generation, plain: chunks, gzip: OnceLock::new() });
+        let rendered_at = Instant::now();
+        let rendered = Arc::new(Rendered { publication, rendered_at, plain: chunks, gzip: OnceLock::new() });
         *cache = Some(Arc::clone(&rendered));
         rendered
     }
 
-    /// The task series, rendered at most once per publication.
+    /// The task series, rendered again only when the store has changed.
     pub fn task_series(&self) -> Vec<Bytes> {
         self.rendered().plain.clone()
     }
@@ -296,10 +329,6 @@ impl Exposition {
     /// The whole plain-text body of a scrape, in one buffer (for `once` and tests).
     pub fn body(&self) -> Vec<u8> {
         self.scrape(false).chunks.concat()
-    }
-
-    pub fn store(&self) -> &Arc<Store> {
-        &self.store
     }
 }
 

@@ -1,20 +1,20 @@
 //! The latest result of every target, shared between the poller (writer) and the renderer.
 //!
 //! A completed listing replaces its target's aggregate in one write, so a scrape sees either
-//! the old or the new poll of a target, never half of one. A publication counter tells the
-//! renderer when to render again: it moves when a poll cycle completes (and when stale counts
-//! expire or a reload drops instances), not at every listing, so a large estate is rendered
-//! once per cycle however many listings complete in between.
+//! the old or the new poll of a target, never half of one. Every write is counted, so the
+//! renderer knows when to render again; milestones (a complete round over every target, an
+//! expiry, a reload) are counted apart, because they are published at once, while single
+//! listings may wait for the renderer's debounce.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::RwLock;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use crate::api::TaskType;
 use crate::model::{InstanceKey, TargetKey, TaskAggregate};
 
-/// The last known outcome for one (instance, task type).
+/// The last known outcome for one (instance, task type) that has had at least one attempt.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TargetState {
     /// The aggregate of the last successful listing, if there ever was one.
@@ -26,20 +26,34 @@ pub struct TargetState {
     pub last_error: Option<&'static str>,
 }
 
+/// How the last complete round over every target went.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct RoundReport {
+    /// From the round's start to the end of the last listing in it.
+    pub duration_seconds: f64,
+    /// API calls, retries included, made during the round.
+    pub api_calls: u64,
+    /// How late, after its scheduled time, the most delayed listing of the round started.
+    pub lag_seconds: f64,
+}
+
 /// The state of every polled target, by instance then task type.
 #[derive(Clone, Debug, Default)]
 pub struct StoreView {
     pub instances: BTreeMap<InstanceKey, BTreeMap<TaskType, TargetState>>,
-    pub poll_duration_seconds: Option<f64>,
-    /// API calls, retries included, made by the last complete cycle.
-    pub cycle_api_calls: Option<u64>,
+    pub last_round: Option<RoundReport>,
 }
 
 impl StoreView {
-    /// 1 only when the latest listing of every expected task type succeeded.
+    /// 1 only when the latest listing of every expected task type succeeded; `None` until
+    /// every one of them has had an attempt, so an instance never tried is never reported down.
     pub fn instance_up(&self, instance: &InstanceKey, expected_types: &[TaskType]) -> Option<bool> {
         let targets = self.instances.get(instance)?;
-        Some(expected_types.iter().all(|t| targets.get(t).is_some_and(|s| s.healthy)))
+        let mut up = true;
+        for task_type in expected_types {
+            up &= targets.get(task_type)?.healthy;
+        }
+        Some(up)
     }
 
     /// The most recent moment when every listing of the instance had succeeded at least once:
@@ -54,21 +68,31 @@ impl StoreView {
     }
 }
 
+/// Where the store's content stands: `changes` moves with every write, `milestones` with the
+/// writes that must be published at once.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Publication {
+    pub changes: u64,
+    pub milestones: u64,
+}
+
 #[derive(Debug, Default)]
 pub struct Store {
     view: RwLock<StoreView>,
-    generation: AtomicU64,
-    first_cycle_done: AtomicBool,
+    changes: AtomicU64,
+    milestones: AtomicU64,
+    first_round_done: AtomicBool,
 }
 
 /// What changed for a target, so the poller can log transitions rather than repetitions.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Transition {
-    /// First result, or the same health as before.
+    /// First result, or the same health (and error class) as before.
     Steady,
-    Recovered,
-    /// Failed now, or failed with another kind of error than last time.
-    NewFailure,
+    /// Succeeds after failing with this error class.
+    Recovered { from: &'static str },
+    /// Failed now, or failed with another class of error than `previous`.
+    NewFailure { previous: Option<&'static str> },
 }
 
 impl Store {
@@ -78,10 +102,9 @@ impl Store {
 
     pub fn record_success(&self, key: &TargetKey, aggregate: TaskAggregate, at: SystemTime) -> Transition {
         self.update(key, |state| {
-            let transition = if state.healthy || state.last_error.is_none() {
-                Transition::Steady
-            } else {
-                Transition::Recovered
+            let transition = match (state.healthy, state.last_error) {
+                (false, Some(from)) => Transition::Recovered { from },
+                _ => Transition::Steady,
             };
             *state = TargetState {
                 aggregate: Some(aggregate),
@@ -93,13 +116,14 @@ impl Store {
         })
     }
 
-    /// Marks the target down; its last good aggregate stays until it is replaced.
+    /// Marks the target down; its last good aggregate stays until it is replaced or expires.
     pub fn record_failure(&self, key: &TargetKey, error_label: &'static str) -> Transition {
         self.update(key, |state| {
-            let transition = if state.last_error == Some(error_label) {
+            let previous = if state.healthy { None } else { state.last_error };
+            let transition = if previous == Some(error_label) {
                 Transition::Steady
             } else {
-                Transition::NewFailure
+                Transition::NewFailure { previous }
             };
             state.healthy = false;
             state.last_error = Some(error_label);
@@ -107,58 +131,76 @@ impl Store {
         })
     }
 
-    pub fn record_cycle(&self, duration_seconds: f64, api_calls: u64) {
-        let mut view = self.view.write().expect("store lock poisoned");
-        view.poll_duration_seconds = Some(duration_seconds);
-        view.cycle_api_calls = Some(api_calls);
-        drop(view);
-        self.first_cycle_done.store(true, Ordering::Release);
-        self.generation.fetch_add(1, Ordering::AcqRel);
+    /// A round over every target has ended: published at once. The first one makes the
+    /// exporter ready.
+    pub fn record_round(&self, report: RoundReport) {
+        self.view.write().expect("store lock poisoned").last_round = Some(report);
+        self.first_round_done.store(true, Ordering::Release);
+        self.publish_milestone();
     }
 
-    /// Drops the aggregates of targets whose last success is older than `max_staleness` (or
-    /// that never succeeded), so a target failing for long shows no frozen counts; its `up`
-    /// stays. Returns the targets whose counts were removed.
-    pub fn expire_stale(&self, now: SystemTime, max_staleness: std::time::Duration) -> Vec<TargetKey> {
+    /// Drops the aggregates of targets whose latest listing failed and whose last success is
+    /// older than `max_staleness` (or that never succeeded), so a target failing for long
+    /// shows no frozen counts; its `up` stays. A target that is only slow, queued or waiting
+    /// for its turn keeps its counts. Returns the targets whose counts were removed.
+    pub fn expire_stale(&self, now: SystemTime, max_staleness: Duration) -> Vec<TargetKey> {
         let mut view = self.view.write().expect("store lock poisoned");
         let mut expired = Vec::new();
         for (instance, targets) in view.instances.iter_mut() {
             for (task_type, state) in targets.iter_mut() {
+                if state.healthy || state.aggregate.is_none() {
+                    continue;
+                }
                 let stale = state
                     .last_success
                     .is_none_or(|at| now.duration_since(at).unwrap_or_default() > max_staleness);
-                if stale && state.aggregate.is_some() {
+                if stale {
                     state.aggregate = None;
                     expired.push(TargetKey { instance: instance.clone(), task_type: *task_type });
                 }
             }
         }
+        drop(view);
         if !expired.is_empty() {
-            self.generation.fetch_add(1, Ordering::AcqRel);
+            self.publish_milestone();
         }
         expired
     }
 
-    /// Forgets every instance not in `keep` (after a config change).
-    pub fn retain_instances(&self, keep: &dyn Fn(&InstanceKey) -> bool) {
-        self.view.write().expect("store lock poisoned").instances.retain(|k, _| keep(k));
-        self.generation.fetch_add(1, Ordering::AcqRel);
+    /// Forgets every target not in `keep` (after a config change), at once.
+    pub fn retain_targets(&self, keep: &dyn Fn(&TargetKey) -> bool) {
+        let mut view = self.view.write().expect("store lock poisoned");
+        view.instances.retain(|instance, targets| {
+            targets.retain(|task_type, _| {
+                keep(&TargetKey { instance: instance.clone(), task_type: *task_type })
+            });
+            !targets.is_empty()
+        });
+        drop(view);
+        self.publish_milestone();
     }
 
-    pub fn first_cycle_done(&self) -> bool {
-        self.first_cycle_done.load(Ordering::Acquire)
+    /// Whether every target has had a first attempt (a first complete round).
+    pub fn first_round_done(&self) -> bool {
+        self.first_round_done.load(Ordering::Acquire)
     }
 
-    /// Bumped by every publication (cycle end, expiry, reload); the renderer re-renders when it
-    /// moves.
-    pub fn generation(&self) -> u64 {
-        self.generation.load(Ordering::Acquire)
+    pub fn publication(&self) -> Publication {
+        Publication {
+            changes: self.changes.load(Ordering::Acquire),
+            milestones: self.milestones.load(Ordering::Acquire),
+        }
     }
 
-    /// Reads a consistent view with the generation it belongs to.
-    pub fn read<R>(&self, f: impl FnOnce(&StoreView, u64) -> R) -> R {
+    /// Reads a consistent view with the publication it belongs to.
+    pub fn read<R>(&self, f: impl FnOnce(&StoreView, Publication) -> R) -> R {
         let view = self.view.read().expect("store lock poisoned");
-        f(&view, self.generation())
+        f(&view, self.publication())
+    }
+
+    fn publish_milestone(&self) {
+        self.milestones.fetch_add(1, Ordering::AcqRel);
+        self.changes.fetch_add(1, Ordering::AcqRel);
     }
 
     fn update<R>(&self, key: &TargetKey, f: impl FnOnce(&mut TargetState) -> R) -> R {
@@ -167,7 +209,10 @@ impl Store {
             view.instances.entry(key.instance.clone()).or_default().entry(key.task_type).or_insert(
                 TargetState { aggregate: None, last_success: None, healthy: false, last_error: None },
             );
-        f(state)
+        let result = f(state);
+        drop(view);
+        self.changes.fetch_add(1, Ordering::AcqRel);
+        result
     }
 }
 
@@ -180,6 +225,10 @@ mod tests {
         TargetKey { instance: InstanceKey::new("cn-hangzhou", "rm-1"), task_type }
     }
 
+    fn round() -> RoundReport {
+        RoundReport { duration_seconds: 1.5, api_calls: 3, lag_seconds: 0.0 }
+    }
+
     #[test]
     fn a_failure_keeps_the_last_good_aggregate_but_marks_the_instance_down() {
         let store = Store::new();
@@ -189,55 +238,74 @@ mod tests {
         let instance = InstanceKey::new("cn-hangzhou", "rm-1");
         store.read(|view, _| assert_eq!(view.instance_up(&instance, &types), Some(true)));
 
-        assert_eq!(store.record_failure(&key(TaskType::Pitr), "server"), Transition::NewFailure);
-        assert_eq!(store.record_failure(&key(TaskType::Pitr), "server"), Transition::Steady);
-        assert_eq!(store.record_failure(&key(TaskType::Pitr), "auth"), Transition::NewFailure);
+        let pitr = key(TaskType::Pitr);
+        assert_eq!(store.record_failure(&pitr, "server"), Transition::NewFailure { previous: None });
+        assert_eq!(store.record_failure(&pitr, "server"), Transition::Steady);
+        assert_eq!(store.record_failure(&pitr, "auth"), Transition::NewFailure { previous: Some("server") });
         store.read(|view, _| {
             assert_eq!(view.instance_up(&instance, &types), Some(false));
             assert!(view.instances[&instance][&TaskType::Pitr].aggregate.is_some());
         });
-        let recovered =
-            store.record_success(&key(TaskType::Pitr), TaskAggregate::default(), SystemTime::now());
-        assert_eq!(recovered, Transition::Recovered);
+        let recovered = store.record_success(&pitr, TaskAggregate::default(), SystemTime::now());
+        assert_eq!(recovered, Transition::Recovered { from: "auth" });
     }
 
     #[test]
-    fn an_instance_missing_a_type_is_not_up() {
+    fn an_instance_is_neither_up_nor_down_until_every_task_type_had_an_attempt() {
         let store = Store::new();
-        store.record_success(&key(TaskType::Full), TaskAggregate::default(), SystemTime::UNIX_EPOCH);
         let instance = InstanceKey::new("cn-hangzhou", "rm-1");
+        let both = [TaskType::Full, TaskType::Pitr];
+        store.record_success(&key(TaskType::Full), TaskAggregate::default(), SystemTime::UNIX_EPOCH);
         store.read(|view, _| {
-            assert_eq!(view.instance_up(&instance, &[TaskType::Full, TaskType::Pitr]), Some(false));
-            assert_eq!(view.instance_last_success(&instance, &[TaskType::Full, TaskType::Pitr]), None);
+            assert_eq!(view.instance_up(&instance, &both), None, "pitr was never tried");
+            assert_eq!(view.instance_last_success(&instance, &both), None);
             assert_eq!(view.instance_up(&InstanceKey::new("x", "y"), &[TaskType::Full]), None);
         });
+        store.record_failure(&key(TaskType::Pitr), "server");
+        store.read(|view, _| assert_eq!(view.instance_up(&instance, &both), Some(false)));
     }
 
     #[test]
-    fn stale_aggregates_are_removed_but_the_instance_stays_down() {
+    fn only_a_failing_target_loses_its_counts_after_max_staleness() {
         let store = Store::new();
-        let t0 = SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_000);
+        let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000);
+        let max = Duration::from_secs(180);
         store.record_success(&key(TaskType::Full), TaskAggregate::default(), t0);
+        store.record_success(&key(TaskType::Pitr), TaskAggregate::default(), t0);
         store.record_failure(&key(TaskType::Full), "server");
-        let max = std::time::Duration::from_secs(180);
         assert!(store.expire_stale(t0 + max, max).is_empty(), "not older than max_staleness yet");
-        let expired = store.expire_stale(t0 + max + std::time::Duration::from_secs(1), max);
-        assert_eq!(expired, vec![key(TaskType::Full)]);
+        let expired = store.expire_stale(t0 + max * 10, max);
+        assert_eq!(expired, vec![key(TaskType::Full)], "pitr is healthy, however old its last success");
         let instance = InstanceKey::new("cn-hangzhou", "rm-1");
         store.read(|view, _| {
             assert!(view.instances[&instance][&TaskType::Full].aggregate.is_none());
+            assert!(view.instances[&instance][&TaskType::Pitr].aggregate.is_some());
             assert_eq!(view.instance_up(&instance, &[TaskType::Full]), Some(false));
         });
     }
 
     #[test]
-    fn cycles_publish_and_single_listings_do_not() {
+    fn listings_are_changes_and_rounds_are_milestones() {
         let store = Store::new();
-        let before = store.generation();
+        let before = store.publication();
         store.record_failure(&key(TaskType::Full), "server");
-        assert_eq!(store.generation(), before, "a listing alone is not published");
-        store.record_cycle(1.5, 3);
-        assert_eq!(store.generation(), before + 1);
-        assert!(store.first_cycle_done());
+        let after_listing = store.publication();
+        assert_eq!(after_listing.changes, before.changes + 1);
+        assert_eq!(after_listing.milestones, before.milestones, "a listing is not a milestone");
+        assert!(!store.first_round_done());
+        store.record_round(round());
+        assert_eq!(store.publication().milestones, before.milestones + 1);
+        assert!(store.first_round_done());
+    }
+
+    #[test]
+    fn retaining_targets_drops_the_others_and_empty_instances() {
+        let store = Store::new();
+        store.record_success(&key(TaskType::Full), TaskAggregate::default(), SystemTime::UNIX_EPOCH);
+        store.record_success(&key(TaskType::Pitr), TaskAggregate::default(), SystemTime::UNIX_EPOCH);
+        store.retain_targets(&|k| k.task_type == TaskType::Full);
+        store.read(|view, _| assert_eq!(view.instances.values().next().unwrap().len(), 1));
+        store.retain_targets(&|_| false);
+        store.read(|view, _| assert!(view.instances.is_empty()));
     }
 }

@@ -352,7 +352,14 @@ fn valid_config() -> BoxedStrategy<(Written, String)> {
                     Just(None).boxed()
                 },
                 entry("lookback", duration_setting(duration_ms())),
-                entry("max_staleness", duration_setting(duration_ms())),
+                // Never shorter than the interval: such a file is refused.
+                entry(
+                    "max_staleness",
+                    duration_setting(prop_oneof![
+                        Just(interval_used),
+                        duration_ms().prop_map(move |ms| interval_used.saturating_add(ms)),
+                    ]),
+                ),
             )
                 .boxed();
             let numbers = (
@@ -615,7 +622,7 @@ fn assert_sound(text: &str, origin: &str) -> Result<(), TestCaseError> {
             prop_assert!((1..=10_000).contains(&config.max_pages));
             prop_assert!((1..=256).contains(&config.concurrency));
             prop_assert!(config.request_timeout < config.poll_interval);
-            prop_assert!(!config.lookback.is_zero() && !config.max_staleness.is_zero());
+            prop_assert!(!config.lookback.is_zero() && config.max_staleness >= config.poll_interval);
             prop_assert!(!config.task_types.is_empty() && !config.regions.is_empty());
             prop_assert!(config.regions.iter().all(|r| !r.instances.is_empty()
                 && !r.region_id.is_empty()

@@ -16,7 +16,7 @@ use dbs_exporter::api::{DownloadState, DownloadTask, TaskType};
 use dbs_exporter::metrics::ExporterMetrics;
 use dbs_exporter::model::{InstanceKey, TargetKey, TaskAggregate};
 use dbs_exporter::render::{Exposition, Layout};
-use dbs_exporter::state::Store;
+use dbs_exporter::state::{RoundReport, Store};
 
 use prom_text::{Family, Sample};
 
@@ -164,7 +164,7 @@ impl Scenario {
             }
         }
         if let Some((seconds, calls)) = self.cycle {
-            store.record_cycle(seconds, calls);
+            store.record_round(RoundReport { duration_seconds: seconds, api_calls: calls, lag_seconds: 0.0 });
         }
         let metrics = ExporterMetrics::new(self.regions());
         let layout = Layout { task_types: self.layout.clone(), target_count: self.target_count };
@@ -219,6 +219,8 @@ impl Scenario {
     fn expected_health(&self) -> Health {
         self.instances
             .iter()
+            // An instance whose task types have not all had an attempt is neither up nor down.
+            .filter(|(_, targets)| self.layout.iter().all(|t| targets.contains_key(t)))
             .map(|(instance, targets)| {
                 let outcome = |t: &TaskType| targets.get(t);
                 let up = self

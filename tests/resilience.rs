@@ -216,7 +216,7 @@ async fn under_thirty_percent_faults_of_every_kind_values_converge_to_the_truth_
 async fn a_failing_target_is_down_at_once_and_its_counts_expire_after_max_staleness() {
     let tasks = data_set();
     let sim = start_sim(tasks.clone()).await;
-    let pipeline = pipeline(&sim, "poll_interval: 5s\nmax_staleness: 1s\nretry: {max_attempts: 1}\n");
+    let pipeline = pipeline(&sim, "poll_interval: 3s\nmax_staleness: 3s\nretry: {max_attempts: 1}\n");
     assert_eq!(pipeline.poll_once().await.failed, 0);
 
     sim.set_fault_rate(1.0, vec![Fault::ServerError(503)]);
@@ -226,7 +226,7 @@ async fn a_failing_target_is_down_at_once_and_its_counts_expire_after_max_stalen
     assert_eq!(values[&up], 0.0, "down at once");
     assert_truth(&values, &tasks);
 
-    tokio::time::sleep(Duration::from_millis(1_200)).await;
+    tokio::time::sleep(Duration::from_millis(3_200)).await;
     assert_eq!(pipeline.poll_once().await.failed, 6);
     let (text, values) = scrape(&pipeline);
     assert_eq!(values[&up], 0.0);

@@ -115,12 +115,17 @@ pub struct Listing {
     pub duplicates: u64,
 }
 
+/// Whatever `before_call` reserved for one call (a request slot, say); dropped when the call
+/// ends, before any retry back-off.
+pub type CallSlot = Option<Box<dyn Send>>;
+
 /// Told about every HTTP call, so the caller can pace, count and time them without the
 /// client knowing anything of rate limits or metrics.
 pub trait CallObserver: Send + Sync {
     /// Awaited before each call, retries included: where a rate limiter waits for a token.
-    fn before_call(&self) -> Pin<Box<dyn Future<Output = ()> + Send + '_>> {
-        Box::pin(std::future::ready(()))
+    /// The slot it returns is held for that call only.
+    fn before_call(&self) -> Pin<Box<dyn Future<Output = CallSlot> + Send + '_>> {
+        Box::pin(std::future::ready(None))
     }
 
     fn on_call(&self, elapsed: Duration, outcome: Result<&Page, &ApiError>);
@@ -240,9 +245,10 @@ impl DbsClient {
         let mut attempt = 1;
         let mut refreshed = false;
         loop {
-            observer.before_call().await;
+            let slot = observer.before_call().await;
             let started = Instant::now();
             let result = self.describe_download_task(endpoint, query, options.page_size, current_page).await;
+            drop(slot);
             observer.on_call(started.elapsed(), result.as_ref());
             let err = match result {
                 Ok(page) => return Ok(page),

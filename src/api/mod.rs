@@ -9,7 +9,7 @@ pub mod sign;
 pub mod task;
 
 pub use client::{
-    CallObserver, ClientOptions, DbsClient, DownloadTaskQuery, ListOptions, Listing, OrderDirection,
+    CallObserver, CallSlot, ClientOptions, DbsClient, DownloadTaskQuery, ListOptions, Listing, OrderDirection,
 };
 pub use error::{ApiError, ErrorClass, TransportKind};
 pub use response::Page;

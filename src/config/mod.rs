@@ -133,6 +133,7 @@ pub fn parse(text: &str, origin: &str) -> Result<Config, ConfigError> {
     check_regions_or_accounts(&raw, text, origin)?;
     let config = Config::from(raw);
     check_timeout_fits_interval(&config, text, origin)?;
+    check_staleness_covers_interval(&config, text, origin)?;
     Ok(config)
 }
 
@@ -175,6 +176,26 @@ fn check_timeout_fits_interval(config: &Config, text: &str, origin: &str) -> Res
         place: Place { origin: origin.to_string(), location },
         field: Some(field.to_string()),
         message,
+    })
+}
+
+/// Counts kept for less than a poll interval would vanish between two listings of a target
+/// that fails once.
+fn check_staleness_covers_interval(config: &Config, text: &str, origin: &str) -> Result<(), ConfigError> {
+    if config.max_staleness >= config.poll_interval {
+        return Ok(());
+    }
+    Err(ConfigError::Invalid {
+        place: Place {
+            origin: origin.to_string(),
+            location: probe::locate_top_level_value(text, "max_staleness"),
+        },
+        field: Some("max_staleness".to_string()),
+        message: format!(
+            "must be at least poll_interval ({}), got {}",
+            format_duration(config.poll_interval),
+            format_duration(config.max_staleness)
+        ),
     })
 }
 

@@ -50,12 +50,10 @@ impl Routes {
         }
         match path {
             "/-/healthy" => text(StatusCode::OK, "dbs-exporter is healthy.\n"),
-            "/-/ready" if self.exposition.store().first_cycle_done() => {
-                text(StatusCode::OK, "dbs-exporter is ready.\n")
-            }
+            "/-/ready" if self.exposition.ready() => text(StatusCode::OK, "dbs-exporter is ready.\n"),
             "/-/ready" => text(
                 StatusCode::SERVICE_UNAVAILABLE,
-                "dbs-exporter is not ready: first poll cycle running.\n",
+                "dbs-exporter is not ready: not every target has been listed yet.\n",
             ),
             "/" => self.landing_page(),
             _ => self.metrics(request.headers()),

@@ -1,32 +1,38 @@
-//! The scheduler: every poll interval, list every (region, instance, task type) target.
+//! The scheduler: list every (region, instance, task type) target once per poll interval.
 //!
-//! At most `concurrency` listings (each one request at a time) are in flight; the first cycle
-//! spreads its starts over the interval so a restart does not stampede the API; a target whose
-//! previous listing is still running is skipped, not doubled; one target's failure is recorded
-//! and logged for that target alone. Calls are paced per region by a token bucket and
-//! retried within the poll interval.
+//! Each target keeps its own cadence ([`schedule`]): every target is listed at once when the
+//! poller starts, then on its own slot of the interval, so a region's calls spread evenly
+//! over it. Due listings wait in their region's lane, and each API call waits for its
+//! region's token before it takes one of the `concurrency` request slots ([`pacing`]), so a
+//! region out of tokens never holds up another. A completed listing is written to the store
+//! at once; a target that fails is recorded and logged by region and error class
+//! ([`failures`]), never stopping the others.
 
-mod rate_limit;
+mod failures;
+mod pacing;
+mod schedule;
 mod shard;
 
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
-use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
-use tokio::time::MissedTickBehavior;
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::api::{ApiError, CallObserver, DbsClient, DownloadTaskQuery, ErrorClass, ListOptions, Page};
+use crate::api::{ApiError, CallObserver, CallSlot, DbsClient, DownloadTaskQuery, ListOptions, Page};
 use crate::config::Config;
 use crate::metrics::ExporterMetrics;
 use crate::model::{InstanceKey, TargetKey, TaskAggregate};
-use crate::state::{Store, Transition};
-pub use rate_limit::RegionLimits;
+use crate::state::{RoundReport, Store};
+use failures::FailureLog;
+pub use pacing::Pacer;
+use schedule::{Cadence, Schedule, Start};
 pub use shard::Shard;
 
-/// One listing to run every cycle, with the client of its account.
+/// One listing to run every poll interval, with the client of its account.
 #[derive(Debug)]
 pub struct Target {
     pub key: TargetKey,
@@ -34,12 +40,11 @@ pub struct Target {
     /// The filters of the listing; the creation-time window is filled in at each poll.
     pub query: DownloadTaskQuery,
     client: DbsClient,
-    running: AtomicBool,
 }
 
 impl Target {
     pub fn new(key: TargetKey, endpoint: String, query: DownloadTaskQuery, client: DbsClient) -> Self {
-        Target { key, endpoint, query, client, running: AtomicBool::new(false) }
+        Target { key, endpoint, query, client }
     }
 }
 
@@ -107,25 +112,24 @@ impl PollSettings {
     }
 
     /// The listing options of one poll: retries may not wait past the next poll.
-    fn list_options(&self, started: Instant) -> ListOptions {
+    fn list_options(&self, started: std::time::Instant) -> ListOptions {
         ListOptions { deadline: Some(started + self.interval), ..self.list }
     }
 }
 
-/// How one cycle went.
+/// How a pass over every target went.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct CycleReport {
     pub succeeded: usize,
     pub failed: usize,
-    /// Targets whose previous listing was still running.
-    pub skipped: usize,
 }
 
 impl CycleReport {
-    fn add(&mut self, other: CycleReport) {
-        self.succeeded += other.succeeded;
-        self.failed += other.failed;
-        self.skipped += other.skipped;
+    fn add(&mut self, outcome: Outcome) {
+        match outcome {
+            Outcome::Succeeded => self.succeeded += 1,
+            Outcome::Failed => self.failed += 1,
+        }
     }
 }
 
@@ -133,19 +137,28 @@ impl CycleReport {
 enum Outcome {
     Succeeded,
     Failed,
-    Skipped,
 }
+
+/// The cadence of every target by key, handed from a stopped poller to the one that replaces
+/// it, so the targets that stay keep their slots.
+#[derive(Debug, Default)]
+pub struct Cadences(HashMap<TargetKey, Cadence>);
+
+/// How often stale counts of failing targets are looked for.
+const EXPIRY_CHECK: Duration = Duration::from_secs(1);
 
 #[derive(Debug)]
 pub struct Poller {
     targets: Vec<Arc<Target>>,
+    /// Each target's region, numbered from 0: the lanes of the schedule.
+    lane_of: Vec<usize>,
     store: Arc<Store>,
     metrics: ExporterMetrics,
-    permits: Arc<Semaphore>,
-    limits: RegionLimits,
+    pacer: Pacer,
     settings: PollSettings,
-    /// Calls since the last cycle ended, for the API budget metric.
-    cycle_calls: AtomicU64,
+    failures: FailureLog,
+    /// API calls made since the poller was built, retries included.
+    calls: AtomicU64,
 }
 
 impl Poller {
@@ -155,116 +168,178 @@ impl Poller {
         store: Arc<Store>,
         metrics: ExporterMetrics,
     ) -> Self {
-        let permits = Arc::new(Semaphore::new(settings.concurrency.max(1)));
-        let limits = RegionLimits::new(
-            targets.iter().map(|t| t.key.instance.region_id.as_ref()),
-            settings.rate_limit_per_region,
-        );
-        Poller { targets, store, metrics, permits, limits, settings, cycle_calls: AtomicU64::new(0) }
+        let mut regions: Vec<&str> = Vec::new();
+        let lane_of = targets
+            .iter()
+            .map(|target| {
+                let region = target.key.instance.region_id.as_ref();
+                regions.iter().position(|r| *r == region).unwrap_or_else(|| {
+                    regions.push(region);
+                    regions.len() - 1
+                })
+            })
+            .collect();
+        let pacer = Pacer::new(regions, settings.rate_limit_per_region, settings.concurrency);
+        Poller {
+            targets,
+            lane_of,
+            store,
+            metrics,
+            pacer,
+            settings,
+            failures: FailureLog::default(),
+            calls: AtomicU64::new(0),
+        }
     }
 
     pub fn targets(&self) -> &[Arc<Target>] {
         &self.targets
     }
 
-    /// Polls every target once; with `spread`, target `i` of `n` starts `spread * i / n` late.
-    /// `concurrency` workers take the targets in turn, so memory stays bounded by the
-    /// concurrency, not by the size of the estate.
-    pub async fn poll_cycle(self: &Arc<Self>, spread: Option<Duration>) -> CycleReport {
-        let started = Instant::now();
-        let next = Arc::new(AtomicUsize::new(0));
-        let workers = self.settings.concurrency.clamp(1, self.targets.len().max(1));
-        let mut running = JoinSet::new();
-        for _ in 0..workers {
-            let (poller, next) = (Arc::clone(self), Arc::clone(&next));
-            running.spawn(async move { poller.work_through_targets(&next, started, spread).await });
+    /// Lists every target once, as fast as the pacing allows (the `once` command, tests and
+    /// benchmarks), and returns when all are done.
+    pub async fn poll_cycle(self: &Arc<Self>) -> CycleReport {
+        let cadences = self.cadences_from(&Cadences::default(), Instant::now());
+        let mut schedule = Schedule::new(self.lane_of.clone(), cadences, None, self.settings.concurrency);
+        self.drive(&mut schedule, &CancellationToken::new()).await
+    }
+
+    /// Lists every target on its cadence until `shutdown`; targets found in `carried` keep
+    /// theirs, the others are listed at once. Returns the cadences to carry over.
+    pub async fn run(self: Arc<Self>, shutdown: CancellationToken, carried: Cadences) -> Cadences {
+        self.failures.seed(&self.store, &self.targets);
+        let cadences = self.cadences_from(&carried, Instant::now());
+        let interval = Some(self.settings.interval);
+        let mut schedule = Schedule::new(self.lane_of.clone(), cadences, interval, self.settings.concurrency);
+        self.drive(&mut schedule, &shutdown).await;
+        let cadences = self.targets.iter().map(|t| t.key.clone()).zip(schedule.cadences().iter().copied());
+        Cadences(cadences.collect())
+    }
+
+    /// The carried cadence of each target, or a first one: due now, its slot by its rank in
+    /// its region.
+    fn cadences_from(&self, carried: &Cadences, now: Instant) -> Vec<Cadence> {
+        let mut per_lane = vec![0usize; self.lane_of.iter().max().map_or(0, |m| m + 1)];
+        for lane in &self.lane_of {
+            per_lane[*lane] += 1;
         }
+        let mut rank = vec![0usize; per_lane.len()];
+        self.targets
+            .iter()
+            .zip(&self.lane_of)
+            .map(|(target, &lane)| {
+                rank[lane] += 1;
+                carried.0.get(&target.key).copied().unwrap_or_else(|| {
+                    Cadence::first(now, self.settings.interval, rank[lane] - 1, per_lane[lane])
+                })
+            })
+            .collect()
+    }
+
+    /// Starts whatever the schedule lets start, and takes the results, until `shutdown` or, for
+    /// a one-pass schedule, until every target has been listed.
+    async fn drive(self: &Arc<Self>, schedule: &mut Schedule, shutdown: &CancellationToken) -> CycleReport {
         let mut report = CycleReport::default();
-        while let Some(joined) = running.join_next().await {
-            match joined {
-                Ok(worker) => report.add(worker),
-                Err(err) => {
-                    tracing::error!(error = %err, "a polling worker ended abnormally");
-                    report.failed += 1;
+        let mut listings = JoinSet::new();
+        let mut running: HashMap<tokio::task::Id, (usize, Instant)> = HashMap::new();
+        let mut round = Round::new(self.targets.len(), Instant::now(), self.calls());
+        let mut falling_behind = false;
+        let mut expiry = tokio::time::interval(EXPIRY_CHECK);
+        expiry.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        if round.is_complete() {
+            self.end_round(&mut round, &mut falling_behind);
+        }
+        loop {
+            let now = Instant::now();
+            schedule.promote_due(now);
+            while let Some(start) = schedule.next_start() {
+                self.note_lag(&mut round, start, now, &mut falling_behind);
+                let (poller, target) = (Arc::clone(self), Arc::clone(&self.targets[start.target]));
+                let handle = listings.spawn(async move { poller.list(&target).await });
+                running.insert(handle.id(), (start.target, now));
+            }
+            if schedule.is_idle() {
+                break;
+            }
+            let wakeup = schedule.next_wakeup();
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                Some(joined) = listings.join_next_with_id() => {
+                    let (id, outcome) = match joined {
+                        Ok((id, outcome)) => (id, outcome),
+                        Err(err) => {
+                            tracing::error!(error = %err, "a listing ended abnormally");
+                            (err.id(), Outcome::Failed)
+                        }
+                    };
+                    let Some((target, started)) = running.remove(&id) else { continue };
+                    schedule.finished(target, started);
+                    report.add(outcome);
+                    if round.attempted(target) {
+                        self.end_round(&mut round, &mut falling_behind);
+                    }
                 }
+                _ = sleep_until_some(wakeup) => {}
+                _ = expiry.tick() => self.expire_stale(),
             }
         }
-        let elapsed = started.elapsed();
-        self.store.record_cycle(elapsed.as_secs_f64(), self.cycle_calls.swap(0, Ordering::AcqRel));
-        self.expire_stale();
-        tracing::debug!(
-            succeeded = report.succeeded,
-            failed = report.failed,
-            skipped = report.skipped,
-            seconds = elapsed.as_secs_f64(),
-            "poll cycle done"
-        );
+        // Dropping the set aborts the listings still in flight.
+        listings.shutdown().await;
         report
     }
 
-    async fn work_through_targets(
-        &self,
-        next: &AtomicUsize,
-        started: Instant,
-        spread: Option<Duration>,
-    ) -> CycleReport {
-        let count = self.targets.len().max(1) as u32;
-        let mut report = CycleReport::default();
-        loop {
-            let index = next.fetch_add(1, Ordering::Relaxed);
-            let Some(target) = self.targets.get(index) else { return report };
-            if let Some(spread) = spread {
-                tokio::time::sleep_until((started + spread * index as u32 / count).into()).await;
-            }
-            match self.poll_target(target).await {
-                Outcome::Succeeded => report.succeeded += 1,
-                Outcome::Failed => report.failed += 1,
-                Outcome::Skipped => report.skipped += 1,
-            }
+    fn note_lag(&self, round: &mut Round, start: Start, now: Instant, falling_behind: &mut bool) {
+        let lag = now.saturating_duration_since(start.due);
+        round.max_lag = round.max_lag.max(lag);
+        if lag > self.settings.interval && !*falling_behind {
+            *falling_behind = true;
+            tracing::warn!(
+                lag_seconds = lag.as_secs_f64(),
+                poll_interval = ?self.settings.interval,
+                "polling cannot keep up with poll_interval: listings start more than an interval late; raise rate_limit_per_region or concurrency, or poll_interval (aliyun_dbs_poll_lag_seconds)"
+            );
         }
     }
 
-    /// Runs cycles every interval until `shutdown`; a cycle that outlasts the interval keeps
-    /// running while the next one starts (and skips its still-running targets).
-    pub async fn run(self: Arc<Self>, shutdown: CancellationToken) {
-        let mut ticker = tokio::time::interval(self.settings.interval);
-        ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
-        let mut cycles = JoinSet::new();
-        let mut spread = Some(self.settings.interval);
-        loop {
-            tokio::select! {
-                _ = shutdown.cancelled() => break,
-                _ = ticker.tick() => {}
-            }
-            // Also here, not only at the end of a cycle: a cycle stuck on a slow API must not
-            // keep stale values alive.
-            self.expire_stale();
-            let poller = Arc::clone(&self);
-            let this_spread = spread.take();
-            cycles.spawn(async move { poller.poll_cycle(this_spread).await });
-            while cycles.try_join_next().is_some() {}
+    fn end_round(&self, round: &mut Round, falling_behind: &mut bool) {
+        let now = Instant::now();
+        let calls = self.calls();
+        let report = RoundReport {
+            duration_seconds: (now - round.started).as_secs_f64(),
+            api_calls: calls - round.calls_at_start,
+            lag_seconds: round.max_lag.as_secs_f64(),
+        };
+        self.store.record_round(report);
+        self.failures.summarise();
+        self.expire_stale();
+        if *falling_behind && round.max_lag <= self.settings.interval / 2 {
+            *falling_behind = false;
+            tracing::info!("polling keeps up with poll_interval again");
         }
-        // Dropping a cycle drops its JoinSet, which aborts the listings still in flight.
-        cycles.shutdown().await;
+        tracing::debug!(
+            seconds = report.duration_seconds,
+            calls = report.api_calls,
+            lag_seconds = report.lag_seconds,
+            "round over every target done"
+        );
+        *round = Round::new(self.targets.len(), now, calls);
+    }
+
+    fn calls(&self) -> u64 {
+        self.calls.load(Ordering::Relaxed)
     }
 
     fn expire_stale(&self) {
         let expired = self.store.expire_stale(SystemTime::now(), self.settings.max_staleness);
         for key in expired {
-            tracing::info!(listing = %key, max_staleness = ?self.settings.max_staleness, "stale task counts removed");
+            tracing::info!(listing = %key, max_staleness = ?self.settings.max_staleness, "stale task counts of a failing listing removed");
         }
     }
 
-    async fn poll_target(&self, target: &Target) -> Outcome {
-        if target.running.swap(true, Ordering::AcqRel) {
-            tracing::debug!(listing = %target.key, "previous listing still running; skipped");
-            return Outcome::Skipped;
-        }
-        let _running = RunningFlag(&target.running);
-        let Ok(_permit) = self.permits.acquire().await else { return Outcome::Skipped };
-
+    /// One listing of one target, its outcome written to the store.
+    async fn list(&self, target: &Target) -> Outcome {
         let now = SystemTime::now();
-        let options = self.settings.list_options(Instant::now());
+        let options = self.settings.list_options(std::time::Instant::now());
         let query = DownloadTaskQuery {
             start_time_ms: Some(unix_ms(
                 now.checked_sub(self.settings.lookback).unwrap_or(SystemTime::UNIX_EPOCH),
@@ -272,74 +347,88 @@ impl Poller {
             end_time_ms: Some(unix_ms(now)),
             ..target.query.clone()
         };
-        let observer = RegionCalls {
-            metrics: &self.metrics,
-            limits: &self.limits,
-            calls: &self.cycle_calls,
-            region_id: &target.key.instance.region_id,
-        };
+        let observer = PacedCalls { poller: self, region_id: &target.key.instance.region_id };
         match target.client.list_download_tasks(&target.endpoint, &query, options, &observer).await {
             Ok(listing) => {
                 let aggregate = TaskAggregate::from_tasks(&listing.tasks);
-                if self.store.record_success(&target.key, aggregate, now) == Transition::Recovered {
-                    tracing::info!(listing = %target.key, "listing succeeds again");
-                }
+                let transition = self.store.record_success(&target.key, aggregate, now);
+                self.failures.succeeded(&target.key, transition);
                 tracing::debug!(listing = %target.key, tasks = listing.tasks.len(), pages = listing.pages, duplicates = listing.duplicates, "listed");
                 Outcome::Succeeded
             }
             Err(err) => {
-                if self.store.record_failure(&target.key, err.metric_label()) == Transition::NewFailure {
-                    tracing::warn!(listing = %target.key, endpoint = %target.endpoint, error = %err, hint = hint(&err), "listing failed; logged once until it changes or recovers");
-                } else {
-                    tracing::debug!(listing = %target.key, error = %err, "listing still failing");
-                }
+                let transition = self.store.record_failure(&target.key, err.metric_label());
+                self.failures.failed(&target.key, &target.endpoint, &err, transition);
                 Outcome::Failed
             }
         }
     }
 }
 
-/// Clears a target's running flag however its listing ends, aborted included.
-struct RunningFlag<'a>(&'a AtomicBool);
+/// The targets not yet listed in the current round over every target.
+#[derive(Debug)]
+struct Round {
+    started: Instant,
+    listed: Vec<bool>,
+    pending: usize,
+    max_lag: Duration,
+    calls_at_start: u64,
+}
 
-impl Drop for RunningFlag<'_> {
-    fn drop(&mut self) {
-        self.0.store(false, Ordering::Release);
+impl Round {
+    fn new(targets: usize, started: Instant, calls_at_start: u64) -> Self {
+        Round {
+            started,
+            listed: vec![false; targets],
+            pending: targets,
+            max_lag: Duration::ZERO,
+            calls_at_start,
+        }
+    }
+
+    /// Marks a target listed; true when it was the last of the round.
+    fn attempted(&mut self, target: usize) -> bool {
+        if !std::mem::replace(&mut self.listed[target], true) {
+            self.pending -= 1;
+            return self.pending == 0;
+        }
+        false
+    }
+
+    fn is_complete(&self) -> bool {
+        self.pending == 0
     }
 }
 
-struct RegionCalls<'a> {
-    metrics: &'a ExporterMetrics,
-    limits: &'a RegionLimits,
-    calls: &'a AtomicU64,
+async fn sleep_until_some(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Paces each call of a listing by its region and counts it.
+struct PacedCalls<'a> {
+    poller: &'a Poller,
     region_id: &'a str,
 }
 
-impl CallObserver for RegionCalls<'_> {
-    fn before_call(&self) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + '_>> {
-        Box::pin(self.limits.acquire(self.region_id))
+impl CallObserver for PacedCalls<'_> {
+    fn before_call(&self) -> std::pin::Pin<Box<dyn std::future::Future<Output = CallSlot> + Send + '_>> {
+        Box::pin(
+            async move { Some(Box::new(self.poller.pacer.call_slot(self.region_id).await) as Box<dyn Send>) },
+        )
     }
 
     fn on_call(&self, elapsed: Duration, outcome: Result<&Page, &ApiError>) {
-        self.calls.fetch_add(1, Ordering::Relaxed);
-        self.metrics.observe_call(self.region_id, elapsed, outcome.err());
-    }
-}
-
-/// What an operator should check first for a failure.
-fn hint(err: &ApiError) -> &'static str {
-    match (err, err.class()) {
-        (_, Some(ErrorClass::Auth)) => {
-            "check the AccessKey pair (ALIBABA_CLOUD_ACCESS_KEY_ID/SECRET), an expired STS token, and the host clock"
-        }
-        (_, Some(ErrorClass::Forbidden)) => "grant the RAM action dbs:DescribeDownloadTask on this instance",
-        (_, Some(ErrorClass::Throttled)) => "lower concurrency or raise poll_interval",
-        (ApiError::PageCap { .. }, _) => "raise max_pages or shorten lookback",
-        (ApiError::Transport { .. }, _) => "check network access to the endpoint",
-        _ => "see the error text",
+        self.poller.calls.fetch_add(1, Ordering::Relaxed);
+        self.poller.metrics.observe_call(self.region_id, elapsed, outcome.err());
     }
 }
 
 fn unix_ms(at: SystemTime) -> u64 {
     at.duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,6 +1,7 @@
 use super::*;
 use crate::api::{DownloadState, DownloadTask};
 use crate::model::{TargetKey, TaskAggregate};
+use crate::state::RoundReport;
 use std::time::Duration;
 
 fn task(state: &str, export: u64, created: u64) -> DownloadTask {
@@ -77,24 +78,43 @@ fn label_values_are_escaped() {
     assert_eq!(out.into_chunks().concat(), b"a\\\"b\\\\c\\nd");
 }
 
+fn round(api_calls: u64) -> RoundReport {
+    RoundReport { duration_seconds: 0.5, api_calls, lag_seconds: 0.25 }
+}
+
 #[test]
-fn the_cache_renders_again_only_after_a_publication() {
+fn the_cache_renders_again_at_a_milestone_and_debounces_single_listings() {
     let store = Arc::new(Store::new());
-    let exposition = Exposition::new(store.clone(), ExporterMetrics::new(["cn-hangzhou"]), layout());
+    let exposition = Exposition::new(store.clone(), ExporterMetrics::new(["cn-hangzhou"]), layout())
+        .with_debounce(Duration::from_secs(3600));
     let first = exposition.task_series();
     let second = exposition.task_series();
     assert_eq!(first[0].as_ptr(), second[0].as_ptr(), "an unchanged store must serve the same bytes");
     store.record_failure(&key(), "server");
-    assert_eq!(exposition.task_series()[0].as_ptr(), first[0].as_ptr(), "a listing alone is not published");
-    store.record_cycle(0.5, 2);
+    assert_eq!(exposition.task_series()[0].as_ptr(), first[0].as_ptr(), "a listing waits for the debounce");
+    store.record_round(round(2));
     let third = exposition.task_series();
     assert_ne!(first, third);
     let third = String::from_utf8(third.concat()).unwrap();
     assert!(third.contains("aliyun_dbs_up{"));
     assert!(third.contains("\naliyun_dbs_api_calls_per_cycle 2\n"));
+    assert!(third.contains("\naliyun_dbs_poll_lag_seconds 0.25\n"));
     let body = String::from_utf8(exposition.body()).unwrap();
     assert!(body.contains("aliyun_dbs_api_requests_total{region_id=\"cn-hangzhou\"} 0"), "{body}");
     assert!(body.contains("aliyun_dbs_exporter_build_info{"));
+}
+
+#[test]
+fn a_completed_listing_is_published_once_the_debounce_has_passed() {
+    let store = Arc::new(Store::new());
+    let exposition = Exposition::new(store.clone(), ExporterMetrics::new(["cn-hangzhou"]), layout())
+        .with_debounce(Duration::ZERO);
+    assert!(!String::from_utf8(exposition.task_series().concat()).unwrap().contains("aliyun_dbs_up{"));
+    store.record_failure(&key(), "server");
+    let text = String::from_utf8(exposition.task_series().concat()).unwrap();
+    assert!(text.contains("aliyun_dbs_up{region_id=\"cn-hangzhou\",instance_id=\"rm-1\"} 0\n"), "{text}");
+    assert!(!text.contains("aliyun_dbs_poll_duration_seconds"), "no round has ended yet");
+    assert!(!exposition.ready());
 }
 
 #[test]
@@ -103,7 +123,7 @@ fn a_gzip_scrape_decodes_to_the_plain_one_and_its_task_part_is_compressed_once()
     let store = Arc::new(Store::new());
     let aggregate = TaskAggregate::from_tasks(&[task("finished", 100, 1_700_000_000_123)]);
     store.record_success(&key(), aggregate, SystemTime::now());
-    store.record_cycle(0.1, 1);
+    store.record_round(round(1));
     let exposition = Exposition::new(store, ExporterMetrics::new(["cn-hangzhou"]), layout());
     let zipped = exposition.scrape(true);
     assert!(zipped.gzip);

@@ -1,0 +1,157 @@
+//! Logging of failing listings by region and error class, so that one cause shared by many
+//! listings (a wrong secret, a missing RAM grant, a region that is down) gives a few lines, not
+//! one warning per listing.
+//!
+//! The first listing of a region to fail with a class is logged at `warn` with its error and
+//! a hint; the others that follow it at `debug`. When a round ends, each class that gained
+//! listings is summed up in one `warn` line. When the last listing of a class recovers, one
+//! `info` line says so.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+use super::Target;
+use crate::api::{ApiError, ErrorClass};
+use crate::model::TargetKey;
+use crate::state::{Store, Transition};
+
+type Group = (Arc<str>, &'static str);
+
+#[derive(Debug, Default)]
+struct Tally {
+    failing: usize,
+    /// Listings that began failing with this class since the last summary.
+    new_since_summary: usize,
+}
+
+#[derive(Debug, Default)]
+pub struct FailureLog {
+    groups: Mutex<BTreeMap<Group, Tally>>,
+}
+
+impl FailureLog {
+    /// Takes the outcome of one listing: `transition` is what the store said of it.
+    pub fn failed(&self, key: &TargetKey, endpoint: &str, err: &ApiError, transition: Transition) {
+        let Transition::NewFailure { previous } = transition else {
+            tracing::debug!(listing = %key, error = %err, "listing still failing");
+            return;
+        };
+        let region = &key.instance.region_id;
+        let mut groups = self.lock();
+        if let Some(previous) = previous {
+            leave(&mut groups, region, previous);
+        }
+        let tally = groups.entry((Arc::clone(region), err.metric_label())).or_default();
+        tally.failing += 1;
+        tally.new_since_summary += 1;
+        if tally.failing == 1 {
+            tracing::warn!(listing = %key, endpoint, code = err.metric_label(), error = %err, hint = hint(err), "listing failed; other listings of this region failing the same way are logged at debug and summed up once per round");
+        } else {
+            tracing::debug!(listing = %key, endpoint, error = %err, "listing failed");
+        }
+    }
+
+    pub fn succeeded(&self, key: &TargetKey, transition: Transition) {
+        let Transition::Recovered { from } = transition else { return };
+        tracing::debug!(listing = %key, "listing succeeds again");
+        let mut groups = self.lock();
+        if leave(&mut groups, &key.instance.region_id, from) {
+            tracing::info!(region_id = %key.instance.region_id, code = from, "every listing of the region that failed with this class succeeds again");
+        }
+    }
+
+    /// At the end of a round: one line per region and class that gained failing listings.
+    pub fn summarise(&self) {
+        for ((region, code), tally) in self.lock().iter_mut() {
+            if tally.new_since_summary > 1 || (tally.new_since_summary == 1 && tally.failing > 1) {
+                tracing::warn!(region_id = %region, code, failing = tally.failing, new = tally.new_since_summary, "listings of the region are failing with this class");
+            }
+            tally.new_since_summary = 0;
+        }
+    }
+
+    /// Starts from what the store says of `targets` (after a reload, the failing ones that
+    /// stay), so their recovery is still reported once per region and class.
+    pub fn seed(&self, store: &Store, targets: &[Arc<Target>]) {
+        let mut groups = self.lock();
+        groups.clear();
+        store.read(|view, _| {
+            for target in targets {
+                let key = &target.key;
+                let state = view.instances.get(&key.instance).and_then(|types| types.get(&key.task_type));
+                if let Some(label) = state.filter(|s| !s.healthy).and_then(|s| s.last_error) {
+                    groups.entry((Arc::clone(&key.instance.region_id), label)).or_default().failing += 1;
+                }
+            }
+        });
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<Group, Tally>> {
+        self.groups.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// One listing of the group no longer fails with it; true when it was the last one.
+fn leave(groups: &mut BTreeMap<Group, Tally>, region: &Arc<str>, label: &'static str) -> bool {
+    let group = (Arc::clone(region), label);
+    let Some(tally) = groups.get_mut(&group) else { return false };
+    tally.failing = tally.failing.saturating_sub(1);
+    if tally.failing > 0 {
+        return false;
+    }
+    groups.remove(&group);
+    true
+}
+
+/// What an operator should check first for a failure.
+pub fn hint(err: &ApiError) -> &'static str {
+    match (err, err.class()) {
+        (_, Some(ErrorClass::Auth)) => {
+            "check the AccessKey pair (ALIBABA_CLOUD_ACCESS_KEY_ID/SECRET), an expired STS token, and the host clock"
+        }
+        (_, Some(ErrorClass::Forbidden)) => "grant the RAM action dbs:DescribeDownloadTask on this instance",
+        (_, Some(ErrorClass::Throttled)) => "lower concurrency or rate_limit_per_region, or raise poll_interval",
+        (ApiError::PageCap { .. }, _) => "raise max_pages or shorten lookback",
+        (ApiError::Transport { .. }, _) => "check network access to the endpoint",
+        _ => "see the error text",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::TaskType;
+    use crate::model::InstanceKey;
+
+    fn key(instance: &str) -> TargetKey {
+        TargetKey { instance: InstanceKey::new("cn-hangzhou", instance), task_type: TaskType::Full }
+    }
+
+    fn failing(log: &FailureLog) -> Vec<(String, &'static str, usize)> {
+        log.lock().iter().map(|((r, c), t)| (r.to_string(), *c, t.failing)).collect()
+    }
+
+    #[test]
+    fn listings_are_tallied_by_region_and_class_and_leave_on_recovery() {
+        let log = FailureLog::default();
+        let err = ApiError::PageCap { cap: 1, total_pages: 2 };
+        log.failed(&key("a"), "e", &err, Transition::NewFailure { previous: None });
+        log.failed(&key("b"), "e", &err, Transition::NewFailure { previous: None });
+        log.failed(&key("b"), "e", &err, Transition::Steady);
+        assert_eq!(failing(&log), [("cn-hangzhou".to_string(), "page_cap", 2)]);
+        log.summarise();
+        log.succeeded(&key("a"), Transition::Recovered { from: "page_cap" });
+        log.succeeded(&key("b"), Transition::Recovered { from: "page_cap" });
+        assert!(failing(&log).is_empty());
+    }
+
+    #[test]
+    fn a_listing_that_changes_class_moves_between_groups() {
+        let log = FailureLog::default();
+        let cap = ApiError::PageCap { cap: 1, total_pages: 2 };
+        log.failed(&key("a"), "e", &cap, Transition::NewFailure { previous: None });
+        let server = ApiError::Decode { status: 200, request_id: String::new(), detail: "x".into() };
+        log.failed(&key("a"), "e", &server, Transition::NewFailure { previous: Some("page_cap") });
+        assert_eq!(failing(&log), [("cn-hangzhou".to_string(), server.metric_label(), 1)]);
+    }
+}
