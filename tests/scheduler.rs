@@ -1,0 +1,321 @@
+//! The scheduler as an operator sees it: regions polled side by side, `/metrics` filled in as
+//! listings complete, no instance reported down before it was tried, reloads that keep what
+//! stays, and counts that expire for failing targets only.
+
+mod support;
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use dbs_exporter::api::TaskType;
+use dbs_exporter::app::{AccountCredentials, ConfigSource, Daemon, Pipeline, WebOptions};
+use dbs_exporter::config;
+use dbs_exporter::credentials::{Credentials, StaticCredentials};
+use dbs_exporter::poller::Shard;
+use dbs_exporter::sim::{SimHandle, SimTask, Simulator};
+use support::{get, samples, series};
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+const KEY_ID: &str = "LTAI5tScheduler";
+const SECRET: &str = "scheduler-secret";
+/// Long enough for any loaded machine; nothing here asserts that something is fast.
+const PATIENCE: Duration = Duration::from_secs(30);
+
+fn now_ms() -> u64 {
+    SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap().as_millis() as u64
+}
+
+async fn simulator(tasks: &[(&str, &str)]) -> SimHandle {
+    let tasks = tasks.iter().map(|(region, instance)| {
+        SimTask::new(
+            format!("dt-{instance}"),
+            *region,
+            *instance,
+            TaskType::Full,
+            "finished",
+            now_ms() - 60_000,
+        )
+    });
+    Simulator::new()
+        .with_access_key(KEY_ID, SECRET)
+        .with_tasks(tasks)
+        .start(SocketAddr::from(([127, 0, 0, 1], 0)))
+        .await
+        .unwrap()
+}
+
+fn credentials() -> Arc<StaticCredentials> {
+    Arc::new(StaticCredentials::new(Credentials::new(KEY_ID, SECRET)))
+}
+
+/// `regions` as (region, endpoint, instances), after the top-level `settings`.
+fn config_text(settings: &str, regions: &[(&str, &str, &[&str])]) -> String {
+    let mut text = format!("{settings}task_types: [full]\nregions:\n");
+    for (region, endpoint, instances) in regions {
+        text.push_str(&format!("  - region_id: {region}\n    endpoint: {endpoint}\n    instances:\n"));
+        for instance in *instances {
+            text.push_str(&format!("      - instance_id: {instance}\n"));
+        }
+    }
+    text
+}
+
+/// The daemon in this process, on a loopback port it bound itself.
+struct Exporter {
+    base: String,
+    shutdown: CancellationToken,
+    task: JoinHandle<()>,
+}
+
+impl Exporter {
+    async fn start(config: &Path) -> Self {
+        let web = WebOptions {
+            listen_address: SocketAddr::from(([127, 0, 0, 1], 0)),
+            telemetry_path: "/metrics".into(),
+            web_config_file: None,
+        };
+        let source = ConfigSource::File(config.to_path_buf());
+        let daemon = Daemon::build(source, AccountCredentials::Shared(credentials()), &web, Shard::default())
+            .await
+            .unwrap();
+        let base = format!("http://{}", daemon.local_addr());
+        let shutdown = CancellationToken::new();
+        let task = tokio::spawn(daemon.run(shutdown.clone().cancelled_owned()));
+        Exporter { base, shutdown, task }
+    }
+
+    async fn metrics(&self) -> String {
+        get(&format!("{}/metrics", self.base)).await.expect("the exporter answers").1
+    }
+
+    async fn ready(&self) -> bool {
+        matches!(get(&format!("{}/-/ready", self.base)).await, Some((200, _)))
+    }
+
+    /// Scrapes until `check` holds, for at most [`PATIENCE`].
+    async fn metrics_until(&self, what: &str, check: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            let text = self.metrics().await;
+            if check(&text) {
+                return text;
+            }
+            assert!(Instant::now() < deadline, "{what} never happened; last scrape:\n{text}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    async fn stop(self) {
+        self.shutdown.cancel();
+        tokio::time::timeout(PATIENCE, self.task).await.expect("the exporter stops").unwrap();
+    }
+}
+
+fn up(region: &str, instance: &str) -> String {
+    series("aliyun_dbs_up", &[("region_id", region), ("instance_id", instance)])
+}
+
+fn finished_tasks(region: &str, instance: &str) -> String {
+    let labels =
+        [("region_id", region), ("instance_id", instance), ("task_type", "full"), ("state", "finished")];
+    series("aliyun_dbs_download_tasks", &labels)
+}
+
+/// A server that accepts connections and never answers, until told to close them all (then
+/// it refuses new ones): a listing against it hangs for as long as the test wants.
+async fn silent_server() -> (String, oneshot::Sender<()>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let (close, closed) = oneshot::channel::<()>();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        tokio::pin!(closed);
+        loop {
+            tokio::select! {
+                _ = &mut closed => return,
+                Ok((stream, _)) = listener.accept() => held.push(stream),
+            }
+        }
+    });
+    (url, close)
+}
+
+#[tokio::test]
+async fn a_region_out_of_tokens_does_not_hold_up_another_region() {
+    let sim = simulator(&[]).await;
+    let busy: Vec<String> = (0..5).map(|i| format!("rm-busy{i}")).collect();
+    let busy: Vec<&str> = busy.iter().map(String::as_str).collect();
+    // One request in flight at a time and two calls a second per region: the busy region,
+    // listed first, has five listings and so waits for tokens after its burst of two.
+    let text = config_text(
+        "concurrency: 1\nrate_limit_per_region: 2\n",
+        &[("cn-hangzhou", &sim.url(), &busy), ("cn-beijing", &sim.url(), &["rm-quiet"])],
+    );
+    let config = config::parse(&text, "test.yaml").unwrap();
+    let pipeline = Pipeline::build(&config, credentials()).unwrap();
+    let report = pipeline.poll_once().await;
+    assert_eq!((report.succeeded, report.failed), (6, 0));
+
+    let regions: Vec<String> = sim.requests().iter().map(|r| r["RegionCode"].clone()).collect();
+    let quiet = regions.iter().position(|r| r == "cn-beijing").unwrap();
+    assert!(
+        quiet < 2,
+        "the quiet region's listing went while the busy region waited for tokens, not after it: {regions:?}"
+    );
+}
+
+#[tokio::test]
+async fn listings_show_as_they_complete_and_no_instance_is_down_before_it_was_tried() {
+    let sim = simulator(&[("cn-hangzhou", "rm-fast")]).await;
+    let (silent, close) = silent_server().await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("dbs.yaml");
+    let settings = "poll_interval: 10m\nrequest_timeout: 60s\nretry: {max_attempts: 1}\n";
+    let text = config_text(
+        settings,
+        &[("cn-hangzhou", &sim.url(), &["rm-fast"]), ("cn-beijing", &silent, &["rm-hanging"])],
+    );
+    std::fs::write(&config, text).unwrap();
+    let exporter = Exporter::start(&config).await;
+
+    let text = exporter
+        .metrics_until("the fast listing's publication", |text| {
+            samples(text).contains_key(&up("cn-hangzhou", "rm-fast"))
+        })
+        .await;
+    let values = samples(&text);
+    assert_eq!(values[&up("cn-hangzhou", "rm-fast")], 1.0);
+    assert_eq!(values[&finished_tasks("cn-hangzhou", "rm-fast")], 1.0);
+    assert!(
+        !values.contains_key(&up("cn-beijing", "rm-hanging")),
+        "never tried to the end, so not down:\n{text}"
+    );
+    assert!(
+        !text.contains("rm-hanging"),
+        "no series at all for a target still in its first listing:\n{text}"
+    );
+    assert!(!exporter.ready().await, "not ready while a target has had no complete attempt");
+
+    close.send(()).unwrap();
+    let text = exporter
+        .metrics_until("the hanging listing's failure", |text| {
+            samples(text).contains_key(&up("cn-beijing", "rm-hanging"))
+        })
+        .await;
+    assert_eq!(samples(&text)[&up("cn-beijing", "rm-hanging")], 0.0, "a listing that really failed is down");
+    assert!(exporter.ready().await, "every target has had its first attempt");
+    exporter.stop().await;
+}
+
+#[tokio::test]
+async fn a_reload_keeps_the_series_and_cadence_of_what_stays() {
+    let sim =
+        simulator(&[("cn-hangzhou", "rm-stays"), ("cn-hangzhou", "rm-goes"), ("cn-hangzhou", "rm-new")])
+            .await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("dbs.yaml");
+    let settings = "poll_interval: 1h\nrequest_timeout: 10s\n";
+    let url = sim.url();
+    std::fs::write(&config, config_text(settings, &[("cn-hangzhou", &url, &["rm-stays", "rm-goes"])]))
+        .unwrap();
+    let exporter = Exporter::start(&config).await;
+    exporter
+        .metrics_until("the first round", |text| {
+            let values = samples(text);
+            values.contains_key(&up("cn-hangzhou", "rm-stays"))
+                && values.contains_key(&up("cn-hangzhou", "rm-goes"))
+        })
+        .await;
+
+    // Scrape without pause through the reload: the target that stays must be in every one.
+    let watching = CancellationToken::new();
+    let watcher = tokio::spawn({
+        let (metrics, watching) = (format!("{}/metrics", exporter.base), watching.clone());
+        async move {
+            let mut scrapes = 0;
+            while !watching.is_cancelled() {
+                let text = get(&metrics).await.expect("the exporter answers").1;
+                assert!(
+                    samples(&text).contains_key(&finished_tasks("cn-hangzhou", "rm-stays")),
+                    "the staying target's series vanished during a reload:\n{text}"
+                );
+                scrapes += 1;
+            }
+            scrapes
+        }
+    });
+
+    std::fs::write(&config, config_text(settings, &[("cn-hangzhou", &url, &["rm-stays", "rm-new"])]))
+        .unwrap();
+    let response = reqwest::Client::new().post(format!("{}/-/reload", exporter.base)).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    let text = exporter.metrics().await;
+    assert!(!text.contains("rm-goes"), "a removed target vanishes at once:\n{text}");
+    exporter
+        .metrics_until("the new target's first listing", |text| {
+            samples(text).contains_key(&up("cn-hangzhou", "rm-new"))
+        })
+        .await;
+    watching.cancel();
+    assert!(watcher.await.unwrap() > 0);
+    assert_eq!(
+        sim.calls_for("cn-hangzhou", "rm-stays"),
+        1,
+        "the staying target keeps its slot, an hour away"
+    );
+    assert_eq!(sim.calls_for("cn-hangzhou", "rm-new"), 1, "the new target is listed at once");
+    exporter.stop().await;
+}
+
+#[tokio::test]
+async fn polling_slower_than_the_interval_keeps_every_series_and_says_it_is_late() {
+    let instances = ["rm-one", "rm-two", "rm-three"];
+    let sim = simulator(&instances.map(|i| ("cn-hangzhou", i))).await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("dbs.yaml");
+    // One call every two seconds for three listings due every second: each round takes about
+    // six seconds, and max_staleness is as short as allowed. No call fails.
+    let settings =
+        "poll_interval: 1s\nmax_staleness: 1s\nrequest_timeout: 900ms\nrate_limit_per_region: 0.5\n";
+    std::fs::write(&config, config_text(settings, &[("cn-hangzhou", &sim.url(), &instances)])).unwrap();
+    let exporter = Exporter::start(&config).await;
+
+    let mut seen = std::collections::BTreeSet::new();
+    let lag = |text: &str| samples(text).get("aliyun_dbs_poll_lag_seconds").copied();
+    let deadline = Instant::now() + PATIENCE;
+    let text = loop {
+        let text = exporter.metrics().await;
+        let values = samples(&text);
+        for instance in instances {
+            let present = values.contains_key(&finished_tasks("cn-hangzhou", instance));
+            assert!(
+                present || !seen.contains(instance),
+                "{instance}'s series vanished without a failure:\n{text}"
+            );
+            if present {
+                seen.insert(instance);
+            }
+        }
+        // Two rounds: the second one is late against its schedule.
+        if seen.len() == instances.len() && lag(&text).is_some_and(|lag| lag > 1.0) {
+            break text;
+        }
+        assert!(Instant::now() < deadline, "polling never reported being late; last scrape:\n{text}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let values = samples(&text);
+    assert!(instances.iter().all(|i| values[&up("cn-hangzhou", i)] == 1.0));
+    assert_eq!(
+        values[&series(
+            "aliyun_dbs_api_request_errors_total",
+            &[("region_id", "cn-hangzhou"), ("code", "throttled")]
+        )],
+        0.0
+    );
+    exporter.stop().await;
+}
