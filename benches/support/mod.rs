@@ -1,0 +1,162 @@
+//! Shared by the benchmarks that poll: an estate of simulated instances served from a child
+//! process (so the exporter's CPU and memory figures are its own), and /proc readings.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, SystemTime};
+
+use dbs_exporter::api::TaskType;
+use dbs_exporter::sim::{Fault, SimTask, Simulator};
+
+pub const KEY_ID: &str = "LTAI5tBench";
+pub const SECRET: &str = "bench-secret";
+const STATES: [&str; 6] = ["initializing", "queueing", "running", "failed", "finished", "expired"];
+const ROLE: &str = "DBS_BENCH_ROLE";
+
+/// A benchmark setting from the environment, or its default.
+pub fn setting(name: &str, default: u64) -> u64 {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+pub fn region(r: u64) -> String {
+    format!("bench-region-{r:02}")
+}
+
+pub fn instance(r: u64, i: u64) -> String {
+    format!("rm-bench{r:02}x{i:05}")
+}
+
+/// The estate: `regions` x `instances` x `tasks` tasks (half full, half pitr, every state),
+/// every answer `latency` late.
+#[derive(Clone, Copy, Debug)]
+pub struct Estate {
+    pub regions: u64,
+    pub instances: u64,
+    pub tasks: u64,
+    pub latency: Duration,
+}
+
+impl Estate {
+    /// The configuration's `regions:` list for this estate, all served at `url`.
+    pub fn regions_yaml(&self, url: &str) -> String {
+        let mut yaml = String::from("regions:\n");
+        for r in 0..self.regions {
+            yaml.push_str(&format!("  - region_id: {}\n    endpoint: {url}\n    instances:\n", region(r)));
+            for i in 0..self.instances {
+                yaml.push_str(&format!("      - instance_id: {}\n", instance(r, i)));
+            }
+        }
+        yaml
+    }
+}
+
+/// The simulator in a child process (this same benchmark binary, in its simulator role).
+pub struct SimProcess {
+    child: Child,
+    pub url: String,
+}
+
+impl SimProcess {
+    pub fn start(estate: Estate) -> Self {
+        let mut child = Command::new(std::env::current_exe().unwrap())
+            .env(ROLE, "simulator")
+            .env("DBS_BENCH_REGIONS", estate.regions.to_string())
+            .env("DBS_BENCH_INSTANCES", estate.instances.to_string())
+            .env("DBS_BENCH_TASKS", estate.tasks.to_string())
+            .env("DBS_BENCH_LATENCY_MS", estate.latency.as_millis().to_string())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("simulator process starts");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        SimProcess { child, url: line.trim().to_string() }
+    }
+}
+
+impl Drop for SimProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// When this process was started as the simulator, serves until killed and never returns.
+pub fn serve_if_simulator() {
+    if std::env::var(ROLE).as_deref() != Ok("simulator") {
+        return;
+    }
+    let estate = Estate {
+        regions: setting("DBS_BENCH_REGIONS", 0),
+        instances: setting("DBS_BENCH_INSTANCES", 0),
+        tasks: setting("DBS_BENCH_TASKS", 0),
+        latency: Duration::from_millis(setting("DBS_BENCH_LATENCY_MS", 0)),
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    runtime.block_on(async {
+        let sim = Simulator::new()
+            .with_access_key(KEY_ID, SECRET)
+            .with_tasks(tasks(estate))
+            .start(SocketAddr::from(([127, 0, 0, 1], 0)))
+            .await
+            .unwrap();
+        sim.set_fault_rate(1.0, vec![Fault::Latency(estate.latency)]);
+        println!("{}", sim.url());
+        std::future::pending::<()>().await;
+    });
+}
+
+fn tasks(estate: Estate) -> Vec<SimTask> {
+    let now = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap().as_millis() as u64;
+    let mut all = Vec::with_capacity((estate.regions * estate.instances * estate.tasks) as usize);
+    for r in 0..estate.regions {
+        for i in 0..estate.instances {
+            for n in 0..estate.tasks {
+                let task_type = if n % 2 == 0 { TaskType::Full } else { TaskType::Pitr };
+                let state = STATES[(n as usize) % STATES.len()];
+                let mut task = SimTask::new(
+                    format!("dt-{r}-{i}-{n}"),
+                    region(r),
+                    instance(r, i),
+                    task_type,
+                    state,
+                    now - 60_000 * (n + 1),
+                );
+                task.export_bytes = 1_000_000 + n;
+                task.import_bytes = 500_000 + n;
+                all.push(task);
+            }
+        }
+    }
+    all
+}
+
+/// User plus system CPU time of this process, from /proc (clock ticks of 1/100 s on Linux).
+pub fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let after_name = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let fields: Vec<&str> = after_name.split_whitespace().collect();
+    let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+pub fn peak_rss_mib() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+/// The pacing bound of one pass over the estate: the slowest region's calls at its rate
+/// (after the first second's burst), or all calls' latency spread over the request slots.
+pub fn pacing_bound(estate: Estate, task_types: u64, rate: f64, concurrency: u64) -> (f64, f64) {
+    let region_calls = (estate.instances * task_types) as f64;
+    let burst = rate.ceil().max(1.0);
+    let region_bound = ((region_calls - burst).max(0.0)) / rate;
+    let calls = (estate.regions * estate.instances * task_types) as f64;
+    let latency_bound = calls * estate.latency.as_secs_f64() / concurrency as f64;
+    (region_bound, latency_bound)
+}
