@@ -12,6 +12,7 @@ pub mod cli;
 pub mod config;
 pub mod credentials;
 pub mod demo;
+pub mod history;
 pub mod http;
 pub mod logging;
 pub mod metrics;

@@ -12,7 +12,7 @@ use prometheus::{
 use prometheus::core::{Collector, Desc};
 use prometheus::proto::MetricFamily;
 
-use crate::api::ApiError;
+use crate::api::{ApiError, TaskType};
 use crate::credentials::CredentialsProvider;
 
 /// Every value the `code` label of `aliyun_dbs_api_request_errors_total` can take.
@@ -21,12 +21,17 @@ pub const ERROR_CODES: [&str; 9] =
 
 const API_LATENCY_BUCKETS: [f64; 10] = [0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0];
 
+/// Downloads take minutes to a day: 1, 5, 10, 30 minutes, 1, 2, 4, 8, 12 hours, a day.
+const TASK_DURATION_BUCKETS: [f64; 10] =
+    [60.0, 300.0, 600.0, 1800.0, 3600.0, 7200.0, 14_400.0, 28_800.0, 43_200.0, 86_400.0];
+
 #[derive(Clone, Debug)]
 pub struct ExporterMetrics {
     registry: Registry,
     api_requests: IntCounterVec,
     api_errors: IntCounterVec,
     api_duration: HistogramVec,
+    task_duration: HistogramVec,
     reload_successful: IntGauge,
     reload_success_timestamp: Gauge,
     credential_refresh_errors: CredentialRefreshErrors,
@@ -59,6 +64,15 @@ impl ExporterMetrics {
             &["region_id"],
         )
         .expect("valid metric");
+        let task_duration = HistogramVec::new(
+            HistogramOpts::new(
+                "aliyun_dbs_download_task_duration_seconds",
+                "Time from a download task's creation (GmtCreate) to the poll that first saw it finished or failed, observed once per task that had been seen in an earlier state; resolution is the poll interval.",
+            )
+            .buckets(TASK_DURATION_BUCKETS.to_vec()),
+            &["region_id", "task_type", "state"],
+        )
+        .expect("valid metric");
         let build_info = IntGaugeVec::new(
             Opts::new(
                 "aliyun_dbs_exporter_build_info",
@@ -89,6 +103,7 @@ impl ExporterMetrics {
             Box::new(api_requests.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(api_errors.clone()),
             Box::new(api_duration.clone()),
+            Box::new(task_duration.clone()),
             Box::new(build_info),
             Box::new(reload_successful.clone()),
             Box::new(reload_success_timestamp.clone()),
@@ -106,6 +121,7 @@ impl ExporterMetrics {
             api_requests,
             api_errors,
             api_duration,
+            task_duration,
             reload_successful,
             reload_success_timestamp,
             credential_refresh_errors,
@@ -146,6 +162,10 @@ impl ExporterMetrics {
         if let Some(error) = error {
             self.api_errors.with_label_values(&[region_id, error.metric_label()]).inc();
         }
+    }
+
+    pub fn observe_task_duration(&self, region_id: &str, task_type: TaskType, state: &str, seconds: f64) {
+        self.task_duration.with_label_values(&[region_id, task_type.as_str(), state]).observe(seconds);
     }
 
     /// Appends the text exposition of these metrics.

@@ -72,17 +72,27 @@ impl StateTotals {
     }
 }
 
+/// The tables of the running tasks, from their `Progress` ("exported/total tables"); tasks
+/// whose progress is missing or malformed are left out.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TableProgress {
+    pub exported: u64,
+    pub total: u64,
+}
+
 /// The tasks of one target, by state. Every documented state is always present, so a state
 /// with no tasks reads as an explicit zero rather than a missing series.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TaskAggregate {
     by_state: BTreeMap<DownloadState, StateTotals>,
+    pub running_tables: TableProgress,
 }
 
 impl Default for TaskAggregate {
     fn default() -> Self {
         TaskAggregate {
             by_state: DownloadState::KNOWN.into_iter().map(|s| (s, StateTotals::default())).collect(),
+            running_tables: TableProgress::default(),
         }
     }
 }
@@ -98,6 +108,10 @@ impl TaskAggregate {
 
     pub fn add(&mut self, task: &DownloadTask) {
         self.by_state.entry(task.state.clone()).or_default().add(task);
+        if let (DownloadState::Running, Some(progress)) = (&task.state, task.progress) {
+            self.running_tables.exported = self.running_tables.exported.saturating_add(progress.done);
+            self.running_tables.total = self.running_tables.total.saturating_add(progress.total);
+        }
     }
 
     /// Totals per state, known states first in lifecycle order, then unknown ones by name.
@@ -152,6 +166,22 @@ mod tests {
         let last = aggregate.states().last().unwrap();
         assert_eq!(last.0.as_str(), "paused");
         assert_eq!(last.1.tasks, 1);
+    }
+
+    #[test]
+    fn running_tasks_add_up_their_tables_and_others_or_malformed_progress_do_not() {
+        let with_progress = |id, state, progress: Option<(u64, u64)>| DownloadTask {
+            progress: progress.map(|(done, total)| crate::api::Progress { done, total }),
+            ..task(id, state, 0, 0, None)
+        };
+        let tasks = [
+            with_progress("a", "running", Some((3, 10))),
+            with_progress("b", "running", Some((1, 4))),
+            with_progress("c", "running", None),
+            with_progress("d", "finished", Some((9, 9))),
+        ];
+        let aggregate = TaskAggregate::from_tasks(&tasks);
+        assert_eq!(aggregate.running_tables, TableProgress { exported: 4, total: 14 });
     }
 
     #[test]

@@ -113,9 +113,77 @@ pub fn render_view(view: &StoreView, layout: &Layout, out: &mut Rope) {
                 let Some(aggregate) = &target.aggregate else { continue };
                 for (state, totals) in aggregate.states() {
                     if let Some(value) = (family.value)(totals) {
-                        write_task_sample(out, family.name, instance, *task_type, state.as_str(), &value);
+                        write_target_sample(
+                            out,
+                            family.name,
+                            instance,
+                            *task_type,
+                            ("state", state.as_str()),
+                            &value,
+                        );
                     }
                 }
+            }
+        }
+    }
+
+    const TRANSITIONS: &str = "aliyun_dbs_download_task_transitions_total";
+    write_header(
+        out,
+        TRANSITIONS,
+        "Download tasks seen entering each state since the exporter started: a task listed in a state after a listing that showed it in another state, or did not show it. The first listing of a target only records what it sees.",
+        "counter",
+    );
+    for (instance, targets) in &view.instances {
+        for (task_type, target) in targets {
+            for (state, count) in &target.transitions {
+                write_target_sample(
+                    out,
+                    TRANSITIONS,
+                    instance,
+                    *task_type,
+                    ("state", state.as_str()),
+                    &count.to_string(),
+                );
+            }
+        }
+    }
+
+    const RUNNING_TABLES: &str = "aliyun_dbs_download_running_tables";
+    write_header(
+        out,
+        RUNNING_TABLES,
+        "Sum over running download tasks of their Progress (\"exported tables/total tables\"): kind=\"exported\" the first side, kind=\"total\" the second; tasks with a malformed Progress are left out. A flat exported line is a stalled download.",
+        "gauge",
+    );
+    for (instance, targets) in &view.instances {
+        for (task_type, target) in targets {
+            let Some(aggregate) = &target.aggregate else { continue };
+            let tables = aggregate.running_tables;
+            for (kind, value) in [("exported", tables.exported), ("total", tables.total)] {
+                write_target_sample(
+                    out,
+                    RUNNING_TABLES,
+                    instance,
+                    *task_type,
+                    ("kind", kind),
+                    &value.to_string(),
+                );
+            }
+        }
+    }
+
+    const ERROR_INFO: &str = "aliyun_dbs_listing_error_info";
+    write_header(
+        out,
+        ERROR_INFO,
+        "1 while the latest listing of the target failed, with the error class in code (as in aliyun_dbs_api_request_errors_total); absent while it succeeds.",
+        "gauge",
+    );
+    for (instance, targets) in &view.instances {
+        for (task_type, target) in targets {
+            if let Some(error) = target.failing_with() {
+                write_target_sample(out, ERROR_INFO, instance, *task_type, ("code", error.code), "1");
             }
         }
     }
@@ -351,20 +419,23 @@ fn write_header(out: &mut Rope, name: &str, help: &str, kind: &str) {
     let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
 }
 
-fn write_task_sample(
+/// A sample of one target: the instance's labels, `task_type`, then one more label.
+fn write_target_sample(
     out: &mut Rope,
     name: &str,
     instance: &InstanceKey,
     task_type: TaskType,
-    state: &str,
+    (label, label_value): (&str, &str),
     value: &str,
 ) {
     out.push_str(name);
     push_instance_labels(out, instance);
     out.push_str(",task_type=\"");
     out.push_str(task_type.as_str());
-    out.push_str("\",state=\"");
-    push_label_value(out, state);
+    out.push_str("\",");
+    out.push_str(label);
+    out.push_str("=\"");
+    push_label_value(out, label_value);
     out.push_str("\"} ");
     out.push_str(value);
     out.push('\n');

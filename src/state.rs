@@ -8,22 +8,51 @@
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::RwLock;
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, SystemTime};
 
-use crate::api::TaskType;
+use crate::api::{DownloadState, DownloadTask, TaskType};
+use crate::history::{Changes, TaskHistory};
 use crate::model::{InstanceKey, TargetKey, TaskAggregate};
 
 /// The last known outcome for one (instance, task type) that has had at least one attempt.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct TargetState {
     /// The aggregate of the last successful listing, if there ever was one.
     pub aggregate: Option<TaskAggregate>,
     pub last_success: Option<SystemTime>,
     /// Whether the most recent listing succeeded.
     pub healthy: bool,
-    /// The metric label of the most recent error, to log a failure once rather than every cycle.
-    pub last_error: Option<&'static str>,
+    /// The most recent error; kept after a recovery only as `None`.
+    pub last_error: Option<ListingError>,
+    /// The tasks of the last successful listing; `None` before the first one.
+    pub history: Option<TaskHistory>,
+    /// Tasks seen entering each state since the exporter started (every known state present
+    /// from the first successful listing on).
+    pub transitions: BTreeMap<DownloadState, u64>,
+}
+
+impl TargetState {
+    /// The error class of the latest listing, when it failed.
+    pub fn failing_with(&self) -> Option<&ListingError> {
+        self.last_error.as_ref().filter(|_| !self.healthy)
+    }
+}
+
+/// Why a listing failed, as the status page and logs say it: never a secret or a signed URL.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ListingError {
+    /// The bounded error class of `aliyun_dbs_api_request_errors_total{code}`.
+    pub code: &'static str,
+    pub message: Arc<str>,
+    /// What an operator should check first.
+    pub hint: &'static str,
+}
+
+impl From<&'static str> for ListingError {
+    fn from(code: &'static str) -> Self {
+        ListingError { code, message: Arc::from(""), hint: "" }
+    }
 }
 
 /// How the last complete round over every target went.
@@ -100,33 +129,50 @@ impl Store {
         Store::default()
     }
 
-    pub fn record_success(&self, key: &TargetKey, aggregate: TaskAggregate, at: SystemTime) -> Transition {
+    /// A successful listing of `tasks`: its aggregate replaces the last one, and the tasks are
+    /// compared with the previous listing's to count state changes. The first successful
+    /// listing of a target only remembers what it sees, so a start or a reload adds nothing.
+    pub fn record_listing(
+        &self,
+        key: &TargetKey,
+        tasks: &[DownloadTask],
+        at: SystemTime,
+    ) -> (Transition, Changes) {
+        let aggregate = TaskAggregate::from_tasks(tasks);
         self.update(key, |state| {
-            let transition = match (state.healthy, state.last_error) {
-                (false, Some(from)) => Transition::Recovered { from },
-                _ => Transition::Steady,
-            };
-            *state = TargetState {
-                aggregate: Some(aggregate),
-                last_success: Some(at),
-                healthy: true,
-                last_error: None,
-            };
-            transition
+            let first = state.history.is_none();
+            let changes = state.history.get_or_insert_with(TaskHistory::default).replace(tasks);
+            if first {
+                for known in DownloadState::KNOWN {
+                    state.transitions.entry(known).or_default();
+                }
+                return (succeed(state, aggregate, at), Changes::default());
+            }
+            for (entered, count) in &changes.entered {
+                *state.transitions.entry(entered.clone()).or_default() += count;
+            }
+            (succeed(state, aggregate, at), changes)
         })
     }
 
-    /// Marks the target down; its last good aggregate stays until it is replaced or expires.
-    pub fn record_failure(&self, key: &TargetKey, error_label: &'static str) -> Transition {
+    /// A successful listing known only by its aggregate (no task history kept).
+    pub fn record_success(&self, key: &TargetKey, aggregate: TaskAggregate, at: SystemTime) -> Transition {
+        self.update(key, |state| succeed(state, aggregate, at))
+    }
+
+    /// Marks the target down; its last good aggregate stays until it is replaced or expires,
+    /// and its task history stays, so a failed poll loses no state change.
+    pub fn record_failure(&self, key: &TargetKey, error: impl Into<ListingError>) -> Transition {
+        let error = error.into();
         self.update(key, |state| {
-            let previous = if state.healthy { None } else { state.last_error };
-            let transition = if previous == Some(error_label) {
+            let previous = state.failing_with().map(|e| e.code);
+            let transition = if previous == Some(error.code) {
                 Transition::Steady
             } else {
                 Transition::NewFailure { previous }
             };
             state.healthy = false;
-            state.last_error = Some(error_label);
+            state.last_error = Some(error);
             transition
         })
     }
@@ -205,15 +251,24 @@ impl Store {
 
     fn update<R>(&self, key: &TargetKey, f: impl FnOnce(&mut TargetState) -> R) -> R {
         let mut view = self.view.write().expect("store lock poisoned");
-        let state =
-            view.instances.entry(key.instance.clone()).or_default().entry(key.task_type).or_insert(
-                TargetState { aggregate: None, last_success: None, healthy: false, last_error: None },
-            );
+        let state = view.instances.entry(key.instance.clone()).or_default().entry(key.task_type).or_default();
         let result = f(state);
         drop(view);
         self.changes.fetch_add(1, Ordering::AcqRel);
         result
     }
+}
+
+fn succeed(state: &mut TargetState, aggregate: TaskAggregate, at: SystemTime) -> Transition {
+    let transition = match state.failing_with() {
+        Some(error) => Transition::Recovered { from: error.code },
+        None => Transition::Steady,
+    };
+    state.aggregate = Some(aggregate);
+    state.last_success = Some(at);
+    state.healthy = true;
+    state.last_error = None;
+    transition
 }
 
 #[cfg(test)]
@@ -296,6 +351,37 @@ mod tests {
         store.record_round(round());
         assert_eq!(store.publication().milestones, before.milestones + 1);
         assert!(store.first_round_done());
+    }
+
+    fn task(id: &str, state: &str) -> DownloadTask {
+        DownloadTask::new(id, Some(TaskType::Full), DownloadState::parse(state))
+    }
+
+    fn transitions(store: &Store) -> Vec<(String, u64)> {
+        store.read(|view, _| {
+            let state = &view.instances[&InstanceKey::new("cn-hangzhou", "rm-1")][&TaskType::Full];
+            state.transitions.iter().filter(|(_, n)| **n > 0).map(|(s, n)| (s.to_string(), *n)).collect()
+        })
+    }
+
+    #[test]
+    fn the_first_listing_counts_nothing_and_later_ones_count_state_changes() {
+        let store = Store::new();
+        let full = key(TaskType::Full);
+        let at = SystemTime::UNIX_EPOCH;
+        let (_, changes) = store.record_listing(&full, &[task("a", "queueing"), task("b", "running")], at);
+        assert_eq!(changes, Changes::default());
+        assert!(transitions(&store).is_empty());
+        store.read(|view, _| {
+            assert_eq!(view.instances.values().next().unwrap()[&TaskType::Full].transitions.len(), 6)
+        });
+
+        store.record_failure(&full, "server");
+        let (transition, changes) =
+            store.record_listing(&full, &[task("a", "running"), task("b", "failed")], at);
+        assert_eq!(transition, Transition::Recovered { from: "server" });
+        assert_eq!(changes.completed.len(), 1);
+        assert_eq!(transitions(&store), [("running".to_string(), 1), ("failed".to_string(), 1)]);
     }
 
     #[test]

@@ -145,8 +145,21 @@ async fn metrics_carry_exact_counts_and_sums_and_a_denied_instance_is_down_alone
     assert_eq!(value("aliyun_dbs_up", instance("rm-b", "cn-hangzhou")), 1.0);
     assert_eq!(value("aliyun_dbs_up", instance("pc-denied", "ap-southeast-1")), 0.0);
     assert!(
-        !text.contains("instance_id=\"pc-denied\",task_type"),
+        !text.lines().any(|line| line.starts_with("aliyun_dbs_download") && line.contains("\"pc-denied\"")),
         "no task series for an instance never listed"
+    );
+    let error_info = |t: &'static str| {
+        vec![
+            ("region_id", "ap-southeast-1"),
+            ("instance_id", "pc-denied"),
+            ("task_type", t),
+            ("code", "forbidden"),
+        ]
+    };
+    assert_eq!(value("aliyun_dbs_listing_error_info", error_info("full")), 1.0, "and why it is down");
+    assert!(
+        !text.contains("aliyun_dbs_listing_error_info{region_id=\"cn-hangzhou\""),
+        "none for a listing that works"
     );
     let last_success = value("aliyun_dbs_last_success_timestamp_seconds", instance("rm-a", "cn-hangzhou"));
     assert!((last_success - now_ms() as f64 / 1000.0).abs() < 120.0, "{last_success}");

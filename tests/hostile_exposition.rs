@@ -154,11 +154,11 @@ impl Scenario {
                         let at = UNIX_EPOCH + Duration::from_millis(*at_ms);
                         store.record_success(&key, TaskAggregate::from_tasks(&listed), at);
                         if let Some(label) = then_failed {
-                            store.record_failure(&key, label);
+                            store.record_failure(&key, *label);
                         }
                     }
                     Outcome::Failed(label) => {
-                        store.record_failure(&key, label);
+                        store.record_failure(&key, *label);
                     }
                 }
             }

@@ -79,7 +79,7 @@ impl FailureLog {
             for target in targets {
                 let key = &target.key;
                 let state = view.instances.get(&key.instance).and_then(|types| types.get(&key.task_type));
-                if let Some(label) = state.filter(|s| !s.healthy).and_then(|s| s.last_error) {
+                if let Some(label) = state.and_then(|s| s.failing_with()).map(|e| e.code) {
                     groups.entry((Arc::clone(&key.instance.region_id), label)).or_default().failing += 1;
                 }
             }

@@ -24,9 +24,10 @@ use tokio_util::sync::CancellationToken;
 
 use crate::api::{ApiError, CallObserver, CallSlot, DbsClient, DownloadTaskQuery, ListOptions, Page};
 use crate::config::Config;
+use crate::history::Changes;
 use crate::metrics::ExporterMetrics;
-use crate::model::{InstanceKey, TargetKey, TaskAggregate};
-use crate::state::{RoundReport, Store};
+use crate::model::{InstanceKey, TargetKey};
+use crate::state::{ListingError, RoundReport, Store};
 use failures::FailureLog;
 pub use pacing::Pacer;
 use schedule::{Cadence, Schedule, Start};
@@ -350,19 +351,54 @@ impl Poller {
         let observer = PacedCalls { poller: self, region_id: &target.key.instance.region_id };
         match target.client.list_download_tasks(&target.endpoint, &query, options, &observer).await {
             Ok(listing) => {
-                let aggregate = TaskAggregate::from_tasks(&listing.tasks);
-                let transition = self.store.record_success(&target.key, aggregate, now);
+                let (transition, changes) = self.store.record_listing(&target.key, &listing.tasks, now);
                 self.failures.succeeded(&target.key, transition);
+                self.observe_durations(&target.key, &changes, now);
                 tracing::debug!(listing = %target.key, tasks = listing.tasks.len(), pages = listing.pages, duplicates = listing.duplicates, "listed");
                 Outcome::Succeeded
             }
             Err(err) => {
-                let transition = self.store.record_failure(&target.key, err.metric_label());
+                let error = ListingError {
+                    code: err.metric_label(),
+                    message: Arc::from(bounded(err.to_string(), MAX_ERROR_MESSAGE)),
+                    hint: failures::hint(&err),
+                };
+                let transition = self.store.record_failure(&target.key, error);
                 self.failures.failed(&target.key, &target.endpoint, &err, transition);
                 Outcome::Failed
             }
         }
     }
+
+    /// Tasks seen ending since the last listing: from their creation to this poll.
+    fn observe_durations(&self, key: &TargetKey, changes: &Changes, polled: SystemTime) {
+        let polled_ms = unix_ms(polled);
+        for (state, created_ms) in &changes.completed {
+            let Some(created_ms) = created_ms else { continue };
+            let seconds = polled_ms.saturating_sub(*created_ms) as f64 / 1000.0;
+            self.metrics.observe_task_duration(
+                &key.instance.region_id,
+                key.task_type,
+                state.as_str(),
+                seconds,
+            );
+        }
+    }
+}
+
+/// Error texts kept for the status page are cut here: some quote a whole request.
+const MAX_ERROR_MESSAGE: usize = 400;
+
+fn bounded(mut text: String, max: usize) -> String {
+    if text.len() > max {
+        let mut end = max;
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        text.truncate(end);
+        text.push('…');
+    }
+    text
 }
 
 /// The targets not yet listed in the current round over every target.

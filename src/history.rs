@@ -1,0 +1,145 @@
+//! What the exporter remembers of each target's tasks between two listings, to see tasks
+//! change state: each task's id (as a 56-bit hash) and last state, packed in one `u64`,
+//! sorted. About 8 bytes a task; a task that leaves the lookback window leaves the listing and
+//! so is forgotten at the next one.
+
+use std::collections::BTreeMap;
+use std::hash::{DefaultHasher, Hash, Hasher};
+
+use crate::api::{DownloadState, DownloadTask};
+
+/// The tasks of one target as of its last successful listing.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TaskHistory {
+    /// `hash << 8 | state code`, sorted.
+    entries: Vec<u64>,
+}
+
+/// What a listing showed against the one before it.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Changes {
+    /// Tasks that entered each state: seen in it now, in another state or not at all before.
+    pub entered: BTreeMap<DownloadState, u64>,
+    /// Tasks seen `finished` or `failed` for the first time after having been seen in an
+    /// earlier state, with their creation time (Unix ms), for the duration histogram.
+    pub completed: Vec<(DownloadState, Option<u64>)>,
+}
+
+const OTHER_STATE: u8 = u8::MAX;
+
+impl TaskHistory {
+    /// Remembers `tasks` in place of the previous listing's, and says what changed.
+    pub fn replace(&mut self, tasks: &[DownloadTask]) -> Changes {
+        let mut changes = Changes::default();
+        let mut entries = Vec::with_capacity(tasks.len());
+        for task in tasks.iter().filter(|task| !task.task_id.is_empty()) {
+            let id = id_hash(&task.task_id);
+            let code = state_code(&task.state);
+            let before = self.state_of(id);
+            if before != Some(code) {
+                *changes.entered.entry(task.state.clone()).or_default() += 1;
+                let terminal = matches!(task.state, DownloadState::Finished | DownloadState::Failed);
+                if terminal && before.is_some_and(|b| b != code) {
+                    changes.completed.push((task.state.clone(), task.created_at_ms));
+                }
+            }
+            entries.push(id << 8 | u64::from(code));
+        }
+        entries.sort_unstable();
+        entries.dedup_by_key(|entry| *entry >> 8);
+        entries.shrink_to_fit();
+        self.entries = entries;
+        changes
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Bytes held for the tasks.
+    pub fn heap_bytes(&self) -> usize {
+        self.entries.capacity() * std::mem::size_of::<u64>()
+    }
+
+    fn state_of(&self, id: u64) -> Option<u8> {
+        let index = self.entries.binary_search_by_key(&id, |entry| entry >> 8).ok()?;
+        Some((self.entries[index] & 0xFF) as u8)
+    }
+}
+
+/// A task id as 56 bits: at a million tasks, the chance of any two colliding is about 1 in
+/// 10^5, and a collision only misattributes one state change.
+fn id_hash(task_id: &str) -> u64 {
+    let mut hasher = DefaultHasher::new();
+    task_id.hash(&mut hasher);
+    hasher.finish() >> 8
+}
+
+fn state_code(state: &DownloadState) -> u8 {
+    DownloadState::KNOWN.iter().position(|known| known == state).map_or(OTHER_STATE, |i| i as u8)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn task(id: &str, state: &str, created: u64) -> DownloadTask {
+        DownloadTask {
+            created_at_ms: Some(created),
+            ..DownloadTask::new(id, None, DownloadState::parse(state))
+        }
+    }
+
+    fn entered(changes: &Changes) -> Vec<(&str, u64)> {
+        changes.entered.iter().map(|(s, n)| (s.as_str(), *n)).collect()
+    }
+
+    #[test]
+    fn new_tasks_and_state_changes_are_entries_and_unchanged_tasks_are_not() {
+        let mut history = TaskHistory::default();
+        history.replace(&[task("a", "queueing", 1), task("b", "running", 2)]);
+        let changes =
+            history.replace(&[task("a", "running", 1), task("b", "running", 2), task("c", "queueing", 3)]);
+        assert_eq!(entered(&changes), [("queueing", 1), ("running", 1)]);
+        assert!(changes.completed.is_empty());
+        assert_eq!(history.len(), 3);
+    }
+
+    #[test]
+    fn a_task_seen_before_that_ends_is_a_completion_and_one_first_seen_ended_is_not() {
+        let mut history = TaskHistory::default();
+        history.replace(&[task("a", "running", 10), task("b", "queueing", 20)]);
+        let changes =
+            history.replace(&[task("a", "finished", 10), task("b", "failed", 20), task("c", "finished", 30)]);
+        assert_eq!(entered(&changes), [("failed", 1), ("finished", 2)]);
+        assert_eq!(
+            changes.completed,
+            [(DownloadState::Finished, Some(10)), (DownloadState::Failed, Some(20))]
+        );
+        let again = history.replace(&[task("a", "finished", 10), task("b", "failed", 20)]);
+        assert_eq!(again, Changes::default(), "a task already ended is not counted twice");
+    }
+
+    #[test]
+    fn tasks_that_leave_the_listing_are_forgotten_and_empty_ids_are_not_kept() {
+        let mut history = TaskHistory::default();
+        history.replace(&[task("a", "finished", 1), task("", "running", 2)]);
+        assert_eq!(history.len(), 1);
+        history.replace(&[]);
+        assert!(history.is_empty());
+        let changes = history.replace(&[task("a", "finished", 1)]);
+        assert_eq!(entered(&changes), [("finished", 1)], "a task back in the window is seen anew");
+    }
+
+    #[test]
+    fn memory_is_eight_bytes_a_task() {
+        let mut history = TaskHistory::default();
+        let tasks: Vec<DownloadTask> = (0..1000).map(|i| task(&format!("dt-{i}"), "running", i)).collect();
+        history.replace(&tasks);
+        assert_eq!(history.heap_bytes(), 8000);
+    }
+}
