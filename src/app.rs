@@ -25,6 +25,7 @@ use crate::poller::{targets_from_config, Cadences, CycleReport, PollSettings, Po
 use crate::reload::{self, ReloadReceiver};
 use crate::render::{Exposition, Layout};
 use crate::state::Store;
+use crate::status::{Catalog, StatusBoard, Summary};
 use crate::Error;
 
 /// Flags of the web side.
@@ -86,6 +87,7 @@ impl AccountCredentials {
 pub struct Pipeline {
     pub poller: Arc<Poller>,
     pub exposition: Arc<Exposition>,
+    pub status: Arc<StatusBoard>,
     store: Arc<Store>,
     metrics: ExporterMetrics,
     credentials: AccountCredentials,
@@ -104,7 +106,8 @@ impl Pipeline {
         let store = Arc::new(Store::new());
         let poller = build_poller(config, shard, &credentials, &store, &metrics)?;
         let exposition = Arc::new(Exposition::new(store.clone(), metrics.clone(), layout(config, &poller)));
-        Ok(Pipeline { poller, exposition, store, metrics, credentials, shard })
+        let status = Arc::new(StatusBoard::new(store.clone(), catalog(config, &poller, shard)));
+        Ok(Pipeline { poller, exposition, status, store, metrics, credentials, shard })
     }
 
     /// One pass over every target, as fast as the pacing allows: for `once` and tests.
@@ -124,6 +127,7 @@ impl Pipeline {
         let keep: HashSet<TargetKey> = poller.targets().iter().map(|t| t.key.clone()).collect();
         self.store.retain_targets(&|target| keep.contains(target));
         self.exposition.set_layout(layout(config, &poller));
+        self.status.set_catalog(catalog(config, &poller, self.shard));
         self.poller = poller;
     }
 }
@@ -153,6 +157,24 @@ fn build_poller(
 
 fn layout(config: &Config, poller: &Poller) -> Layout {
     Layout { task_types: config.task_types.clone(), target_count: poller.targets().len() }
+}
+
+/// What the status page says of the configuration, and the targets it lists.
+fn catalog(config: &Config, poller: &Poller, shard: Shard) -> Catalog {
+    let targets: Vec<_> = poller.targets().iter().map(|t| t.key.clone()).collect();
+    let mut instances: Vec<_> = targets.iter().map(|key| &key.instance).collect();
+    instances.dedup();
+    let summary = Summary {
+        version: env!("CARGO_PKG_VERSION"),
+        accounts: config.accounts.iter().map(|account| account.name.clone()).collect(),
+        regions: config.regions.len(),
+        instances: instances.len(),
+        task_types: config.task_types.iter().map(|t| t.as_str()).collect(),
+        shard: shard.to_string(),
+        poll_interval: config::format_duration(config.poll_interval),
+        lookback: config::format_duration(config.lookback),
+    };
+    Catalog { summary, targets }
 }
 
 #[derive(Debug)]
@@ -194,7 +216,8 @@ impl Daemon {
         let token = CancellationToken::new();
         let (reload_sender, mut reload_requests) = reload::channel();
         let routes = Routes::new(Arc::clone(&self.pipeline.exposition), self.telemetry_path.clone())
-            .with_reload(reload_sender);
+            .with_reload(reload_sender)
+            .with_status(Arc::clone(&self.pipeline.status));
         let server =
             http::Server::new(self.listener, Arc::new(routes)).with_web_config(self.web_config.take());
         let server = tokio::spawn(server.run(token.clone()));

@@ -22,6 +22,7 @@ pub mod reload;
 pub mod render;
 pub mod sim;
 pub mod state;
+pub mod status;
 
 use std::net::SocketAddr;
 

@@ -41,6 +41,12 @@ impl From<String> for Chunks {
     }
 }
 
+impl From<Vec<u8>> for Chunks {
+    fn from(bytes: Vec<u8>) -> Self {
+        Chunks::new([Bytes::from(bytes)])
+    }
+}
+
 impl Body for Chunks {
     type Data = Bytes;
     type Error = Infallible;

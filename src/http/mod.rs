@@ -1,14 +1,17 @@
 //! The HTTP server: `/metrics` (or the telemetry path), `/-/healthy`, `/-/ready`,
-//! `POST /-/reload` and a landing page, over HTTP or TLS, with optional basic auth. It knows
-//! nothing of the API: it serves what the renderer produced.
+//! `POST /-/reload`, the status page `/` and `/api/v1/targets`, over HTTP or TLS, with optional
+//! basic auth. It knows nothing of the API: it serves what the renderer and the status board
+//! produced.
 //!
-//! [`routes`] answers requests, [`server`] accepts connections and bounds what each may hold,
+//! [`routes`] answers requests, [`status_page`] writes the status page and its JSON,
+//! [`server`] accepts connections and bounds what each may hold,
 //! [`web_config`] reads `--web.config.file` into the [`tls`] acceptor and [`auth`] users.
 
 mod auth;
 mod body;
 mod routes;
 mod server;
+mod status_page;
 mod tls;
 mod web_config;
 

@@ -8,8 +8,10 @@ use hyper::header::{HeaderMap, HeaderValue, ACCEPT_ENCODING, ALLOW, CONTENT_ENCO
 use hyper::{Method, Request, Response, StatusCode};
 
 use super::body::Chunks;
+use super::status_page::{self, StatusQuery};
 use crate::reload::{self, ReloadSender};
 use crate::render::Exposition;
+use crate::status::StatusBoard;
 
 /// The content type of the Prometheus text format.
 pub const METRICS_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -21,11 +23,18 @@ pub struct Routes {
     exposition: Arc<Exposition>,
     telemetry_path: String,
     reload: Option<ReloadSender>,
+    status: Option<Arc<StatusBoard>>,
 }
 
 impl Routes {
     pub fn new(exposition: Arc<Exposition>, telemetry_path: impl Into<String>) -> Self {
-        Routes { exposition, telemetry_path: telemetry_path.into(), reload: None }
+        Routes { exposition, telemetry_path: telemetry_path.into(), reload: None, status: None }
+    }
+
+    /// Serves the status page at `/` and `/api/v1/targets` from `board`.
+    pub fn with_status(mut self, board: Arc<StatusBoard>) -> Self {
+        self.status = Some(board);
+        self
     }
 
     /// Enables `POST /-/reload`, answered by whoever holds the receiving end.
@@ -41,7 +50,9 @@ impl Routes {
         if let (Some(sender), "/-/reload") = (&self.reload, path) {
             return answer_reload(sender, method).await;
         }
-        let known = path == self.telemetry_path || matches!(path, "/" | "/-/healthy" | "/-/ready");
+        let known = path == self.telemetry_path
+            || matches!(path, "/" | "/-/healthy" | "/-/ready")
+            || (path == "/api/v1/targets" && self.status.is_some());
         if !known {
             return text(StatusCode::NOT_FOUND, "not found\n");
         }
@@ -55,7 +66,11 @@ impl Routes {
                 StatusCode::SERVICE_UNAVAILABLE,
                 "dbs-exporter is not ready: not every target has been listed yet.\n",
             ),
-            "/" => self.landing_page(),
+            "/" => match &self.status {
+                Some(board) => self.status_page(board, request.uri().query()),
+                None => self.landing_page(),
+            },
+            "/api/v1/targets" => self.targets_json(request.uri().query()),
             _ => self.metrics(request.headers()),
         }
     }
@@ -69,6 +84,23 @@ impl Routes {
         if scrape.gzip {
             headers.insert(CONTENT_ENCODING, HeaderValue::from_static("gzip"));
         }
+        response
+    }
+
+    fn status_page(&self, board: &StatusBoard, query: Option<&str>) -> Response<Chunks> {
+        let snapshot = board.snapshot(std::time::SystemTime::now());
+        let page = status_page::html(&snapshot, &StatusQuery::parse(query), &self.telemetry_path);
+        let mut response = Response::new(Chunks::from(page));
+        response.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
+        response
+    }
+
+    fn targets_json(&self, query: Option<&str>) -> Response<Chunks> {
+        let Some(board) = &self.status else { return text(StatusCode::NOT_FOUND, "not found\n") };
+        let body =
+            status_page::json(board.snapshot(std::time::SystemTime::now()), &StatusQuery::parse(query));
+        let mut response = Response::new(Chunks::from(body));
+        response.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
         response
     }
 

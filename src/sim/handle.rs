@@ -182,6 +182,19 @@ impl SimHandle {
         self.shared().push_task(task);
     }
 
+    /// Moves a stored task to `state` with `progress` ("exported/total tables"), as DBS does
+    /// while it runs a download; false when no stored task has that id.
+    pub fn move_task(&self, task_id: &str, state: &str, progress: &str) -> bool {
+        let shared = self.shared();
+        let mut tasks = lock(&shared.tasks);
+        let Some(task) = tasks.values_mut().flatten().find(|task| task.task_id == task_id) else {
+            return false;
+        };
+        task.state = state.to_string();
+        task.progress = progress.to_string();
+        true
+    }
+
     /// Stops accepting, drops open connections and waits for the server to finish. Other clones
     /// of this handle then point at a stopped server.
     pub async fn shutdown(self) {

@@ -1,0 +1,255 @@
+//! The status page (`GET /`) and its JSON form (`GET /api/v1/targets`): plain server-rendered
+//! HTML that reads well without JavaScript; a small script only filters rows as one types.
+//! Every value is escaped; nothing from the request reaches the page but the filter text,
+//! escaped too.
+
+use crate::status::{Health, Snapshot, TargetStatus};
+use std::fmt::Write as _;
+
+/// The query parameters the two pages understand.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct StatusQuery {
+    /// Keep targets whose account, region or instance contains this text (any case).
+    pub filter: String,
+    /// `state=down`: keep failing targets only.
+    pub only_down: bool,
+}
+
+impl StatusQuery {
+    pub fn parse(query: Option<&str>) -> Self {
+        let mut parsed = StatusQuery::default();
+        for (name, value) in url::form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
+            match name.as_ref() {
+                "filter" => parsed.filter = value.trim().to_string(),
+                "state" => parsed.only_down = value.eq_ignore_ascii_case("down"),
+                _ => {}
+            }
+        }
+        parsed
+    }
+
+    fn keeps(&self, target: &TargetStatus) -> bool {
+        if self.only_down && target.health != Health::Down {
+            return false;
+        }
+        if self.filter.is_empty() {
+            return true;
+        }
+        let needle = self.filter.to_lowercase();
+        [target.account.as_deref().unwrap_or(""), &target.region_id, &target.instance_id]
+            .iter()
+            .any(|field| field.to_lowercase().contains(&needle))
+    }
+}
+
+/// `{"targets": [...]}` plus the summary, as JSON.
+pub fn json(mut snapshot: Snapshot, query: &StatusQuery) -> Vec<u8> {
+    snapshot.targets.retain(|target| query.keeps(target));
+    serde_json::to_vec(&snapshot).expect("the snapshot serialises")
+}
+
+pub fn html(snapshot: &Snapshot, query: &StatusQuery, telemetry_path: &str) -> String {
+    let summary = &snapshot.summary;
+    let targets: Vec<&TargetStatus> = snapshot.targets.iter().filter(|t| query.keeps(t)).collect();
+    let down = snapshot.targets.iter().filter(|t| t.health == Health::Down).count();
+    let pending = snapshot.targets.iter().filter(|t| t.health == Health::Pending).count();
+    let mut page = String::with_capacity(4096 + targets.len() * 600);
+    let _ = write!(
+        page,
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>DBS Exporter</title>\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n<style>{STYLE}</style></head>\n<body>\n\
+         <h1>DBS Exporter</h1>\n<nav><a href=\"{metrics}\">Metrics</a> · <a href=\"/api/v1/targets\">Targets as JSON</a> · \
+         <a href=\"/-/healthy\">Health</a> · <a href=\"/-/ready\">Readiness</a></nav>\n<dl class=\"summary\">",
+        metrics = escape(telemetry_path),
+    );
+    let accounts =
+        if summary.accounts.is_empty() { "default".to_string() } else { summary.accounts.join(", ") };
+    let round = match &snapshot.last_round {
+        Some(round) => format!(
+            "{:.1} s, {} API calls, started up to {:.1} s late",
+            round.duration_seconds, round.api_calls, round.lag_seconds
+        ),
+        None => "none complete yet".to_string(),
+    };
+    for (term, value) in [
+        ("Version", summary.version.to_string()),
+        ("Accounts", accounts),
+        ("Regions", summary.regions.to_string()),
+        ("Instances", summary.instances.to_string()),
+        ("Task types", summary.task_types.join(", ")),
+        ("Shard", summary.shard.clone()),
+        ("Poll interval", summary.poll_interval.clone()),
+        ("Lookback", summary.lookback.clone()),
+        ("Last round over every target", round),
+        (
+            "Targets",
+            format!(
+                "{} ({down} down, {pending} not listed yet{})",
+                snapshot.targets.len(),
+                if snapshot.ready { "" } else { "; not ready" }
+            ),
+        ),
+    ] {
+        let _ = write!(page, "<dt>{}</dt><dd>{}</dd>", escape(term), escape(&value));
+    }
+    let _ = write!(
+        page,
+        "</dl>\n<form method=\"get\" action=\"/\" role=\"search\"><label for=\"filter\">Filter by account, region or instance</label> \
+         <input type=\"search\" id=\"filter\" name=\"filter\" value=\"{}\" autocomplete=\"off\"> <button type=\"submit\">Filter</button></form>\n\
+         <p id=\"shown\">{} of {} targets shown</p>\n<table id=\"targets\">\n<thead><tr><th>Account</th><th>Region</th><th>Instance</th>\
+         <th>Engine</th><th>Task type</th><th>State</th><th>Last success</th><th>Error</th><th>Tasks by state</th></tr></thead>\n<tbody>\n",
+        escape(&query.filter),
+        targets.len(),
+        snapshot.targets.len()
+    );
+    for target in targets {
+        write_row(&mut page, target);
+    }
+    page.push_str("</tbody></table>\n<script>");
+    page.push_str(SCRIPT);
+    page.push_str("</script>\n</body></html>\n");
+    page
+}
+
+fn write_row(page: &mut String, target: &TargetStatus) {
+    let (class, label) = match target.health {
+        Health::Up => ("up", "UP"),
+        Health::Down => ("down", "DOWN"),
+        Health::Pending => ("pending", "NOT LISTED YET"),
+    };
+    let search =
+        format!("{} {} {}", target.account.as_deref().unwrap_or(""), target.region_id, target.instance_id)
+            .to_lowercase();
+    let last_success = match (&target.last_success, target.last_success_seconds_ago) {
+        (Some(at), Some(ago)) => format!("{} ({} ago)", escape(at), escape(&ago_text(ago))),
+        _ => "never".to_string(),
+    };
+    let error = match &target.error {
+        Some(error) => format!(
+            "<span class=\"code\">{}</span><br><span class=\"hint\">{}</span><br><small>{}</small>",
+            escape(error.code),
+            escape(error.hint),
+            escape(&error.message)
+        ),
+        None => String::new(),
+    };
+    let tasks: Vec<String> = target
+        .tasks
+        .iter()
+        .filter(|(_, count)| **count > 0)
+        .map(|(state, count)| format!("{}={count}", escape(state)))
+        .collect();
+    let _ = writeln!(
+        page,
+        "<tr class=\"{class}\" data-search=\"{}\"><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>\
+         <td class=\"state\">{label}</td><td>{last_success}</td><td class=\"error\">{error}</td><td>{}</td></tr>",
+        escape(&search),
+        escape(target.account.as_deref().unwrap_or("")),
+        escape(&target.region_id),
+        escape(&target.instance_id),
+        escape(target.engine.as_deref().unwrap_or("")),
+        escape(target.task_type),
+        if tasks.is_empty() { "none".to_string() } else { tasks.join(" ") },
+    );
+}
+
+fn ago_text(seconds: u64) -> String {
+    match seconds {
+        0..=119 => format!("{seconds}s"),
+        120..=7199 => format!("{}m", seconds / 60),
+        7200..=172_799 => format!("{}h", seconds / 3600),
+        _ => format!("{}d", seconds / 86_400),
+    }
+}
+
+/// Text and attribute values: `&`, `<`, `>`, `"` and `'` escaped.
+pub fn escape(text: &str) -> String {
+    let mut escaped = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => escaped.push_str("&amp;"),
+            '<' => escaped.push_str("&lt;"),
+            '>' => escaped.push_str("&gt;"),
+            '"' => escaped.push_str("&quot;"),
+            '\'' => escaped.push_str("&#39;"),
+            c => escaped.push(c),
+        }
+    }
+    escaped
+}
+
+const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:1.5em;color:#222}\
+table{border-collapse:collapse;width:100%;font-size:.9em}th,td{border:1px solid #ccc;padding:.3em .5em;text-align:left;vertical-align:top}\
+th{background:#f3f3f3}tr.down td.state{color:#fff;background:#c62828;font-weight:bold}tr.up td.state{color:#fff;background:#2e7d32}\
+tr.pending td.state{background:#ffe082}.summary{display:grid;grid-template-columns:max-content auto;gap:.2em 1em}\
+.summary dt{font-weight:bold}.summary dd{margin:0}.code{font-family:monospace;font-weight:bold}.hint{color:#555}form{margin:1em 0}";
+
+/// Hides the rows that do not match the filter box as one types; without it the form filters
+/// on the server.
+const SCRIPT: &str = "(function(){var box=document.getElementById('filter');var rows=document.querySelectorAll('#targets tbody tr');\
+var shown=document.getElementById('shown');function apply(){var q=box.value.trim().toLowerCase();var n=0;\
+rows.forEach(function(r){var hit=q===''||r.getAttribute('data-search').indexOf(q)>=0;r.hidden=!hit;if(hit){n++;}});\
+shown.textContent=n+' of '+rows.length+' targets shown';}box.addEventListener('input',apply);})();";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::status::{ErrorStatus, Summary};
+
+    fn target(instance: &str, health: Health) -> TargetStatus {
+        TargetStatus {
+            account: None,
+            region_id: "cn-hangzhou".into(),
+            instance_id: instance.into(),
+            engine: None,
+            task_type: "full",
+            health,
+            up: health == Health::Up,
+            last_success: None,
+            last_success_seconds_ago: None,
+            error: (health == Health::Down).then(|| ErrorStatus {
+                code: "auth",
+                message: "<script>alert(1)</script>".into(),
+                hint: "check the AccessKey",
+            }),
+            tasks: Default::default(),
+        }
+    }
+
+    fn snapshot() -> Snapshot {
+        Snapshot {
+            summary: Summary::default(),
+            ready: true,
+            last_round: None,
+            targets: vec![target("rm-bad", Health::Down), target("rm-good", Health::Up)],
+        }
+    }
+
+    #[test]
+    fn every_value_is_escaped_and_the_filter_is_applied_on_the_server() {
+        let query = StatusQuery::parse(Some("filter=%22%3E%3Cb%3Erm-good"));
+        assert_eq!(query.filter, "\"><b>rm-good");
+        let page = html(&snapshot(), &StatusQuery::parse(Some("filter=rm-")), "/metrics");
+        assert!(!page.contains("<script>alert"), "error text is escaped");
+        assert!(page.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
+        assert_eq!(page.matches("<tr class=").count(), 2);
+        let page = html(&snapshot(), &query, "/metrics");
+        assert!(page.contains("value=\"&quot;&gt;&lt;b&gt;rm-good\""));
+        assert_eq!(page.matches("<tr class=").count(), 0, "nothing matches the odd filter");
+        let page = html(&snapshot(), &StatusQuery::parse(Some("filter=GOOD")), "/metrics");
+        assert_eq!(page.matches("<tr class=").count(), 1);
+    }
+
+    #[test]
+    fn the_json_keeps_failing_targets_only_when_asked() {
+        let all: serde_json::Value =
+            serde_json::from_slice(&json(snapshot(), &StatusQuery::default())).unwrap();
+        assert_eq!(all["targets"].as_array().unwrap().len(), 2);
+        let down: serde_json::Value =
+            serde_json::from_slice(&json(snapshot(), &StatusQuery::parse(Some("state=down")))).unwrap();
+        let down = down["targets"].as_array().unwrap();
+        assert_eq!(down.len(), 1);
+        assert_eq!(down[0]["error"]["code"], "auth");
+        assert_eq!(down[0]["error"]["hint"], "check the AccessKey");
+    }
+}

@@ -1,0 +1,203 @@
+//! What the status page and `/api/v1/targets` show: every target with its health, last
+//! success, error and tasks by state, failing ones first, built from the store on demand.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, RwLock};
+use std::time::SystemTime;
+
+use serde::Serialize;
+
+use crate::model::TargetKey;
+use crate::state::{Store, StoreView, TargetState};
+
+/// What the configuration says, for the page's header.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Summary {
+    pub version: &'static str,
+    pub accounts: Vec<String>,
+    pub regions: usize,
+    pub instances: usize,
+    pub task_types: Vec<&'static str>,
+    /// `index/count`.
+    pub shard: String,
+    pub poll_interval: String,
+    pub lookback: String,
+}
+
+/// The configured targets and the summary, replaced at each reload.
+#[derive(Clone, Debug, Default)]
+pub struct Catalog {
+    pub summary: Summary,
+    pub targets: Vec<TargetKey>,
+}
+
+/// The store and the catalog, shared by the HTTP routes.
+#[derive(Debug)]
+pub struct StatusBoard {
+    store: Arc<Store>,
+    catalog: RwLock<Arc<Catalog>>,
+}
+
+/// How a target stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Health {
+    Down,
+    /// Not listed yet since the start or the reload that added it.
+    Pending,
+    Up,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct ErrorStatus {
+    pub code: &'static str,
+    pub message: String,
+    pub hint: &'static str,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct TargetStatus {
+    pub account: Option<String>,
+    pub region_id: String,
+    pub instance_id: String,
+    /// The database engine, when discovery found the instance; `None` for instances listed by
+    /// hand.
+    pub engine: Option<String>,
+    pub task_type: &'static str,
+    pub health: Health,
+    pub up: bool,
+    /// RFC 3339, UTC.
+    pub last_success: Option<String>,
+    pub last_success_seconds_ago: Option<u64>,
+    pub error: Option<ErrorStatus>,
+    /// Tasks in the lookback window by state, as of the last successful listing.
+    pub tasks: BTreeMap<String, u64>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct LastRound {
+    pub duration_seconds: f64,
+    pub api_calls: u64,
+    pub lag_seconds: f64,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Snapshot {
+    pub summary: Summary,
+    pub ready: bool,
+    pub last_round: Option<LastRound>,
+    pub targets: Vec<TargetStatus>,
+}
+
+impl StatusBoard {
+    pub fn new(store: Arc<Store>, catalog: Catalog) -> Self {
+        StatusBoard { store, catalog: RwLock::new(Arc::new(catalog)) }
+    }
+
+    pub fn set_catalog(&self, catalog: Catalog) {
+        *self.catalog.write().unwrap_or_else(|poisoned| poisoned.into_inner()) = Arc::new(catalog);
+    }
+
+    /// Every target as of now, failing ones first, then those not listed yet, then the rest,
+    /// each group in configuration order.
+    pub fn snapshot(&self, now: SystemTime) -> Snapshot {
+        let catalog = Arc::clone(&self.catalog.read().unwrap_or_else(|poisoned| poisoned.into_inner()));
+        let (last_round, mut targets) = self.store.read(|view, _| {
+            let targets: Vec<TargetStatus> =
+                catalog.targets.iter().map(|key| target_status(view, key, now)).collect();
+            let last_round = view.last_round.map(|round| LastRound {
+                duration_seconds: round.duration_seconds,
+                api_calls: round.api_calls,
+                lag_seconds: round.lag_seconds,
+            });
+            (last_round, targets)
+        });
+        targets.sort_by_key(|target| target.health);
+        Snapshot {
+            summary: catalog.summary.clone(),
+            ready: self.store.first_round_done(),
+            last_round,
+            targets,
+        }
+    }
+}
+
+fn target_status(view: &StoreView, key: &TargetKey, now: SystemTime) -> TargetStatus {
+    let state = view.instances.get(&key.instance).and_then(|types| types.get(&key.task_type));
+    let health = match state {
+        None => Health::Pending,
+        Some(TargetState { healthy: true, .. }) => Health::Up,
+        Some(_) => Health::Down,
+    };
+    let last_success = state.and_then(|s| s.last_success);
+    TargetStatus {
+        account: key.instance.account.as_deref().map(str::to_string),
+        region_id: key.instance.region_id.to_string(),
+        instance_id: key.instance.instance_id.to_string(),
+        engine: None,
+        task_type: key.task_type.as_str(),
+        health,
+        up: health == Health::Up,
+        last_success: last_success.map(rfc3339),
+        last_success_seconds_ago: last_success.map(|at| now.duration_since(at).unwrap_or_default().as_secs()),
+        error: state.and_then(TargetState::failing_with).map(|error| ErrorStatus {
+            code: error.code,
+            message: error.message.to_string(),
+            hint: error.hint,
+        }),
+        tasks: state
+            .and_then(|s| s.aggregate.as_ref())
+            .map(|aggregate| aggregate.states().map(|(s, t)| (s.as_str().to_string(), t.tasks)).collect())
+            .unwrap_or_default(),
+    }
+}
+
+fn rfc3339(at: SystemTime) -> String {
+    let at = time::OffsetDateTime::from(at).replace_nanosecond(0).unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    at.format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::TaskType;
+    use crate::model::{InstanceKey, TaskAggregate};
+    use crate::state::ListingError;
+    use std::time::Duration;
+
+    fn key(instance: &str) -> TargetKey {
+        TargetKey { instance: InstanceKey::new("cn-hangzhou", instance), task_type: TaskType::Full }
+    }
+
+    #[test]
+    fn failing_targets_come_first_then_pending_then_up_with_their_details() {
+        let store = Arc::new(Store::new());
+        let at = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        store.record_success(&key("rm-up"), TaskAggregate::default(), at);
+        let error =
+            ListingError { code: "auth", message: Arc::from("SignatureDoesNotMatch"), hint: "check the key" };
+        store.record_failure(&key("rm-down"), error);
+        let catalog =
+            Catalog { targets: vec![key("rm-up"), key("rm-pending"), key("rm-down")], ..Catalog::default() };
+        let board = StatusBoard::new(store, catalog);
+        let snapshot = board.snapshot(at + Duration::from_secs(90));
+        let order: Vec<(&str, Health)> =
+            snapshot.targets.iter().map(|t| (t.instance_id.as_str(), t.health)).collect();
+        assert_eq!(
+            order,
+            [("rm-down", Health::Down), ("rm-pending", Health::Pending), ("rm-up", Health::Up)]
+        );
+        let up = &snapshot.targets[2];
+        assert_eq!(up.last_success.as_deref(), Some("2023-11-14T22:13:20Z"));
+        assert_eq!(up.last_success_seconds_ago, Some(90));
+        assert_eq!(up.tasks.len(), 6);
+        assert_eq!(
+            snapshot.targets[0].error.as_ref().map(|e| (e.code, e.hint)),
+            Some(("auth", "check the key"))
+        );
+        let json = serde_json::to_value(&snapshot.targets[0]).unwrap();
+        assert_eq!(json["health"], "down");
+        assert_eq!(json["up"], false);
+        assert_eq!(json["last_success"], serde_json::Value::Null);
+    }
+}
