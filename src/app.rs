@@ -34,6 +34,8 @@ pub struct WebOptions {
     pub telemetry_path: String,
     /// `--web.config.file`: TLS and basic auth, re-read when it changes.
     pub web_config_file: Option<PathBuf>,
+    /// `--web.enable-lifecycle`: `POST /-/reload` reloads; without it, it answers 403.
+    pub enable_lifecycle: bool,
 }
 
 /// Where the configuration comes from, and so what a reload re-reads.
@@ -76,7 +78,7 @@ impl AccountCredentials {
     fn for_account(&self, account: &AccountConfig) -> Result<Arc<dyn CredentialsProvider>, Error> {
         match self {
             AccountCredentials::Shared(provider) => Ok(Arc::clone(provider)),
-            AccountCredentials::Resolved(env) => Ok(env.provider(&account.credentials)?),
+            AccountCredentials::Resolved(env) => account.credentials_provider(env),
         }
     }
 }
@@ -162,6 +164,7 @@ pub struct Daemon {
     source: ConfigSource,
     telemetry_path: String,
     web_config: Option<http::WebConfigWatch>,
+    enable_lifecycle: bool,
 }
 
 impl Daemon {
@@ -178,7 +181,8 @@ impl Daemon {
             .await
             .map_err(|source| Error::Bind { address: web.listen_address, source })?;
         let telemetry_path = web.telemetry_path.clone();
-        Ok(Daemon { listener, pipeline, source, telemetry_path, web_config })
+        let enable_lifecycle = web.enable_lifecycle;
+        Ok(Daemon { listener, pipeline, source, telemetry_path, web_config, enable_lifecycle })
     }
 
     pub fn target_count(&self) -> usize {
@@ -193,8 +197,12 @@ impl Daemon {
     pub async fn run(mut self, shutdown: impl Future<Output = ()>) {
         let token = CancellationToken::new();
         let (reload_sender, mut reload_requests) = reload::channel();
-        let routes = Routes::new(Arc::clone(&self.pipeline.exposition), self.telemetry_path.clone())
-            .with_reload(reload_sender);
+        let routes = Routes::new(Arc::clone(&self.pipeline.exposition), self.telemetry_path.clone());
+        let routes = if self.enable_lifecycle {
+            routes.with_reload(reload_sender)
+        } else {
+            routes.with_reload_disabled()
+        };
         let server =
             http::Server::new(self.listener, Arc::new(routes)).with_web_config(self.web_config.take());
         let server = tokio::spawn(server.run(token.clone()));
