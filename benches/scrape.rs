@@ -18,6 +18,7 @@ use dbs_exporter::metrics::ExporterMetrics;
 use dbs_exporter::model::{InstanceKey, TargetKey, TaskAggregate};
 use dbs_exporter::render::{Exposition, Layout};
 use dbs_exporter::state::{RoundReport, Store};
+use dbs_exporter::status::{Catalog, StatusBoard, Summary};
 use http_body_util::Full;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -115,6 +116,35 @@ fn duration_ms(text: &str) -> f64 {
     }
 }
 
+/// Every target of the populated store, for the status page.
+fn catalog(instances: u64) -> Catalog {
+    let targets = (0..instances)
+        .flat_map(|i| {
+            let instance =
+                InstanceKey::new(&format!("bench-region-{:02}", i % 20), &format!("rm-bench{i:08}"));
+            TaskType::ALL.map(|task_type| TargetKey { instance: instance.clone(), task_type })
+        })
+        .collect();
+    Catalog { summary: Summary::default(), targets }
+}
+
+/// Size and time of the status page and its JSON, loaded one after the other.
+async fn status_page_cost(exporter: SocketAddr) {
+    let client = reqwest::Client::new();
+    for path in ["/", "/api/v1/targets"] {
+        let loads = 5;
+        let started = std::time::Instant::now();
+        let mut bytes = 0;
+        for _ in 0..loads {
+            let body =
+                client.get(format!("http://{exporter}{path}")).send().await.unwrap().bytes().await.unwrap();
+            bytes = body.len();
+        }
+        let per_load = started.elapsed().as_secs_f64() * 1000.0 / f64::from(loads);
+        println!("status {path}: {bytes} bytes, {per_load:.1} ms per load (mean of {loads}, one at a time)");
+    }
+}
+
 fn main() {
     let instances = setting("DBS_BENCH_INSTANCES", 10_000);
     let seconds = setting("DBS_BENCH_SECONDS", 5);
@@ -125,12 +155,14 @@ fn main() {
         let regions: Vec<String> = (0..20).map(|r| format!("bench-region-{r:02}")).collect();
         let metrics = ExporterMetrics::new(regions.iter().map(String::as_str));
         let layout = Layout { task_types: TaskType::ALL.to_vec(), target_count: (instances * 2) as usize };
+        let board = Arc::new(StatusBoard::new(Arc::clone(&store), catalog(instances)));
         let exposition = Arc::new(Exposition::new(store, metrics, layout));
 
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let exporter = listener.local_addr().unwrap();
-        let routes = Arc::new(Routes::new(Arc::clone(&exposition), "/metrics"));
+        let routes = Arc::new(Routes::new(Arc::clone(&exposition), "/metrics").with_status(board));
         tokio::spawn(Server::new(listener, routes).run(CancellationToken::new()));
+        status_page_cost(exporter).await;
 
         println!("scrape: {instances} instances x 2 task types; wrk -t2 -c{connections} -d{seconds}s");
         println!(

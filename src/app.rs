@@ -35,6 +35,8 @@ pub struct WebOptions {
     pub telemetry_path: String,
     /// `--web.config.file`: TLS and basic auth, re-read when it changes.
     pub web_config_file: Option<PathBuf>,
+    /// `--web.enable-lifecycle`: `POST /-/reload` reloads; without it, it answers 403.
+    pub enable_lifecycle: bool,
 }
 
 /// Where the configuration comes from, and so what a reload re-reads.
@@ -77,7 +79,7 @@ impl AccountCredentials {
     fn for_account(&self, account: &AccountConfig) -> Result<Arc<dyn CredentialsProvider>, Error> {
         match self {
             AccountCredentials::Shared(provider) => Ok(Arc::clone(provider)),
-            AccountCredentials::Resolved(env) => Ok(env.provider(&account.credentials)?),
+            AccountCredentials::Resolved(env) => account.credentials_provider(env),
         }
     }
 }
@@ -184,6 +186,7 @@ pub struct Daemon {
     source: ConfigSource,
     telemetry_path: String,
     web_config: Option<http::WebConfigWatch>,
+    enable_lifecycle: bool,
 }
 
 impl Daemon {
@@ -200,7 +203,8 @@ impl Daemon {
             .await
             .map_err(|source| Error::Bind { address: web.listen_address, source })?;
         let telemetry_path = web.telemetry_path.clone();
-        Ok(Daemon { listener, pipeline, source, telemetry_path, web_config })
+        let enable_lifecycle = web.enable_lifecycle;
+        Ok(Daemon { listener, pipeline, source, telemetry_path, web_config, enable_lifecycle })
     }
 
     pub fn target_count(&self) -> usize {
@@ -216,8 +220,12 @@ impl Daemon {
         let token = CancellationToken::new();
         let (reload_sender, mut reload_requests) = reload::channel();
         let routes = Routes::new(Arc::clone(&self.pipeline.exposition), self.telemetry_path.clone())
-            .with_reload(reload_sender)
             .with_status(Arc::clone(&self.pipeline.status));
+        let routes = if self.enable_lifecycle {
+            routes.with_reload(reload_sender)
+        } else {
+            routes.with_reload_disabled()
+        };
         let server =
             http::Server::new(self.listener, Arc::new(routes)).with_web_config(self.web_config.take());
         let server = tokio::spawn(server.run(token.clone()));

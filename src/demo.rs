@@ -9,32 +9,41 @@ use std::time::{Duration, SystemTime};
 use crate::api::TaskType;
 use crate::app::{AccountCredentials, ConfigSource, Daemon, WebOptions};
 use crate::config::{AccountConfig, Config, InstanceConfig, RegionConfig};
-use crate::credentials::{Credentials, StaticCredentials};
+use crate::credentials::{CredentialSpec, Credentials, StaticCredentials};
 use crate::poller::Shard;
-use crate::sim::demo::{demo_regions, demo_simulator, DEMO_ACCESS_KEY_ID, DEMO_ACCESS_KEY_SECRET};
+use crate::sim::demo::{demo_accounts, demo_simulator, DEMO_ACCESS_KEY_ID, DEMO_ACCESS_KEY_SECRET};
 use crate::Error;
 
 /// How often the demo polls: short, so changes show up within seconds.
 pub const DEMO_POLL_INTERVAL: Duration = Duration::from_secs(5);
 
-/// The configuration the demo runs with: every simulated region and instance.
+/// The configuration the demo runs with: every simulated region and instance, in two accounts
+/// (so its series carry the `account` label, as with any `accounts:` file of more than one).
 pub fn demo_config(simulator_url: &str) -> Config {
-    let regions: Vec<RegionConfig> = demo_regions()
+    let accounts: Vec<AccountConfig> = demo_accounts()
         .into_iter()
-        .map(|(region_id, instances)| RegionConfig {
-            region_id,
-            endpoint: Some(simulator_url.to_string()),
-            instances: instances
+        .map(|(name, regions)| AccountConfig {
+            name,
+            credentials: CredentialSpec::default(),
+            regions: regions
                 .into_iter()
-                .map(|(instance_id, cluster_name)| InstanceConfig {
-                    instance_id,
-                    cluster_name,
-                    datasource_id: None,
-                    backup_set_id: None,
+                .map(|(region_id, instances)| RegionConfig {
+                    region_id,
+                    endpoint: Some(simulator_url.to_string()),
+                    instances: instances
+                        .into_iter()
+                        .map(|(instance_id, cluster_name)| InstanceConfig {
+                            instance_id,
+                            cluster_name,
+                            datasource_id: None,
+                            backup_set_id: None,
+                        })
+                        .collect(),
                 })
                 .collect(),
         })
         .collect();
+    let regions = accounts.iter().flat_map(|account| account.regions.iter().cloned()).collect();
     Config {
         poll_interval: DEMO_POLL_INTERVAL,
         lookback: Duration::from_secs(24 * 3600),
@@ -46,7 +55,7 @@ pub fn demo_config(simulator_url: &str) -> Config {
         retry: crate::config::DEFAULT_RETRY,
         rate_limit_per_region: 50.0,
         max_staleness: DEMO_POLL_INTERVAL * 3,
-        accounts: vec![AccountConfig::implicit(regions.clone())],
+        accounts,
         regions,
     }
 }

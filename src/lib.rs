@@ -4,7 +4,7 @@
 //! [`poller`] lists every target on a schedule, [`model`] aggregates each listing, [`state`]
 //! keeps the latest aggregates, [`render`] turns them into the exposition and [`http`] serves
 //! it. [`app`] assembles them; [`cli`] is the command line; [`sim`] is a DBS simulator for
-//! tests and the [`demo`].
+//! tests, the [`demo`] and [`simulate`].
 
 pub mod api;
 pub mod app;
@@ -21,6 +21,7 @@ pub mod poller;
 pub mod reload;
 pub mod render;
 pub mod sim;
+pub mod simulate;
 pub mod state;
 pub mod status;
 
@@ -33,6 +34,9 @@ pub enum Error {
     Config(#[from] config::ConfigError),
     #[error(transparent)]
     Credentials(#[from] credentials::CredentialsError),
+    /// An account's credential source cannot be built (a missing variable, an unreadable file).
+    #[error("credentials of account {account}: {source}")]
+    AccountCredentials { account: String, source: credentials::CredentialsError },
     #[error(transparent)]
     Api(#[from] api::ApiError),
     #[error("cannot listen on {address}: {source}")]

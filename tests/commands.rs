@@ -213,3 +213,184 @@ fn a_shard_index_beyond_the_count_is_refused() {
     assert!(!ok);
     assert!(err.contains("--shard.index must be below --shard.count"), "{err}");
 }
+
+/// Runs a command that is expected to exit by itself; kills it (and fails) past `within`.
+fn run_bounded(command: &mut Command, within: std::time::Duration) -> (Option<i32>, String, String) {
+    use std::io::Read as _;
+    let mut child = Running(
+        command
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let deadline = std::time::Instant::now() + within;
+    let status = loop {
+        if let Some(status) = child.0.try_wait().unwrap() {
+            break status;
+        }
+        assert!(std::time::Instant::now() < deadline, "{command:?} did not exit by itself");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    let (mut out, mut err) = (String::new(), String::new());
+    child.0.stdout.take().unwrap().read_to_string(&mut out).unwrap();
+    child.0.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+    (status.code(), out, err)
+}
+
+const BOUND: std::time::Duration = std::time::Duration::from_secs(30);
+
+#[test]
+fn check_config_builds_each_accounts_credentials_and_names_the_account_that_fails() {
+    // The RRSA variables that `source: oidc` falls back on are not set (hermetic removes them).
+    let (ok, out, err) = run(hermetic(&mut Command::new(BIN)).args([
+        "check-config",
+        "--config.file",
+        "config/example-accounts.yaml",
+    ]));
+    assert!(!ok, "{out}");
+    assert!(err.contains("credentials of account prod"), "{err}");
+    assert!(err.contains("ALIBABA_CLOUD_ROLE_ARN"), "{err}");
+    assert_eq!(err.matches("ALIBABA_CLOUD_ROLE_ARN is not set").count(), 1, "printed once: {err}");
+
+    // `once` refuses the same file for the same reason, with the same account named.
+    let (code, _, err) = run_bounded(
+        hermetic(&mut Command::new(BIN)).args(["once", "--config.file", "config/example-accounts.yaml"]),
+        BOUND,
+    );
+    assert_eq!(code, Some(1));
+    assert!(err.contains("credentials of account prod") && err.contains("ALIBABA_CLOUD_ROLE_ARN"), "{err}");
+}
+
+#[test]
+fn check_config_names_each_accounts_credential_source_when_all_can_be_built() {
+    let dir = tempfile::tempdir().unwrap();
+    let token = dir.path().join("token");
+    std::fs::write(&token, "a-service-account-token").unwrap();
+    let (ok, out, err) = run(hermetic(&mut Command::new(BIN))
+        .env("ALIBABA_CLOUD_ROLE_ARN", "acs:ram::1234567890123456:role/dbs-exporter")
+        .env("ALIBABA_CLOUD_OIDC_PROVIDER_ARN", "acs:ram::1234567890123456:oidc-provider/ack-rrsa-c1")
+        .env("ALIBABA_CLOUD_OIDC_TOKEN_FILE", &token)
+        .env("LEGACY_ACCESS_KEY_ID", "LTAI5tLegacyKey")
+        .env("LEGACY_ACCESS_KEY_SECRET", SECRET)
+        .args(["check-config", "--config.file", "config/example-accounts.yaml"]));
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("credentials of account prod: oidc:acs:ram::1234567890123456:role/dbs-exporter"),
+        "{out}"
+    );
+    assert!(out.contains("credentials of account analytics: assume-role:"), "{out}");
+    assert!(out.contains("credentials of account legacy: environment:LEGACY_ACCESS_KEY_ID"), "{out}");
+    assert!(!out.contains(SECRET) && !err.contains(SECRET) && !out.contains("a-service-account-token"));
+}
+
+#[test]
+fn check_config_prints_durations_as_they_are_written() {
+    let (ok, out, err, _) = check_config(
+        "poll_interval: 90s\nlookback: 7d\nregions:\n  - region_id: cn-hangzhou\n    instances: [{instance_id: rm-1}]\n",
+    );
+    assert!(ok, "{err}");
+    assert!(out.contains("poll interval: 1m30s, lookback: 7d,"), "{out}");
+    let (ok, out, _, _) =
+        check_config("regions:\n  - region_id: cn-hangzhou\n    instances: [{instance_id: rm-1}]\n");
+    assert!(ok);
+    assert!(out.contains("poll interval: 1m, lookback: 7d,"), "the defaults too: {out}");
+}
+
+#[test]
+fn a_shard_index_at_or_past_the_count_is_refused_by_every_subcommand() {
+    let shard = ["--shard.index", "7", "--shard.count", "3"];
+    for subcommand in [
+        &["check-config", "--config.file", "config/example.yaml"][..],
+        &["once", "--config.file", "config/example.yaml"],
+        &["--config.file", "config/example.yaml", "--web.listen-address", "127.0.0.1:0"],
+    ] {
+        let (code, out, err) = run_bounded(exporter(KEY_ID, SECRET).args(subcommand).args(shard), BOUND);
+        assert_eq!(code, Some(1), "{subcommand:?}: {out}{err}");
+        assert!(
+            err.contains("--shard.index must be below --shard.count (3), got 7"),
+            "{subcommand:?}: {err}"
+        );
+    }
+    // The subcommands that poll no shard refuse the flags outright, as any bad flag (status 2).
+    for subcommand in [["demo"], ["simulate"], ["healthcheck"]] {
+        let (code, out, err) = run_bounded(exporter(KEY_ID, SECRET).args(subcommand).args(shard), BOUND);
+        assert_eq!(code, Some(2), "{subcommand:?}: {out}{err}");
+        assert!(err.contains("--shard.index does not apply to"), "{subcommand:?}: {err}");
+    }
+}
+
+#[test]
+fn flags_a_subcommand_would_ignore_are_refused_with_a_usage_error() {
+    let cases: [(&[&str], &str); 7] = [
+        (&["demo", "--config.file", "config/example.yaml"], "--config.file does not apply to `demo`"),
+        // Global flags count wherever they are written.
+        (&["--config.file", "config/example.yaml", "demo"], "--config.file does not apply to `demo`"),
+        (&["demo", "--shard.count", "3"], "--shard.count does not apply to `demo`"),
+        (
+            &["once", "--config.file", "config/example.yaml", "--web.listen-address", ":9999"],
+            "--web.listen-address does not apply to `once`",
+        ),
+        (
+            &["healthcheck", "--config.file", "config/example.yaml"],
+            "--config.file does not apply to `healthcheck`",
+        ),
+        (
+            &["simulate", "--web.listen-address", "127.0.0.1:0"],
+            "--web.listen-address does not apply to `simulate`",
+        ),
+        (
+            &["once", "--config.file", "config/example.yaml", "--web.enable-lifecycle"],
+            "--web.enable-lifecycle does not apply to `once`",
+        ),
+    ];
+    for (args, message) in cases {
+        let (code, out, err) = run_bounded(exporter(KEY_ID, SECRET).args(args), BOUND);
+        assert_eq!(code, Some(2), "{args:?}: {out}{err}");
+        assert!(err.contains(message), "{args:?}: {err}");
+        assert!(err.contains("Usage:"), "{args:?}: {err}");
+    }
+}
+
+#[test]
+fn check_config_checks_the_web_flags_the_daemon_would_be_given() {
+    let dir = tempfile::tempdir().unwrap();
+    let web = dir.path().join("web.yml");
+    std::fs::write(&web, "basic_auth_users:\n  prometheus: not-a-bcrypt-hash\n  extra: [1]\n").unwrap();
+    let (ok, _, err) = run(Command::new(BIN).args([
+        "check-config",
+        "--config.file",
+        "config/example.yaml",
+        "--web.config.file",
+        web.to_str().unwrap(),
+    ]));
+    assert!(!ok);
+    assert!(err.contains(&web.display().to_string()), "{err}");
+
+    let (ok, _, err) = run(Command::new(BIN).args([
+        "check-config",
+        "--config.file",
+        "config/example.yaml",
+        "--web.telemetry-path",
+        "metrics",
+    ]));
+    assert!(!ok);
+    assert!(err.contains("--web.telemetry-path must start with '/'"), "{err}");
+}
+
+#[test]
+fn an_error_that_stops_a_command_is_printed_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_config(dir.path(), "poll_interval: soon\nregions: []\n");
+    let path = path.to_str().unwrap();
+    for args in [
+        vec!["check-config", "--config.file", path],
+        vec!["once", "--config.file", path],
+        vec!["--config.file", path],
+    ] {
+        let (code, _, err) = run_bounded(exporter(KEY_ID, SECRET).args(&args), BOUND);
+        assert_eq!(code, Some(1), "{args:?}: {err}");
+        assert_eq!(err.matches("invalid duration").count(), 1, "{args:?}: {err}");
+    }
+}

@@ -102,6 +102,21 @@ async fn without_a_reload_channel_the_reload_path_does_not_exist() {
 }
 
 #[tokio::test]
+async fn with_the_lifecycle_api_off_reload_is_forbidden_as_prometheus_does() {
+    let server = TestServer::plain(routes().with_reload_disabled()).await;
+    let client = reqwest::Client::new();
+    for method in [reqwest::Method::POST, reqwest::Method::PUT, reqwest::Method::GET] {
+        let response = client.request(method.clone(), server.url("http", "/-/reload")).send().await.unwrap();
+        assert_eq!(response.status(), 403, "{method}");
+        assert_eq!(response.text().await.unwrap(), dbs_exporter::http::LIFECYCLE_DISABLED);
+    }
+    // The rest is served as usual.
+    let metrics = client.get(server.url("http", "/metrics")).send().await.unwrap();
+    assert_eq!(metrics.status(), 200);
+    server.stop().await;
+}
+
+#[tokio::test]
 async fn past_the_connection_limit_new_connections_wait_for_a_free_slot() {
     let limits =
         Limits { max_connections: 2, header_read_timeout: Duration::from_secs(60), ..Limits::default() };

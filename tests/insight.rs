@@ -161,6 +161,7 @@ async fn the_status_page_and_its_json_say_which_target_fails_and_why() {
         listen_address: SocketAddr::from(([127, 0, 0, 1], 0)),
         telemetry_path: "/metrics".into(),
         web_config_file: None,
+        enable_lifecycle: false,
     };
     let daemon = Daemon::build(
         ConfigSource::File(path),

@@ -44,6 +44,10 @@ fn config_text(sim: &SimHandle, instances: &[&str]) -> String {
 }
 
 fn start(config: &std::path::Path, port: u16, secret: &str) -> Running {
+    start_with(config, port, secret, &[])
+}
+
+fn start_with(config: &std::path::Path, port: u16, secret: &str, extra: &[&str]) -> Running {
     Running(
         exporter(KEY_ID, secret)
             .env("ALIBABA_CLOUD_SECURITY_TOKEN", TOKEN)
@@ -54,6 +58,7 @@ fn start(config: &std::path::Path, port: u16, secret: &str) -> Running {
                 &format!("127.0.0.1:{port}"),
             ])
             .args(["--log.level", "debug"])
+            .args(extra)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -192,12 +197,35 @@ async fn no_secret_or_token_appears_in_logs_metrics_or_pages_through_success_fai
 }
 
 #[tokio::test]
-async fn post_reload_answers_with_the_outcome() {
+async fn without_web_enable_lifecycle_post_reload_is_forbidden_and_sighup_still_reloads() {
     let sim = sts_sim(&["rm-a", "rm-b"]).await;
     let dir = tempfile::tempdir().unwrap();
     let path = write_config(dir.path(), &config_text(&sim, &["rm-a"]));
     let port = free_port();
     let child = start(&path, port, SECRET);
+    let base = format!("http://127.0.0.1:{port}");
+    metrics_until(&base, |t| has_instance(t, "rm-a")).await;
+
+    write_config(dir.path(), &config_text(&sim, &["rm-b"]));
+    let answer = reqwest::Client::new().post(format!("{base}/-/reload")).send().await.unwrap();
+    assert_eq!(answer.status().as_u16(), 403);
+    assert_eq!(answer.text().await.unwrap(), "Lifecycle API is not enabled.\n");
+    let text = get(&format!("{base}/metrics")).await.unwrap().1;
+    assert!(has_instance(&text, "rm-a") && !has_instance(&text, "rm-b"), "a refused POST reloads nothing");
+    assert!(text.contains("aliyun_dbs_exporter_config_last_reload_successful 1"), "{text}");
+
+    hang_up(&child);
+    metrics_until(&base, |t| has_instance(t, "rm-b") && !has_instance(t, "rm-a")).await;
+    output_of(child);
+}
+
+#[tokio::test]
+async fn post_reload_answers_with_the_outcome() {
+    let sim = sts_sim(&["rm-a", "rm-b"]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_config(dir.path(), &config_text(&sim, &["rm-a"]));
+    let port = free_port();
+    let child = start_with(&path, port, SECRET, &["--web.enable-lifecycle"]);
     let base = format!("http://127.0.0.1:{port}");
     metrics_until(&base, |t| has_instance(t, "rm-a")).await;
 

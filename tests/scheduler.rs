@@ -78,6 +78,7 @@ impl Exporter {
             listen_address: SocketAddr::from(([127, 0, 0, 1], 0)),
             telemetry_path: "/metrics".into(),
             web_config_file: None,
+            enable_lifecycle: true,
         };
         let source = ConfigSource::File(config.to_path_buf());
         let daemon = Daemon::build(source, AccountCredentials::Shared(credentials()), &web, Shard::default())

@@ -1,5 +1,6 @@
 //! What each path answers: `/metrics` (or the telemetry path), `/-/healthy`, `/-/ready`,
-//! `POST /-/reload` when a reload channel is attached, and a landing page.
+//! `POST /-/reload` when a reload channel is attached (403 when the lifecycle API is switched
+//! off, as Prometheus answers without `--web.enable-lifecycle`), and a landing page.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,17 +19,31 @@ pub const METRICS_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8
 /// A reload that has not answered by then is reported as failed; it may still complete.
 const RELOAD_ANSWER_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// What Prometheus answers on its lifecycle endpoints without `--web.enable-lifecycle`.
+pub const LIFECYCLE_DISABLED: &str = "Lifecycle API is not enabled.\n";
+
 #[derive(Debug)]
 pub struct Routes {
     exposition: Arc<Exposition>,
     telemetry_path: String,
-    reload: Option<ReloadSender>,
+    reload: Reload,
     status: Option<Arc<StatusBoard>>,
+}
+
+/// What `/-/reload` does.
+#[derive(Debug)]
+enum Reload {
+    /// Nothing to reload: the path does not exist (404).
+    Absent,
+    /// There is a configuration to reload, but the lifecycle API is off: 403, as Prometheus.
+    Disabled,
+    /// `POST` asks whoever holds the receiving end.
+    Enabled(ReloadSender),
 }
 
 impl Routes {
     pub fn new(exposition: Arc<Exposition>, telemetry_path: impl Into<String>) -> Self {
-        Routes { exposition, telemetry_path: telemetry_path.into(), reload: None, status: None }
+        Routes { exposition, telemetry_path: telemetry_path.into(), reload: Reload::Absent, status: None }
     }
 
     /// Serves the status page at `/` and `/api/v1/targets` from `board`.
@@ -39,7 +54,13 @@ impl Routes {
 
     /// Enables `POST /-/reload`, answered by whoever holds the receiving end.
     pub fn with_reload(mut self, sender: ReloadSender) -> Self {
-        self.reload = Some(sender);
+        self.reload = Reload::Enabled(sender);
+        self
+    }
+
+    /// `/-/reload` answers 403 `Lifecycle API is not enabled.` to every request.
+    pub fn with_reload_disabled(mut self) -> Self {
+        self.reload = Reload::Disabled;
         self
     }
 
@@ -47,8 +68,10 @@ impl Routes {
     /// business; this only routes.
     pub async fn respond<B>(&self, request: &Request<B>) -> Response<Chunks> {
         let (method, path) = (request.method(), request.uri().path());
-        if let (Some(sender), "/-/reload") = (&self.reload, path) {
-            return answer_reload(sender, method).await;
+        match (&self.reload, path) {
+            (Reload::Enabled(sender), "/-/reload") => return answer_reload(sender, method).await,
+            (Reload::Disabled, "/-/reload") => return text(StatusCode::FORBIDDEN, LIFECYCLE_DISABLED),
+            _ => {}
         }
         let known = path == self.telemetry_path
             || matches!(path, "/" | "/-/healthy" | "/-/ready")
@@ -137,18 +160,53 @@ async fn answer_reload(sender: &ReloadSender, method: &Method) -> Response<Chunk
     }
 }
 
-/// Whether `Accept-Encoding` lists gzip (or `*`) with a non-zero quality.
+/// Whether the client takes a gzipped answer, by RFC 9110's rules for `Accept-Encoding`: an
+/// explicit `gzip` (or its alias `x-gzip`) decides by its quality; otherwise `*` does; a quality of
+/// 0 means "not acceptable". Codings and parameter names are case-insensitive; an element with a
+/// malformed quality is ignored.
 fn accepts_gzip(headers: &HeaderMap) -> bool {
-    headers.get_all(ACCEPT_ENCODING).iter().filter_map(|value| value.to_str().ok()).any(|value| {
-        value.split(',').any(|item| {
-            let mut parts = item.split(';').map(str::trim);
-            let coding = parts.next().unwrap_or("");
-            let refused = parts.any(|param| {
-                param.strip_prefix("q=").and_then(|q| q.parse::<f32>().ok()).is_some_and(|q| q <= 0.0)
-            });
-            (coding.eq_ignore_ascii_case("gzip") || coding == "*") && !refused
-        })
-    })
+    let mut gzip: Option<u16> = None;
+    let mut any: Option<u16> = None;
+    let values = headers.get_all(ACCEPT_ENCODING).iter().filter_map(|value| value.to_str().ok());
+    for element in values.flat_map(|value| value.split(',')) {
+        let mut parts = element.split(';');
+        let coding = parts.next().unwrap_or("").trim();
+        let Some(quality) = quality(parts) else { continue };
+        let slot = if coding.eq_ignore_ascii_case("gzip") || coding.eq_ignore_ascii_case("x-gzip") {
+            &mut gzip
+        } else if coding == "*" {
+            &mut any
+        } else {
+            continue;
+        };
+        // A coding listed twice: the more favourable weight wins.
+        *slot = Some(slot.map_or(quality, |earlier| earlier.max(quality)));
+    }
+    gzip.or(any).is_some_and(|quality| quality > 0)
+}
+
+/// The `q` parameter among an element's parameters, in thousandths (1000 when absent); `None`
+/// when it is not a valid qvalue (`0`, `0.5`, `1.000`: at most three decimals, at most 1).
+fn quality<'a>(parameters: impl Iterator<Item = &'a str>) -> Option<u16> {
+    let mut quality = 1000;
+    for parameter in parameters {
+        let Some((name, value)) = parameter.split_once('=') else { continue };
+        if !name.trim().eq_ignore_ascii_case("q") {
+            continue;
+        }
+        let value = value.trim();
+        let (whole, fraction) = value.split_once('.').unwrap_or((value, ""));
+        let valid = matches!(whole, "0" | "1")
+            && fraction.len() <= 3
+            && fraction.bytes().all(|b| b.is_ascii_digit())
+            && (whole == "0" || fraction.bytes().all(|b| b == b'0'));
+        if !valid {
+            return None;
+        }
+        let thousandths = format!("{fraction:0<3}").parse::<u16>().ok()?;
+        quality = if whole == "1" { 1000 } else { thousandths };
+    }
+    Some(quality)
 }
 
 pub(super) fn text(status: StatusCode, body: &'static str) -> Response<Chunks> {
@@ -190,9 +248,50 @@ mod tests {
     fn gzip_is_used_when_offered_with_a_positive_quality() {
         assert!(accepts_gzip(&headers("gzip")));
         assert!(accepts_gzip(&headers("deflate, GZIP;q=0.5")));
+        assert!(accepts_gzip(&headers("gzip;q=0.001")));
+        assert!(accepts_gzip(&headers("gzip ; Q = 1.000")));
+        assert!(accepts_gzip(&headers("x-gzip")));
         assert!(accepts_gzip(&headers("*")));
-        assert!(!accepts_gzip(&headers("gzip;q=0")));
+        assert!(accepts_gzip(&headers("identity;q=1, *;q=0.1")));
+        // What Prometheus sends.
+        assert!(accepts_gzip(&headers("gzip")));
+    }
+
+    #[test]
+    fn a_zero_quality_refuses_gzip_however_it_is_written() {
+        for refused in ["gzip;q=0", "gzip; q=0", "GZIP;Q=0", "gzip;q=0.0", "gzip;q=0.000", "x-gzip;q=0"] {
+            assert!(!accepts_gzip(&headers(refused)), "{refused}");
+        }
+        assert!(!accepts_gzip(&headers("*;q=0")));
         assert!(!accepts_gzip(&headers("identity")));
+        assert!(!accepts_gzip(&headers("deflate, br")));
         assert!(!accepts_gzip(&HeaderMap::new()));
+    }
+
+    #[test]
+    fn an_explicit_gzip_overrides_the_wildcard_either_way() {
+        assert!(!accepts_gzip(&headers("gzip;q=0, *")));
+        assert!(!accepts_gzip(&headers("*, gzip;q=0")));
+        assert!(accepts_gzip(&headers("*;q=0, gzip")));
+        assert!(accepts_gzip(&headers("gzip;q=0.5, *;q=0")));
+    }
+
+    #[test]
+    fn malformed_qualities_are_ignored_rather_than_read_as_acceptance() {
+        for malformed in ["gzip;q=abc", "gzip;q=2", "gzip;q=1.5", "gzip;q=0.0001", "gzip;q=-1", "gzip;q="] {
+            assert!(!accepts_gzip(&headers(malformed)), "{malformed}");
+        }
+        // A malformed element does not hide a valid one.
+        assert!(accepts_gzip(&headers("gzip;q=nope, *")));
+    }
+
+    #[test]
+    fn every_accept_encoding_header_counts() {
+        let mut headers = HeaderMap::new();
+        headers.append(ACCEPT_ENCODING, HeaderValue::from_static("deflate"));
+        headers.append(ACCEPT_ENCODING, HeaderValue::from_static("gzip"));
+        assert!(accepts_gzip(&headers));
+        headers.append(ACCEPT_ENCODING, HeaderValue::from_static("gzip;q=0"));
+        assert!(accepts_gzip(&headers), "the more favourable of two weights wins");
     }
 }

@@ -20,74 +20,94 @@ const SEED: u64 = 0x0DB5_2021_0101_D3E0;
 /// (at most ~60 per instance: one every 20-40 s).
 const RETENTION_MS: u64 = 20 * 60_000;
 
-struct DemoInstance {
-    region: &'static str,
-    instance: &'static str,
-    cluster: Option<&'static str>,
-    db_list: &'static str,
+/// One simulated instance whose download tasks come and go.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LivingInstance {
+    pub region: String,
+    pub instance: String,
+    /// MongoDB sharded clusters only.
+    pub cluster: Option<String>,
+    pub db_list: String,
 }
 
-const INSTANCES: [DemoInstance; 6] = [
-    DemoInstance {
-        region: "cn-hangzhou",
-        instance: "rm-bp1demo7x2k9m4q",
-        cluster: None,
-        db_list: "[shop,orders]",
-    },
-    DemoInstance {
-        region: "cn-hangzhou",
-        instance: "pc-bp1demo3n8f5t2w",
-        cluster: None,
-        db_list: "[ledger]",
-    },
-    DemoInstance {
-        region: "cn-shanghai",
-        instance: "pgm-uf6demo4h7j2p9s",
-        cluster: None,
-        db_list: "[analytics]",
-    },
-    DemoInstance {
-        region: "cn-shanghai",
-        instance: "dds-uf6demo8c3v5b1n",
-        cluster: Some("dds-uf6democluster01"),
-        db_list: "[events]",
-    },
-    DemoInstance {
-        region: "ap-southeast-1",
-        instance: "rm-t4ndemo2z6y8r3e",
-        cluster: None,
-        db_list: "[crm]",
-    },
-    DemoInstance {
-        region: "ap-southeast-1",
-        instance: "dds-t4ndemo5q1w7e9u",
-        cluster: Some("dds-t4ndemocluster02"),
-        db_list: "[catalog,reviews]",
-    },
+impl LivingInstance {
+    /// An instance of `region`; its tasks export one database, `[dbtest]`.
+    pub fn new(region: impl Into<String>, instance: impl Into<String>, cluster: Option<String>) -> Self {
+        LivingInstance {
+            region: region.into(),
+            instance: instance.into(),
+            cluster,
+            db_list: "[dbtest]".into(),
+        }
+    }
+}
+
+/// The demo's instances: account, region, instance, MongoDB cluster, databases. Two accounts,
+/// so that the demo shows the `account` label that several accounts bring.
+const INSTANCES: [(&str, &str, &str, Option<&str>, &str); 6] = [
+    ("prod", "cn-hangzhou", "rm-bp1demo7x2k9m4q", None, "[shop,orders]"),
+    ("prod", "cn-hangzhou", "pc-bp1demo3n8f5t2w", None, "[ledger]"),
+    ("prod", "cn-shanghai", "pgm-uf6demo4h7j2p9s", None, "[analytics]"),
+    ("prod", "cn-shanghai", "dds-uf6demo8c3v5b1n", Some("dds-uf6democluster01"), "[events]"),
+    ("analytics", "ap-southeast-1", "rm-t4ndemo2z6y8r3e", None, "[crm]"),
+    ("analytics", "ap-southeast-1", "dds-t4ndemo5q1w7e9u", Some("dds-t4ndemocluster02"), "[catalog,reviews]"),
 ];
+
+/// The demo's instances, in the order the demo serves them.
+pub fn demo_instances() -> Vec<LivingInstance> {
+    INSTANCES
+        .iter()
+        .map(|&(_, region, instance, cluster, db_list)| LivingInstance {
+            region: region.to_string(),
+            instance: instance.to_string(),
+            cluster: cluster.map(str::to_string),
+            db_list: db_list.to_string(),
+        })
+        .collect()
+}
 
 /// One region's instances: name and, for MongoDB sharded clusters, the cluster name.
 pub type DemoInstances = Vec<(String, Option<String>)>;
 
 /// Regions, each with its instances and (MongoDB sharded clusters only) cluster name, in the
-/// order the demo serves them; the exporter's demo mode builds its targets from this.
+/// order the demo serves them, whatever their account.
 pub fn demo_regions() -> Vec<(String, DemoInstances)> {
-    let mut regions: Vec<(String, DemoInstances)> = Vec::new();
-    for demo in &INSTANCES {
-        let instance = (demo.instance.to_string(), demo.cluster.map(str::to_string));
-        match regions.iter_mut().find(|(region, _)| region == demo.region) {
+    demo_accounts().into_iter().flat_map(|(_, regions)| regions).collect()
+}
+
+/// The demo's accounts, each with its regions and their instances; the exporter's demo mode
+/// builds its configuration from this.
+pub fn demo_accounts() -> Vec<(String, Vec<(String, DemoInstances)>)> {
+    let mut accounts: Vec<(String, Vec<(String, DemoInstances)>)> = Vec::new();
+    for &(account, region, instance, cluster, _) in &INSTANCES {
+        let instance = (instance.to_string(), cluster.map(str::to_string));
+        let regions = match accounts.iter_mut().find(|(name, _)| name == account) {
+            Some((_, regions)) => regions,
+            None => {
+                accounts.push((account.to_string(), Vec::new()));
+                &mut accounts.last_mut().expect("just pushed").1
+            }
+        };
+        match regions.iter_mut().find(|(name, _)| name == region) {
             Some((_, instances)) => instances.push(instance),
-            None => regions.push((demo.region.to_string(), vec![instance])),
+            None => regions.push((region.to_string(), vec![instance])),
         }
     }
-    regions
+    accounts
 }
 
 /// A simulator that accepts the demo key and serves [`demo_tasks`] for the current time.
 pub fn demo_simulator(start_ms: u64) -> Simulator {
+    living_simulator(start_ms, demo_instances())
+}
+
+/// A simulator that accepts the demo key and serves tasks that come and go on `instances`, as
+/// the demo's do; any other instance has no task.
+pub fn living_simulator(start_ms: u64, instances: Vec<LivingInstance>) -> Simulator {
+    let instances = Arc::new(instances);
     Simulator::new()
         .with_access_key(DEMO_ACCESS_KEY_ID, DEMO_ACCESS_KEY_SECRET)
-        .with_task_source(Arc::new(move |now_ms| demo_tasks(start_ms, now_ms)))
+        .with_task_source(Arc::new(move |now_ms| living_tasks(&instances, start_ms, now_ms)))
 }
 
 /// splitmix64: a tiny, good-enough mixer, so every task property follows from its coordinates.
@@ -120,13 +140,18 @@ fn period_ms(index: usize) -> u64 {
 /// Every task visible at `now_ms` in a demo started at `start_ms`. The demo starts with
 /// 20 minutes of history already behind it, so every state shows from the first scrape.
 pub fn demo_tasks(start_ms: u64, now_ms: u64) -> Vec<SimTask> {
+    living_tasks(&demo_instances(), start_ms, now_ms)
+}
+
+/// Every task of `instances` visible at `now_ms` in a simulation started at `start_ms`.
+pub fn living_tasks(instances: &[LivingInstance], start_ms: u64, now_ms: u64) -> Vec<SimTask> {
     let origin = start_ms.saturating_sub(RETENTION_MS);
     let oldest = now_ms.saturating_sub(RETENTION_MS);
     let mut tasks = Vec::new();
     if now_ms < origin {
         return tasks;
     }
-    for (index, demo) in INSTANCES.iter().enumerate() {
+    for (index, demo) in instances.iter().enumerate() {
         let period = period_ms(index);
         let first = (oldest.saturating_sub(origin) / period).saturating_sub(1);
         let last = (now_ms - origin) / period;
@@ -142,7 +167,7 @@ pub fn demo_tasks(start_ms: u64, now_ms: u64) -> Vec<SimTask> {
 }
 
 /// One task `age_ms` after its creation.
-fn demo_task(demo: &DemoInstance, dice: &mut Dice, created_ms: u64, age_ms: u64) -> SimTask {
+fn demo_task(demo: &LivingInstance, dice: &mut Dice, created_ms: u64, age_ms: u64) -> SimTask {
     let task_id: String =
         (0..12).map(|_| char::from_digit(dice.roll(36) as u32, 36).expect("a digit below 36")).collect();
     let task_id = format!("dt-{task_id}");
@@ -180,8 +205,8 @@ fn demo_task(demo: &DemoInstance, dice: &mut Dice, created_ms: u64, age_ms: u64)
         }
     };
 
-    let mut task = SimTask::new(task_id, demo.region, demo.instance, task_type, state, created_ms);
-    task.cluster = demo.cluster.map(str::to_string);
+    let mut task = SimTask::new(task_id, &demo.region, &demo.instance, task_type, state, created_ms);
+    task.cluster = demo.cluster.clone();
     task.backup_set_id = (1_000_000_000 + dice.roll(9_000_000_000)).to_string();
     task.backup_set_time_ms = match task_type {
         TaskType::Full => created_ms.saturating_sub((1 + dice.roll(24)) * 3_600_000),
@@ -191,7 +216,7 @@ fn demo_task(demo: &DemoInstance, dice: &mut Dice, created_ms: u64, age_ms: u64)
     task.import_bytes = total_bytes * permille / 1000;
     task.export_bytes = task.import_bytes * export_percent / 100;
     task.progress = format!("{}/{tables}", tables * permille / 1000);
-    task.db_list = demo.db_list.to_string();
+    task.db_list = demo.db_list.clone();
     if to_oss {
         task.target_type = "OSS".to_string();
         task.target_path = format!("dbs-demo-exports/{}/{}", demo.instance, task.task_id);
@@ -280,5 +305,28 @@ mod tests {
         }
         let clusters = regions.iter().flat_map(|(_, i)| i).filter(|(_, c)| c.is_some()).count();
         assert_eq!(clusters, 2);
+    }
+
+    #[test]
+    fn the_demo_has_two_accounts_and_each_instance_in_one() {
+        let accounts = demo_accounts();
+        let names: Vec<&str> = accounts.iter().map(|(name, _)| name.as_str()).collect();
+        assert_eq!(names, ["prod", "analytics"]);
+        let instances: usize =
+            accounts.iter().flat_map(|(_, regions)| regions).map(|(_, instances)| instances.len()).sum();
+        assert_eq!(instances, demo_instances().len());
+    }
+
+    #[test]
+    fn any_instance_can_be_brought_to_life() {
+        let instances = vec![
+            LivingInstance::new("eu-central-1", "rm-mine1", None),
+            LivingInstance::new("eu-central-1", "rm-mine2", None),
+        ];
+        let tasks = living_tasks(&instances, START, START);
+        for instance in &instances {
+            assert!(tasks.iter().filter(|t| t.instance == instance.instance).count() > 10);
+        }
+        assert!(tasks.iter().all(|t| t.region == "eu-central-1"));
     }
 }

@@ -36,7 +36,10 @@ use std::time::{Duration, SystemTime};
 
 use crate::api::task::TaskType;
 
-pub use demo::{demo_regions, demo_simulator, DEMO_ACCESS_KEY_ID, DEMO_ACCESS_KEY_SECRET};
+pub use demo::{
+    demo_accounts, demo_regions, demo_simulator, living_simulator, LivingInstance, DEMO_ACCESS_KEY_ID,
+    DEMO_ACCESS_KEY_SECRET,
+};
 pub use handle::SimHandle;
 
 /// Produces tasks for "now" (Unix ms); merged with the static tasks on every listing.

@@ -1,0 +1,156 @@
+//! `dbs-exporter simulate`: the built-in DBS simulator alone, on a loopback port, so that a
+//! configuration of one's own can be tried end to end (signatures, paging, the daemon, the
+//! dashboards) before it meets a real account.
+//!
+//! The simulator accepts one AccessKey, printed at start. Its instances have download tasks that
+//! come and go (as in `demo`): the demo's instances always, and with `--config.file` every
+//! instance of that configuration too, so pointing that file's regions at the simulator shows
+//! live data for each of them.
+
+use std::future::Future;
+use std::time::SystemTime;
+
+use crate::config::Config;
+use crate::http::parse_listen_address;
+use crate::sim::demo::{demo_instances, living_simulator, LivingInstance};
+use crate::sim::{DEMO_ACCESS_KEY_ID, DEMO_ACCESS_KEY_SECRET};
+use crate::Error;
+
+/// Next to the exporter's 19680, on loopback.
+pub const DEFAULT_ADDRESS: &str = "127.0.0.1:19681";
+
+/// The instances served: the demo's, then those of `config` that are not among them.
+pub fn instances(config: Option<&Config>) -> Vec<LivingInstance> {
+    let mut instances = demo_instances();
+    let configured = config.into_iter().flat_map(|config| {
+        config.regions.iter().flat_map(|region| {
+            region.instances.iter().map(|instance| {
+                LivingInstance::new(&region.region_id, &instance.instance_id, instance.cluster_name.clone())
+            })
+        })
+    });
+    for instance in configured {
+        if !instances.iter().any(|i| i.region == instance.region && i.instance == instance.instance) {
+            instances.push(instance);
+        }
+    }
+    instances
+}
+
+/// What `simulate` prints once the simulator listens: its endpoint and key, what it serves,
+/// and a configuration that uses it (the regions of `config` when given, else a demo region).
+pub fn instructions(url: &str, instances: &[LivingInstance], config: Option<&Config>) -> String {
+    let served: Vec<String> = instances.iter().map(|i| format!("{} ({})", i.instance, i.region)).collect();
+    let mut example = String::from("regions:\n");
+    match config {
+        Some(config) => {
+            for region in &config.regions {
+                example.push_str(&format!(
+                    "  - region_id: {}\n    endpoint: {url}\n    instances:\n",
+                    region.region_id
+                ));
+                for instance in &region.instances {
+                    example.push_str(&format!("      - instance_id: {}\n", instance.instance_id));
+                    if let Some(cluster) = &instance.cluster_name {
+                        example.push_str(&format!("        cluster_name: {cluster}\n"));
+                    }
+                }
+            }
+        }
+        None => {
+            let first = instances.first().map(|i| i.region.clone()).unwrap_or_default();
+            example.push_str(&format!("  - region_id: {first}\n    endpoint: {url}\n    instances:\n"));
+            for instance in instances.iter().filter(|i| i.region == first) {
+                example.push_str(&format!("      - instance_id: {}\n", instance.instance));
+            }
+        }
+    }
+    format!(
+        "dbs-exporter simulate: a DBS simulator listens on {url} (Ctrl-C to stop)\n\
+         \n  endpoint:          {url}\n  \
+         access key id:     {DEMO_ACCESS_KEY_ID}\n  \
+         access key secret: {DEMO_ACCESS_KEY_SECRET}\n\
+         \n\
+         The key is a fixed test key published with this program; the simulator accepts no other,\n\
+         in any region. Instances with download tasks that come and go ({count}):\n  {served}\n\
+         Any other instance id is listed with no tasks.\n\
+         \n\
+         To poll it, give every region of your configuration `endpoint: {url}` (with `accounts:`,\n\
+         give each account `credentials: {{source: environment}}`) and run the exporter with the key:\n\
+         \n  export ALIBABA_CLOUD_ACCESS_KEY_ID={DEMO_ACCESS_KEY_ID}\n  \
+         export ALIBABA_CLOUD_ACCESS_KEY_SECRET={DEMO_ACCESS_KEY_SECRET}\n  \
+         dbs-exporter --config.file my-dbs.yaml\n\
+         \n\
+         with, for example, this my-dbs.yaml:\n\
+         \n{example}",
+        count = instances.len(),
+        served = served.join(", "),
+    )
+}
+
+/// Serves the simulator on `listen_address` (loopback only) until `shutdown`.
+pub async fn run(
+    listen_address: &str,
+    config: Option<&Config>,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), Error> {
+    let address = parse_listen_address(listen_address)
+        .map_err(|err| Error::Usage(format!("--simulator.listen-address: {err}")))?;
+    if !address.ip().is_loopback() {
+        return Err(Error::Usage(format!(
+            "--simulator.listen-address must be a loopback address (127.0.0.1, [::1]), got {listen_address}: \
+             the simulator accepts a published key"
+        )));
+    }
+    let instances = instances(config);
+    let now_ms = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
+    let simulator = living_simulator(now_ms, instances.clone())
+        .start(address)
+        .await
+        .map_err(|source| Error::Bind { address, source })?;
+    let url = simulator.url();
+    tracing::info!(endpoint = %url, instances = instances.len(), "DBS simulator started");
+    println!("{}", instructions(&url, &instances, config));
+    shutdown.await;
+    simulator.shutdown().await;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config;
+
+    #[test]
+    fn a_configuration_adds_its_instances_once() {
+        let text = "regions:\n  - region_id: eu-central-1\n    instances:\n      - instance_id: rm-mine\n  - region_id: cn-hangzhou\n    instances:\n      - instance_id: rm-bp1demo7x2k9m4q\n";
+        let config = config::parse(text, "mine.yaml").unwrap();
+        let demo = demo_instances().len();
+        let served = instances(Some(&config));
+        assert_eq!(served.len(), demo + 1, "the demo instance listed in the file is not served twice");
+        assert!(served.iter().any(|i| i.region == "eu-central-1" && i.instance == "rm-mine"));
+        assert_eq!(instances(None).len(), demo);
+    }
+
+    #[test]
+    fn the_instructions_give_endpoint_key_and_a_config_that_uses_them() {
+        let text = instructions("http://127.0.0.1:19681", &demo_instances(), None);
+        assert!(text.contains("endpoint: http://127.0.0.1:19681\n"));
+        assert!(text.contains(&format!("export ALIBABA_CLOUD_ACCESS_KEY_ID={DEMO_ACCESS_KEY_ID}")));
+        assert!(text.contains(&format!("export ALIBABA_CLOUD_ACCESS_KEY_SECRET={DEMO_ACCESS_KEY_SECRET}")));
+        let example = text.split("this my-dbs.yaml:\n").nth(1).unwrap();
+        let config = config::parse(example, "my-dbs.yaml").unwrap();
+        assert_eq!(config.regions[0].endpoint.as_deref(), Some("http://127.0.0.1:19681"));
+    }
+
+    #[test]
+    fn the_example_is_the_given_configuration_pointed_at_the_simulator() {
+        let text = "regions:\n  - region_id: eu-central-1\n    instances:\n      - instance_id: rm-mine\n      - instance_id: dds-mine\n        cluster_name: dds-cluster\n";
+        let mine = config::parse(text, "mine.yaml").unwrap();
+        let printed = instructions("http://127.0.0.1:1", &instances(Some(&mine)), Some(&mine));
+        let example = config::parse(printed.split("this my-dbs.yaml:\n").nth(1).unwrap(), "x").unwrap();
+        assert_eq!(example.regions.len(), 1);
+        assert_eq!(example.regions[0].endpoint.as_deref(), Some("http://127.0.0.1:1"));
+        assert_eq!(example.regions[0].instances, mine.regions[0].instances);
+    }
+}
