@@ -317,6 +317,88 @@ render_helm() {
   for f in "$OUT"/helm-*.yaml; do
     echo "rendered $(basename "$f"): $(grep -c '^kind:' "$f") objects ($(grep '^kind:' "$f" | awk '{print $2}' | sort | tr '\n' ' '))"
   done
+  # What the chart promises, read from what it renders: the job label stays "dbs-exporter" under a
+  # nameOverride (all-features sets one) and the rules match it; the sharded StatefulSet has the
+  # shard flags, replicas = --shard.count and a headless Service; the port and telemetry path
+  # reach args, probes and ServiceMonitor; TLS switches both to HTTPS; lifecycle off by default.
+  "$PY" - "$OUT/helm-default.yaml" "$OUT/helm-all-features.yaml" "$chart/ci/all-features-values.yaml" <<'EOF' || ok=1
+import copy, sys, yaml
+default = [d for d in yaml.safe_load_all(open(sys.argv[1])) if d]
+full = [d for d in yaml.safe_load_all(open(sys.argv[2])) if d]
+values = yaml.safe_load(open(sys.argv[3]))
+problems = []
+def one(docs, kind):
+    found = [d for d in docs if d["kind"] == kind]
+    if len(found) != 1:
+        problems.append(f"expected one {kind}, got {len(found)}")
+        return None
+    return found[0]
+deployment = one(default, "Deployment")
+if deployment and "--web.enable-lifecycle" in deployment["spec"]["template"]["spec"]["containers"][0]["args"]:
+    problems.append("default values must not pass --web.enable-lifecycle")
+if [d for d in full if d["kind"] == "Deployment"]:
+    problems.append("with sharding on, the chart must render no Deployment")
+sts = one(full, "StatefulSet")
+if sts is None:
+    sys.exit("chart: " + "; ".join(problems))
+shards = values["sharding"]["shards"]
+c = sts["spec"]["template"]["spec"]["containers"][0]
+env = {e["name"]: e for e in c.get("env", [])}
+if sts["spec"]["replicas"] != shards or env.get("DBS_EXPORTER_SHARD_COUNT", {}).get("value") != str(shards):
+    problems.append(f"replicas {sts['spec']['replicas']} and DBS_EXPORTER_SHARD_COUNT must both be {shards}")
+if env.get("HOSTNAME", {}).get("valueFrom", {}).get("fieldRef", {}).get("fieldPath") != "metadata.name":
+    problems.append("HOSTNAME must come from metadata.name")
+if c["args"][-2:] != ["--shard.count=$(DBS_EXPORTER_SHARD_COUNT)", "--shard.index=auto"]:
+    problems.append(f"args must end with the shard flags: {c['args']}")
+# The same pod template as the Deployment of the same values without sharding, but for the shard
+# flags and their variables (compared with the default render: same keys, other values).
+base = copy.deepcopy(deployment["spec"]["template"]) if deployment else None
+port, path = values["web"]["port"], values["web"]["telemetryPath"]
+for flag in (f"--web.listen-address=:{port}", f"--web.telemetry-path={path}",
+             "--web.config.file=/etc/dbs-exporter-web/web-config.yml", "--web.enable-lifecycle"):
+    if flag not in c["args"]:
+        problems.append(f"all-features args lack {flag}")
+if c["ports"][0]["containerPort"] != port:
+    problems.append("the container port is not web.port")
+for probe in ("livenessProbe", "readinessProbe"):
+    get = c[probe]["httpGet"]
+    if get.get("scheme") != "HTTPS" or not get.get("httpHeaders"):
+        problems.append(f"{probe} must use HTTPS and the probe headers with TLS and basic auth on")
+if base:
+    for probe in ("livenessProbe", "readinessProbe"):
+        if base["spec"]["containers"][0][probe]["httpGet"].get("scheme") != "HTTP":
+            problems.append(f"default {probe} must be plain HTTP")
+if not any(e["name"] == "HTTPS_PROXY" for e in c.get("env", [])):
+    problems.append("extraEnv did not reach the container")
+mounts = {m["mountPath"] for m in c["volumeMounts"]}
+if not {"/etc/dbs-exporter", "/etc/dbs-exporter-web", "/etc/dbs-exporter-tls", "/etc/ssl/extra"} <= mounts:
+    problems.append(f"volume mounts {sorted(mounts)}")
+service = one(full, "Service")
+if service and (service["spec"].get("clusterIP") != "None" or sts["spec"]["serviceName"] != service["metadata"]["name"]):
+    problems.append("the sharded StatefulSet needs its headless Service as serviceName")
+monitor = one(full, "ServiceMonitor")
+if monitor and service:
+    job = service["metadata"]["labels"].get(monitor["spec"]["jobLabel"])
+    if job != "dbs-exporter":
+        problems.append(f"with nameOverride the job would be {job!r}, not dbs-exporter")
+    if service["metadata"]["labels"].get("app.kubernetes.io/name") == "dbs-exporter":
+        problems.append("all-features should set a nameOverride, to prove the job does not follow it")
+    endpoint = monitor["spec"]["endpoints"][0]
+    if endpoint.get("path") != path or endpoint.get("scheme") != "https" or "basicAuth" not in endpoint:
+        problems.append(f"ServiceMonitor endpoint {endpoint}")
+rule = one(full, "PrometheusRule")
+if rule:
+    exprs = [r["expr"] for g in rule["spec"]["groups"] for r in g["rules"] if "alert" in r]
+    if not any('job="dbs-exporter"' in e for e in exprs):
+        problems.append("the alert rules no longer match the job label")
+for problem in problems:
+    print(f"chart: {problem}")
+if not problems:
+    print(f"chart: job label dbs-exporter under a nameOverride and in the rules; {shards} shards with the shard "
+          f"flags behind a headless Service; port {port} and {path} in args, probes and ServiceMonitor; HTTPS "
+          "and basic auth wired; extra env and volumes; lifecycle off by default")
+sys.exit(1 if problems else 0)
+EOF
   return $ok
 }
 check "helm lint --strict and helm template (chart)" render_helm

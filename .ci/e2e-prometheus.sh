@@ -4,7 +4,9 @@
 # deploy/prometheus/dbs-exporter.rules.yml. Asserts through Prometheus' HTTP API that
 #   1. the target is up and aliyun_dbs_download_tasks has every expected series,
 #   2. every rule evaluates without error and every recording rule has data,
-#   3. every PromQL expression of the Grafana dashboard returns data,
+#   3. every PromQL expression of the Grafana dashboard returns data, with every variable on All
+#      and with one account, region, instance and task type picked (and then only that one's
+#      series come back),
 #   4. no alert is pending or firing on the healthy demo,
 #   5. and, as a control that the alerts are wired to live data, that DbsExporterDown turns
 #      pending once the exporter is stopped.
@@ -94,6 +96,8 @@ import json, os, re, signal, sys, time, urllib.parse, urllib.request
 PROM = os.environ["PROM_URL"]
 JOB = "dbs-exporter"
 DEMO_REGIONS = {"cn-hangzhou", "cn-shanghai", "ap-southeast-1"}
+# The demo's two accounts (src/sim/demo.rs), so that every series per instance carries `account`.
+DEMO_ACCOUNTS = {"prod": {"cn-hangzhou", "cn-shanghai"}, "analytics": {"ap-southeast-1"}}
 KNOWN_STATES = {"initializing", "queueing", "running", "failed", "finished", "expired"}
 TASK_TYPES = {"full", "pitr"}
 # Dashboard expressions that may legitimately return nothing on demo data, with the reason.
@@ -153,6 +157,11 @@ def task_series():
     regions = {r for r, _ in instances}
     if regions != DEMO_REGIONS:
         return False, f"regions {sorted(regions)}"
+    accounts = {}
+    for s in up:
+        accounts.setdefault(s["metric"].get("account"), set()).add(s["metric"]["region_id"])
+    if accounts != DEMO_ACCOUNTS:
+        return False, f"accounts and their regions {accounts}"
     if any(s["value"][1] != "1" for s in up):
         return False, f"aliyun_dbs_up not 1 for {[s['metric']['instance_id'] for s in up if s['value'][1] != '1']}"
     series = query(f'aliyun_dbs_download_tasks{{job="{JOB}"}}')
@@ -169,7 +178,8 @@ def task_series():
         return False, f"aliyun_dbs_targets={target_count} for {len(instances)} instances"
     if total <= 0:
         return False, "no tasks counted"
-    return True, (f"{len(series)} series: {len(instances)} instances in {len(regions)} regions x "
+    return True, (f"{len(series)} series: {len(instances)} instances in {len(regions)} regions of "
+                  f"{len(accounts)} accounts x "
                   f"{len(TASK_TYPES)} task types x {len(KNOWN_STATES)} states, {total:.0f} tasks")
 eventually("aliyun_dbs_download_tasks has the expected series", task_series)
 
@@ -190,10 +200,11 @@ def rules_evaluate():
 eventually("rules evaluate and recording rules have data", rules_evaluate)
 
 # 4. Every dashboard expression returns data.
-SUBSTITUTIONS = {"job": JOB, "region_id": ".*", "instance_id": ".*", "__rate_interval": "5m",
-                 "__interval": "1m", "__range": "1h"}
-def substitute(expr):
-    return re.sub(r"\$\{(\w+)\}|\$(\w+)", lambda m: SUBSTITUTIONS[m.group(1) or m.group(2)], expr)
+SUBSTITUTIONS = {"job": JOB, "account": ".*", "region_id": ".*", "instance_id": ".*", "task_type": ".*",
+                 "__rate_interval": "5m", "__interval": "1m", "__range": "1h"}
+def substitute(expr, picked=None):
+    values = {**SUBSTITUTIONS, **(picked or {})}
+    return re.sub(r"\$\{(\w+)\}|\$(\w+)", lambda m: values[m.group(1) or m.group(2)], expr)
 board = json.load(open(os.environ["DASHBOARD"]))
 exprs = []
 for variable in board["templating"]["list"]:
@@ -212,6 +223,36 @@ def dashboard_data():
         return False, f"no data for {empty}"
     return True, f"{len(exprs)} expressions, {len(exprs) - len(MAY_BE_EMPTY)} required to have data"
 eventually("every dashboard expression returns data", dashboard_data)
+
+# 4b. With one value picked for each variable, every expression still returns data, and every
+# panel only that selection's: a series that carries one of the variables' labels has the
+# picked value.
+# One selection per demo account.
+def picks():
+    up = query(f'aliyun_dbs_up{{job="{JOB}"}}')
+    chosen = []
+    for account in sorted(DEMO_ACCOUNTS):
+        one = next(s["metric"] for s in up if s["metric"].get("account") == account)
+        chosen.append({"account": account, "region_id": one["region_id"], "instance_id": one["instance_id"],
+                       "task_type": "pitr" if account == "prod" else "full"})
+    return chosen
+def dashboard_follows_variables():
+    problems = []
+    for picked in picks():
+        for where, expr in exprs:
+            result = query(substitute(expr, picked))
+            if not result and where not in MAY_BE_EMPTY:
+                problems.append(f"{where} with {picked}: no data")
+            # A variable's own query lists the values to pick from: it is not narrowed by itself.
+            for series in result if where.startswith("panel") else []:
+                wrong = {k: v for k, v in series["metric"].items() if k in picked and v != picked[k]}
+                if wrong:
+                    problems.append(f"{where} with {picked}: returned {wrong}")
+    if problems:
+        return False, "; ".join(problems[:5]) + (f" (and {len(problems) - 5} more)" if len(problems) > 5 else "")
+    return True, f"{len(exprs)} expressions x {len(DEMO_ACCOUNTS)} selections"
+eventually("every dashboard expression follows a picked account, region, instance and task type",
+           dashboard_follows_variables)
 
 # 5. No alert pending or firing. Let the alerting rules see a stretch of data first: at least
 # 20s of evaluations, several demo polls.

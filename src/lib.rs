@@ -36,7 +36,7 @@ pub enum Error {
     Credentials(#[from] credentials::CredentialsError),
     /// An account's credential source cannot be built (a missing variable, an unreadable file).
     #[error("credentials of account {account}: {source}")]
-    AccountCredentials { account: String, source: credentials::CredentialsError },
+    AccountCredentials { account: String, source: Box<credentials::CredentialsError> },
     #[error(transparent)]
     Api(#[from] api::ApiError),
     #[error("cannot listen on {address}: {source}")]

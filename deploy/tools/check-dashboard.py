@@ -11,7 +11,8 @@ The dashboard is parsed with grafana-foundation-sdk, Grafana's own typed models:
 must be a known panel type, each query a Prometheus query, and a parse-and-serialise round trip
 must keep every key of the file (a key the models drop is one Grafana does not know either, such
 as a misspelled option). On top of that: unique panel IDs, panels inside the 24-column grid,
-every query on the `${datasource}` variable, and the variables region_id and instance_id.
+every query on the `${datasource}` variable, the variables job, account, region_id, instance_id
+and task_type, and that every query honours every variable (see `honours_variables`).
 
 Dashboard variables are replaced by values that select everything ($region_id -> .*), so the
 expressions are plain PromQL; label_values() variable queries contribute their series selector.
@@ -28,11 +29,13 @@ from grafana_foundation_sdk.cog import runtime
 from grafana_foundation_sdk.models import dashboard as dashboard_model
 from grafana_foundation_sdk.models import prometheus
 
-REQUIRED_VARIABLES = {"datasource", "region_id", "instance_id"}
+REQUIRED_VARIABLES = {"datasource", "job", "account", "region_id", "instance_id", "task_type"}
 SUBSTITUTIONS = {
     "job": "dbs-exporter",
+    "account": ".*",
     "region_id": ".*",
     "instance_id": ".*",
+    "task_type": ".*",
     "__rate_interval": "5m",
     "__interval": "1m",
     "__range": "1h",
@@ -47,6 +50,49 @@ def substitute(expr: str) -> str:
         return SUBSTITUTIONS[name]
 
     return re.sub(r"\$\{(\w+)\}|\$(\w+)", one, expr)
+
+
+# What each series carries, and so which variables a selector of it must match on. Per-instance
+# series carry account (with several accounts), region_id and instance_id; the task series
+# task_type too; the API series only region_id; the exporter's own series none of these.
+INSTANCE_LABELS = ("job", "account", "region_id", "instance_id")
+TASK_METRICS = re.compile(
+    r"^(aliyun_dbs_download_\w+|account_region_id_instance_id_task_type\w*:\w+:\w+)$"
+)
+INSTANCE_METRICS = re.compile(
+    r"^(aliyun_dbs_up|aliyun_dbs_last_success_timestamp_seconds|account_region_id_instance_id\w*:\w+:\w+)$"
+)
+REGION_METRICS = re.compile(r"^(aliyun_dbs_api_request\w+|region_id\w*:\w+:\w+)$")
+SELECTOR = re.compile(r"([a-zA-Z_:][a-zA-Z0-9_:]*)\{([^}]*)\}")
+# Regions and exporters are narrowed to those of the selected instances with
+# `and on (...) count by (...) (last_over_time(aliyun_dbs_up{...}[1h]))`.
+NARROWED_BY_INSTANCES = re.compile(r"and on \((job, region_id|job, instance)\) count by")
+
+
+def honours_variables(expr: str) -> list:
+    """Why `expr` would ignore a dashboard variable: every selector matches each variable whose
+    label its series carry; region-level and exporter-level series are narrowed to the regions
+    and exporters of the selected instances, so that job, account, region and instance apply
+    to every query. Task type applies where the series carry it (documented on the others)."""
+    problems = []
+    selectors = SELECTOR.findall(expr)
+    if not selectors:
+        return [f"no series selector in {expr!r}"]
+    for metric, matchers in selectors:
+        want = ["job"]
+        if TASK_METRICS.match(metric):
+            want = [*INSTANCE_LABELS, "task_type"]
+        elif INSTANCE_METRICS.match(metric):
+            want = list(INSTANCE_LABELS)
+        elif REGION_METRICS.match(metric):
+            want = ["job", "region_id"]
+        for label in want:
+            if f'{label}=~"${label}"' not in matchers:
+                problems.append(f'{metric}{{...}} lacks {label}=~"${label}"')
+    if not all(f'"${v}"' in expr for v in ("job", "account", "region_id", "instance_id")):
+        if not NARROWED_BY_INSTANCES.search(expr):
+            problems.append("neither matches nor narrows to the selected account, region and instance")
+    return problems
 
 
 def datasource_uid(ref):
@@ -134,6 +180,8 @@ def main() -> int:
             if datasource_uid(target.datasource) != "${datasource}":
                 problems.append(f"{where} query {target.ref_id}: datasource must be ${{datasource}}")
             exprs.append((f"{where} query {target.ref_id}", target.expr))
+            for problem in honours_variables(target.expr):
+                problems.append(f"{where} query {target.ref_id}: {problem}")
 
     resolved = []
     for where, expr in exprs:

@@ -62,8 +62,10 @@ impl AccountConfig {
         &self,
         env: &CredentialEnv,
     ) -> Result<Arc<dyn CredentialsProvider>, crate::Error> {
-        env.provider(&self.credentials)
-            .map_err(|source| crate::Error::AccountCredentials { account: self.name.clone(), source })
+        env.provider(&self.credentials).map_err(|source| crate::Error::AccountCredentials {
+            account: self.name.clone(),
+            source: Box::new(source),
+        })
     }
 }
 

@@ -4,11 +4,12 @@
 //! Everything is a pure function of the start time, the current time and a fixed seed, so the
 //! same moment always shows the same tasks and tests can step through time without sleeping.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use crate::api::task::TaskType;
 
-use super::{SimTask, Simulator};
+use super::{SimTask, Simulator, TaskSource};
 
 /// The demo's AccessKey pair: the simulator accepts it, nothing else does.
 pub const DEMO_ACCESS_KEY_ID: &str = "LTAI5tDbsExporterDemo";
@@ -104,10 +105,26 @@ pub fn demo_simulator(start_ms: u64) -> Simulator {
 /// A simulator that accepts the demo key and serves tasks that come and go on `instances`, as
 /// the demo's do; any other instance has no task.
 pub fn living_simulator(start_ms: u64, instances: Vec<LivingInstance>) -> Simulator {
-    let instances = Arc::new(instances);
     Simulator::new()
         .with_access_key(DEMO_ACCESS_KEY_ID, DEMO_ACCESS_KEY_SECRET)
-        .with_task_source(Arc::new(move |now_ms| living_tasks(&instances, start_ms, now_ms)))
+        .with_task_source(living_source(start_ms, instances))
+}
+
+/// The tasks of `instances` for the simulator. Each listing computes the tasks of its own
+/// instance only, so that in an estate of thousands of instances a listing costs the same.
+fn living_source(start_ms: u64, instances: Vec<LivingInstance>) -> TaskSource {
+    let by_key: HashMap<(String, String), (usize, LivingInstance)> = instances
+        .into_iter()
+        .enumerate()
+        .map(|(index, i)| ((i.region.clone(), i.instance.clone()), (index, i)))
+        .collect();
+    Arc::new(move |now_ms, region, instance| {
+        let mut tasks = Vec::new();
+        if let Some((index, living)) = by_key.get(&(region.to_string(), instance.to_string())) {
+            instance_tasks(*index, living, start_ms, now_ms, &mut tasks);
+        }
+        tasks
+    })
 }
 
 /// splitmix64: a tiny, good-enough mixer, so every task property follows from its coordinates.
@@ -145,25 +162,30 @@ pub fn demo_tasks(start_ms: u64, now_ms: u64) -> Vec<SimTask> {
 
 /// Every task of `instances` visible at `now_ms` in a simulation started at `start_ms`.
 pub fn living_tasks(instances: &[LivingInstance], start_ms: u64, now_ms: u64) -> Vec<SimTask> {
-    let origin = start_ms.saturating_sub(RETENTION_MS);
-    let oldest = now_ms.saturating_sub(RETENTION_MS);
     let mut tasks = Vec::new();
-    if now_ms < origin {
-        return tasks;
-    }
-    for (index, demo) in instances.iter().enumerate() {
-        let period = period_ms(index);
-        let first = (oldest.saturating_sub(origin) / period).saturating_sub(1);
-        let last = (now_ms - origin) / period;
-        for sequence in first..=last {
-            let mut dice = Dice(mix(SEED ^ ((index as u64) << 48) ^ sequence));
-            let created_ms = origin + sequence * period + dice.roll(period / 3);
-            if created_ms > oldest && created_ms <= now_ms {
-                tasks.push(demo_task(demo, &mut dice, created_ms, now_ms - created_ms));
-            }
-        }
+    for (index, instance) in instances.iter().enumerate() {
+        instance_tasks(index, instance, start_ms, now_ms, &mut tasks);
     }
     tasks
+}
+
+/// The tasks of the `index`-th instance visible at `now_ms`, appended to `tasks`.
+fn instance_tasks(index: usize, demo: &LivingInstance, start_ms: u64, now_ms: u64, tasks: &mut Vec<SimTask>) {
+    let origin = start_ms.saturating_sub(RETENTION_MS);
+    let oldest = now_ms.saturating_sub(RETENTION_MS);
+    if now_ms < origin {
+        return;
+    }
+    let period = period_ms(index);
+    let first = (oldest.saturating_sub(origin) / period).saturating_sub(1);
+    let last = (now_ms - origin) / period;
+    for sequence in first..=last {
+        let mut dice = Dice(mix(SEED ^ ((index as u64) << 48) ^ sequence));
+        let created_ms = origin + sequence * period + dice.roll(period / 3);
+        if created_ms > oldest && created_ms <= now_ms {
+            tasks.push(demo_task(demo, &mut dice, created_ms, now_ms - created_ms));
+        }
+    }
 }
 
 /// One task `age_ms` after its creation.
@@ -315,6 +337,24 @@ mod tests {
         let instances: usize =
             accounts.iter().flat_map(|(_, regions)| regions).map(|(_, instances)| instances.len()).sum();
         assert_eq!(instances, demo_instances().len());
+    }
+
+    #[test]
+    fn the_source_gives_each_instance_its_own_tasks() {
+        let instances = vec![
+            LivingInstance::new("eu-central-1", "rm-a", None),
+            LivingInstance::new("eu-central-1", "rm-b", None),
+        ];
+        let expected = living_tasks(&instances, START, START + 1_000);
+        let source = living_source(START, instances);
+        for instance in ["rm-a", "rm-b"] {
+            let served = source(START + 1_000, "eu-central-1", instance);
+            let want: Vec<SimTask> = expected.iter().filter(|t| t.instance == instance).cloned().collect();
+            assert!(!want.is_empty());
+            assert_eq!(served, want);
+        }
+        assert!(source(START, "eu-central-1", "rm-unknown").is_empty());
+        assert!(source(START, "cn-hangzhou", "rm-a").is_empty());
     }
 
     #[test]

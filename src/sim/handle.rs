@@ -74,7 +74,8 @@ impl Shared {
         let key = (region.to_string(), instance.to_string());
         let mut tasks = lock(&self.tasks).get(&key).cloned().unwrap_or_default();
         if let Some(source) = &self.config.source {
-            tasks.extend(source(now_ms).into_iter().filter(|t| t.region == region && t.instance == instance));
+            let generated = source(now_ms, region, instance);
+            tasks.extend(generated.into_iter().filter(|t| t.region == region && t.instance == instance));
         }
         tasks
     }

@@ -42,8 +42,9 @@ pub use demo::{
 };
 pub use handle::SimHandle;
 
-/// Produces tasks for "now" (Unix ms); merged with the static tasks on every listing.
-pub type TaskSource = Arc<dyn Fn(u64) -> Vec<SimTask> + Send + Sync>;
+/// Produces the tasks of one instance (`now` in Unix ms, region, instance); merged with the
+/// static tasks on every listing. Tasks of other instances that it returns are ignored.
+pub type TaskSource = Arc<dyn Fn(u64, &str, &str) -> Vec<SimTask> + Send + Sync>;
 
 /// One download task as the simulator stores it; rendered field by field, as strings.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -187,7 +187,7 @@ async fn calls_are_counted_and_logged_without_signature() {
 
 #[tokio::test]
 async fn static_tasks_can_change_and_a_source_adds_tasks_for_now() {
-    let source: crate::sim::TaskSource = Arc::new(|now_ms| {
+    let source: crate::sim::TaskSource = Arc::new(|now_ms, _, _| {
         vec![SimTask::new("dt-live", "cn-hangzhou", "rm-1", TaskType::Full, "running", now_ms)]
     });
     let sim = start(simulator().with_task_source(source)).await;

@@ -44,3 +44,189 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- include "dbs-exporter.fullname" . }}-credentials
 {{- end }}
 {{- end }}
+
+{{- define "dbs-exporter.webConfigSecret" -}}
+{{- if .Values.webConfig.existingSecret }}
+{{- .Values.webConfig.existingSecret }}
+{{- else if .Values.webConfig.config }}
+{{- include "dbs-exporter.fullname" . }}-web-config
+{{- end }}
+{{- end }}
+
+{{/* Whether the web config turns TLS on: said, or read from the config the chart writes. */}}
+{{- define "dbs-exporter.tls" -}}
+{{- if or .Values.webConfig.tls (and .Values.webConfig.config (hasKey .Values.webConfig.config "tls_server_config")) }}true{{- end }}
+{{- end }}
+
+{{/* The probes of the container: httpGet on the metrics port, HTTPS when TLS is on. */}}
+{{- define "dbs-exporter.probe" -}}
+httpGet:
+  path: {{ .path }}
+  port: metrics
+  scheme: {{ if include "dbs-exporter.tls" .root }}HTTPS{{ else }}HTTP{{ end }}
+  {{- with .root.Values.probes.httpHeaders }}
+  httpHeaders:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+{{- end }}
+
+{{/*
+The pod template, shared by the Deployment and the sharded StatefulSet: the StatefulSet adds the
+shard flags and the two variables they read, and nothing else.
+*/}}
+{{- define "dbs-exporter.podTemplate" -}}
+metadata:
+  annotations:
+    # A config or credentials change rolls the pods.
+    checksum/config: {{ include (print .Template.BasePath "/configmap.yaml") . | sha256sum }}
+    {{- if and .Values.credentials.create (not .Values.credentials.existingSecret) }}
+    checksum/secret: {{ include (print .Template.BasePath "/secret.yaml") . | sha256sum }}
+    {{- end }}
+    {{- if and .Values.webConfig.config (not .Values.webConfig.existingSecret) }}
+    checksum/web-config: {{ include (print .Template.BasePath "/web-config-secret.yaml") . | sha256sum }}
+    {{- end }}
+    kubectl.kubernetes.io/default-container: dbs-exporter
+    {{- with .Values.podAnnotations }}
+    {{- toYaml . | nindent 4 }}
+    {{- end }}
+  labels:
+    {{- include "dbs-exporter.selectorLabels" . | nindent 4 }}
+    {{- with .Values.podLabels }}
+    {{- toYaml . | nindent 4 }}
+    {{- end }}
+spec:
+  serviceAccountName: {{ include "dbs-exporter.serviceAccountName" . }}
+  automountServiceAccountToken: false
+  enableServiceLinks: false
+  {{- with .Values.imagePullSecrets }}
+  imagePullSecrets:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+  securityContext:
+    runAsNonRoot: true
+    runAsUser: 65532
+    runAsGroup: 65532
+    seccompProfile:
+      type: RuntimeDefault
+  containers:
+    - name: dbs-exporter
+      image: "{{ .Values.image.repository }}:{{ .Values.image.tag | default .Chart.AppVersion }}"
+      imagePullPolicy: {{ .Values.image.pullPolicy }}
+      args:
+        - --config.file=/etc/dbs-exporter/config.yaml
+        - --web.listen-address=:{{ .Values.web.port }}
+        - --web.telemetry-path={{ .Values.web.telemetryPath }}
+        {{- if include "dbs-exporter.webConfigSecret" . }}
+        - --web.config.file=/etc/dbs-exporter-web/web-config.yml
+        {{- end }}
+        {{- if .Values.web.enableLifecycle }}
+        - --web.enable-lifecycle
+        {{- end }}
+        - --log.level={{ .Values.logLevel }}
+        - --log.format={{ .Values.logFormat }}
+        {{- with .Values.extraArgs }}
+        {{- toYaml . | nindent 8 }}
+        {{- end }}
+        {{- if .Values.sharding.enabled }}
+        - --shard.count=$(DBS_EXPORTER_SHARD_COUNT)
+        - --shard.index=auto
+        {{- end }}
+      ports:
+        - name: metrics
+          containerPort: {{ .Values.web.port }}
+          protocol: TCP
+      {{- if or .Values.sharding.enabled .Values.extraEnv }}
+      env:
+        {{- if .Values.sharding.enabled }}
+        - name: DBS_EXPORTER_SHARD_COUNT
+          value: {{ .Values.sharding.shards | quote }}
+        # --shard.index=auto reads the ordinal at the end of HOSTNAME: the pod's name.
+        - name: HOSTNAME
+          valueFrom:
+            fieldRef:
+              fieldPath: metadata.name
+        {{- end }}
+        {{- with .Values.extraEnv }}
+        {{- toYaml . | nindent 8 }}
+        {{- end }}
+      {{- end }}
+      {{- $secret := include "dbs-exporter.credentialsSecret" . }}
+      {{- if or $secret .Values.extraEnvFrom }}
+      envFrom:
+        {{- with $secret }}
+        - secretRef:
+            name: {{ . }}
+        {{- end }}
+        {{- with .Values.extraEnvFrom }}
+        {{- toYaml . | nindent 8 }}
+        {{- end }}
+      {{- end }}
+      # /-/healthy answers as long as the process serves HTTP.
+      livenessProbe:
+        {{- include "dbs-exporter.probe" (dict "root" . "path" "/-/healthy") | nindent 8 }}
+        periodSeconds: 10
+        timeoutSeconds: 3
+        failureThreshold: 3
+      # Ready once the first poll cycle has finished (up to one poll_interval).
+      readinessProbe:
+        {{- include "dbs-exporter.probe" (dict "root" . "path" "/-/ready") | nindent 8 }}
+        periodSeconds: 5
+        timeoutSeconds: 3
+        failureThreshold: 2
+      resources:
+        {{- toYaml .Values.resources | nindent 8 }}
+      securityContext:
+        allowPrivilegeEscalation: false
+        privileged: false
+        readOnlyRootFilesystem: true
+        runAsNonRoot: true
+        capabilities:
+          drop:
+            - ALL
+      volumeMounts:
+        - name: config
+          mountPath: /etc/dbs-exporter
+          readOnly: true
+        {{- if include "dbs-exporter.webConfigSecret" . }}
+        - name: web-config
+          mountPath: /etc/dbs-exporter-web
+          readOnly: true
+        {{- end }}
+        {{- if .Values.webConfig.tlsSecret }}
+        - name: tls
+          mountPath: /etc/dbs-exporter-tls
+          readOnly: true
+        {{- end }}
+        {{- with .Values.extraVolumeMounts }}
+        {{- toYaml . | nindent 8 }}
+        {{- end }}
+  volumes:
+    - name: config
+      configMap:
+        name: {{ include "dbs-exporter.fullname" . }}
+    {{- with include "dbs-exporter.webConfigSecret" . }}
+    - name: web-config
+      secret:
+        secretName: {{ . }}
+    {{- end }}
+    {{- with .Values.webConfig.tlsSecret }}
+    - name: tls
+      secret:
+        secretName: {{ . }}
+    {{- end }}
+    {{- with .Values.extraVolumes }}
+    {{- toYaml . | nindent 4 }}
+    {{- end }}
+  {{- with .Values.nodeSelector }}
+  nodeSelector:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+  {{- with .Values.affinity }}
+  affinity:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+  {{- with .Values.tolerations }}
+  tolerations:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+{{- end }}

@@ -1,0 +1,117 @@
+#!/usr/bin/env bash
+# Measures what the exporter really holds in memory, to size the manifests' requests and limits.
+#
+#   deploy/tools/measure-memory.sh [BIN] [INSTANCES ...]
+#   (defaults: target/release/dbs-exporter, then 100 1000 10000; build with cargo build --release)
+#
+# First `BIN demo` (6 instances, the simulator in the same process) for 6 poll cycles. Then, for
+# each estate size N: `BIN simulate` serves N instances (10 regions of N/10, live tasks that come
+# and go, about 40 per instance at any time) in a process of its own, and the daemon polls them
+# (`BIN --config.file`, both task types, poll_interval 60s, the default concurrency, a rate limit
+# out of the way) while a gzip scrape, as Prometheus sends, comes every 5 seconds. The daemon's
+# VmRSS is sampled from /proc every second from its start through three complete poll cycles;
+# VmHWM is the kernel's peak. Prints one Markdown table row per run.
+#
+# Everything runs on loopback; a run of all three sizes takes about 10 minutes on 2 cores.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+BIN=${1:-target/release/dbs-exporter}
+shift || true
+SIZES=("$@")
+[ ${#SIZES[@]} -gt 0 ] || SIZES=(100 1000 10000)
+[ -x "$BIN" ] || { echo "measure-memory: $BIN is not an executable (cargo build --release)" >&2; exit 1; }
+
+WORK=$(mktemp -d)
+PIDS=()
+cleanup() {
+  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+  rm -rf "$WORK"
+}
+trap cleanup EXIT INT TERM
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+kib() { awk -v k="$1" '/^'"$1"':/ {print $2}' "/proc/$2/status"; }
+mib() { awk -v k="$1" 'BEGIN {printf "%.1f", k / 1024}'; }
+metric() { # NAME URL: the value of an unlabelled metric
+  curl -fsS "$2/metrics" | awk -v n="$1" '$1 == n {print $2}'
+}
+wait_ready() { # URL PID
+  local i
+  for i in $(seq 1 900); do
+    curl -fsS -o /dev/null "$1/-/ready" 2>/dev/null && return 0
+    kill -0 "$2" 2>/dev/null || { echo "measure-memory: the exporter exited" >&2; return 1; }
+    sleep 0.2
+  done
+  echo "measure-memory: $1 never became ready" >&2
+  return 1
+}
+
+# Samples VmRSS of PID every second for SECONDS, scraping URL with gzip every 5 s; prints the
+# largest sample in KiB.
+sample() { # PID URL SECONDS
+  local pid=$1 url=$2 seconds=$3 max=0 rss i
+  for i in $(seq 1 "$seconds"); do
+    rss=$(kib VmRSS "$pid")
+    [ "$rss" -gt "$max" ] && max=$rss
+    if [ $((i % 5)) = 0 ]; then curl -fsS -o /dev/null -H 'Accept-Encoding: gzip' "$url/metrics"; fi
+    sleep 1
+  done
+  echo "$max"
+}
+
+echo "| run | instances | listings per cycle | series | poll cycle | VmRSS at end | largest VmRSS sample | VmHWM (peak) |"
+echo "| --- | --- | --- | --- | --- | --- | --- | --- |"
+
+# --- the demo ---------------------------------------------------------------------------------
+port=$(free_port)
+"$BIN" demo --web.listen-address "127.0.0.1:$port" >"$WORK/demo.log" 2>&1 &
+demo=$!
+PIDS+=("$demo")
+url="http://127.0.0.1:$port"
+wait_ready "$url" "$demo"
+largest=$(sample "$demo" "$url" 30) # 6 cycles of 5 s
+series=$(curl -fsS "$url/metrics" | grep -c '^aliyun_dbs_download_tasks{' || true)
+echo "| demo | 6 | 12 | $series download_tasks | $(metric aliyun_dbs_poll_duration_seconds "$url") s | $(mib "$(kib VmRSS "$demo")") MiB | $(mib "$largest") MiB | $(mib "$(kib VmHWM "$demo")") MiB |"
+kill "$demo"
+wait "$demo" 2>/dev/null || true
+
+# --- estates of N instances -------------------------------------------------------------------
+for n in "${SIZES[@]}"; do
+  sim_port=$(free_port)
+  port=$(free_port)
+  while [ "$port" = "$sim_port" ]; do port=$(free_port); done
+  config="$WORK/estate-$n.yaml"
+  python3 - "$n" "$sim_port" >"$config" <<'EOF'
+import sys
+n, port = int(sys.argv[1]), sys.argv[2]
+regions = 10 if n >= 10 else 1
+print("poll_interval: 60s\nlookback: 1d\nrate_limit_per_region: 10000\nregions:")
+for r in range(regions):
+    print(f"  - region_id: mem-region-{r:02}\n    endpoint: http://127.0.0.1:{port}\n    instances:")
+    for i in range(r, n, regions):
+        print(f"      - instance_id: rm-mem{i:05}")
+EOF
+  "$BIN" simulate --simulator.listen-address "127.0.0.1:$sim_port" --config.file "$config" \
+    >"$WORK/sim-$n.log" 2>&1 &
+  sim=$!
+  PIDS+=("$sim")
+  for _ in $(seq 1 100); do grep -q 'access key secret' "$WORK/sim-$n.log" && break; sleep 0.1; done
+  key_id=$(awk '/access key id:/ {print $4}' "$WORK/sim-$n.log")
+  secret=$(awk '/access key secret:/ {print $4}' "$WORK/sim-$n.log")
+  ALIBABA_CLOUD_ACCESS_KEY_ID=$key_id ALIBABA_CLOUD_ACCESS_KEY_SECRET=$secret ALIBABA_CLOUD_ECS_METADATA_DISABLED=true \
+    "$BIN" --config.file "$config" --web.listen-address "127.0.0.1:$port" --log.level warn \
+    >"$WORK/exporter-$n.log" 2>&1 &
+  exporter=$!
+  PIDS+=("$exporter")
+  url="http://127.0.0.1:$port"
+  # The first cycle spreads over one interval; then two more complete cycles.
+  largest=$(sample "$exporter" "$url" 185)
+  wait_ready "$url" "$exporter"
+  series=$(curl -fsS "$url/metrics" | grep -c '^aliyun_dbs_' || true)
+  up=$(curl -fsS "$url/metrics" | grep -c '^aliyun_dbs_up{.*} 1$' || true)
+  [ "$up" = "$n" ] || echo "measure-memory: only $up of $n instances up; see $WORK/exporter-$n.log" >&2
+  echo "| daemon + simulate | $n | $((2 * n)) | $series aliyun_dbs_* | $(metric aliyun_dbs_poll_duration_seconds "$url") s | $(mib "$(kib VmRSS "$exporter")") MiB | $(mib "$largest") MiB | $(mib "$(kib VmHWM "$exporter")") MiB |"
+  kill "$exporter" "$sim"
+  wait "$exporter" "$sim" 2>/dev/null || true
+done
