@@ -360,10 +360,7 @@ async fn once(cli: &Cli) -> Result<ExitCode, Error> {
     let body = pipeline.exposition.body();
     use std::io::Write as _;
     let mut stdout = std::io::stdout().lock();
-    stdout
-        .write_all(&body)
-        .and_then(|_| stdout.flush())
-        .map_err(|e| Error::Usage(format!("writing to stdout: {e}")))?;
+    stdout.write_all(&body).and_then(|_| stdout.flush()).map_err(Error::Stdout)?;
     if report.failed > 0 {
         eprintln!(
             "dbs-exporter: {} of {} listings failed (see the log above)",
@@ -392,7 +389,7 @@ async fn healthcheck(cli: &Cli) -> Result<ExitCode, Error> {
         .timeout(Duration::from_secs(5))
         .danger_accept_invalid_certs(tls)
         .build()
-        .map_err(|e| Error::Usage(format!("building HTTP client: {e}")))?;
+        .map_err(Error::HealthcheckClient)?;
     match client.get(&url).send().await {
         Ok(response) if response.status().is_success() => Ok(ExitCode::SUCCESS),
         Ok(response)

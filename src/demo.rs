@@ -12,6 +12,7 @@ use crate::config::{AccountConfig, Config, InstanceConfig, RegionConfig};
 use crate::credentials::{CredentialSpec, Credentials, StaticCredentials};
 use crate::poller::Shard;
 use crate::sim::demo::{demo_accounts, demo_simulator, DEMO_ACCESS_KEY_ID, DEMO_ACCESS_KEY_SECRET};
+use crate::util::unix_ms;
 use crate::Error;
 
 /// How often the demo polls: short, so changes show up within seconds.
@@ -62,7 +63,7 @@ pub fn demo_config(simulator_url: &str) -> Config {
 
 /// Starts the simulator on a free loopback port and the exporter on `web`, until `shutdown`.
 pub async fn run(web: WebOptions, shutdown: impl Future<Output = ()>) -> Result<(), Error> {
-    let now_ms = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
+    let now_ms = unix_ms(SystemTime::now());
     let simulator =
         demo_simulator(now_ms).start(SocketAddr::from(([127, 0, 0, 1], 0))).await.map_err(Error::Demo)?;
     let config = demo_config(&simulator.url());

@@ -1,29 +1,60 @@
 //! dbs-exporter: a Prometheus exporter for Alibaba Cloud DBS advanced download tasks.
 //!
-//! Data flows one way: [`config`] and [`credentials`] feed a signed [`api`] client, the
-//! [`poller`] lists every target on a schedule, [`model`] aggregates each listing, [`state`]
-//! keeps the latest aggregates, [`render`] turns them into the exposition and [`http`] serves
-//! it. [`app`] assembles them; [`cli`] is the command line; [`sim`] is a DBS simulator for
-//! tests, the [`demo`] and [`simulate`].
+//! Data flows one way: [`config`] and [`credentials`] feed a signed [`api`] client, built on the
+//! product-agnostic [`rpc`] call; the [`poller`] lists every target on a schedule, [`model`]
+//! aggregates each listing, [`state`] keeps the latest aggregates, [`render`] turns them into the
+//! exposition and [`http`] serves it. [`app`] assembles them; [`cli`] is the command line; [`sim`]
+//! is a DBS simulator on a fake Alibaba gateway, for tests, the [`demo`] and [`simulate`];
+//! [`history`] remembers each target's tasks between listings for the transition counters,
+//! and [`status`] builds the status page's view of the targets.
+//!
+//! The modules are declared below in dependency order, bottom first: each one uses only the
+//! modules declared before it, never one after. `.ci/check-layering.py` reads this list and fails
+//! when a `use crate::…` reaches up it (docs/architecture.md).
 
-pub mod api;
-pub mod app;
-pub mod cli;
-pub mod config;
-pub mod credentials;
-pub mod demo;
-pub mod history;
-pub mod http;
+// Helpers that know nothing of the domain: one lock, one Unix-ms conversion.
+pub mod util;
+// Logging setup (logfmt or JSON on stderr).
 pub mod logging;
-pub mod metrics;
-pub mod model;
-pub mod poller;
-pub mod reload;
-pub mod render;
+// Alibaba's RPC call for any product: signing, the HTTP call, error decoding, retries.
+pub mod rpc;
+// Where keys come from: the SDKs' chain, STS, OIDC, the ECS RAM role; refreshing.
+pub mod credentials;
+// The DBS API: DescribeDownloadTask, its paging and its answers.
+pub mod api;
+// A DBS simulator on a fake Alibaba gateway, for tests and the demo.
 pub mod sim;
-pub mod simulate;
+// Fakes of STS and the ECS metadata service: test builds only.
+#[cfg(any(test, feature = "test-support"))]
+pub mod testing;
+// The YAML configuration and its validation.
+pub mod config;
+// Aggregation of one listing.
+pub mod model;
+// Each target's tasks between two listings, for the transition counters.
+pub mod history;
+// The latest aggregates of every target.
 pub mod state;
+// The status page's view of every target.
 pub mod status;
+// The exporter's own metrics.
+pub mod metrics;
+// The exposition, rendered when the store changes.
+pub mod render;
+// The scheduler: targets, pacing, listings.
+pub mod poller;
+// Reload requests.
+pub mod reload;
+// The HTTP server: routes, TLS, basic auth.
+pub mod http;
+// Assembling the daemon.
+pub mod app;
+// `dbs-exporter demo`.
+pub mod demo;
+// `dbs-exporter simulate`.
+pub mod simulate;
+// The command line.
+pub mod cli;
 
 use std::net::SocketAddr;
 
@@ -43,23 +74,13 @@ pub enum Error {
     Bind { address: SocketAddr, source: std::io::Error },
     #[error("cannot start the demo simulator: {0}")]
     Demo(std::io::Error),
+    /// The exposition of `once` could not be written out.
+    #[error("cannot write to stdout: {0}")]
+    Stdout(std::io::Error),
+    /// The `healthcheck` probe's HTTP client could not be built.
+    #[error("cannot build the healthcheck's HTTP client: {0}")]
+    HealthcheckClient(reqwest::Error),
+    /// A flag or a combination of flags that cannot work.
     #[error("{0}")]
     Usage(String),
-}
-
-/// An error and its causes on one line, each cause once (reqwest and hyper repeat their
-/// sources in their own messages). Callers strip request URLs first: a signed URL carries the
-/// AccessKeyId and the STS token.
-pub(crate) fn error_chain(err: &dyn std::error::Error) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.contains(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
-    text
 }

@@ -14,6 +14,7 @@ use prometheus::proto::MetricFamily;
 
 use crate::api::{ApiError, TaskType};
 use crate::credentials::CredentialsProvider;
+use crate::util::lock;
 
 /// Every value the `code` label of `aliyun_dbs_api_request_errors_total` can take.
 pub const ERROR_CODES: [&str; 9] =
@@ -206,14 +207,14 @@ impl std::fmt::Debug for CredentialRefreshErrors {
 
 impl CredentialRefreshErrors {
     fn replace(&self, providers: Vec<Arc<dyn CredentialsProvider>>) {
-        let mut watched = self.watched.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut watched = lock(&self.watched);
         watched.retired = watched.total();
         watched.providers = providers;
     }
 
     fn counter(&self) -> prometheus::IntCounter {
         let counter = prometheus::IntCounter::new(REFRESH_ERRORS, REFRESH_ERRORS_HELP).expect("valid metric");
-        let watched = self.watched.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let watched = lock(&self.watched);
         counter.inc_by(watched.total());
         counter
     }

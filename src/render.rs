@@ -482,8 +482,7 @@ fn millis_as_seconds(ms: u64) -> String {
 }
 
 fn system_time_seconds(at: SystemTime) -> String {
-    let ms = at.duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
-    millis_as_seconds(ms)
+    millis_as_seconds(crate::util::unix_ms(at))
 }
 
 #[cfg(test)]

@@ -9,6 +9,7 @@ use dbs_exporter::api::{
     TaskType, TransportKind,
 };
 use dbs_exporter::credentials::{Credentials, StaticCredentials};
+use dbs_exporter::rpc::RpcError;
 use dbs_exporter::sim::{Fault, SimHandle, SimTask, Simulator};
 
 const KEY_ID: &str = "LTAI5tTestKeyId";
@@ -170,7 +171,7 @@ struct CreateTaskAfterFirstPage {
     done: Mutex<bool>,
 }
 
-impl CallObserver for CreateTaskAfterFirstPage {
+impl CallObserver<Page, ApiError> for CreateTaskAfterFirstPage {
     fn on_call(&self, _: Duration, _: Result<&Page, &ApiError>) {
         let mut done = self.done.lock().unwrap();
         if !*done {
@@ -218,7 +219,7 @@ async fn a_wrong_secret_is_signature_does_not_match() {
     let sim = start(Simulator::new()).await;
     let err = list_err(&sim, &client_with(Credentials::new(KEY_ID, "wrong-secret"))).await;
     assert_eq!(err.code(), Some("SignatureDoesNotMatch"));
-    assert!(matches!(err, ApiError::Http { status: 400, .. }));
+    assert!(matches!(err, ApiError::Rpc(RpcError::Http { status: 400, .. })));
     assert_eq!(err.metric_label(), "auth");
     assert!(!err.is_retryable());
 }
@@ -228,7 +229,7 @@ async fn an_unknown_key_is_not_found() {
     let sim = start(Simulator::new()).await;
     let err = list_err(&sim, &client_with(Credentials::new("LTAIunknown", SECRET))).await;
     assert_eq!(err.code(), Some("InvalidAccessKeyId.NotFound"));
-    assert!(matches!(err, ApiError::Http { status: 404, .. }));
+    assert!(matches!(err, ApiError::Rpc(RpcError::Http { status: 404, .. })));
     assert_eq!(err.metric_label(), "auth");
 }
 
@@ -293,12 +294,18 @@ async fn each_fault_comes_back_as_the_right_error_kind() {
                 assert_eq!(err.code(), Some("Throttling.User"));
                 assert_eq!(err.retry_after(), Some(Duration::from_millis(100)));
             }
-            Fault::InBandError => assert!(matches!(err, ApiError::InBand { .. }), "{err:?}"),
+            Fault::InBandError => assert!(matches!(err, ApiError::Rpc(RpcError::InBand { .. })), "{err:?}"),
             Fault::Truncated => {
-                assert!(matches!(err, ApiError::Transport { kind: TransportKind::Body, .. }), "{err:?}")
+                assert!(
+                    matches!(err, ApiError::Rpc(RpcError::Transport { kind: TransportKind::Body, .. })),
+                    "{err:?}"
+                )
             }
             Fault::Reset => {
-                assert!(matches!(err, ApiError::Transport { kind: TransportKind::Reset, .. }), "{err:?}")
+                assert!(
+                    matches!(err, ApiError::Rpc(RpcError::Transport { kind: TransportKind::Reset, .. })),
+                    "{err:?}"
+                )
             }
             _ => {}
         }
@@ -317,7 +324,10 @@ async fn a_slow_answer_past_the_timeout_is_a_transport_timeout() {
     let client =
         DbsClient::new(options, Arc::new(StaticCredentials::new(Credentials::new(KEY_ID, SECRET)))).unwrap();
     let err = list_err(&sim, &client).await;
-    assert!(matches!(err, ApiError::Transport { kind: TransportKind::Timeout, .. }), "{err:?}");
+    assert!(
+        matches!(err, ApiError::Rpc(RpcError::Transport { kind: TransportKind::Timeout, .. })),
+        "{err:?}"
+    );
 }
 
 #[tokio::test]
@@ -329,7 +339,10 @@ async fn a_closed_port_is_a_connect_error() {
         .list_download_tasks(&url, &query(TaskType::Full), ListOptions::default(), &())
         .await
         .unwrap_err();
-    assert!(matches!(err, ApiError::Transport { kind: TransportKind::Connect, .. }), "{err:?}");
+    assert!(
+        matches!(err, ApiError::Rpc(RpcError::Transport { kind: TransportKind::Connect, .. })),
+        "{err:?}"
+    );
     assert_secret_free(&err);
 }
 

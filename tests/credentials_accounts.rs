@@ -5,8 +5,8 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use dbs_exporter::config::{parse, AccountConfig};
-use dbs_exporter::credentials::testing::FakeSts;
 use dbs_exporter::credentials::{CredentialEndpoints, CredentialEnv};
+use dbs_exporter::testing::FakeSts;
 
 const RRSA_ROLE: &str = "acs:ram::1234567890123456:role/dbs-exporter-rrsa";
 const READER_ROLE: &str = "acs:ram::1234567890123456:role/dbs-exporter-reader";

@@ -5,8 +5,8 @@
 use std::collections::HashMap;
 use std::time::{Duration, SystemTime};
 
-use dbs_exporter::credentials::testing::{FakeMetadata, MetadataCounts};
 use dbs_exporter::credentials::{CredentialEndpoints, CredentialsError, CredentialsProvider};
+use dbs_exporter::testing::{FakeMetadata, MetadataCounts};
 
 const ROLE: &str = "EcsDbsReader";
 

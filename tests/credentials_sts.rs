@@ -9,12 +9,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use dbs_exporter::api::{ApiError, ClientOptions, DbsClient, DownloadTaskQuery, ListOptions, TaskType};
-use dbs_exporter::credentials::testing::{FakeSts, IssuedCredentials};
 use dbs_exporter::credentials::{
     AssumeRoleSpec, CredentialEndpoints, CredentialEnv, CredentialSource, CredentialSpec, CredentialsError,
     CredentialsProvider,
 };
 use dbs_exporter::sim::Simulator;
+use dbs_exporter::testing::{FakeSts, IssuedCredentials};
 
 const ROLE_ARN: &str = "acs:ram::1234567890123456:role/dbs-reader";
 const OTHER_ROLE_ARN: &str = "acs:ram::6543210987654321:role/dbs-exporter-reader";

@@ -12,6 +12,7 @@ use tokio::net::TcpListener;
 
 use dbs_exporter::api::{ApiError, ClientOptions, DbsClient, DownloadTaskQuery, ListOptions, TaskType};
 use dbs_exporter::credentials::{Credentials, StaticCredentials};
+use dbs_exporter::rpc::RpcError;
 use dbs_exporter::sim::{SimTask, Simulator};
 
 const KEY_ID: &str = "LTAI5tHostileCap";
@@ -118,7 +119,7 @@ fn call(body: Vec<u8>, framing: Framing, cap: usize) -> Result<dbs_exporter::api
 
 fn assert_refused_for_the_cap(result: Result<dbs_exporter::api::Page, ApiError>, cap: usize) {
     match result {
-        Err(err @ ApiError::BodyTooLarge { status: 200, .. }) => {
+        Err(err @ ApiError::Rpc(RpcError::BodyTooLarge { status: 200, .. })) => {
             assert!(err.to_string().contains(&format!("{cap} byte cap")), "the message names the cap: {err}");
             assert_eq!(err.metric_label(), "decode");
             assert!(!err.is_retryable(), "the same request would bring the same oversized answer");
@@ -198,7 +199,7 @@ fn check_cap(len: usize, framing: Framing, cap: usize) -> Result<(), TestCaseErr
         prop_assert_eq!(page.tasks.len(), 1);
     } else {
         match result {
-            Err(err @ ApiError::BodyTooLarge { .. }) => {
+            Err(err @ ApiError::Rpc(RpcError::BodyTooLarge { .. })) => {
                 prop_assert!(err.to_string().contains(&format!("{cap} byte cap")), "{}", err)
             }
             other => prop_assert!(false, "{len} bytes over a {cap} byte cap: {other:?}"),

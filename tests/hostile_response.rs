@@ -10,6 +10,7 @@ use dbs_exporter::api::response::decode_page;
 use dbs_exporter::api::{
     ApiError, DownloadState, DownloadTask, ExportFormat, Page, Progress, TargetType, TaskType,
 };
+use dbs_exporter::rpc::RpcError;
 
 /// Every field name of the API's answer, at any depth: hostile documents use them so that
 /// decoding gets past the envelope.
@@ -121,15 +122,15 @@ fn hostile_envelope() -> impl Strategy<Value = Value> {
 /// an in-band error, or a decode error with that status.
 fn assert_well_classified(status: u16, result: &Result<Page, ApiError>) {
     match result {
-        Err(ApiError::Http { status: got, .. }) => {
+        Err(ApiError::Rpc(RpcError::Http { status: got, .. })) => {
             assert!(!(200..300).contains(&status), "HTTP error for a {status}");
             assert_eq!(*got, status);
         }
-        Err(ApiError::Decode { status: got, .. }) => {
+        Err(ApiError::Rpc(RpcError::Decode { status: got, .. })) => {
             assert!((200..300).contains(&status), "decode error for a {status}");
             assert_eq!(*got, status);
         }
-        Err(ApiError::InBand { .. }) | Ok(_) => {
+        Err(ApiError::Rpc(RpcError::InBand { .. })) | Ok(_) => {
             assert!((200..300).contains(&status), "{result:?} for a {status}")
         }
         Err(other) => panic!("{other:?} cannot come out of decoding"),
@@ -589,7 +590,7 @@ proptest! {
         }
         let err = decode_page(200, body.to_string().as_bytes(), None, None).unwrap_err();
         match err {
-            ApiError::InBand { code: got, message: got_message, request_id } => {
+            ApiError::Rpc(RpcError::InBand { code: got, message: got_message, request_id }) => {
                 prop_assert_eq!(got, code);
                 prop_assert_eq!(got_message, message.unwrap_or_default());
                 prop_assert_eq!(request_id, "R-1");

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use dbs_exporter::api::sign;
+use dbs_exporter::rpc::sign;
 use serde::Deserialize;
 
 #[derive(Deserialize)]

@@ -1,112 +1,16 @@
-//! Every way a DescribeDownloadTask call can fail, as data: retryable or not, and a bounded
-//! label for metrics. Messages carry the RequestId for support tickets and never a secret.
+//! Every way a DescribeDownloadTask listing can fail, as data: what the call met on the wire, a
+//! listing longer than the page cap, or no credentials to sign with.
 
 use std::time::Duration;
 
 use crate::credentials::CredentialsError;
-
-/// How the connection failed before a complete answer arrived.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum TransportKind {
-    Connect,
-    Timeout,
-    /// The peer closed or reset the connection before answering.
-    Reset,
-    /// The answer started but its body did not arrive whole.
-    Body,
-    /// The request could not be built or sent for another reason.
-    Other,
-}
-
-impl TransportKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            TransportKind::Connect => "connect",
-            TransportKind::Timeout => "timeout",
-            TransportKind::Reset => "connection reset",
-            TransportKind::Body => "truncated body",
-            TransportKind::Other => "request",
-        }
-    }
-}
-
-/// What an error code from the service means to the exporter.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ErrorClass {
-    /// Flow control (`Throttling*`): retry later, with backoff.
-    Throttled,
-    /// The request's identity is wrong: secret, AccessKey, STS token, clock or nonce.
-    Auth,
-    /// The identity is fine but RAM does not allow `dbs:DescribeDownloadTask`.
-    Forbidden,
-    /// The service failed (5xx, `InternalError`, `ServiceUnavailable`): retry later.
-    Server,
-    /// Anything else the caller sent wrong (parameters, action, version).
-    Client,
-}
-
-impl ErrorClass {
-    /// Classifies a `Code`/`ErrCode` value, falling back on the HTTP status when the code is
-    /// unknown (or absent, as behind a gateway's HTML error page).
-    pub fn of(code: &str, http_status: Option<u16>) -> ErrorClass {
-        // Codes come as `Throttling.User` and, in DBS' in-band errors, as `DBS.InternalError`.
-        let bare = code.strip_prefix("DBS.").unwrap_or(code);
-        let has_prefix = |prefix: &str| bare == prefix || bare.starts_with(&format!("{prefix}."));
-        if has_prefix("Throttling") {
-            ErrorClass::Throttled
-        } else if ["SignatureDoesNotMatch", "InvalidAccessKeyId", "InvalidSecurityToken", "InvalidTimeStamp"]
-            .iter()
-            .any(|p| has_prefix(p))
-            || bare == "SignatureNonceUsed"
-            || bare == "IncompleteSignature"
-        {
-            ErrorClass::Auth
-        } else if has_prefix("Forbidden") || bare == "Request.Forbidden" || http_status == Some(403) {
-            ErrorClass::Forbidden
-        } else if ["InternalError", "ServiceUnavailable", "UnknownError"].contains(&bare)
-            || http_status.is_some_and(|s| s >= 500)
-        {
-            ErrorClass::Server
-        } else {
-            ErrorClass::Client
-        }
-    }
-
-    pub fn label(self) -> &'static str {
-        match self {
-            ErrorClass::Throttled => "throttled",
-            ErrorClass::Auth => "auth",
-            ErrorClass::Forbidden => "forbidden",
-            ErrorClass::Server => "server",
-            ErrorClass::Client => "client",
-        }
-    }
-}
+use crate::rpc::{ErrorClass, Retryable, RpcError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
-    #[error("transport error ({}) calling {endpoint}: {detail}", kind.as_str())]
-    Transport { kind: TransportKind, endpoint: String, detail: String },
-
-    #[error("HTTP {status} {code}: {message} (RequestId {request_id})")]
-    Http {
-        status: u16,
-        code: String,
-        message: String,
-        request_id: String,
-        /// From `x-acs-retry-after`, when the service said when to come back.
-        retry_after: Option<Duration>,
-    },
-
-    #[error("API error {code}: {message} (RequestId {request_id})")]
-    InBand { code: String, message: String, request_id: String },
-
-    #[error("undecodable response (HTTP {status}, RequestId {request_id}): {detail}")]
-    Decode { status: u16, request_id: String, detail: String },
-
-    /// Not retried: the same request would bring the same oversized answer.
-    #[error("answer refused (HTTP {status}): the body exceeds the {cap} byte cap")]
-    BodyTooLarge { status: u16, cap: usize },
+    /// The call failed on the wire or the service answered with an error.
+    #[error(transparent)]
+    Rpc(#[from] RpcError),
 
     #[error("listing stopped at the page cap of {cap} pages, but the service reports {total_pages} pages: raise max_pages or narrow lookback")]
     PageCap { cap: u32, total_pages: u64 },
@@ -119,76 +23,56 @@ impl ApiError {
     /// The class of a service-side error; `None` for failures that never reached a verdict.
     pub fn class(&self) -> Option<ErrorClass> {
         match self {
-            ApiError::Http { status, code, .. } => Some(ErrorClass::of(code, Some(*status))),
-            ApiError::InBand { code, .. } => Some(ErrorClass::of(code, None)),
-            _ => None,
+            ApiError::Rpc(err) => err.class(),
+            ApiError::PageCap { .. } | ApiError::Credentials(_) => None,
         }
     }
 
-    /// Whether the same request may succeed later: throttling, server faults and transport
-    /// trouble. A truncated or undecodable body from a flaky gateway counts as transient too.
+    /// Whether the same request may succeed later: see [`RpcError::is_retryable`].
     pub fn is_retryable(&self) -> bool {
         match self {
-            ApiError::Transport { .. } => true,
-            ApiError::Decode { status, .. } => *status >= 500 || *status == 200,
-            ApiError::Http { .. } | ApiError::InBand { .. } => {
-                matches!(self.class(), Some(ErrorClass::Throttled | ErrorClass::Server))
-            }
-            ApiError::PageCap { .. } | ApiError::BodyTooLarge { .. } | ApiError::Credentials(_) => false,
+            ApiError::Rpc(err) => err.is_retryable(),
+            ApiError::PageCap { .. } | ApiError::Credentials(_) => false,
         }
     }
 
     /// A small, fixed set of values for the `code` label of error counters.
     pub fn metric_label(&self) -> &'static str {
         match self {
-            ApiError::Transport { .. } => "transport",
-            ApiError::Decode { .. } | ApiError::BodyTooLarge { .. } => "decode",
+            ApiError::Rpc(err) => err.metric_label(),
             ApiError::PageCap { .. } => "page_cap",
             ApiError::Credentials(_) => "credentials",
-            ApiError::Http { .. } | ApiError::InBand { .. } => {
-                self.class().map_or("client", ErrorClass::label)
-            }
         }
     }
 
     /// The service's error code, when it sent one.
     pub fn code(&self) -> Option<&str> {
         match self {
-            ApiError::Http { code, .. } | ApiError::InBand { code, .. } if !code.is_empty() => Some(code),
-            _ => None,
-        }
-    }
-
-    /// Removes `secret` from the service's message, in every encoding it may come back in:
-    /// `SignatureDoesNotMatch` quotes the server's string-to-sign, which holds the STS token
-    /// percent-encoded twice.
-    pub fn redact(self, secret: &str) -> ApiError {
-        if secret.is_empty() {
-            return self;
-        }
-        let once = super::sign::percent_encode(secret);
-        let twice = super::sign::percent_encode(&once);
-        let scrub = |text: String| text.replace(&twice, "***").replace(&once, "***").replace(secret, "***");
-        match self {
-            ApiError::Http { status, code, message, request_id, retry_after } => {
-                ApiError::Http { status, code, message: scrub(message), request_id, retry_after }
-            }
-            ApiError::InBand { code, message, request_id } => {
-                ApiError::InBand { code, message: scrub(message), request_id }
-            }
-            ApiError::Decode { status, request_id, detail } => {
-                ApiError::Decode { status, request_id, detail: scrub(detail) }
-            }
-            other => other,
+            ApiError::Rpc(err) => err.code(),
+            ApiError::PageCap { .. } | ApiError::Credentials(_) => None,
         }
     }
 
     /// The service's hint on when to retry.
     pub fn retry_after(&self) -> Option<Duration> {
         match self {
-            ApiError::Http { retry_after, .. } => *retry_after,
-            _ => None,
+            ApiError::Rpc(err) => err.retry_after(),
+            ApiError::PageCap { .. } | ApiError::Credentials(_) => None,
         }
+    }
+}
+
+impl Retryable for ApiError {
+    fn is_retryable(&self) -> bool {
+        ApiError::is_retryable(self)
+    }
+
+    fn retry_after(&self) -> Option<Duration> {
+        ApiError::retry_after(self)
+    }
+
+    fn token_refused(&self) -> bool {
+        matches!(self, ApiError::Rpc(err) if err.token_refused())
     }
 }
 
@@ -196,82 +80,34 @@ impl ApiError {
 mod tests {
     use super::*;
 
-    fn http(status: u16, code: &str) -> ApiError {
-        ApiError::Http {
-            status,
-            code: code.into(),
-            message: "m".into(),
-            request_id: "R".into(),
-            retry_after: None,
-        }
+    #[test]
+    fn listing_and_credential_failures_are_final_and_labelled() {
+        let cap = ApiError::PageCap { cap: 1, total_pages: 2 };
+        assert!(!cap.is_retryable());
+        assert_eq!(cap.metric_label(), "page_cap");
+        let credentials = ApiError::Credentials(CredentialsError::NotConfigured);
+        assert!(!credentials.is_retryable());
+        assert_eq!(credentials.metric_label(), "credentials");
     }
 
     #[test]
-    fn throttling_and_server_faults_are_retryable() {
-        for err in [
-            http(400, "Throttling.User"),
-            http(400, "Throttling"),
-            http(503, "ServiceUnavailable"),
-            http(502, ""),
-        ] {
-            assert!(err.is_retryable(), "{err}");
-        }
-        assert_eq!(http(400, "Throttling.Api").metric_label(), "throttled");
-        assert_eq!(http(504, "").metric_label(), "server");
-    }
-
-    #[test]
-    fn identity_and_permission_errors_are_final() {
-        for (code, status, label) in [
-            ("SignatureDoesNotMatch", 400, "auth"),
-            ("InvalidAccessKeyId.NotFound", 404, "auth"),
-            ("InvalidSecurityToken.Expired", 400, "auth"),
-            ("InvalidTimeStamp.Expired", 400, "auth"),
-            ("Forbidden.RAM", 403, "forbidden"),
-            ("Request.Forbidden", 403, "forbidden"),
-            ("InvalidParameter", 400, "client"),
-        ] {
-            let err = http(status, code);
-            assert!(!err.is_retryable(), "{code}");
-            assert_eq!(err.metric_label(), label, "{code}");
-        }
-    }
-
-    #[test]
-    fn in_band_errors_are_classified_by_their_code() {
-        let err = ApiError::InBand {
+    fn wire_errors_keep_their_class_label_and_message() {
+        let err = ApiError::from(RpcError::InBand {
             code: "DBS.InternalError".into(),
             message: "x".into(),
             request_id: "R".into(),
-        };
+        });
         assert_eq!(err.metric_label(), "server");
         assert!(err.is_retryable());
-        let err =
-            ApiError::InBand { code: "InvalidParameter".into(), message: "x".into(), request_id: "R".into() };
-        assert_eq!(err.metric_label(), "client");
-        assert!(!err.is_retryable());
-    }
-
-    #[test]
-    fn redaction_removes_a_token_in_every_encoding() {
-        let token = "CAIS/x+y=";
-        let once = crate::api::sign::percent_encode(token);
-        let twice = crate::api::sign::percent_encode(&once);
-        let err = ApiError::Http {
+        assert_eq!(err.to_string(), "API error DBS.InternalError: x (RequestId R)");
+        let refused = ApiError::from(RpcError::Http {
             status: 400,
-            code: "SignatureDoesNotMatch".into(),
-            message: format!("server string to sign is: {twice} / {once} / {token}"),
+            code: "InvalidSecurityToken.Expired".into(),
+            message: String::new(),
             request_id: "R".into(),
             retry_after: None,
-        }
-        .redact(token);
-        let text = err.to_string();
-        assert!(!text.contains("CAIS"), "{text}");
-        assert_eq!(text.matches("***").count(), 3);
-    }
-
-    #[test]
-    fn messages_carry_the_request_id() {
-        assert!(http(400, "Throttling.User").to_string().contains("RequestId R"));
+        });
+        assert!(Retryable::token_refused(&refused));
+        assert_eq!(refused.class(), Some(ErrorClass::Auth));
     }
 }

@@ -27,7 +27,8 @@ use std::sync::Arc;
 use self::credentials::RawCredentials;
 use self::values::{AccountName, ExternalId, RoleArn, SessionDuration, SessionName};
 use super::list::UniqueList;
-use super::schema::{Endpoint, RawRegion};
+use super::schema::RawRegion;
+use super::values::Endpoint;
 use super::RegionConfig;
 use crate::credentials::{
     AssumeRoleSpec, CredentialEnv, CredentialSource, CredentialSpec, CredentialsProvider,

@@ -1,16 +1,19 @@
 //! Durations as people write them in the file: `500ms`, `30s`, `5m`, `1h`, `7d`, `1m30s`.
 
-use std::fmt;
 use std::time::Duration;
 
-use serde::de::{self, Deserializer, Visitor};
-use serde::Deserialize;
+use super::values::{deserialize_by_parse, Scalar};
 
 /// Units from largest to smallest, in milliseconds. `ms` comes before `m` so that the longest
 /// spelling wins.
 const UNITS: [(&str, u64); 5] = [("d", 86_400_000), ("h", 3_600_000), ("ms", 1), ("m", 60_000), ("s", 1_000)];
 
-const EXAMPLES: &str = "a number and a unit (ms, s, m, h, d), e.g. 500ms, 30s, 5m or 1m30s";
+macro_rules! examples {
+    () => {
+        "a number and a unit (ms, s, m, h, d), e.g. 500ms, 30s, 5m or 1m30s"
+    };
+}
+const EXAMPLES: &str = examples!();
 
 /// Parses `500ms`, `30s`, `5m`, `1h`, `7d` and combinations such as `1h30m` (largest unit first,
 /// each at most once, as Prometheus writes them). Zero is a valid duration here; whether a setting
@@ -70,34 +73,22 @@ pub fn format_duration(duration: Duration) -> String {
     text
 }
 
-/// A duration setting that must be longer than zero. Parsing happens inside the deserializer's
-/// call for the scalar, so serde_yaml places a bad value at its line and column.
+/// A duration setting that must be longer than zero.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) struct PositiveDuration(pub Duration);
 
-impl<'de> Deserialize<'de> for PositiveDuration {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_str(PositiveDurationVisitor)
-    }
-}
+impl Scalar for PositiveDuration {
+    const EXPECTING: &'static str = concat!("a duration: ", examples!());
 
-struct PositiveDurationVisitor;
-
-impl Visitor<'_> for PositiveDurationVisitor {
-    type Value = PositiveDuration;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "a duration: {EXAMPLES}")
-    }
-
-    fn visit_str<E: de::Error>(self, text: &str) -> Result<PositiveDuration, E> {
-        match parse_duration(text) {
-            Ok(duration) if duration.is_zero() => Err(E::custom("must be longer than 0")),
-            Ok(duration) => Ok(PositiveDuration(duration)),
-            Err(message) => Err(E::custom(message)),
+    fn parse(text: &str) -> Result<Self, String> {
+        match parse_duration(text)? {
+            duration if duration.is_zero() => Err("must be longer than 0".to_string()),
+            duration => Ok(PositiveDuration(duration)),
         }
     }
 }
+
+deserialize_by_parse!(PositiveDuration);
 
 #[cfg(test)]
 mod tests {
@@ -144,6 +135,13 @@ mod tests {
         assert!(parse_duration("99999999999999999999s").unwrap_err().contains("too large"));
         assert!(parse_duration("213503982334601d").unwrap_err().contains("too large"));
         assert!(parse_duration("18446744073709551615ms1ms").is_err());
+    }
+
+    #[test]
+    fn a_positive_duration_refuses_zero() {
+        assert_eq!(PositiveDuration::parse("1m30s"), Ok(PositiveDuration(Duration::from_secs(90))));
+        assert_eq!(PositiveDuration::parse("0s"), Err("must be longer than 0".to_string()));
+        assert!(PositiveDuration::parse("soon").unwrap_err().contains("invalid duration"));
     }
 
     #[test]

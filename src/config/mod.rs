@@ -12,6 +12,7 @@ mod error;
 mod list;
 mod probe;
 mod schema;
+mod values;
 
 use std::path::Path;
 use std::time::Duration;

@@ -8,10 +8,11 @@
 use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
-use super::http::{self, Answer, Route};
 use super::refresh::{Expiring, Fetch, FetchFuture};
-use super::sts::credentials_from;
+use super::sts::{credentials_from, from_rpc, MAX_BODY_BYTES};
 use super::{CredentialsError, Secret};
+use crate::rpc::http::{self, ClientOptions, HttpAnswer};
+use crate::util::lock;
 
 pub const DEFAULT_METADATA_ENDPOINT: &str = "http://100.100.100.200";
 const TOKEN_PATH: &str = "/latest/api/token";
@@ -48,9 +49,17 @@ impl EcsFetcher {
         if let Some(role) = &role {
             let _ = described.set(format!("{LINK}:{role}"));
         }
+        let endpoint = endpoint.trim_end_matches('/').to_string();
+        let options = ClientOptions {
+            timeout: TIMEOUT,
+            connect_timeout: CONNECT_TIMEOUT,
+            max_body_bytes: MAX_BODY_BYTES,
+            use_proxies: false,
+            ..ClientOptions::default()
+        };
         Ok(EcsFetcher {
-            http: http::client(LINK, Route::Direct, CONNECT_TIMEOUT, TIMEOUT)?,
-            endpoint: endpoint.trim_end_matches('/').to_string(),
+            http: http::client(&options).map_err(|err| from_rpc(LINK, &endpoint, err))?,
+            endpoint,
             imdsv1_disabled,
             configured_role: role,
             listed_role: Mutex::new(None),
@@ -64,7 +73,7 @@ impl EcsFetcher {
             .http
             .put(format!("{}{TOKEN_PATH}", self.endpoint))
             .header(TOKEN_TTL_HEADER, TOKEN_TTL_SECONDS);
-        let failure = match http::send(self.describe(), &self.endpoint, request).await {
+        let failure = match self.send(request).await {
             Ok(answer) if answer.status == 200 && !answer.text().trim().is_empty() => {
                 return Ok(Some(Secret::new(answer.text().trim())));
             }
@@ -84,12 +93,18 @@ impl EcsFetcher {
         Ok(None)
     }
 
-    async fn get(&self, path: &str, token: Option<&Secret>) -> Result<Answer, CredentialsError> {
+    async fn get(&self, path: &str, token: Option<&Secret>) -> Result<HttpAnswer, CredentialsError> {
         let mut request = self.http.get(format!("{}{path}", self.endpoint));
         if let Some(token) = token {
             request = request.header(TOKEN_HEADER, token.expose());
         }
-        http::send(self.describe(), &self.endpoint, request).await
+        self.send(request).await
+    }
+
+    async fn send(&self, request: reqwest::RequestBuilder) -> Result<HttpAnswer, CredentialsError> {
+        http::send(request, &self.endpoint, MAX_BODY_BYTES)
+            .await
+            .map_err(|err| from_rpc(self.describe(), &self.endpoint, err))
     }
 
     async fn role(&self, token: Option<&Secret>) -> Result<String, CredentialsError> {
@@ -148,7 +163,7 @@ impl EcsFetcher {
     }
 
     /// A non-200 answer about `what`. Its body is never quoted: it might be a token.
-    fn refusal(&self, answer: &Answer, what: &str) -> CredentialsError {
+    fn refusal(&self, answer: &HttpAnswer, what: &str) -> CredentialsError {
         CredentialsError::Service {
             link: self.describe().to_string(),
             status: answer.status,
@@ -157,10 +172,6 @@ impl EcsFetcher {
             request_id: "none".into(),
         }
     }
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 impl Fetch for EcsFetcher {

@@ -13,22 +13,22 @@ mod chain;
 mod cli_profile;
 mod ecs;
 mod env;
-mod http;
 mod oidc;
 mod profile;
 mod refresh;
 mod spec;
 mod sts;
-pub mod testing;
 
 use std::borrow::Cow;
 use std::fmt;
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 
 pub use self::chain::{default_chain, from_process_env, CredentialEndpoints, CredentialEnv};
+pub use self::ecs::{TOKEN_HEADER as ECS_TOKEN_HEADER, TOKEN_TTL_HEADER as ECS_TOKEN_TTL_HEADER};
 pub use self::spec::{AssumeRoleSpec, CredentialSource, CredentialSpec, DEFAULT_ROLE_SESSION_NAME};
+pub use self::sts::format_expiration;
+pub use crate::rpc::{Credentials, Secret};
+use crate::rpc::{KeyFuture, KeySource};
 
 pub const ENV_ACCESS_KEY_ID: &str = "ALIBABA_CLOUD_ACCESS_KEY_ID";
 pub const ENV_ACCESS_KEY_SECRET: &str = "ALIBABA_CLOUD_ACCESS_KEY_SECRET";
@@ -51,56 +51,6 @@ pub const ENV_CLI_PROFILE_DISABLED: &str = "ALIBABA_CLOUD_CLI_PROFILE_DISABLED";
 pub const ENV_ECS_METADATA: &str = "ALIBABA_CLOUD_ECS_METADATA";
 pub const ENV_ECS_METADATA_DISABLED: &str = "ALIBABA_CLOUD_ECS_METADATA_DISABLED";
 pub const ENV_IMDSV1_DISABLED: &str = "ALIBABA_CLOUD_IMDSV1_DISABLED";
-
-/// A value that must not reach logs, metrics or error messages.
-/// Reading it is an explicit [`Secret::expose`] call at the one place that signs.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn new(value: impl Into<String>) -> Self {
-        Secret(value.into())
-    }
-
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Secret(***)")
-    }
-}
-
-impl fmt::Display for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("***")
-    }
-}
-
-/// An AccessKey pair, plus the STS token when the pair is temporary.
-#[derive(Clone, Debug)]
-pub struct Credentials {
-    pub access_key_id: String,
-    pub access_key_secret: Secret,
-    pub security_token: Option<Secret>,
-}
-
-impl Credentials {
-    pub fn new(access_key_id: impl Into<String>, access_key_secret: impl Into<String>) -> Self {
-        Credentials {
-            access_key_id: access_key_id.into(),
-            access_key_secret: Secret::new(access_key_secret),
-            security_token: None,
-        }
-    }
-
-    pub fn with_security_token(mut self, token: impl Into<String>) -> Self {
-        self.security_token = Some(Secret::new(token));
-        self
-    }
-}
 
 /// Why no usable credentials could be had. Messages name the link of the chain (`oidc`,
 /// `ecs-ram-role`, `credentials-file`, ...) and never carry a secret: service messages are
@@ -138,8 +88,7 @@ impl CredentialsError {
     }
 }
 
-pub type CredentialsFuture<'a> =
-    Pin<Box<dyn Future<Output = Result<Arc<Credentials>, CredentialsError>> + Send + 'a>>;
+pub type CredentialsFuture<'a> = KeyFuture<'a, CredentialsError>;
 
 /// Anything that can hand out credentials for the next request.
 pub trait CredentialsProvider: Send + Sync + fmt::Debug {
@@ -160,6 +109,19 @@ pub trait CredentialsProvider: Send + Sync + fmt::Debug {
     /// Tells the provider the service refused its current credentials (`InvalidSecurityToken.*`):
     /// the next call fetches new ones. Fixed credentials have nothing to forget.
     fn invalidate(&self) {}
+}
+
+/// Every call signs with the provider's current credentials.
+impl KeySource for dyn CredentialsProvider + '_ {
+    type Error = CredentialsError;
+
+    fn key(&self) -> CredentialsFuture<'_> {
+        self.credentials()
+    }
+
+    fn token_refused(&self) {
+        self.invalidate();
+    }
 }
 
 /// Fixed credentials, read once (from the environment or a file, or given by a test or the demo).
@@ -225,15 +187,6 @@ mod tests {
 
     fn lookup<'a>(vars: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<String> + 'a {
         move |name| vars.iter().find(|(k, _)| *k == name).map(|(_, v)| v.to_string())
-    }
-
-    #[test]
-    fn secret_never_prints_its_value() {
-        let creds = Credentials::new("LTAIid", "canary-secret").with_security_token("canary-token");
-        let shown =
-            format!("{creds:?} {} {}", creds.access_key_secret, creds.security_token.as_ref().unwrap());
-        assert!(!shown.contains("canary"), "{shown}");
-        assert_eq!(creds.access_key_secret.expose(), "canary-secret");
     }
 
     #[test]

@@ -16,7 +16,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime};
 
-use super::{Credentials, CredentialsError, CredentialsFuture, CredentialsProvider};
+use super::{format_expiration, Credentials, CredentialsError, CredentialsFuture, CredentialsProvider};
+use crate::util::lock;
 
 /// The refresh margin of long-lived credentials (one hour and more).
 const MAX_MARGIN: Duration = Duration::from_secs(180);
@@ -125,7 +126,7 @@ impl<F: Fetch> Refreshing<F> {
         let mut state = self.lock();
         match fetched {
             Ok(expiring) => {
-                tracing::debug!(link, expires_at = %format_time(expiring.expires_at), "temporary credentials obtained");
+                tracing::debug!(link, expires_at = %format_expiration(expiring.expires_at), "temporary credentials obtained");
                 let cached = Cached::new(expiring, now);
                 let credentials = Arc::clone(&cached.credentials);
                 *state = State { current: Some(cached), retry_at: None, last_error: None };
@@ -143,7 +144,7 @@ impl<F: Fetch> Refreshing<F> {
                 state.last_error = Some(err.clone());
                 match kept {
                     Some((credentials, expires_at)) => {
-                        tracing::warn!(link, error = %err, expires_at = %format_time(expires_at), "credentials refresh failed; the current credentials serve until they expire");
+                        tracing::warn!(link, error = %err, expires_at = %format_expiration(expires_at), "credentials refresh failed; the current credentials serve until they expire");
                         Ok(credentials)
                     }
                     None => {
@@ -156,8 +157,7 @@ impl<F: Fetch> Refreshing<F> {
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
-        // A panic while the lock was held leaves a state that is still consistent.
-        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        lock(&self.state)
     }
 }
 
@@ -190,7 +190,7 @@ impl State {
         match &self.current {
             Some(cached) => CredentialsError::Expired {
                 link: link.to_string(),
-                expired_at: format_time(cached.expires_at),
+                expired_at: format_expiration(cached.expires_at),
                 last_error: last_error
                     .map_or_else(|| "no refresh has succeeded".to_string(), ToString::to_string),
             },
@@ -226,16 +226,10 @@ fn usable_on_arrival(expiring: Expiring, now: SystemTime, link: &str) -> Result<
         link,
         format!(
             "the credentials received expire at {}, which is not after this host's clock ({}): is the clock right?",
-            format_time(expiring.expires_at),
-            format_time(now)
+            format_expiration(expiring.expires_at),
+            format_expiration(now)
         ),
     ))
-}
-
-pub(super) fn format_time(at: SystemTime) -> String {
-    time::OffsetDateTime::from(at)
-        .format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_else(|_| format!("{at:?}"))
 }
 
 impl<F: Fetch> CredentialsProvider for Refreshing<F> {

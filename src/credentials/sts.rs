@@ -5,22 +5,23 @@
 //! (the OIDC token among them) in a form body, so that no proxy log shows the token. Signature V1
 //! covers the union of both.
 
-use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};
 
-use rand::RngCore;
 use time::format_description::well_known::Rfc3339;
 
-use super::http::{self, Answer, Route};
 use super::refresh::Expiring;
 use super::{Credentials, CredentialsError, Secret};
-use crate::api::sign;
+use crate::rpc::{Answer, ClientOptions, RpcClient, RpcError, RpcRequest};
 
 pub const STS_VERSION: &str = "2015-04-01";
 pub const DEFAULT_STS_ENDPOINT: &str = "https://sts.aliyuncs.com";
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 const TIMEOUT: Duration = Duration::from_secs(15);
+/// Credential answers are a few hundred bytes; anything much larger is not one.
+pub(super) const MAX_BODY_BYTES: usize = 64 * 1024;
+/// Where an answer keeps the credentials.
+const CREDENTIALS: &str = "Credentials";
 
 /// The STS endpoint the SDKs pick from the environment: `sts.aliyuncs.com`, the region's
 /// `sts.<region>.aliyuncs.com`, or inside a VPC `sts-vpc.<region>.aliyuncs.com`.
@@ -52,7 +53,7 @@ pub(super) fn endpoint_url(endpoint: &str) -> String {
 /// A client of one STS endpoint.
 #[derive(Clone, Debug)]
 pub(super) struct Sts {
-    http: reqwest::Client,
+    rpc: RpcClient,
     endpoint: String,
 }
 
@@ -79,7 +80,14 @@ pub(super) struct AssumeRoleWithOidc {
 impl Sts {
     pub fn new(link: &str, endpoint: &str) -> Result<Self, CredentialsError> {
         let endpoint = endpoint.trim_end_matches('/').to_string();
-        Ok(Sts { http: http::client(link, Route::ProxiesAllowed, CONNECT_TIMEOUT, TIMEOUT)?, endpoint })
+        let options = ClientOptions {
+            timeout: TIMEOUT,
+            connect_timeout: CONNECT_TIMEOUT,
+            max_body_bytes: MAX_BODY_BYTES,
+            ..ClientOptions::default()
+        };
+        let rpc = RpcClient::new(options).map_err(|err| from_rpc(link, &endpoint, err))?;
+        Ok(Sts { rpc, endpoint })
     }
 
     pub async fn assume_role(
@@ -88,32 +96,13 @@ impl Sts {
         caller: &Credentials,
         request: &AssumeRole,
     ) -> Result<Expiring, CredentialsError> {
-        let mut common = common_params("AssumeRole");
-        common.insert("SignatureMethod".into(), sign::SIGNATURE_METHOD.into());
-        common.insert("SignatureVersion".into(), sign::SIGNATURE_VERSION.into());
-        common.insert("SignatureNonce".into(), nonce());
-        common.insert("AccessKeyId".into(), caller.access_key_id.clone());
-        if let Some(token) = &caller.security_token {
-            common.insert("SecurityToken".into(), token.expose().to_string());
-        }
-        let mut form = BTreeMap::new();
-        form.insert("RoleArn".to_string(), request.role_arn.clone());
-        form.insert("RoleSessionName".to_string(), request.session_name.clone());
-        form.insert("DurationSeconds".to_string(), request.duration.as_secs().to_string());
-        if let Some(external_id) = &request.external_id {
-            form.insert("ExternalId".to_string(), external_id.clone());
-        }
-        if let Some(policy) = &request.policy {
-            form.insert("Policy".to_string(), policy.clone());
-        }
-        let mut signed: BTreeMap<String, String> = common.clone();
-        signed.extend(form.clone());
-        let signature = sign::sign_params("POST", &signed, caller.access_key_secret.expose());
-        common.insert("Signature".into(), signature);
-
-        let mut scrub = vec![caller.access_key_secret.expose().to_string()];
-        scrub.extend(caller.security_token.as_ref().map(|t| t.expose().to_string()));
-        self.post(link, &common, &form, &scrub).await
+        let call = sts_request("AssumeRole")
+            .param("RoleArn", &request.role_arn)
+            .param("RoleSessionName", &request.session_name)
+            .param("DurationSeconds", request.duration.as_secs().to_string())
+            .optional("ExternalId", request.external_id.as_deref())
+            .optional("Policy", request.policy.as_deref());
+        self.call(link, &call, Some(caller)).await
     }
 
     pub async fn assume_role_with_oidc(
@@ -121,103 +110,78 @@ impl Sts {
         link: &str,
         request: &AssumeRoleWithOidc,
     ) -> Result<Expiring, CredentialsError> {
-        let common = common_params("AssumeRoleWithOIDC");
-        let mut form = BTreeMap::new();
-        form.insert("RoleArn".to_string(), request.role_arn.clone());
-        form.insert("OIDCProviderArn".to_string(), request.oidc_provider_arn.clone());
-        form.insert("OIDCToken".to_string(), request.token.expose().to_string());
-        form.insert("RoleSessionName".to_string(), request.session_name.clone());
-        form.insert("DurationSeconds".to_string(), request.duration.as_secs().to_string());
-        self.post(link, &common, &form, &[request.token.expose().to_string()]).await
+        let call = sts_request("AssumeRoleWithOIDC")
+            .param("RoleArn", &request.role_arn)
+            .param("OIDCProviderArn", &request.oidc_provider_arn)
+            .secret("OIDCToken", &request.token)
+            .param("RoleSessionName", &request.session_name)
+            .param("DurationSeconds", request.duration.as_secs().to_string());
+        self.call(link, &call, None).await
     }
 
-    async fn post(
+    /// `AssumeRole` is signed by `caller`; `AssumeRoleWithOIDC` carries no signature (the OIDC
+    /// token is the proof).
+    async fn call(
         &self,
         link: &str,
-        query: &BTreeMap<String, String>,
-        form: &BTreeMap<String, String>,
-        scrub: &[String],
+        request: &RpcRequest,
+        caller: Option<&Credentials>,
     ) -> Result<Expiring, CredentialsError> {
-        let url = format!("{}/?{}", self.endpoint, encode(query));
-        let request = self
-            .http
-            .post(url)
-            .header(reqwest::header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-            .body(encode(form));
-        let answer = http::send(link, &self.endpoint, request).await?;
-        decode(link, &self.endpoint, &answer).map_err(|err| redact(err, scrub))
+        let response = self
+            .rpc
+            .call(&self.endpoint, request, caller)
+            .await
+            .map_err(|err| from_rpc(link, &self.endpoint, err))?;
+        credentials_in(link, &self.endpoint, response.status(), response.decode(CREDENTIALS))
     }
 }
 
-fn common_params(action: &str) -> BTreeMap<String, String> {
-    let mut params = BTreeMap::new();
-    params.insert("Action".to_string(), action.to_string());
-    params.insert("Version".to_string(), STS_VERSION.to_string());
-    params.insert("Format".to_string(), "JSON".to_string());
-    params.insert(
-        "Timestamp".to_string(),
-        crate::api::client::format_timestamp(time::OffsetDateTime::now_utc()),
-    );
-    params
+/// An STS action as the SDKs send it: `Format=JSON`, the action's parameters in a form body
+/// (so that no proxy log shows an OIDC token), an answer that holds secrets.
+fn sts_request(action: &str) -> RpcRequest {
+    RpcRequest::new(action, STS_VERSION).format("JSON").in_body().answer_is_secret()
 }
 
-/// `k=v&...`, both sides percent-encoded as the signature encodes them (valid form encoding too).
-fn encode(params: &BTreeMap<String, String>) -> String {
-    params
-        .iter()
-        .map(|(key, value)| format!("{}={}", sign::percent_encode(key), sign::percent_encode(value)))
-        .collect::<Vec<_>>()
-        .join("&")
-}
-
-/// 128 random bits as hex: a replayed AssumeRole is refused by the gateway.
-fn nonce() -> String {
-    let mut bytes = [0u8; 16];
-    rand::rng().fill_bytes(&mut bytes);
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// `{"Credentials": {AccessKeyId, AccessKeySecret, SecurityToken, Expiration}}`, or an error body
-/// `{RequestId, HostId, Code, Message, Recommend}`. The body is read as untyped JSON first, so
-/// that no decoding message can quote a secret value.
-pub(super) fn decode(link: &str, endpoint: &str, answer: &Answer) -> Result<Expiring, CredentialsError> {
-    let malformed = |detail: String| CredentialsError::Malformed {
+/// `{"Credentials": {AccessKeyId, AccessKeySecret, SecurityToken, Expiration}}`, or the error
+/// the answer carries. The credentials are read as untyped JSON, so that no decoding message can
+/// quote a secret value.
+fn credentials_in(
+    link: &str,
+    endpoint: &str,
+    status: u16,
+    answer: Result<Answer<serde_json::Value>, RpcError>,
+) -> Result<Expiring, CredentialsError> {
+    let answer = answer.map_err(|err| from_rpc(link, endpoint, err))?;
+    credentials_from(&answer.payload).map_err(|detail| CredentialsError::Malformed {
         link: link.to_string(),
         endpoint: endpoint.to_string(),
-        detail: format!("HTTP {}: {detail}", answer.status),
-    };
-    let body: serde_json::Value = match serde_json::from_slice(&answer.body) {
-        Ok(body) => body,
-        Err(_) if answer.status >= 400 => {
-            return Err(CredentialsError::Service {
-                link: link.to_string(),
-                status: answer.status,
-                code: String::new(),
-                message: "the answer is not JSON".into(),
-                request_id: "none".into(),
-            })
+        detail: format!("HTTP {status}: {detail}"),
+    })
+}
+
+/// A failed call, told as the credential link it was made for.
+pub(super) fn from_rpc(link: &str, endpoint: &str, err: RpcError) -> CredentialsError {
+    let (link, endpoint) = (link.to_string(), endpoint.to_string());
+    match err {
+        RpcError::Setup { detail } => {
+            CredentialsError::Invalid { link, message: format!("cannot build an HTTP client: {detail}") }
         }
-        Err(err) => return Err(malformed(format!("not JSON ({err})"))),
-    };
-    let text = |value: &serde_json::Value, key: &str| {
-        value.get(key).and_then(|v| v.as_str()).unwrap_or("").to_string()
-    };
-    let error_code = body.get("Code").is_some_and(|code| !code.is_null());
-    if answer.status >= 400 || (error_code && body.get("Credentials").is_none()) {
-        return Err(CredentialsError::Service {
-            link: link.to_string(),
-            status: answer.status,
-            code: text(&body, "Code"),
-            message: text(&body, "Message"),
-            request_id: Some(text(&body, "RequestId"))
-                .filter(|id| !id.is_empty())
-                .unwrap_or_else(|| "none".into()),
-        });
+        RpcError::Transport { detail, .. } => CredentialsError::Transport { link, endpoint, detail },
+        RpcError::Http { status, code, message, request_id, .. } => {
+            CredentialsError::Service { link, status, code, message, request_id }
+        }
+        RpcError::InBand { code, message, request_id } => {
+            CredentialsError::Service { link, status: 200, code, message, request_id }
+        }
+        RpcError::Decode { status, detail, .. } => {
+            CredentialsError::Malformed { link, endpoint, detail: format!("HTTP {status}: {detail}") }
+        }
+        RpcError::BodyTooLarge { status, cap } => CredentialsError::Malformed {
+            link,
+            endpoint,
+            detail: format!("HTTP {status}: the body exceeds {cap} bytes"),
+        },
     }
-    let Some(credentials) = body.get("Credentials") else {
-        return Err(malformed("no `Credentials` in the answer".into()));
-    };
-    credentials_from(credentials).map_err(malformed)
 }
 
 /// The four fields STS and the metadata service both answer with.
@@ -240,38 +204,27 @@ pub(super) fn parse_expiration(text: &str) -> Option<SystemTime> {
     time::OffsetDateTime::parse(text.trim(), &Rfc3339).ok().map(SystemTime::from)
 }
 
-/// Removes every secret the request carried from the service's message, in each encoding it may
-/// be quoted in (`SignatureDoesNotMatch` quotes the string-to-sign, encoded twice).
-fn redact(err: CredentialsError, secrets: &[String]) -> CredentialsError {
-    let scrub = |mut text: String| {
-        for secret in secrets.iter().filter(|s| !s.is_empty()) {
-            let once = sign::percent_encode(secret);
-            let twice = sign::percent_encode(&once);
-            text = text.replace(&twice, "***").replace(&once, "***").replace(secret.as_str(), "***");
-        }
-        text
-    };
-    match err {
-        CredentialsError::Service { link, status, code, message, request_id } => {
-            CredentialsError::Service { link, status, code, message: scrub(message), request_id }
-        }
-        other => other,
-    }
+/// `Expiration` as STS and the metadata service write it (RFC 3339, UTC), with fractional
+/// seconds when the instant has them.
+pub fn format_expiration(at: SystemTime) -> String {
+    time::OffsetDateTime::from(at).format(&Rfc3339).unwrap_or_else(|_| format!("{at:?}"))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::rpc::{decode_answer, sign, Payload};
     use time::macros::datetime;
 
-    fn answer(status: u16, body: &str) -> Answer {
-        Answer { status, body: body.as_bytes().to_vec() }
+    fn decode(link: &str, endpoint: &str, status: u16, body: &str) -> Result<Expiring, CredentialsError> {
+        let answer = decode_answer(status, body.as_bytes(), None, Payload::secret(CREDENTIALS));
+        credentials_in(link, endpoint, status, answer)
     }
 
     #[test]
     fn an_sts_answer_gives_four_fields_and_the_expiration() {
         let body = r#"{"RequestId":"R","AssumedRoleUser":{"Arn":"a"},"Credentials":{"AccessKeyId":"STS.id","AccessKeySecret":"canary-s","SecurityToken":"canary-t","Expiration":"2025-01-02T03:04:05Z"}}"#;
-        let got = decode("oidc", "https://sts", &answer(200, body)).unwrap();
+        let got = decode("oidc", "https://sts", 200, body).unwrap();
         assert_eq!(got.credentials.access_key_id, "STS.id");
         assert_eq!(got.credentials.security_token.unwrap().expose(), "canary-t");
         assert_eq!(got.expires_at, SystemTime::from(datetime!(2025-01-02 03:04:05 UTC)));
@@ -287,18 +240,17 @@ mod tests {
     #[test]
     fn an_error_body_becomes_a_service_error_with_its_code_and_request_id() {
         let body = r#"{"RequestId":"R-1","HostId":"sts.aliyuncs.com","Code":"InvalidParameter.RoleArn","Message":"bad arn","Recommend":"x"}"#;
-        let err = decode("oidc", "https://sts", &answer(400, body)).unwrap_err();
+        let err = decode("oidc", "https://sts", 400, body).unwrap_err();
         assert_eq!(err.to_string(), "oidc: HTTP 400 InvalidParameter.RoleArn: bad arn (RequestId R-1)");
     }
 
     #[test]
     fn a_broken_answer_never_quotes_its_values() {
         let body = r#"{"Credentials":{"AccessKeyId":"STS.id","AccessKeySecret":"canary-s","SecurityToken":"canary-t","Expiration":"canary-e"}}"#;
-        let err = decode("oidc", "https://sts", &answer(200, body)).unwrap_err().to_string();
+        let err = decode("oidc", "https://sts", 200, body).unwrap_err().to_string();
         assert!(err.contains("Expiration"), "{err}");
         assert!(!err.contains("canary-s") && !err.contains("canary-t"), "{err}");
-        let err =
-            decode("oidc", "https://sts", &answer(200, r#"{"Credentials":{"AccessKeyId":7}}"#)).unwrap_err();
+        let err = decode("oidc", "https://sts", 200, r#"{"Credentials":{"AccessKeyId":7}}"#).unwrap_err();
         assert!(err.to_string().contains("AccessKeyId"), "{err}");
     }
 
@@ -309,8 +261,10 @@ mod tests {
         let body = format!(
             r#"{{"RequestId":"R","Code":"SignatureDoesNotMatch","Message":"string to sign: {twice} {token}"}}"#
         );
-        let err = decode("x", "e", &answer(400, &body)).unwrap_err();
-        let text = redact(err, &[token.to_string()]).to_string();
+        let answer = decode_answer(400, body.as_bytes(), None, Payload::secret(CREDENTIALS));
+        let text = credentials_in("x", "e", 400, answer.map_err(|err| err.redact(&[token])))
+            .unwrap_err()
+            .to_string();
         assert!(!text.contains("canary"), "{text}");
     }
 

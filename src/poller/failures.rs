@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 use super::Target;
-use crate::api::{ApiError, ErrorClass};
+use crate::api::{ApiError, ErrorClass, RpcError};
 use crate::model::TargetKey;
 use crate::state::{Store, Transition};
 
@@ -87,7 +87,7 @@ impl FailureLog {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<Group, Tally>> {
-        self.groups.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        crate::util::lock(&self.groups)
     }
 }
 
@@ -112,7 +112,7 @@ pub fn hint(err: &ApiError) -> &'static str {
         (_, Some(ErrorClass::Forbidden)) => "grant the RAM action dbs:DescribeDownloadTask on this instance",
         (_, Some(ErrorClass::Throttled)) => "lower concurrency or rate_limit_per_region, or raise poll_interval",
         (ApiError::PageCap { .. }, _) => "raise max_pages or shorten lookback",
-        (ApiError::Transport { .. }, _) => "check network access to the endpoint",
+        (ApiError::Rpc(RpcError::Transport { .. }), _) => "check network access to the endpoint",
         _ => "see the error text",
     }
 }
@@ -150,7 +150,8 @@ mod tests {
         let log = FailureLog::default();
         let cap = ApiError::PageCap { cap: 1, total_pages: 2 };
         log.failed(&key("a"), "e", &cap, Transition::NewFailure { previous: None });
-        let server = ApiError::Decode { status: 200, request_id: String::new(), detail: "x".into() };
+        let server =
+            ApiError::Rpc(RpcError::Decode { status: 200, request_id: String::new(), detail: "x".into() });
         log.failed(&key("a"), "e", &server, Transition::NewFailure { previous: Some("page_cap") });
         assert_eq!(failing(&log), [("cn-hangzhou".to_string(), server.metric_label(), 1)]);
     }

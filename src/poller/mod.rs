@@ -28,6 +28,7 @@ use crate::history::Changes;
 use crate::metrics::ExporterMetrics;
 use crate::model::{InstanceKey, TargetKey};
 use crate::state::{ListingError, RoundReport, Store};
+use crate::util::unix_ms;
 use failures::FailureLog;
 pub use pacing::Pacer;
 use schedule::{Cadence, Schedule, Start};
@@ -449,7 +450,7 @@ struct PacedCalls<'a> {
     region_id: &'a str,
 }
 
-impl CallObserver for PacedCalls<'_> {
+impl CallObserver<Page, ApiError> for PacedCalls<'_> {
     fn before_call(&self) -> std::pin::Pin<Box<dyn std::future::Future<Output = CallSlot> + Send + '_>> {
         Box::pin(
             async move { Some(Box::new(self.poller.pacer.call_slot(self.region_id).await) as Box<dyn Send>) },
@@ -460,10 +461,6 @@ impl CallObserver for PacedCalls<'_> {
         self.poller.calls.fetch_add(1, Ordering::Relaxed);
         self.poller.metrics.observe_call(self.region_id, elapsed, outcome.err());
     }
-}
-
-fn unix_ms(at: SystemTime) -> u64 {
-    at.duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
 }
 
 #[cfg(test)]

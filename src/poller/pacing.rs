@@ -61,7 +61,7 @@ impl TokenBucket {
     /// The moment the next call may go, reserved for the caller.
     fn reserve(&self) -> Instant {
         let now = Instant::now();
-        let mut full_at = self.full_at.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut full_at = crate::util::lock(&self.full_at);
         let start = full_at.map_or(now, |at| at.max(now));
         let slot = start.checked_sub(self.tolerance).map_or(now, |at| at.max(now));
         *full_at = Some(start + self.period);

@@ -1,10 +1,11 @@
 //! An in-crate simulator of the DBS `DescribeDownloadTask` endpoint, for integration tests and the
 //! exporter's `demo` mode.
 //!
-//! It is a loopback HTTP/1.1 server that checks requests the way the real gateway does (common
-//! parameters, signature V1, timestamp window, nonce replay, STS tokens, RAM denial), answers with
-//! the real body shapes (every task field a string, paging integers, in-band `Success:"false"`),
-//! and can be told to misbehave ([`Fault`]) so the client's retries and error paths get exercised.
+//! It is a product on a loopback [`gateway`] that checks requests the way the real gateway does
+//! (common parameters, signature V1, timestamp window, nonce replay, STS tokens); DBS adds RAM
+//! denial and answers with the real body shapes (every task field a string, paging integers,
+//! in-band `Success:"false"`). The gateway can be told to misbehave ([`Fault`]) so the client's
+//! retries and error paths get exercised.
 //!
 //! Choices where the real service is not documented:
 //! - a non-numeric `PageSize`, `CurrentPage`, `StartTime` or `EndTime`, or a `TaskType` other
@@ -18,28 +19,27 @@
 //! - without `Format=json` every answer, errors included, is XML.
 
 mod action;
-mod auth;
 pub mod demo;
-mod faults;
+pub mod gateway;
 mod handle;
-mod server;
 mod store;
-mod wire;
 
 #[cfg(test)]
 mod tests;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
+use self::gateway::Account;
 use crate::api::task::TaskType;
 
 pub use demo::{
     demo_accounts, demo_regions, demo_simulator, living_simulator, LivingInstance, DEMO_ACCESS_KEY_ID,
     DEMO_ACCESS_KEY_SECRET,
 };
+pub use gateway::{Fault, Gateway};
 pub use handle::SimHandle;
 
 /// Produces the tasks of one instance (`now` in Unix ms, region, instance); merged with the
@@ -108,44 +108,9 @@ impl SimTask {
     }
 }
 
-/// A misbehaviour served instead of (or, for latency, before) the normal answer.
-#[derive(Clone, Debug, PartialEq)]
-pub enum Fault {
-    /// Sleep, then answer normally.
-    Latency(Duration),
-    /// HTTP 400 `Throttling.User` with `x-acs-retry-after: 100`.
-    Throttle,
-    /// 500 `InternalError`, 503 `ServiceUnavailable` (JSON); 502/504 an HTML gateway page;
-    /// any other status `UnknownError` (JSON).
-    ServerError(u16),
-    /// HTTP 200 with `Success:"false"` and `ErrCode:"DBS.InternalError"`.
-    InBandError,
-    /// HTTP 200 whose body is not JSON.
-    Malformed,
-    /// HTTP 200 whose body stops halfway: `Content-Length` promises more, then the connection closes.
-    Truncated,
-    /// The connection is reset without any response.
-    Reset,
-}
-
-impl Fault {
-    /// The bounded name under which [`SimHandle::injected`] counts this fault.
-    pub fn kind(&self) -> &'static str {
-        match self {
-            Fault::Latency(_) => "latency",
-            Fault::Throttle => "throttle",
-            Fault::ServerError(_) => "server_error",
-            Fault::InBandError => "in_band_error",
-            Fault::Malformed => "malformed",
-            Fault::Truncated => "truncated",
-            Fault::Reset => "reset",
-        }
-    }
-}
-
 /// Builder for a simulator; [`Simulator::start`] binds and serves it.
 pub struct Simulator {
-    accounts: HashMap<String, auth::Account>,
+    accounts: Vec<(String, Account)>,
     tasks: Vec<SimTask>,
     source: Option<TaskSource>,
     forbidden: HashSet<(String, String)>,
@@ -163,7 +128,7 @@ impl Simulator {
 
     pub fn new() -> Self {
         Simulator {
-            accounts: HashMap::new(),
+            accounts: Vec::new(),
             tasks: Vec::new(),
             source: None,
             forbidden: HashSet::new(),
@@ -173,7 +138,7 @@ impl Simulator {
 
     /// Accepts requests signed with this long-lived AccessKey pair (call again for more accounts).
     pub fn with_access_key(mut self, id: impl Into<String>, secret: impl Into<String>) -> Self {
-        self.accounts.insert(id.into(), auth::Account::permanent(secret.into()));
+        self.accounts.push((id.into(), Account::permanent(secret)));
         self
     }
 
@@ -185,7 +150,7 @@ impl Simulator {
         token: impl Into<String>,
         expires_at: SystemTime,
     ) -> Self {
-        self.accounts.insert(id.into(), auth::Account::sts(secret.into(), token.into(), expires_at));
+        self.accounts.push((id.into(), Account::sts(secret, token, expires_at)));
         self
     }
 
@@ -215,13 +180,22 @@ impl Simulator {
     /// Binds `addr` (port 0 picks a free port) and serves until the handle is shut down or the
     /// last clone of it is dropped.
     pub async fn start(self, addr: SocketAddr) -> std::io::Result<SimHandle> {
-        let listener = tokio::net::TcpListener::bind(addr).await?;
+        Ok(self.mount(&Gateway::start(addr).await?))
+    }
+
+    /// Serves DBS on `gateway`, beside the products already there; its keys become the
+    /// gateway's, for every product.
+    pub fn mount(self, gateway: &Gateway) -> SimHandle {
+        for (id, account) in self.accounts {
+            gateway.accept(id, account);
+        }
         let config = handle::Config {
-            accounts: self.accounts,
             source: self.source,
             forbidden: self.forbidden,
             max_page_size: self.max_page_size,
         };
-        SimHandle::serve(listener, config, self.tasks)
+        let dbs = Arc::new(handle::Dbs::new(config, self.tasks));
+        gateway.mount(Arc::clone(&dbs) as Arc<dyn gateway::Product>);
+        SimHandle::new(gateway.clone(), dbs)
     }
 }

@@ -35,16 +35,6 @@ pub(crate) struct Page {
     pub items: Vec<SimTask>,
 }
 
-impl Page {
-    /// A plausible one-task page, for faults that need a body that looks real.
-    pub fn sample() -> Page {
-        let mut task =
-            SimTask::new("dt-sample000001", "cn-hangzhou", "rm-bp1sample0001", TaskType::Full, "running", 0);
-        task.progress = "3/10".to_string();
-        Page { number: 1, size: DEFAULT_PAGE_SIZE, total_elements: 1, total_pages: 1, items: vec![task] }
-    }
-}
-
 /// An empty string means "not given", as the API treats it.
 fn given<'a>(params: &'a BTreeMap<String, String>, name: &str) -> Option<&'a str> {
     params.get(name).map(|v| v.trim()).filter(|v| !v.is_empty())

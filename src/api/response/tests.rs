@@ -1,4 +1,5 @@
 use super::*;
+use crate::rpc::RpcError;
 
 const API_PAGE_EXAMPLE: &str = r#"{
   "RequestId": "5D285EB9-A443-592D-9F3D-A888FAC3****",
@@ -86,7 +87,7 @@ fn success_false_is_an_in_band_error_with_its_code_and_request_id() {
     let body = r#"{"RequestId":"REQ-1","Success":"false","ErrCode":"InvalidParameter",
         "ErrMessage":"instanceName can not be empty","Code":"InvalidParameter"}"#;
     match decode(body).unwrap_err() {
-        ApiError::InBand { code, message, request_id } => {
+        ApiError::Rpc(RpcError::InBand { code, message, request_id }) => {
             assert_eq!(code, "InvalidParameter");
             assert_eq!(message, "instanceName can not be empty");
             assert_eq!(request_id, "REQ-1");

@@ -9,7 +9,7 @@ use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, Visitor};
 use serde::Deserialize;
 
 use super::values::{FilePath, OidcProviderArn, RoleArn, SessionName, VariableName};
-use crate::config::schema::{Endpoint, Identifier};
+use crate::config::values::{Endpoint, Identifier};
 use crate::credentials::CredentialSource;
 
 /// The source a `credentials` mapping describes.

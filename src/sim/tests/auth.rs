@@ -3,7 +3,7 @@
 use std::time::{Duration, SystemTime};
 
 use super::*;
-use crate::sim::auth::format_timestamp;
+use crate::rpc::format_timestamp;
 
 async fn refused(sim: &SimHandle, request: BTreeMap<String, String>) -> (u16, String, String) {
     let reply = send(sim, "POST", &request).await;

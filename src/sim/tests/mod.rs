@@ -14,7 +14,7 @@ use serde_json::Value;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpStream;
 
-use crate::api::sign;
+use crate::rpc::{format_timestamp, sign};
 
 use super::{SimHandle, Simulator};
 
@@ -100,8 +100,8 @@ pub(super) fn params(access_key_id: &str, extra: &[(&str, &str)]) -> BTreeMap<St
     ]
     .map(|(k, v)| (k.to_string(), v.to_string()))
     .into();
-    params.insert("Timestamp".into(), super::auth::format_timestamp(SystemTime::now()));
-    params.insert("SignatureNonce".into(), super::wire::request_id());
+    params.insert("Timestamp".into(), format_timestamp(SystemTime::now()));
+    params.insert("SignatureNonce".into(), format!("{:032x}", rand::random::<u128>()));
     for (key, value) in extra {
         if value.is_empty() {
             params.remove(*key);

@@ -1,11 +1,15 @@
 //! The fake ECS instance metadata service: IMDSv2 tokens, the role list, the role's credentials.
+//! Plain HTTP under `/latest/`, outside the gateway's RPC checks.
 
 use std::collections::HashSet;
+use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
-use super::{format_expiration, lock, IssuedCredentials, Loopback, Received, Reply};
-use crate::credentials::ecs::{TOKEN_HEADER, TOKEN_TTL_HEADER};
+use super::IssuedCredentials;
+use crate::credentials::{format_expiration, ECS_TOKEN_HEADER, ECS_TOKEN_TTL_HEADER};
+use crate::sim::gateway::{Accounts, Call, Gateway, Product, Reply, Routes};
+use crate::util::lock;
 
 /// What the fake metadata service has been asked.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -19,8 +23,12 @@ pub struct MetadataCounts {
 
 /// A fake ECS metadata service with one RAM role attached.
 pub struct FakeMetadata {
-    state: Arc<Mutex<MetadataState>>,
-    server: Loopback,
+    gateway: Gateway,
+    metadata: Arc<Metadata>,
+}
+
+struct Metadata {
+    state: Mutex<MetadataState>,
 }
 
 struct MetadataState {
@@ -36,65 +44,89 @@ struct MetadataState {
 }
 
 impl FakeMetadata {
-    /// Starts on a free loopback port with `role` attached; credentials live `lifetime`.
+    /// Starts on a gateway of its own, on a free loopback port, with `role` attached;
+    /// credentials live `lifetime`.
     pub async fn start(role: Option<&str>, lifetime: Duration) -> std::io::Result<FakeMetadata> {
-        let state = Arc::new(Mutex::new(MetadataState {
-            role: role.map(str::to_string),
-            lifetime,
-            token_endpoint: true,
-            imdsv2_only: false,
-            code: "Success".into(),
-            failures: 0,
-            tokens: HashSet::new(),
-            counts: MetadataCounts::default(),
-            issued: Vec::new(),
-        }));
-        let handler_state = Arc::clone(&state);
-        let server =
-            Loopback::start(Arc::new(move |request| metadata_answer(&mut lock(&handler_state), request)))
-                .await?;
-        Ok(FakeMetadata { state, server })
+        let gateway = Gateway::start(SocketAddr::from(([127, 0, 0, 1], 0))).await?;
+        Ok(FakeMetadata::mount(&gateway, role, lifetime))
+    }
+
+    /// Serves the metadata routes on `gateway`, beside the products already there.
+    pub fn mount(gateway: &Gateway, role: Option<&str>, lifetime: Duration) -> FakeMetadata {
+        let metadata = Arc::new(Metadata {
+            state: Mutex::new(MetadataState {
+                role: role.map(str::to_string),
+                lifetime,
+                token_endpoint: true,
+                imdsv2_only: false,
+                code: "Success".into(),
+                failures: 0,
+                tokens: HashSet::new(),
+                counts: MetadataCounts::default(),
+                issued: Vec::new(),
+            }),
+        });
+        gateway.mount(Arc::clone(&metadata) as Arc<dyn Product>);
+        FakeMetadata { gateway: gateway.clone(), metadata }
     }
 
     pub fn url(&self) -> String {
-        format!("http://{}", self.server.addr)
+        self.gateway.url()
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, MetadataState> {
+        lock(&self.metadata.state)
     }
 
     /// Without the token endpoint (`false`), `PUT /latest/api/token` answers 404, as an
     /// instance that only speaks IMDSv1.
     pub fn set_token_endpoint(&self, available: bool) {
-        lock(&self.state).token_endpoint = available;
+        self.state().token_endpoint = available;
     }
 
     /// Refuses reads without a valid IMDSv2 token (HTTP 401), as an instance in IMDSv2-only mode.
     pub fn set_imdsv2_only(&self, only: bool) {
-        lock(&self.state).imdsv2_only = only;
+        self.state().imdsv2_only = only;
     }
 
     /// The `Code` of the credentials answer (`Success` unless told otherwise).
     pub fn set_code(&self, code: &str) {
-        lock(&self.state).code = code.into();
+        self.state().code = code.into();
     }
 
     pub fn set_lifetime(&self, lifetime: Duration) {
-        lock(&self.state).lifetime = lifetime;
+        self.state().lifetime = lifetime;
     }
 
     /// The next `times` credential reads answer HTTP 500.
     pub fn fail_next(&self, times: usize) {
-        lock(&self.state).failures += times;
+        self.state().failures += times;
     }
 
     pub fn counts(&self) -> MetadataCounts {
-        lock(&self.state).counts
+        self.state().counts
     }
 
     pub fn issued(&self) -> Vec<IssuedCredentials> {
-        lock(&self.state).issued.clone()
+        self.state().issued.clone()
     }
 }
 
-fn metadata_answer(state: &mut MetadataState, request: Received) -> Reply {
+impl Product for Metadata {
+    fn name(&self) -> &'static str {
+        "EcsMetadata"
+    }
+
+    fn routes(&self) -> Routes {
+        Routes::Paths("/latest/")
+    }
+
+    fn answer(&self, call: &Call, _: &Accounts) -> Reply {
+        metadata_answer(&mut lock(&self.state), call)
+    }
+}
+
+fn metadata_answer(state: &mut MetadataState, request: &Call) -> Reply {
     const ROLES: &str = "/latest/meta-data/ram/security-credentials/";
     if request.path == "/latest/api/token" {
         if request.method != "PUT" {
@@ -104,13 +136,13 @@ fn metadata_answer(state: &mut MetadataState, request: Received) -> Reply {
         if !state.token_endpoint {
             return Reply::text(404, "Not Found");
         }
-        let ttl: u32 = request.header(TOKEN_TTL_HEADER).and_then(|v| v.parse().ok()).unwrap_or(0);
+        let ttl: u32 = request.header(ECS_TOKEN_TTL_HEADER).and_then(|v| v.parse().ok()).unwrap_or(0);
         if !(1..=21_600).contains(&ttl) {
             return Reply::text(400, "invalid ttl");
         }
         let token = format!("fake-imds-token-{}", state.tokens.len() + 1);
         state.tokens.insert(token.clone());
-        return Reply::text(200, &token);
+        return Reply::text(200, token);
     }
     let Some(rest) = request.path.strip_prefix(ROLES) else {
         return Reply::text(404, "Not Found");
@@ -118,7 +150,7 @@ fn metadata_answer(state: &mut MetadataState, request: Received) -> Reply {
     if request.method != "GET" {
         return Reply::text(405, "");
     }
-    match request.header(TOKEN_HEADER) {
+    match request.header(ECS_TOKEN_HEADER) {
         Some(token) if !state.tokens.contains(token) => return Reply::text(401, "Unauthorized"),
         Some(_) => {}
         None if state.imdsv2_only => {
@@ -130,7 +162,7 @@ fn metadata_answer(state: &mut MetadataState, request: Received) -> Reply {
     if rest.is_empty() {
         state.counts.role_lists += 1;
         return match &state.role {
-            Some(role) => Reply::text(200, role),
+            Some(role) => Reply::text(200, role.as_str()),
             None => Reply::text(404, "Not Found"),
         };
     }
@@ -148,5 +180,5 @@ fn metadata_answer(state: &mut MetadataState, request: Received) -> Reply {
     body["Code"] = state.code.clone().into();
     body["LastUpdated"] = format_expiration(SystemTime::now()).into();
     state.issued.push(issued);
-    Reply::json(200, body)
+    Reply::Json(body)
 }

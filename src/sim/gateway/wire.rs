@@ -1,20 +1,17 @@
-//! What goes on the wire: the answers the simulator can give, rendered as the real service
-//! renders them (JSON with `Format=json`, XML otherwise, HTML for a failing gateway).
+//! What goes on the wire: the answers the gateway and its products can give, rendered as the
+//! real services render them (JSON with `Format=json`, XML otherwise, HTML for a failing gateway).
 
 use rand::Rng as _;
 use serde_json::{json, Map, Value};
 
-use super::store::Page;
-use super::SimTask;
-
-pub(crate) const JSON: &str = "application/json;charset=utf-8";
-pub(crate) const XML: &str = "text/xml;charset=utf-8";
-pub(crate) const HTML: &str = "text/html";
+pub const JSON: &str = "application/json;charset=utf-8";
+pub const XML: &str = "text/xml;charset=utf-8";
+pub const HTML: &str = "text/html";
 
 /// An error the gateway answers with a non-200 status and the
 /// `{RequestId, HostId, Code, Message, Recommend}` body.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) struct GatewayError {
+pub struct GatewayError {
     pub status: u16,
     pub code: String,
     pub message: String,
@@ -28,23 +25,26 @@ impl GatewayError {
     }
 }
 
-/// Every answer the simulator gives, before rendering.
+/// Every answer the gateway gives, before rendering.
 #[derive(Debug)]
-pub(crate) enum Reply {
-    Listing(Page),
+pub enum Reply {
+    /// HTTP 200 with an action's answer, to which the gateway adds the `RequestId`.
+    Answer(Map<String, Value>),
     Gateway(GatewayError),
-    /// HTTP 200 with `Success:"false"`: how DBS itself reports a bad request.
+    /// HTTP 200 with `Success:"false"`: how some products (DBS) report a bad request.
     InBand {
         code: String,
         message: String,
     },
     /// A load balancer's own error page, not the API's.
     GatewayPage(u16),
-    /// Plain text, outside the API (wrong path or method).
-    Plain(u16, &'static str),
+    /// Plain text, outside the RPC API (a wrong path or method; the metadata service).
+    Text(u16, String),
+    /// HTTP 200 with a JSON document as it is, outside the RPC API (the metadata service).
+    Json(Value),
     /// HTTP 200 that claims JSON but is not.
     Malformed,
-    /// HTTP 200 whose body stops halfway through a listing.
+    /// HTTP 200 whose body stops halfway.
     Truncated,
 }
 
@@ -52,10 +52,28 @@ impl Reply {
     pub fn in_band(code: &str, message: impl Into<String>) -> Self {
         Reply::InBand { code: code.to_string(), message: message.into() }
     }
+
+    pub fn text(status: u16, text: impl Into<String>) -> Self {
+        Reply::Text(status, text.into())
+    }
+
+    /// What went wrong, for the request log: the error code, or the status of an answer
+    /// without one; `None` for a success.
+    pub fn error(&self) -> Option<String> {
+        match self {
+            Reply::Gateway(error) => Some(error.code.clone()),
+            Reply::InBand { code, .. } => Some(code.clone()),
+            Reply::GatewayPage(status) => Some(format!("HTTP {status}")),
+            Reply::Text(status, _) if *status >= 400 => Some(format!("HTTP {status}")),
+            Reply::Malformed => Some("malformed".into()),
+            Reply::Truncated => Some("truncated".into()),
+            Reply::Answer(_) | Reply::Text(..) | Reply::Json(_) => None,
+        }
+    }
 }
 
 /// A rendered answer, ready for the HTTP layer.
-pub(crate) struct Rendered {
+pub struct Rendered {
     pub status: u16,
     pub content_type: &'static str,
     pub headers: Vec<(&'static str, String)>,
@@ -65,47 +83,10 @@ pub(crate) struct Rendered {
 }
 
 /// An uppercase UUID-looking id, as the gateway's `RequestId`.
-pub(crate) fn request_id() -> String {
+pub fn request_id() -> String {
     let n: u128 = rand::rng().random();
     let hex = format!("{n:032X}");
     format!("{}-{}-{}-{}-{}", &hex[0..8], &hex[8..12], &hex[12..16], &hex[16..20], &hex[20..32])
-}
-
-fn task_json(task: &SimTask) -> Value {
-    json!({
-        "TaskId": task.task_id,
-        "RegionCode": task.region,
-        "Format": task.format,
-        "DbList": task.db_list,
-        "BakSetId": task.backup_set_id,
-        "DownloadStatus": task.state,
-        "ExportDataSize": task.export_bytes.to_string(),
-        "ImportDataSize": task.import_bytes.to_string(),
-        "BackupSetTime": task.backup_set_time_ms.to_string(),
-        "GmtCreate": task.created_ms.to_string(),
-        "TargetType": task.target_type,
-        "TargetPath": task.target_path,
-        "Progress": task.progress,
-    })
-}
-
-fn listing_json(request_id: &str, page: &Page) -> Value {
-    json!({
-        "RequestId": request_id,
-        "Success": "true",
-        "Code": "",
-        "Message": "",
-        "ErrCode": "",
-        "ErrMessage": "",
-        "Data": {
-            "PageNumber": page.number,
-            "PageSize": page.size,
-            "TotalElements": page.total_elements,
-            "TotalPages": page.total_pages,
-            "Extra": "",
-            "Content": { "List": page.items.iter().map(task_json).collect::<Vec<_>>() },
-        },
-    })
 }
 
 fn in_band_json(request_id: &str, code: &str, message: &str) -> Value {
@@ -119,15 +100,27 @@ fn in_band_json(request_id: &str, code: &str, message: &str) -> Value {
     })
 }
 
-fn gateway_json(request_id: &str, host: &str, error: &GatewayError) -> Value {
+fn gateway_json(request_id: &str, host: &str, product: &str, error: &GatewayError) -> Value {
     json!({
         "RequestId": request_id,
         "HostId": host,
         "Code": error.code,
         "Message": error.message,
         "Recommend": format!(
-            "https://api.aliyun.com/troubleshoot?q={}&product=Dbs&requestId={request_id}", error.code
+            "https://api.aliyun.com/troubleshoot?q={}&product={product}&requestId={request_id}", error.code
         ),
+    })
+}
+
+/// A plausible success that a truncation cuts in half.
+fn sample_answer(request_id: &str) -> Value {
+    json!({
+        "RequestId": request_id,
+        "Success": "true",
+        "Code": "",
+        "Message": "",
+        "Data": { "PageNumber": 1, "PageSize": 10, "TotalElements": 1, "TotalPages": 1,
+                  "Content": { "List": [{ "TaskId": "dt-sample000001", "DownloadStatus": "running" }] } },
     })
 }
 
@@ -189,33 +182,48 @@ fn gateway_page(status: u16) -> String {
     )
 }
 
-/// Renders `reply`; `json` is whether the request asked for `Format=json`, `host` goes into
-/// `HostId`.
-pub(crate) fn render(reply: Reply, json: bool, host: &str) -> Rendered {
+/// How the request asked to be answered: `json` is whether it said `Format=json`, `action` names
+/// the document's root (`<Action>Response`), `host` goes into `HostId` and `product` into the
+/// `Recommend` link of errors.
+pub struct Rendering<'a> {
+    pub json: bool,
+    pub action: &'a str,
+    pub host: &'a str,
+    pub product: &'a str,
+}
+
+/// Renders `reply` as the request asked.
+pub fn render(reply: Reply, how: &Rendering<'_>) -> Rendered {
     let id = request_id();
     let mut headers = vec![("x-acs-request-id", id.clone())];
+    let root = if how.action.is_empty() { "Response".to_string() } else { format!("{}Response", how.action) };
     let (status, (content_type, body), cut_at) = match reply {
-        Reply::Listing(page) => {
-            (200, document(json, "DescribeDownloadTaskResponse", listing_json(&id, &page)), None)
+        Reply::Answer(mut fields) => {
+            fields.insert("RequestId".into(), Value::String(id.clone()));
+            (200, document(how.json, &root, Value::Object(fields)), None)
         }
         Reply::InBand { code, message } => {
-            (200, document(json, "DescribeDownloadTaskResponse", in_band_json(&id, &code, &message)), None)
+            (200, document(how.json, &root, in_band_json(&id, &code, &message)), None)
         }
         Reply::Gateway(error) => {
             if let Some(ms) = error.retry_after_ms {
                 headers.push(("x-acs-retry-after", ms.to_string()));
             }
-            (error.status, document(json, "Error", gateway_json(&id, host, &error)), None)
+            (
+                error.status,
+                document(how.json, "Error", gateway_json(&id, how.host, how.product, &error)),
+                None,
+            )
         }
         Reply::GatewayPage(status) => (status, (HTML, gateway_page(status).into_bytes()), None),
-        Reply::Plain(status, text) => (status, ("text/plain", text.as_bytes().to_vec()), None),
+        Reply::Text(status, text) => (status, ("text/plain", text.into_bytes()), None),
+        Reply::Json(value) => (200, (JSON, value.to_string().into_bytes()), None),
         Reply::Malformed => {
             let body = format!("{{'RequestId': '{id}', 'Success': true, Data: <html>upstream error</html>");
             (200, (JSON, body.into_bytes()), None)
         }
         Reply::Truncated => {
-            let page = Page::sample();
-            let body = listing_json(&id, &page).to_string().into_bytes();
+            let body = sample_answer(&id).to_string().into_bytes();
             let half = body.len() / 2;
             (200, (JSON, body), Some(half))
         }
@@ -245,7 +253,8 @@ mod tests {
 
     #[test]
     fn malformed_body_is_not_json() {
-        let rendered = render(Reply::Malformed, true, "h");
+        let how = Rendering { json: true, action: "DescribeDownloadTask", host: "h", product: "Dbs" };
+        let rendered = render(Reply::Malformed, &how);
         assert!(serde_json::from_slice::<Value>(&rendered.body).is_err());
     }
 }

@@ -1,16 +1,51 @@
 //! Which fault, if any, the next request gets, and how each fault is answered.
 
 use std::collections::{BTreeMap, VecDeque};
+use std::time::Duration;
 
 use rand::seq::IndexedRandom as _;
 use rand::Rng as _;
 
 use super::wire::{GatewayError, Reply};
-use super::Fault;
+
+/// A misbehaviour served instead of (or, for latency, before) the normal answer.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Fault {
+    /// Sleep, then answer normally.
+    Latency(Duration),
+    /// HTTP 400 `Throttling.User` with `x-acs-retry-after: 100`.
+    Throttle,
+    /// 500 `InternalError`, 503 `ServiceUnavailable` (JSON); 502/504 an HTML gateway page;
+    /// any other status `UnknownError` (JSON).
+    ServerError(u16),
+    /// HTTP 200 with `Success:"false"` and `ErrCode:"DBS.InternalError"`.
+    InBandError,
+    /// HTTP 200 whose body is not JSON.
+    Malformed,
+    /// HTTP 200 whose body stops halfway: `Content-Length` promises more, then the connection closes.
+    Truncated,
+    /// The connection is reset without any response.
+    Reset,
+}
+
+impl Fault {
+    /// The bounded name under which [`super::Gateway::injected`] counts this fault.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Fault::Latency(_) => "latency",
+            Fault::Throttle => "throttle",
+            Fault::ServerError(_) => "server_error",
+            Fault::InBandError => "in_band_error",
+            Fault::Malformed => "malformed",
+            Fault::Truncated => "truncated",
+            Fault::Reset => "reset",
+        }
+    }
+}
 
 /// Queued faults first (FIFO), then random ones at the configured rate.
 #[derive(Default)]
-pub(crate) struct FaultPlan {
+pub(super) struct FaultPlan {
     queue: VecDeque<Fault>,
     rate: f64,
     kinds: Vec<Fault>,
@@ -51,7 +86,7 @@ impl FaultPlan {
 
 /// How a fault is answered; `None` for the faults the HTTP layer serves itself
 /// (latency delays the normal answer, a reset sends nothing).
-pub(crate) fn reply_for(fault: &Fault) -> Option<Reply> {
+pub(super) fn reply_for(fault: &Fault) -> Option<Reply> {
     let reply = match fault {
         Fault::Latency(_) | Fault::Reset => return None,
         Fault::Throttle => {
@@ -92,7 +127,6 @@ pub(crate) fn reply_for(fault: &Fault) -> Option<Reply> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
 
     #[test]
     fn queued_faults_are_served_in_order_then_stop() {

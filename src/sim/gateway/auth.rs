@@ -1,15 +1,14 @@
-//! The gateway's checks before a request reaches DBS: common parameters, signature V1,
-//! timestamp window, nonce replay and STS tokens, in the order the real gateway applies them.
+//! The gateway's checks before a signed request reaches a product: common parameters,
+//! signature V1, timestamp window, nonce replay and STS tokens, in the order the real gateway
+//! applies them. The keys it knows are the gateway's, whichever product they call.
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
-
-use time::macros::format_description;
-use time::PrimitiveDateTime;
-
-use crate::api::sign;
+use std::sync::Mutex;
+use std::time::{Duration, SystemTime};
 
 use super::wire::GatewayError;
+use crate::rpc::{parse_timestamp, sign};
+use crate::util::lock;
 
 /// How far a request's `Timestamp` may be from the server's clock, either way.
 const TIMESTAMP_WINDOW: Duration = Duration::from_secs(15 * 60);
@@ -33,33 +32,49 @@ const REQUIRED: [&str; 8] = [
     "Version",
 ];
 
-const TIMESTAMP_FORMAT: &[time::format_description::FormatItem<'static>] =
-    format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]Z");
-
-/// A key the simulator accepts.
-pub(crate) struct Account {
+/// A key the gateway accepts.
+#[derive(Clone, Debug)]
+pub struct Account {
     secret: String,
     sts: Option<StsGrant>,
 }
 
+#[derive(Clone, Debug)]
 struct StsGrant {
     token: String,
     expires_at: SystemTime,
 }
 
 impl Account {
-    pub fn permanent(secret: String) -> Self {
-        Account { secret, sts: None }
+    /// A long-lived AccessKey's secret.
+    pub fn permanent(secret: impl Into<String>) -> Self {
+        Account { secret: secret.into(), sts: None }
     }
 
-    pub fn sts(secret: String, token: String, expires_at: SystemTime) -> Self {
-        Account { secret, sts: Some(StsGrant { token, expires_at }) }
+    /// A temporary key: accepted only with its `SecurityToken`, and only until `expires_at`.
+    pub fn sts(secret: impl Into<String>, token: impl Into<String>, expires_at: SystemTime) -> Self {
+        Account { secret: secret.into(), sts: Some(StsGrant { token: token.into(), expires_at }) }
+    }
+}
+
+/// Every key the gateway accepts, by AccessKeyId. Products may add keys while serving (STS
+/// hands out temporary ones that every product on the gateway then accepts).
+#[derive(Default)]
+pub struct Accounts(Mutex<HashMap<String, Account>>);
+
+impl Accounts {
+    pub fn grant(&self, access_key_id: impl Into<String>, account: Account) {
+        lock(&self.0).insert(access_key_id.into(), account);
+    }
+
+    fn get(&self, access_key_id: &str) -> Option<Account> {
+        lock(&self.0).get(access_key_id).cloned()
     }
 }
 
 /// Nonces seen recently, per AccessKey.
 #[derive(Default)]
-pub(crate) struct NonceCache {
+pub(super) struct NonceCache {
     seen: HashSet<(String, String)>,
     order: VecDeque<(SystemTime, (String, String))>,
 }
@@ -90,26 +105,14 @@ impl NonceCache {
     }
 }
 
-/// `%Y-%m-%dT%H:%M:%SZ` in UTC, as the SDKs send `Timestamp`.
-#[cfg(test)]
-pub(crate) fn format_timestamp(at: SystemTime) -> String {
-    time::OffsetDateTime::from(at).format(TIMESTAMP_FORMAT).expect("a UTC date always formats")
-}
-
-fn parse_timestamp(raw: &str) -> Option<SystemTime> {
-    let at = PrimitiveDateTime::parse(raw, TIMESTAMP_FORMAT).ok()?.assume_utc();
-    let seconds = u64::try_from(at.unix_timestamp()).ok()?;
-    Some(UNIX_EPOCH + Duration::from_secs(seconds))
-}
-
 fn bad_request(code: &str, message: impl Into<String>) -> GatewayError {
     GatewayError::new(400, code, message)
 }
 
 /// Runs every gateway check on a request's parameters; `Ok` means it may reach DBS.
-pub(crate) fn authenticate(
-    accounts: &HashMap<String, Account>,
-    nonces: &std::sync::Mutex<NonceCache>,
+pub(super) fn authenticate(
+    accounts: &Accounts,
+    nonces: &Mutex<NonceCache>,
     method: &str,
     params: &BTreeMap<String, String>,
     now: SystemTime,
@@ -162,7 +165,7 @@ pub(crate) fn authenticate(
         ));
     }
 
-    let first_use = super::handle::lock(nonces).first_use(access_key_id, param("SignatureNonce"), now);
+    let first_use = lock(nonces).first_use(access_key_id, param("SignatureNonce"), now);
     if !first_use {
         return Err(bad_request("SignatureNonceUsed", "Specified signature nonce was used already."));
     }
@@ -219,13 +222,5 @@ mod tests {
             cache.first_use("ak", &i.to_string(), now);
         }
         assert!(cache.len() <= NONCE_CAPACITY);
-    }
-
-    #[test]
-    fn timestamps_round_trip_in_the_sdk_format() {
-        let at = UNIX_EPOCH + Duration::from_secs(1_663_321_957);
-        assert_eq!(format_timestamp(at), "2022-09-16T09:52:37Z");
-        assert_eq!(parse_timestamp("2022-09-16T09:52:37Z"), Some(at));
-        assert_eq!(parse_timestamp("2022-09-16 09:52:37"), None);
     }
 }

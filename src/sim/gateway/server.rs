@@ -17,16 +17,16 @@ use hyper::body::{Body, Frame, Incoming, SizeHint};
 use hyper::header::{HeaderValue, CONTENT_LENGTH, CONTENT_TYPE, HOST};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
-use hyper::{Method, Request, Response, StatusCode};
+use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use super::handle::Shared;
-use super::wire::{self, Rendered, Reply};
-use super::Fault;
+use super::wire::{self, Rendered, Rendering, Reply};
+use super::{Call, Fault, Route, Shared};
+use crate::util::lock;
 
 /// Requests are tiny; a larger body is refused rather than buffered.
 const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -35,7 +35,7 @@ const MAX_BODY_BYTES: usize = 64 * 1024;
 const TRUNCATION_PAUSE: Duration = Duration::from_millis(20);
 
 /// Accepts connections until `shutdown`, then drops every open connection.
-pub(crate) async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, shutdown: CancellationToken) {
+pub(super) async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, shutdown: CancellationToken) {
     let mut connections = JoinSet::new();
     loop {
         tokio::select! {
@@ -46,7 +46,7 @@ pub(crate) async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, shut
                 }
                 Err(error) => {
                     // Out of file descriptors and the like: pause instead of spinning.
-                    tracing::debug!(%error, "simulator accept failed");
+                    tracing::debug!(%error, "gateway accept failed");
                     tokio::time::sleep(Duration::from_millis(10)).await;
                 }
             },
@@ -65,63 +65,78 @@ async fn serve_connection(stream: TcpStream, shared: Arc<Shared>) {
     });
     let served = http1::Builder::new().timer(TokioTimer::new()).serve_connection(io, service).await;
     if let Err(error) = served {
-        tracing::trace!(%error, "simulator connection ended");
+        tracing::trace!(%error, "gateway connection ended");
     }
 }
 
-/// The service: count, maybe misbehave, otherwise answer as the API would. An `Err` makes hyper
-/// drop the connection without writing anything (the reset fault).
+/// The service: count, route, maybe misbehave, otherwise check and answer as the product
+/// would. An `Err` makes hyper drop the connection without writing anything (the reset fault).
 async fn answer(
     shared: &Shared,
     request: Request<Incoming>,
     reset: &AtomicBool,
 ) -> io::Result<Response<SimBody>> {
-    let method = request.method().clone();
-    let path = request.uri().path().to_string();
-    let host = request.headers().get(HOST).and_then(|h| h.to_str().ok()).unwrap_or("dbs-api.aliyuncs.com");
-    let host = host.to_string();
-    let is_form = request
-        .headers()
-        .get(CONTENT_TYPE)
-        .and_then(|h| h.to_str().ok())
+    let (parts, body) = request.into_parts();
+    let header = |name| parts.headers.get(name).and_then(|h: &HeaderValue| h.to_str().ok());
+    let host = header(HOST).unwrap_or("dbs-api.aliyuncs.com").to_string();
+    let is_form = header(CONTENT_TYPE)
         .is_some_and(|t| t.to_ascii_lowercase().starts_with("application/x-www-form-urlencoded"));
     let mut params = BTreeMap::new();
-    if let Some(query) = request.uri().query() {
+    if let Some(query) = parts.uri.query() {
         params.extend(url::form_urlencoded::parse(query.as_bytes()).into_owned());
     }
-    let body = Limited::new(request.into_body(), MAX_BODY_BYTES).collect().await.map(|b| b.to_bytes());
+    let body = Limited::new(body, MAX_BODY_BYTES).collect().await.map(|b| b.to_bytes());
     if let (true, Ok(body)) = (is_form, &body) {
         params.extend(url::form_urlencoded::parse(body).into_owned());
     }
-    shared.record(&params);
-    if body.is_err() {
-        return Ok(respond(wire::render(Reply::Plain(413, "Payload Too Large"), true, &host)));
+    let mut call = Call {
+        method: parts.method.to_string(),
+        path: parts.uri.path().to_string(),
+        host,
+        headers: parts.headers,
+        params,
+        now: SystemTime::now(),
+    };
+    shared.calls.fetch_add(1, Ordering::Relaxed);
+    let route = shared.route(&call);
+    if let Some(route) = &route {
+        route.product.received(&call);
     }
-    let json = params.get("Format").is_some_and(|f| f.eq_ignore_ascii_case("json"));
+    if body.is_err() {
+        let reply = Reply::text(413, "Payload Too Large");
+        shared.record(route.as_ref(), &call, Some(&reply), None);
+        return Ok(respond(wire::render(reply, &rendering(&call, route.as_ref()))));
+    }
 
-    let fault = super::handle::lock(&shared.faults).next();
-    match fault {
+    let fault = lock(&shared.faults).next();
+    let reply = match &fault {
         Some(Fault::Reset) => {
+            shared.record(route.as_ref(), &call, None, fault.as_ref());
             reset.store(true, Ordering::SeqCst);
             return Err(io::Error::new(io::ErrorKind::ConnectionReset, "simulated reset"));
         }
-        Some(Fault::Latency(delay)) => tokio::time::sleep(delay).await,
-        Some(other) => {
-            if let Some(reply) = super::faults::reply_for(&other) {
-                return Ok(respond(wire::render(reply, json, &host)));
-            }
+        Some(Fault::Latency(delay)) => {
+            tokio::time::sleep(*delay).await;
+            // Checked when it goes through, as the real gateway would.
+            call.now = SystemTime::now();
+            None
         }
-        None => {}
-    }
-
-    let reply = if path != "/" {
-        Reply::Plain(404, "Not Found")
-    } else if method != Method::GET && method != Method::POST {
-        Reply::Plain(405, "Method Not Allowed")
-    } else {
-        super::action::describe_download_task(shared, method.as_str(), &params, SystemTime::now())
+        Some(other) => super::faults::reply_for(other),
+        None => None,
     };
-    Ok(respond(wire::render(reply, json, &host)))
+    let reply = reply.unwrap_or_else(|| shared.dispatch(&call, route.as_ref()));
+    shared.record(route.as_ref(), &call, Some(&reply), fault.as_ref());
+    Ok(respond(wire::render(reply, &rendering(&call, route.as_ref()))))
+}
+
+/// How `call` asked to be answered.
+fn rendering<'a>(call: &'a Call, route: Option<&'a Route>) -> Rendering<'a> {
+    Rendering {
+        json: call.param("Format").eq_ignore_ascii_case("json"),
+        action: call.param("Action"),
+        host: &call.host,
+        product: route.map_or("OpenAPI", |r| r.product.name()),
+    }
 }
 
 fn respond(rendered: Rendered) -> Response<SimBody> {
@@ -146,7 +161,7 @@ fn respond(rendered: Rendered) -> Response<SimBody> {
 
 /// A response body: whole, or one that yields its first part and then fails, which makes hyper
 /// abort the connection short of the promised `Content-Length`.
-pub(crate) enum SimBody {
+pub(super) enum SimBody {
     Full(Option<Bytes>),
     /// The first part, then a pause, then the error. Failing at once would make hyper drop the
     /// part still in its write buffer; the pause lets it flush the part to the client first.

@@ -1,0 +1,45 @@
+//! Small helpers every layer uses, written once: nothing here knows Alibaba Cloud or Prometheus.
+
+use std::sync::{Mutex, MutexGuard};
+use std::time::SystemTime;
+
+/// Locks `mutex`, taking the data of a poisoned lock as it is: a poisoned lock only means another
+/// thread panicked while holding it, and every state guarded this way stays consistent between
+/// statements, so carrying on beats spreading the panic to every later caller.
+pub fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Milliseconds since the Unix epoch, 0 for an instant before it (a clock set to 1969 is not
+/// worth a panic). The unit of the API's `StartTime`, `EndTime` and `GmtCreate`.
+pub fn unix_ms(at: SystemTime) -> u64 {
+    at.duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn unix_ms_counts_from_the_epoch_and_stops_at_zero_before_it() {
+        assert_eq!(
+            unix_ms(SystemTime::UNIX_EPOCH + Duration::from_millis(1_700_000_000_123)),
+            1_700_000_000_123
+        );
+        assert_eq!(unix_ms(SystemTime::UNIX_EPOCH - Duration::from_secs(1)), 0);
+    }
+
+    #[test]
+    fn a_poisoned_lock_still_hands_out_its_data() {
+        let mutex = std::sync::Arc::new(Mutex::new(7));
+        let poisoner = std::sync::Arc::clone(&mutex);
+        let _ = std::thread::spawn(move || {
+            let _guard = poisoner.lock().unwrap();
+            panic!("poison the lock");
+        })
+        .join();
+        assert!(mutex.is_poisoned());
+        assert_eq!(*lock(&mutex), 7);
+    }
+}
