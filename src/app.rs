@@ -79,9 +79,21 @@ impl AccountCredentials {
     fn for_account(&self, account: &AccountConfig) -> Result<Arc<dyn CredentialsProvider>, Error> {
         match self {
             AccountCredentials::Shared(provider) => Ok(Arc::clone(provider)),
-            AccountCredentials::Resolved(env) => account.credentials_provider(env),
+            AccountCredentials::Resolved(env) => account_provider(account, env),
         }
     }
+}
+
+/// An account's credentials provider over `env`, as the daemon builds it (and `check-config`
+/// checks it); an error names the account.
+pub fn account_provider(
+    account: &AccountConfig,
+    env: &CredentialEnv,
+) -> Result<Arc<dyn CredentialsProvider>, Error> {
+    env.provider(&account.credentials).map_err(|source| Error::AccountCredentials {
+        account: account.name.clone(),
+        source: Box::new(source),
+    })
 }
 
 /// The poller and everything it feeds, without the HTTP server (used alone by `once`).

@@ -305,7 +305,7 @@ fn check_config(cli: &Cli) -> Result<ExitCode, Error> {
     let env = CredentialEnv::from_process();
     let mut sources = Vec::new();
     for account in &config.accounts {
-        let provider = account.credentials_provider(&env)?;
+        let provider = crate::app::account_provider(account, &env)?;
         sources.push((account.name.as_str(), provider));
     }
     let path = cli.config_file.as_deref().unwrap_or(Path::new("?"));

@@ -22,7 +22,6 @@ use serde::de::value::MapAccessDeserializer;
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
 use std::fmt;
-use std::sync::Arc;
 
 use self::credentials::RawCredentials;
 use self::values::{AccountName, ExternalId, RoleArn, SessionDuration, SessionName};
@@ -30,10 +29,7 @@ use super::list::UniqueList;
 use super::schema::RawRegion;
 use super::values::Endpoint;
 use super::RegionConfig;
-use crate::credentials::{
-    AssumeRoleSpec, CredentialEnv, CredentialSource, CredentialSpec, CredentialsProvider,
-    DEFAULT_ROLE_SESSION_NAME,
-};
+use crate::credentials::{AssumeRoleSpec, CredentialSource, CredentialSpec, DEFAULT_ROLE_SESSION_NAME};
 
 /// One account: its credentials and the regions read with them.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -55,18 +51,6 @@ impl AccountConfig {
             credentials: CredentialSpec::default(),
             regions,
         }
-    }
-
-    /// This account's credentials provider over `env`, as the daemon builds it (and
-    /// `check-config` checks it); an error names the account.
-    pub fn credentials_provider(
-        &self,
-        env: &CredentialEnv,
-    ) -> Result<Arc<dyn CredentialsProvider>, crate::Error> {
-        env.provider(&self.credentials).map_err(|source| crate::Error::AccountCredentials {
-            account: self.name.clone(),
-            source: Box::new(source),
-        })
     }
 }
 
