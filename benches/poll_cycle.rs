@@ -25,12 +25,12 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() {
     serve_if_simulator();
-    let estate = Estate {
-        regions: setting("DBS_BENCH_REGIONS", 20),
-        instances: setting("DBS_BENCH_INSTANCES", 500),
-        tasks: setting("DBS_BENCH_TASKS", 50),
-        latency: Duration::from_millis(setting("DBS_BENCH_LATENCY_MS", 20)),
-    };
+    let estate = Estate::from_env(Estate {
+        regions: 20,
+        instances: 500,
+        tasks: 50,
+        latency: Duration::from_millis(20),
+    });
     let concurrency = setting("DBS_BENCH_CONCURRENCY", config::DEFAULT_CONCURRENCY as u64);
     let rate = setting("DBS_BENCH_RATE", config::DEFAULT_RATE_LIMIT_PER_REGION as u64);
     let cycles = setting("DBS_BENCH_CYCLES", 1);

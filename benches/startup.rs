@@ -17,12 +17,12 @@ const PORT: u16 = 19_699;
 
 fn main() {
     serve_if_simulator();
-    let estate = Estate {
-        regions: setting("DBS_BENCH_REGIONS", 10),
-        instances: setting("DBS_BENCH_INSTANCES", 100),
-        tasks: setting("DBS_BENCH_TASKS", 20),
-        latency: Duration::from_millis(setting("DBS_BENCH_LATENCY_MS", 20)),
-    };
+    let estate = Estate::from_env(Estate {
+        regions: 10,
+        instances: 100,
+        tasks: 20,
+        latency: Duration::from_millis(20),
+    });
     let sim = SimProcess::start(estate);
     let dir = std::env::temp_dir().join(format!("dbs-exporter-startup-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();

@@ -108,20 +108,18 @@ const TASK_FAMILIES: [TaskFamily; 4] = [
 pub fn render_view(view: &StoreView, layout: &Layout, out: &mut Rope) {
     for family in &TASK_FAMILIES {
         write_header(out, family.name, family.help, "gauge");
-        for (instance, targets) in &view.instances {
-            for (task_type, target) in targets {
-                let Some(aggregate) = &target.aggregate else { continue };
-                for (state, totals) in aggregate.states() {
-                    if let Some(value) = (family.value)(totals) {
-                        write_target_sample(
-                            out,
-                            family.name,
-                            instance,
-                            *task_type,
-                            ("state", state.as_str()),
-                            &value,
-                        );
-                    }
+        for (instance, task_type, target) in view.targets() {
+            let Some(aggregate) = &target.aggregate else { continue };
+            for (state, totals) in aggregate.states() {
+                if let Some(value) = (family.value)(totals) {
+                    write_target_sample(
+                        out,
+                        family.name,
+                        instance,
+                        task_type,
+                        ("state", state.as_str()),
+                        &value,
+                    );
                 }
             }
         }
@@ -134,18 +132,10 @@ pub fn render_view(view: &StoreView, layout: &Layout, out: &mut Rope) {
         "Download tasks seen entering each state since the exporter started: a task listed in a state after a listing that showed it in another state, or did not show it. The first listing of a target only records what it sees.",
         "counter",
     );
-    for (instance, targets) in &view.instances {
-        for (task_type, target) in targets {
-            for (state, count) in &target.transitions {
-                write_target_sample(
-                    out,
-                    TRANSITIONS,
-                    instance,
-                    *task_type,
-                    ("state", state.as_str()),
-                    &count.to_string(),
-                );
-            }
+    for (instance, task_type, target) in view.targets() {
+        for (state, count) in &target.transitions {
+            let value = count.to_string();
+            write_target_sample(out, TRANSITIONS, instance, task_type, ("state", state.as_str()), &value);
         }
     }
 
@@ -156,20 +146,11 @@ pub fn render_view(view: &StoreView, layout: &Layout, out: &mut Rope) {
         "Sum over running download tasks of their Progress (\"exported tables/total tables\"): kind=\"exported\" the first side, kind=\"total\" the second; tasks with a malformed Progress are left out. A flat exported line is a stalled download.",
         "gauge",
     );
-    for (instance, targets) in &view.instances {
-        for (task_type, target) in targets {
-            let Some(aggregate) = &target.aggregate else { continue };
-            let tables = aggregate.running_tables;
-            for (kind, value) in [("exported", tables.exported), ("total", tables.total)] {
-                write_target_sample(
-                    out,
-                    RUNNING_TABLES,
-                    instance,
-                    *task_type,
-                    ("kind", kind),
-                    &value.to_string(),
-                );
-            }
+    for (instance, task_type, target) in view.targets() {
+        let Some(aggregate) = &target.aggregate else { continue };
+        let tables = aggregate.running_tables;
+        for (kind, value) in [("exported", tables.exported), ("total", tables.total)] {
+            write_target_sample(out, RUNNING_TABLES, instance, task_type, ("kind", kind), &value.to_string());
         }
     }
 
@@ -180,11 +161,9 @@ pub fn render_view(view: &StoreView, layout: &Layout, out: &mut Rope) {
         "1 while the latest listing of the target failed, with the error class in code (as in aliyun_dbs_api_request_errors_total); absent while it succeeds.",
         "gauge",
     );
-    for (instance, targets) in &view.instances {
-        for (task_type, target) in targets {
-            if let Some(error) = target.failing_with() {
-                write_target_sample(out, ERROR_INFO, instance, *task_type, ("code", error.code), "1");
-            }
+    for (instance, task_type, target) in view.targets() {
+        if let Some(error) = target.failing_with() {
+            write_target_sample(out, ERROR_INFO, instance, task_type, ("code", error.code), "1");
         }
     }
 

@@ -33,6 +33,14 @@ pub struct TargetState {
 }
 
 impl TargetState {
+    /// Whether this target's counts are to go: its latest listing failed and its last success
+    /// (if any) is older than `max_staleness`.
+    fn counts_are_stale(&self, now: SystemTime, max_staleness: Duration) -> bool {
+        !self.healthy
+            && self.aggregate.is_some()
+            && self.last_success.is_none_or(|at| now.duration_since(at).unwrap_or_default() > max_staleness)
+    }
+
     /// The error class of the latest listing, when it failed.
     pub fn failing_with(&self) -> Option<&ListingError> {
         self.last_error.as_ref().filter(|_| !self.healthy)
@@ -74,6 +82,11 @@ pub struct StoreView {
 }
 
 impl StoreView {
+    /// Every target that has had an attempt, by instance then task type.
+    pub fn targets(&self) -> impl Iterator<Item = (&InstanceKey, TaskType, &TargetState)> {
+        self.instances.iter().flat_map(|(instance, types)| types.iter().map(move |(t, s)| (instance, *t, s)))
+    }
+
     /// 1 only when the latest listing of every expected task type succeeded; `None` until
     /// every one of them has had an attempt, so an instance never tried is never reported down.
     pub fn instance_up(&self, instance: &InstanceKey, expected_types: &[TaskType]) -> Option<bool> {
@@ -190,17 +203,18 @@ impl Store {
     /// shows no frozen counts; its `up` stays. A target that is only slow, queued or waiting
     /// for its turn keeps its counts. Returns the targets whose counts were removed.
     pub fn expire_stale(&self, now: SystemTime, max_staleness: Duration) -> Vec<TargetKey> {
+        // Looked for every second: a shared lock, so scrapes and listings are not held up when,
+        // as nearly always, nothing is stale.
+        let any_stale =
+            self.read(|view, _| view.targets().any(|(_, _, s)| s.counts_are_stale(now, max_staleness)));
+        if !any_stale {
+            return Vec::new();
+        }
         let mut view = self.view.write().expect("store lock poisoned");
         let mut expired = Vec::new();
         for (instance, targets) in view.instances.iter_mut() {
             for (task_type, state) in targets.iter_mut() {
-                if state.healthy || state.aggregate.is_none() {
-                    continue;
-                }
-                let stale = state
-                    .last_success
-                    .is_none_or(|at| now.duration_since(at).unwrap_or_default() > max_staleness);
-                if stale {
+                if state.counts_are_stale(now, max_staleness) {
                     state.aggregate = None;
                     expired.push(TargetKey { instance: instance.clone(), task_type: *task_type });
                 }

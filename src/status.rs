@@ -8,6 +8,7 @@ use std::time::SystemTime;
 use serde::Serialize;
 
 use crate::model::TargetKey;
+use crate::rpc::format_timestamp;
 use crate::state::{Store, StoreView, TargetState};
 
 /// What the configuration says, for the page's header.
@@ -66,7 +67,7 @@ pub struct TargetStatus {
     pub task_type: &'static str,
     pub health: Health,
     pub up: bool,
-    /// RFC 3339, UTC.
+    /// RFC 3339 in UTC, to the second (the format of a signed request's `Timestamp`).
     pub last_success: Option<String>,
     pub last_success_seconds_ago: Option<u64>,
     pub error: Option<ErrorStatus>,
@@ -138,7 +139,7 @@ fn target_status(view: &StoreView, key: &TargetKey, now: SystemTime) -> TargetSt
         task_type: key.task_type.as_str(),
         health,
         up: health == Health::Up,
-        last_success: last_success.map(rfc3339),
+        last_success: last_success.map(format_timestamp),
         last_success_seconds_ago: last_success.map(|at| now.duration_since(at).unwrap_or_default().as_secs()),
         error: state.and_then(TargetState::failing_with).map(|error| ErrorStatus {
             code: error.code,
@@ -150,11 +151,6 @@ fn target_status(view: &StoreView, key: &TargetKey, now: SystemTime) -> TargetSt
             .map(|aggregate| aggregate.states().map(|(s, t)| (s.as_str().to_string(), t.tasks)).collect())
             .unwrap_or_default(),
     }
-}
-
-fn rfc3339(at: SystemTime) -> String {
-    let at = time::OffsetDateTime::from(at).replace_nanosecond(0).unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
-    at.format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
 }
 
 #[cfg(test)]

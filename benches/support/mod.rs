@@ -39,6 +39,20 @@ pub struct Estate {
 }
 
 impl Estate {
+    /// The estate the DBS_BENCH_REGIONS, _INSTANCES, _TASKS and _LATENCY_MS variables describe,
+    /// or `defaults` for those not set.
+    pub fn from_env(defaults: Estate) -> Self {
+        Estate {
+            regions: setting("DBS_BENCH_REGIONS", defaults.regions),
+            instances: setting("DBS_BENCH_INSTANCES", defaults.instances),
+            tasks: setting("DBS_BENCH_TASKS", defaults.tasks),
+            latency: Duration::from_millis(setting(
+                "DBS_BENCH_LATENCY_MS",
+                defaults.latency.as_millis() as u64,
+            )),
+        }
+    }
+
     /// The configuration's `regions:` list for this estate, all served at `url`.
     pub fn regions_yaml(&self, url: &str) -> String {
         let mut yaml = String::from("regions:\n");
@@ -87,12 +101,7 @@ pub fn serve_if_simulator() {
     if std::env::var(ROLE).as_deref() != Ok("simulator") {
         return;
     }
-    let estate = Estate {
-        regions: setting("DBS_BENCH_REGIONS", 0),
-        instances: setting("DBS_BENCH_INSTANCES", 0),
-        tasks: setting("DBS_BENCH_TASKS", 0),
-        latency: Duration::from_millis(setting("DBS_BENCH_LATENCY_MS", 0)),
-    };
+    let estate = Estate::from_env(Estate { regions: 0, instances: 0, tasks: 0, latency: Duration::ZERO });
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
     runtime.block_on(async {
         let sim = Simulator::new()

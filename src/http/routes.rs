@@ -128,7 +128,7 @@ impl Routes {
     }
 
     fn landing_page(&self) -> Response<Chunks> {
-        let path = html_escape(&self.telemetry_path);
+        let path = status_page::escape(&self.telemetry_path);
         let html = format!(
             "<!DOCTYPE html>\n<html><head><title>DBS Exporter</title></head><body>\n\
              <h1>Alibaba Cloud DBS download task exporter</h1>\n\
@@ -228,10 +228,6 @@ fn method_not_allowed(allow: &'static str) -> Response<Chunks> {
     let mut response = text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n");
     response.headers_mut().insert(ALLOW, HeaderValue::from_static(allow));
     response
-}
-
-fn html_escape(text: &str) -> String {
-    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
 }
 
 #[cfg(test)]
