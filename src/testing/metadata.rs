@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime};
 
 use super::IssuedCredentials;
 use crate::credentials::{format_expiration, ECS_TOKEN_HEADER, ECS_TOKEN_TTL_HEADER};
-use crate::sim::gateway::{Accounts, Call, Gateway, Product, Reply, Routes};
+use crate::sim::gateway::{Account, Accounts, Call, Gateway, Product, Reply, Routes};
 use crate::util::lock;
 
 /// What the fake metadata service has been asked.
@@ -121,12 +121,12 @@ impl Product for Metadata {
         Routes::Paths("/latest/")
     }
 
-    fn answer(&self, call: &Call, _: &Accounts) -> Reply {
-        metadata_answer(&mut lock(&self.state), call)
+    fn answer(&self, call: &Call, accounts: &Accounts) -> Reply {
+        metadata_answer(&mut lock(&self.state), call, accounts)
     }
 }
 
-fn metadata_answer(state: &mut MetadataState, request: &Call) -> Reply {
+fn metadata_answer(state: &mut MetadataState, request: &Call, accounts: &Accounts) -> Reply {
     const ROLES: &str = "/latest/meta-data/ram/security-credentials/";
     if request.path == "/latest/api/token" {
         if request.method != "PUT" {
@@ -179,6 +179,11 @@ fn metadata_answer(state: &mut MetadataState, request: &Call) -> Reply {
     let mut body = issued.to_json();
     body["Code"] = state.code.clone().into();
     body["LastUpdated"] = format_expiration(SystemTime::now()).into();
+    // The role's credentials are STS credentials: every product on the gateway takes them.
+    accounts.grant(
+        issued.access_key_id.clone(),
+        Account::sts(&issued.access_key_secret, &issued.security_token, issued.expires_at),
+    );
     state.issued.push(issued);
     Reply::Json(body)
 }
