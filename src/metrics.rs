@@ -132,11 +132,17 @@ impl ExporterMetrics {
         metrics
     }
 
-    /// Creates the series of each region at zero (again harmless for known regions).
+    /// Creates the series of each region at zero (again harmless for known regions), the task
+    /// duration histogram's included, so its rates and quantiles exist before a task ends.
     pub fn add_regions<'a>(&self, regions: impl IntoIterator<Item = &'a str>) {
         for region in regions {
             self.api_requests.with_label_values(&[region]);
             self.api_duration.with_label_values(&[region]);
+            for task_type in TaskType::ALL {
+                for state in ["finished", "failed"] {
+                    self.task_duration.with_label_values(&[region, task_type.as_str(), state]);
+                }
+            }
             for code in ERROR_CODES {
                 self.api_errors.with_label_values(&[region, code]);
             }

@@ -148,7 +148,7 @@ async fn state_changes_durations_progress_and_reasons_follow_the_tasks() {
     for state in ["queueing", "running", "failed", "finished"] {
         assert_eq!(values[&transitions("rm-1", state)], 0.0, "{text}");
     }
-    assert_eq!(values.get(&duration("count", "finished")), None, "nothing observed yet:\n{text}");
+    assert_eq!(values.get(&duration("count", "finished")), Some(&0.0), "nothing observed yet:\n{text}");
 }
 
 #[tokio::test]
