@@ -117,6 +117,7 @@ impl Pipeline {
     /// A pipeline that polls the instances of `shard`, each account with its credentials.
     pub fn build_with(config: &Config, credentials: AccountCredentials, shard: Shard) -> Result<Self, Error> {
         let metrics = ExporterMetrics::new(config.regions.iter().map(|r| r.region_id.as_str()));
+        metrics.set_shard(shard.index(), shard.count());
         let store = Arc::new(Store::new());
         let poller = build_poller(config, shard, &credentials, &store, &metrics)?;
         let exposition = Arc::new(Exposition::new(store.clone(), metrics.clone(), layout(config, &poller)));

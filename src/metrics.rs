@@ -33,6 +33,7 @@ pub struct ExporterMetrics {
     api_errors: IntCounterVec,
     api_duration: HistogramVec,
     task_duration: HistogramVec,
+    shard: IntGaugeVec,
     reload_successful: IntGauge,
     reload_success_timestamp: Gauge,
     credential_refresh_errors: CredentialRefreshErrors,
@@ -89,6 +90,15 @@ impl ExporterMetrics {
             ])
             .set(1);
 
+        let shard = IntGaugeVec::new(
+            Opts::new(
+                "aliyun_dbs_exporter_shard",
+                "This exporter's shard (--shard.index of --shard.count); the value is the shard count, so count(aliyun_dbs_exporter_shard) < max(aliyun_dbs_exporter_shard) finds a missing shard.",
+            ),
+            &["index", "count"],
+        )
+        .expect("valid metric");
+        shard.with_label_values(&["0", "1"]).set(1);
         let credential_refresh_errors = CredentialRefreshErrors::default();
         let reload_successful = IntGauge::new(
             "aliyun_dbs_exporter_config_last_reload_successful",
@@ -106,6 +116,7 @@ impl ExporterMetrics {
             Box::new(api_duration.clone()),
             Box::new(task_duration.clone()),
             Box::new(build_info),
+            Box::new(shard.clone()),
             Box::new(reload_successful.clone()),
             Box::new(reload_success_timestamp.clone()),
             Box::new(credential_refresh_errors.clone()),
@@ -123,6 +134,7 @@ impl ExporterMetrics {
             api_errors,
             api_duration,
             task_duration,
+            shard,
             reload_successful,
             reload_success_timestamp,
             credential_refresh_errors,
@@ -153,6 +165,12 @@ impl ExporterMetrics {
     /// counts; after a reload the new providers continue the count where the old ones left it.
     pub fn watch_credentials(&self, providers: Vec<Arc<dyn CredentialsProvider>>) {
         self.credential_refresh_errors.replace(providers);
+    }
+
+    /// Which shard of how many this exporter is (`--shard.index`, `--shard.count`).
+    pub fn set_shard(&self, index: u32, count: u32) {
+        self.shard.reset();
+        self.shard.with_label_values(&[&index.to_string(), &count.to_string()]).set(i64::from(count));
     }
 
     pub fn record_reload(&self, successful: bool) {

@@ -186,6 +186,9 @@ async fn shards_split_the_instances_so_each_is_polled_by_exactly_one() {
         .await
         .unwrap();
         assert!(ok, "{err}");
+        let shard_series = format!("aliyun_dbs_exporter_shard{{count=\"3\",index=\"{index}\"}} 3\n");
+        assert!(out.contains(&shard_series), "each shard says which it is:\n{out}");
+        assert_eq!(out.matches("aliyun_dbs_exporter_shard{").count(), 1);
         polled_per_shard.push(out.matches("aliyun_dbs_up{").count());
     }
     for instance in &instances {

@@ -1,6 +1,8 @@
 //! Splitting an estate between replicas: each instance belongs to exactly one shard, chosen
 //! by a stable hash of its region and id, so N exporters divide the API calls between them
-//! and every instance is still polled once.
+//! and every instance is still polled once. The hash is mapped to a shard by jump consistent
+//! hashing (Lamping and Veach, 2014), so going from N to N+1 shards moves about 1/(N+1) of the
+//! instances, all of them to the new shard, instead of most of them.
 
 use std::fmt;
 
@@ -46,6 +48,10 @@ impl Shard {
         })
     }
 
+    pub fn index(&self) -> u32 {
+        self.index
+    }
+
     pub fn count(&self) -> u32 {
         self.count
     }
@@ -55,14 +61,27 @@ impl Shard {
     }
 }
 
-/// FNV-1a over `region/instance`: stable across versions, platforms and restarts, which a
-/// std `Hasher` does not promise.
+/// FNV-1a over `region/instance` (stable across versions, platforms and restarts, which a
+/// std `Hasher` does not promise), placed among `count` shards by [`jump`].
 fn shard_of(region_id: &str, instance_id: &str, count: u32) -> u32 {
     const OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
     const PRIME: u64 = 0x0000_0100_0000_01b3;
     let bytes = region_id.bytes().chain(std::iter::once(b'/')).chain(instance_id.bytes());
     let hash = bytes.fold(OFFSET, |hash, byte| (hash ^ u64::from(byte)).wrapping_mul(PRIME));
-    (hash % u64::from(count)) as u32
+    jump(hash, count)
+}
+
+/// Jump consistent hash: the bucket in `0..buckets` of `key`. A key follows a pseudo-random
+/// sequence of jumps seeded by itself and stays in the last bucket below `buckets`, so adding
+/// a bucket moves a key only into the new one, and then with probability 1/buckets.
+fn jump(mut key: u64, buckets: u32) -> u32 {
+    let (mut bucket, mut next) = (0i64, 0i64);
+    while next < i64::from(buckets) {
+        bucket = next;
+        key = key.wrapping_mul(2_862_933_555_777_941_757).wrapping_add(1);
+        next = ((bucket + 1) as f64 * ((1u64 << 31) as f64 / ((key >> 33) + 1) as f64)) as i64;
+    }
+    bucket as u32
 }
 
 #[cfg(test)]
@@ -88,9 +107,42 @@ mod tests {
 
     #[test]
     fn the_assignment_is_pinned_so_upgrades_do_not_reshuffle_shards() {
-        // FNV-1a("cn-hangzhou/rm-bp1imnmcjxdz7abcd") = 1060530435296200974.
-        assert_eq!(shard_of("cn-hangzhou", "rm-bp1imnmcjxdz7abcd", 1000), 974);
-        assert_eq!(shard_of("cn-hangzhou", "rm-bp1imnmcjxdz7abcd", 7), 0);
+        // FNV-1a("cn-hangzhou/rm-bp1imnmcjxdz7abcd") = 1060530435296200974, then jumped.
+        let pinned: Vec<u32> =
+            [1, 2, 3, 7, 1000].iter().map(|&n| shard_of("cn-hangzhou", "rm-bp1imnmcjxdz7abcd", n)).collect();
+        assert_eq!(pinned, [0, 1, 1, 3, 3]);
+    }
+
+    #[test]
+    fn jump_matches_the_published_algorithm() {
+        // Values other implementations of Lamping and Veach's function agree on.
+        assert_eq!(jump(1, 1), 0);
+        assert_eq!(jump(42, 57), 43);
+        assert_eq!(jump(0xDEAD_10CC, 666), 361);
+        assert_eq!(jump(256, 1024), 520);
+    }
+
+    #[test]
+    fn one_more_shard_moves_about_its_share_and_only_into_the_new_shard() {
+        let instances: Vec<String> = (0..20_000).map(|n| format!("rm-bp1{n:08}")).collect();
+        for count in 1..=12u32 {
+            let mut moved = 0;
+            for instance in &instances {
+                let (before, after) =
+                    (shard_of("cn-hangzhou", instance, count), shard_of("cn-hangzhou", instance, count + 1));
+                if before != after {
+                    assert_eq!(after, count, "{instance} moved between old shards");
+                    moved += 1;
+                }
+            }
+            let fraction = f64::from(moved) / instances.len() as f64;
+            let share = 1.0 / f64::from(count + 1);
+            assert!(
+                (fraction - share).abs() < share * 0.15,
+                "{count} -> {}: {fraction:.4} moved, about {share:.4} expected",
+                count + 1
+            );
+        }
     }
 
     #[test]
