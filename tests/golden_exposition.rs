@@ -75,7 +75,10 @@ fn golden_store() -> Store {
     store.record_listing(&alpha_pitr, &[task("dt-p1", Pitr, "initializing", 0, T0 - 1_000)], at(T0 + 1_500));
     store.record_listing(
         &alpha_pitr,
-        &[task("dt-p1", Pitr, "failed", 0, T0 - 1_000), task("dt-p2", Pitr, "expired", 777, T0 - 999_999_999)],
+        &[
+            task("dt-p1", Pitr, "failed", 0, T0 - 1_000),
+            task("dt-p2", Pitr, "expired", 777, T0 - 999_999_999),
+        ],
         at(T0 + 61_125),
     );
 
