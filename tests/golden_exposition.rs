@@ -45,6 +45,7 @@ fn target(account: &str, region: &str, instance: &str, task_type: TaskType) -> T
 /// - prod cn-hangzhou/rm-beta: full listed, then failing (`throttled`): its counts stay, `up` is 0;
 /// - staging ap-southeast-1/pc-gamma: full never listed (`auth`), pitr listed once;
 /// - staging eu-central-1/dds-delta: listed, no task at all.
+///
 /// Then a round ends.
 fn golden_store() -> Store {
     use TaskType::{Full, Pitr};
