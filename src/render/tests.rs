@@ -1,8 +1,14 @@
+//! The series of a store and the cached exposition; the buffer and the text format have their
+//! own tests beside them, and `tests/golden_exposition.rs` checks a whole exposition.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
 use super::*;
-use crate::api::{DownloadState, DownloadTask};
-use crate::model::{TargetKey, TaskAggregate};
-use crate::state::RoundReport;
-use std::time::Duration;
+use crate::api::{DownloadState, DownloadTask, TaskType};
+use crate::metrics::ExporterMetrics;
+use crate::model::{InstanceKey, TargetKey, TaskAggregate};
+use crate::state::{RoundReport, Store};
 
 fn task(state: &str, export: u64, created: u64) -> DownloadTask {
     DownloadTask {
@@ -29,6 +35,30 @@ fn key() -> TargetKey {
     TargetKey { instance: InstanceKey::new("cn-hangzhou", "rm-1"), task_type: TaskType::Full }
 }
 
+/// The sample lines of an exposition, headers left out.
+fn samples(text: &str) -> Vec<&str> {
+    text.lines().filter(|line| !line.starts_with('#')).collect()
+}
+
+/// The families of an exposition, in order, with their types.
+fn types(text: &str) -> Vec<&str> {
+    text.lines().filter_map(|line| line.strip_prefix("# TYPE ")).collect()
+}
+
+/// The task-series families every render has, whatever the store holds.
+const ALWAYS: [&str; 10] = [
+    "aliyun_dbs_download_tasks gauge",
+    "aliyun_dbs_download_export_bytes gauge",
+    "aliyun_dbs_download_import_bytes gauge",
+    "aliyun_dbs_download_oldest_task_created_timestamp_seconds gauge",
+    "aliyun_dbs_download_task_transitions_total counter",
+    "aliyun_dbs_download_running_tables gauge",
+    "aliyun_dbs_listing_error_info gauge",
+    "aliyun_dbs_up gauge",
+    "aliyun_dbs_last_success_timestamp_seconds gauge",
+    "aliyun_dbs_targets gauge",
+];
+
 #[test]
 fn counts_bytes_and_zeros_appear_with_their_labels() {
     let store = Store::new();
@@ -40,25 +70,28 @@ fn counts_bytes_and_zeros_appear_with_their_labels() {
         SystemTime::UNIX_EPOCH + Duration::from_millis(1_700_000_000_500),
     );
     let text = rendered(&store);
-    let label = |state: &str| {
-        format!("{{region_id=\"cn-hangzhou\",instance_id=\"rm-1\",task_type=\"full\",state=\"{state}\"}}")
+    let target = "region_id=\"cn-hangzhou\",instance_id=\"rm-1\",task_type=\"full\"";
+    let states = ["initializing", "queueing", "running", "failed", "finished", "expired", "paused"];
+    let per_state = |name: &str, values: [&str; 7]| -> Vec<String> {
+        let lines = states.iter().zip(values);
+        lines.map(|(state, value)| format!("{name}{{{target},state=\"{state}\"}} {value}")).collect()
     };
-    assert!(text.contains(&format!("aliyun_dbs_download_tasks{} 1\n", label("finished"))), "{text}");
-    assert!(text.contains(&format!("aliyun_dbs_download_tasks{} 0\n", label("queueing"))));
-    assert!(text.contains(&format!("aliyun_dbs_download_tasks{} 1\n", label("paused"))));
-    assert!(text.contains(&format!("aliyun_dbs_download_export_bytes{} 100\n", label("finished"))));
-    assert!(text.contains(&format!("aliyun_dbs_download_import_bytes{} 50\n", label("finished"))));
-    assert!(text.contains(&format!(
-        "aliyun_dbs_download_oldest_task_created_timestamp_seconds{} 1700000000.123\n",
-        label("finished")
-    )));
-    assert!(!text.contains(&format!(
-        "aliyun_dbs_download_oldest_task_created_timestamp_seconds{}",
-        label("queueing")
-    )));
-    assert!(text.contains("aliyun_dbs_up{region_id=\"cn-hangzhou\",instance_id=\"rm-1\"} 1\n"));
-    assert!(text.contains("aliyun_dbs_last_success_timestamp_seconds{region_id=\"cn-hangzhou\",instance_id=\"rm-1\"} 1700000000.500\n"));
-    assert_eq!(text.matches("# TYPE aliyun_dbs_download_tasks gauge").count(), 1);
+    let mut expected: Vec<String> = Vec::new();
+    expected.extend(per_state("aliyun_dbs_download_tasks", ["0", "0", "0", "0", "1", "0", "1"]));
+    expected.extend(per_state("aliyun_dbs_download_export_bytes", ["0", "0", "0", "0", "100", "0", "1"]));
+    expected.extend(per_state("aliyun_dbs_download_import_bytes", ["0", "0", "0", "0", "50", "0", "0"]));
+    expected.extend([
+        format!("aliyun_dbs_download_oldest_task_created_timestamp_seconds{{{target},state=\"finished\"}} 1700000000.123"),
+        format!("aliyun_dbs_download_oldest_task_created_timestamp_seconds{{{target},state=\"paused\"}} 0.005"),
+        format!("aliyun_dbs_download_running_tables{{{target},kind=\"exported\"}} 0"),
+        format!("aliyun_dbs_download_running_tables{{{target},kind=\"total\"}} 0"),
+        "aliyun_dbs_up{region_id=\"cn-hangzhou\",instance_id=\"rm-1\"} 1".into(),
+        "aliyun_dbs_last_success_timestamp_seconds{region_id=\"cn-hangzhou\",instance_id=\"rm-1\"} 1700000000.500"
+            .into(),
+        "aliyun_dbs_targets 1".into(),
+    ]);
+    assert_eq!(samples(&text), expected, "{text}");
+    assert_eq!(types(&text), ALWAYS, "each family declared once, in order, and no round yet");
 }
 
 #[test]
@@ -66,16 +99,16 @@ fn a_target_that_never_succeeded_has_up_zero_and_no_task_series() {
     let store = Store::new();
     store.record_failure(&key(), "auth");
     let text = rendered(&store);
-    assert!(text.contains("aliyun_dbs_up{region_id=\"cn-hangzhou\",instance_id=\"rm-1\"} 0\n"));
-    assert!(!text.contains("aliyun_dbs_download_tasks{"));
-    assert!(!text.contains("aliyun_dbs_last_success_timestamp_seconds{"));
-}
-
-#[test]
-fn label_values_are_escaped() {
-    let mut out = Rope::default();
-    push_label_value(&mut out, "a\"b\\c\nd");
-    assert_eq!(out.into_chunks().concat(), b"a\\\"b\\\\c\\nd");
+    assert_eq!(
+        samples(&text),
+        [
+            "aliyun_dbs_listing_error_info{region_id=\"cn-hangzhou\",instance_id=\"rm-1\",task_type=\"full\",code=\"auth\"} 1",
+            "aliyun_dbs_up{region_id=\"cn-hangzhou\",instance_id=\"rm-1\"} 0",
+            "aliyun_dbs_targets 1",
+        ],
+        "{text}"
+    );
+    assert_eq!(types(&text), ALWAYS);
 }
 
 fn round(api_calls: u64) -> RoundReport {
@@ -90,18 +123,40 @@ fn the_cache_renders_again_at_a_milestone_and_debounces_single_listings() {
     let first = exposition.task_series();
     let second = exposition.task_series();
     assert_eq!(first[0].as_ptr(), second[0].as_ptr(), "an unchanged store must serve the same bytes");
+    assert_eq!(samples(&String::from_utf8(first.concat()).unwrap()), ["aliyun_dbs_targets 1"]);
     store.record_failure(&key(), "server");
     assert_eq!(exposition.task_series()[0].as_ptr(), first[0].as_ptr(), "a listing waits for the debounce");
     store.record_round(round(2));
     let third = exposition.task_series();
     assert_ne!(first, third);
     let third = String::from_utf8(third.concat()).unwrap();
-    assert!(third.contains("aliyun_dbs_up{"));
-    assert!(third.contains("\naliyun_dbs_api_calls_per_cycle 2\n"));
-    assert!(third.contains("\naliyun_dbs_poll_lag_seconds 0.25\n"));
+    assert_eq!(
+        samples(&third),
+        [
+            "aliyun_dbs_listing_error_info{region_id=\"cn-hangzhou\",instance_id=\"rm-1\",task_type=\"full\",code=\"server\"} 1",
+            "aliyun_dbs_up{region_id=\"cn-hangzhou\",instance_id=\"rm-1\"} 0",
+            "aliyun_dbs_targets 1",
+            "aliyun_dbs_api_calls_per_cycle 2",
+            "aliyun_dbs_poll_duration_seconds 0.5",
+            "aliyun_dbs_poll_lag_seconds 0.25",
+        ],
+        "{third}"
+    );
+    assert_eq!(
+        types(&third)[ALWAYS.len()..],
+        [
+            "aliyun_dbs_api_calls_per_cycle gauge",
+            "aliyun_dbs_poll_duration_seconds gauge",
+            "aliyun_dbs_poll_lag_seconds gauge"
+        ]
+    );
+    // The exporter's own metrics follow the task series; their process figures vary, so only
+    // the lines that do not are checked here.
     let body = String::from_utf8(exposition.body()).unwrap();
-    assert!(body.contains("aliyun_dbs_api_requests_total{region_id=\"cn-hangzhou\"} 0"), "{body}");
-    assert!(body.contains("aliyun_dbs_exporter_build_info{"));
+    assert!(body.starts_with(&third), "{body}");
+    let own = samples(&body[third.len()..]);
+    assert!(own.contains(&"aliyun_dbs_api_requests_total{region_id=\"cn-hangzhou\"} 0"), "{body}");
+    assert!(own.iter().any(|line| line.starts_with("aliyun_dbs_exporter_build_info{")), "{body}");
 }
 
 #[test]
@@ -109,11 +164,20 @@ fn a_completed_listing_is_published_once_the_debounce_has_passed() {
     let store = Arc::new(Store::new());
     let exposition = Exposition::new(store.clone(), ExporterMetrics::new(["cn-hangzhou"]), layout())
         .with_debounce(Duration::ZERO);
-    assert!(!String::from_utf8(exposition.task_series().concat()).unwrap().contains("aliyun_dbs_up{"));
+    let before = String::from_utf8(exposition.task_series().concat()).unwrap();
+    assert_eq!(samples(&before), ["aliyun_dbs_targets 1"]);
     store.record_failure(&key(), "server");
     let text = String::from_utf8(exposition.task_series().concat()).unwrap();
-    assert!(text.contains("aliyun_dbs_up{region_id=\"cn-hangzhou\",instance_id=\"rm-1\"} 0\n"), "{text}");
-    assert!(!text.contains("aliyun_dbs_poll_duration_seconds"), "no round has ended yet");
+    assert_eq!(
+        samples(&text),
+        [
+            "aliyun_dbs_listing_error_info{region_id=\"cn-hangzhou\",instance_id=\"rm-1\",task_type=\"full\",code=\"server\"} 1",
+            "aliyun_dbs_up{region_id=\"cn-hangzhou\",instance_id=\"rm-1\"} 0",
+            "aliyun_dbs_targets 1",
+        ],
+        "{text}"
+    );
+    assert_eq!(types(&text), ALWAYS, "no round has ended yet");
     assert!(!exposition.ready());
 }
 
@@ -132,6 +196,7 @@ fn a_gzip_scrape_decodes_to_the_plain_one_and_its_task_part_is_compressed_once()
     let plain = String::from_utf8(exposition.body()).unwrap();
     let strip_own = |text: &str| text.split("# HELP aliyun_dbs_api").next().unwrap().to_string();
     assert_eq!(strip_own(&decoded), strip_own(&plain));
+    assert!(plain.starts_with(&String::from_utf8(exposition.task_series().concat()).unwrap()));
     assert!(decoded.contains("aliyun_dbs_api_requests_total"));
     let again = exposition.scrape(true);
     assert_eq!(
@@ -139,17 +204,4 @@ fn a_gzip_scrape_decodes_to_the_plain_one_and_its_task_part_is_compressed_once()
         zipped.chunks[0].as_ptr(),
         "the task part is gzipped once per render"
     );
-}
-
-#[test]
-fn a_large_exposition_is_split_into_chunks_on_line_boundaries_or_not_at_all() {
-    let mut rope = Rope::default();
-    let line = "x".repeat(1000) + "\n";
-    for _ in 0..3000 {
-        rope.push_str(&line);
-    }
-    let chunks = rope.into_chunks();
-    assert!(chunks.len() >= 2, "3 MB must span several chunks");
-    assert!(chunks.iter().all(|c| c.ends_with(b"\n")), "pushes are never split");
-    assert_eq!(chunks.iter().map(Bytes::len).sum::<usize>(), 3000 * 1001);
 }

@@ -1,0 +1,81 @@
+//! The chunked buffer the exposition is written into.
+
+use std::fmt;
+
+use bytes::Bytes;
+
+/// The exposition as a list of frozen chunks of about [`CHUNK`] bytes: a large exposition is
+/// never reallocated while it grows, and each chunk goes to the socket as it is.
+#[derive(Debug, Default)]
+pub struct Rope {
+    done: Vec<Bytes>,
+    current: String,
+}
+
+const CHUNK: usize = 1 << 20;
+
+impl Rope {
+    pub fn push_str(&mut self, text: &str) {
+        if self.current.len() + text.len() > CHUNK && !self.current.is_empty() {
+            self.freeze();
+        }
+        if self.current.capacity() == 0 {
+            self.current.reserve(CHUNK.max(text.len()));
+        }
+        self.current.push_str(text);
+    }
+
+    pub fn push(&mut self, c: char) {
+        let mut buffer = [0u8; 4];
+        self.push_str(c.encode_utf8(&mut buffer));
+    }
+
+    fn freeze(&mut self) {
+        let full = std::mem::take(&mut self.current);
+        self.done.push(Bytes::from(full));
+    }
+
+    pub fn into_chunks(mut self) -> Vec<Bytes> {
+        if !self.current.is_empty() {
+            // Shrink the last, partly filled chunk: it is kept for a whole cycle.
+            self.current.shrink_to_fit();
+            self.freeze();
+        }
+        self.done
+    }
+}
+
+impl fmt::Write for Rope {
+    fn write_str(&mut self, text: &str) -> fmt::Result {
+        self.push_str(text);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_large_exposition_is_split_into_chunks_on_line_boundaries_or_not_at_all() {
+        let mut rope = Rope::default();
+        let line = "x".repeat(1000) + "\n";
+        for _ in 0..3000 {
+            rope.push_str(&line);
+        }
+        let chunks = rope.into_chunks();
+        assert!(chunks.len() >= 2, "3 MB must span several chunks");
+        assert!(chunks.iter().all(|c| c.ends_with(b"\n")), "pushes are never split");
+        assert_eq!(chunks.iter().map(Bytes::len).sum::<usize>(), 3000 * 1001);
+    }
+
+    #[test]
+    fn a_small_exposition_is_one_chunk_of_exactly_what_was_written() {
+        let mut rope = Rope::default();
+        rope.push_str("a 1\n");
+        rope.push('b');
+        fmt::Write::write_fmt(&mut rope, format_args!(" {}\n", 2)).unwrap();
+        assert_eq!(rope.into_chunks(), vec![Bytes::from_static(b"a 1\nb 2\n")]);
+        assert!(Rope::default().into_chunks().is_empty(), "nothing written, no chunk");
+    }
+}

@@ -1,0 +1,154 @@
+//! Which series the store shows: the task series of every target, the health of every
+//! instance and the figures of the last round.
+
+use super::text::{Family, Value};
+use super::Rope;
+use crate::api::TaskType;
+use crate::model::StateTotals;
+use crate::state::StoreView;
+
+/// What the renderer needs to know of the configuration.
+#[derive(Clone, Debug)]
+pub struct Layout {
+    pub task_types: Vec<TaskType>,
+    pub target_count: usize,
+}
+
+/// One family of per-state task series and the figure of a state it shows.
+struct TaskFamily {
+    family: Family,
+    value: fn(&StateTotals) -> Option<Value>,
+}
+
+const TASK_FAMILIES: [TaskFamily; 4] = [
+    TaskFamily {
+        family: Family::gauge(
+            "aliyun_dbs_download_tasks",
+            "Download tasks created within the lookback window, by state, as of the last background poll.",
+        ),
+        value: |t| Some(t.tasks.into()),
+    },
+    TaskFamily {
+        family: Family::gauge(
+            "aliyun_dbs_download_export_bytes",
+            "Sum of ExportDataSize of the download tasks in the lookback window, by state, as of the last background poll.",
+        ),
+        value: |t| Some(t.export_bytes.into()),
+    },
+    TaskFamily {
+        family: Family::gauge(
+            "aliyun_dbs_download_import_bytes",
+            "Sum of ImportDataSize (data processed) of the download tasks in the lookback window, by state, as of the last background poll.",
+        ),
+        value: |t| Some(t.import_bytes.into()),
+    },
+    TaskFamily {
+        family: Family::gauge(
+            "aliyun_dbs_download_oldest_task_created_timestamp_seconds",
+            "Creation time of the oldest download task in each state, as of the last background poll; absent for states with no task.",
+        ),
+        value: |t| t.oldest_created_ms.map(Value::UnixMillis),
+    },
+];
+
+const TRANSITIONS: Family = Family::counter(
+    "aliyun_dbs_download_task_transitions_total",
+    "Download tasks seen entering each state since the exporter started: a task listed in a state after a listing that showed it in another state, or did not show it. The first listing of a target only records what it sees.",
+);
+
+const RUNNING_TABLES: Family = Family::gauge(
+    "aliyun_dbs_download_running_tables",
+    "Sum over running download tasks of their Progress (\"exported tables/total tables\"): kind=\"exported\" the first side, kind=\"total\" the second; tasks with a malformed Progress are left out. A flat exported line is a stalled download.",
+);
+
+const ERROR_INFO: Family = Family::gauge(
+    "aliyun_dbs_listing_error_info",
+    "1 while the latest listing of the target failed, with the error class in code (as in aliyun_dbs_api_request_errors_total); absent while it succeeds.",
+);
+
+const UP: Family = Family::gauge(
+    "aliyun_dbs_up",
+    "Whether the last background poll of every task type of the instance succeeded (1) or not (0).",
+);
+
+const LAST_SUCCESS: Family = Family::gauge(
+    "aliyun_dbs_last_success_timestamp_seconds",
+    "When every task type of the instance had last been polled successfully, in Unix seconds.",
+);
+
+const TARGETS: Family =
+    Family::gauge("aliyun_dbs_targets", "Listings per poll interval: polled instances times task types.");
+
+const API_CALLS_PER_CYCLE: Family = Family::gauge(
+    "aliyun_dbs_api_calls_per_cycle",
+    "DescribeDownloadTask calls, retries included, made during the last complete round over every target.",
+);
+
+const POLL_DURATION: Family = Family::gauge(
+    "aliyun_dbs_poll_duration_seconds",
+    "Duration of the last complete round over every target: from its start to the end of its last listing.",
+);
+
+const POLL_LAG: Family = Family::gauge(
+    "aliyun_dbs_poll_lag_seconds",
+    "How late, after its scheduled time, the most delayed listing of the last complete round started; above the poll interval, polling cannot keep up.",
+);
+
+/// Renders the task and health series of `view`.
+pub fn render_view(view: &StoreView, layout: &Layout, out: &mut Rope) {
+    for TaskFamily { family, value } in &TASK_FAMILIES {
+        let mut samples = family.write_to(out);
+        for (instance, task_type, target) in view.targets() {
+            let Some(aggregate) = &target.aggregate else { continue };
+            for (state, totals) in aggregate.states() {
+                if let Some(value) = value(totals) {
+                    samples.target(instance, task_type, ("state", state.as_str()), value);
+                }
+            }
+        }
+    }
+
+    let mut transitions = TRANSITIONS.write_to(out);
+    for (instance, task_type, target) in view.targets() {
+        for (state, count) in &target.transitions {
+            transitions.target(instance, task_type, ("state", state.as_str()), *count);
+        }
+    }
+
+    let mut running_tables = RUNNING_TABLES.write_to(out);
+    for (instance, task_type, target) in view.targets() {
+        let Some(aggregate) = &target.aggregate else { continue };
+        let tables = aggregate.running_tables;
+        for (kind, value) in [("exported", tables.exported), ("total", tables.total)] {
+            running_tables.target(instance, task_type, ("kind", kind), value);
+        }
+    }
+
+    let mut error_info = ERROR_INFO.write_to(out);
+    for (instance, task_type, target) in view.targets() {
+        if let Some(error) = target.failing_with() {
+            error_info.target(instance, task_type, ("code", error.code), 1_u64);
+        }
+    }
+
+    let mut up = UP.write_to(out);
+    for instance in view.instances.keys() {
+        if let Some(is_up) = view.instance_up(instance, &layout.task_types) {
+            up.instance(instance, is_up);
+        }
+    }
+
+    let mut last_success = LAST_SUCCESS.write_to(out);
+    for instance in view.instances.keys() {
+        if let Some(at) = view.instance_last_success(instance, &layout.task_types) {
+            last_success.instance(instance, Value::UnixMillis(crate::util::unix_ms(at)));
+        }
+    }
+
+    TARGETS.write_to(out).unlabelled(layout.target_count);
+
+    let Some(round) = view.last_round else { return };
+    API_CALLS_PER_CYCLE.write_to(out).unlabelled(round.api_calls);
+    POLL_DURATION.write_to(out).unlabelled(round.duration_seconds);
+    POLL_LAG.write_to(out).unlabelled(round.lag_seconds);
+}

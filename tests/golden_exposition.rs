@@ -1,0 +1,138 @@
+//! The golden exposition: the task series of a fixed estate at fixed times, compared byte for
+//! byte with `tests/data/golden-exposition.prom` (node_exporter's `e2e-output.txt` pattern),
+//! so that any change to the output shows up as a diff of that file in review.
+//!
+//! After a deliberate change to the output, write the file again and review its diff:
+//! `UPDATE_GOLDEN=1 cargo test --locked golden`.
+
+use std::path::Path;
+use std::time::{Duration, SystemTime};
+
+use dbs_exporter::api::{DownloadState, DownloadTask, Progress, TaskType};
+use dbs_exporter::model::{InstanceKey, TargetKey};
+use dbs_exporter::render::{render_view, Layout, Rope};
+use dbs_exporter::state::{ListingError, RoundReport, Store};
+
+const GOLDEN: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/golden-exposition.prom");
+
+/// 2026-01-01T00:00:00Z, in Unix milliseconds.
+const T0: u64 = 1_767_225_600_000;
+
+fn at(ms: u64) -> SystemTime {
+    SystemTime::UNIX_EPOCH + Duration::from_millis(ms)
+}
+
+fn task(id: &str, task_type: TaskType, state: &str, export: u64, created_ms: u64) -> DownloadTask {
+    DownloadTask {
+        export_bytes: export,
+        import_bytes: export / 4,
+        created_at_ms: Some(created_ms),
+        ..DownloadTask::new(id, Some(task_type), DownloadState::parse(state))
+    }
+}
+
+fn running(id: &str, task_type: TaskType, done: u64, total: u64, created_ms: u64) -> DownloadTask {
+    DownloadTask { progress: Some(Progress { done, total }), ..task(id, task_type, "running", 0, created_ms) }
+}
+
+fn target(account: &str, region: &str, instance: &str, task_type: TaskType) -> TargetKey {
+    TargetKey { instance: InstanceKey::new(region, instance).in_account(account), task_type }
+}
+
+/// Two accounts, four instances, both task types:
+/// - prod cn-hangzhou/rm-alpha: two listings of each type, so tasks have entered new states
+///   (transitions), with running tasks (tables) and a state the API does not document;
+/// - prod cn-hangzhou/rm-beta: full listed, then failing (`throttled`): its counts stay, `up` is 0;
+/// - staging ap-southeast-1/pc-gamma: full never listed (`auth`), pitr listed once;
+/// - staging eu-central-1/dds-delta: listed, no task at all.
+///
+/// Then a round ends.
+fn golden_store() -> Store {
+    use TaskType::{Full, Pitr};
+    let store = Store::new();
+
+    let alpha_full = target("prod", "cn-hangzhou", "rm-alpha", Full);
+    store.record_listing(
+        &alpha_full,
+        &[
+            task("dt-a1", Full, "queueing", 0, T0 - 3_600_000),
+            running("dt-a2", Full, 3, 10, T0 - 7_200_000),
+            task("dt-a3", Full, "finished", 1_048_576, T0 - 86_400_000),
+        ],
+        at(T0),
+    );
+    store.record_listing(
+        &alpha_full,
+        &[
+            running("dt-a1", Full, 1, 4, T0 - 3_600_000),
+            task("dt-a2", Full, "finished", 52_428_800, T0 - 7_200_000),
+            task("dt-a3", Full, "finished", 1_048_576, T0 - 86_400_000),
+            running("dt-a4", Full, 0, 12, T0 + 30_000),
+            task("dt-a5", Full, "Archiving", 2048, T0 + 45_000),
+        ],
+        at(T0 + 60_250),
+    );
+    let alpha_pitr = target("prod", "cn-hangzhou", "rm-alpha", Pitr);
+    store.record_listing(&alpha_pitr, &[task("dt-p1", Pitr, "initializing", 0, T0 - 1_000)], at(T0 + 1_500));
+    store.record_listing(
+        &alpha_pitr,
+        &[
+            task("dt-p1", Pitr, "failed", 0, T0 - 1_000),
+            task("dt-p2", Pitr, "expired", 777, T0 - 999_999_999),
+        ],
+        at(T0 + 61_125),
+    );
+
+    let beta_full = target("prod", "cn-hangzhou", "rm-beta", Full);
+    store.record_listing(&beta_full, &[task("dt-b1", Full, "finished", 4096, T0 - 5_000)], at(T0 + 2_000));
+    store.record_failure(&beta_full, "throttled");
+    let beta_pitr = target("prod", "cn-hangzhou", "rm-beta", Pitr);
+    store.record_listing(&beta_pitr, &[], at(T0 + 2_500));
+
+    let gamma_full = target("staging", "ap-southeast-1", "pc-gamma", Full);
+    store.record_failure(
+        &gamma_full,
+        ListingError { code: "auth", message: "InvalidAccessKeyId.NotFound".into(), hint: "check the key" },
+    );
+    let gamma_pitr = target("staging", "ap-southeast-1", "pc-gamma", Pitr);
+    store.record_listing(&gamma_pitr, &[task("dt-g1", Pitr, "running", 10, T0 - 60_000)], at(T0 + 3_000));
+
+    for task_type in [Full, Pitr] {
+        store.record_listing(&target("staging", "eu-central-1", "dds-delta", task_type), &[], at(T0 + 4_000));
+    }
+
+    store.record_round(RoundReport { duration_seconds: 12.5, api_calls: 17, lag_seconds: 0.75 });
+    store
+}
+
+fn exposition(store: &Store) -> String {
+    let layout = Layout { task_types: TaskType::ALL.to_vec(), target_count: 8 };
+    store.read(|view, _| {
+        let mut rope = Rope::default();
+        render_view(view, &layout, &mut rope);
+        String::from_utf8(rope.into_chunks().concat()).expect("the exposition is UTF-8")
+    })
+}
+
+#[test]
+fn the_exposition_of_a_fixed_estate_matches_the_golden_file_byte_for_byte() {
+    let actual = exposition(&golden_store());
+    if std::env::var_os("UPDATE_GOLDEN").is_some_and(|v| v == "1") {
+        std::fs::write(GOLDEN, &actual).unwrap();
+        return;
+    }
+    let expected = std::fs::read_to_string(Path::new(GOLDEN))
+        .unwrap_or_else(|e| panic!("cannot read {GOLDEN} ({e}); write it with UPDATE_GOLDEN=1"));
+    if actual != expected {
+        let line = actual.lines().zip(expected.lines()).position(|(a, e)| a != e);
+        let line = line.unwrap_or_else(|| actual.lines().count().min(expected.lines().count()));
+        panic!(
+            "the exposition differs from {GOLDEN} from line {}:\n  expected: {:?}\n  actual:   {:?}\n\
+             If the change is deliberate, run `UPDATE_GOLDEN=1 cargo test --locked golden` and review \
+             the file's diff.\n--- actual exposition ---\n{actual}",
+            line + 1,
+            expected.lines().nth(line),
+            actual.lines().nth(line),
+        );
+    }
+}
