@@ -154,7 +154,11 @@ fn main() {
         let store = populated_store(instances);
         let regions: Vec<String> = (0..20).map(|r| format!("bench-region-{r:02}")).collect();
         let metrics = ExporterMetrics::new(regions.iter().map(String::as_str));
-        let layout = Layout { task_types: TaskType::ALL.to_vec(), target_count: (instances * 2) as usize };
+        let layout = Layout {
+            task_types: TaskType::ALL.to_vec(),
+            target_count: (instances * 2) as usize,
+            metrics: dbs_exporter::config::MetricsOptions::default(),
+        };
         let board = Arc::new(StatusBoard::new(Arc::clone(&store), catalog(instances)));
         let exposition = Arc::new(Exposition::new(store, metrics, layout));
 

@@ -171,7 +171,11 @@ fn build_poller(
 }
 
 fn layout(config: &Config, poller: &Poller) -> Layout {
-    Layout { task_types: config.task_types.clone(), target_count: poller.targets().len() }
+    Layout {
+        task_types: config.task_types.clone(),
+        target_count: poller.targets().len(),
+        metrics: config.metrics.clone(),
+    }
 }
 
 /// What the status page says of the configuration, and the targets it lists.

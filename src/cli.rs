@@ -347,6 +347,21 @@ pub fn summary(
             config.instance_count()
         ));
     }
+    let metrics = &config.metrics;
+    if metrics != &crate::config::MetricsOptions::default() {
+        let disabled: Vec<&str> = metrics.disabled.iter().map(|f| f.as_str()).collect();
+        let states = match &metrics.states {
+            Some(states) => {
+                let names: Vec<&str> = states.iter().map(|s| s.as_str()).collect();
+                format!("{} (the rest as other)", names.join(", "))
+            }
+            None => "every state".to_string(),
+        };
+        let disabled = if disabled.is_empty() { "none".to_string() } else { disabled.join(", ") };
+        text.push_str(&format!(
+            "\n  metrics: families turned off: {disabled}; states with series of their own: {states}"
+        ));
+    }
     for (account, provider) in credentials {
         text.push_str(&format!("\n  credentials of account {account}: {}", provider.describe()));
     }

@@ -56,6 +56,7 @@ pub fn demo_config(simulator_url: &str) -> Config {
         retry: crate::config::DEFAULT_RETRY,
         rate_limit_per_region: 50.0,
         max_staleness: DEMO_POLL_INTERVAL * 3,
+        metrics: crate::config::MetricsOptions::default(),
         accounts,
         regions,
     }

@@ -62,6 +62,17 @@ pub struct StateTotals {
 }
 
 impl StateTotals {
+    /// Adds the totals of another state (for states counted together).
+    pub fn merge(&mut self, other: &StateTotals) {
+        self.tasks += other.tasks;
+        self.export_bytes = self.export_bytes.saturating_add(other.export_bytes);
+        self.import_bytes = self.import_bytes.saturating_add(other.import_bytes);
+        self.oldest_created_ms = match (self.oldest_created_ms, other.oldest_created_ms) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+    }
+
     fn add(&mut self, task: &DownloadTask) {
         self.tasks += 1;
         self.export_bytes = self.export_bytes.saturating_add(task.export_bytes);

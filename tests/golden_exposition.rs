@@ -106,7 +106,11 @@ fn golden_store() -> Store {
 }
 
 fn exposition(store: &Store) -> String {
-    let layout = Layout { task_types: TaskType::ALL.to_vec(), target_count: 8 };
+    let layout = Layout {
+        task_types: TaskType::ALL.to_vec(),
+        target_count: 8,
+        metrics: dbs_exporter::config::MetricsOptions::default(),
+    };
     store.read(|view, _| {
         let mut rope = Rope::default();
         render_view(view, &layout, &mut rope);

@@ -10,6 +10,7 @@ mod accounts;
 mod duration;
 mod error;
 mod list;
+mod metrics;
 mod probe;
 mod schema;
 mod values;
@@ -20,6 +21,7 @@ use std::time::Duration;
 pub use self::accounts::AccountConfig;
 pub use self::duration::{format_duration, parse_duration};
 pub use self::error::{ConfigError, Location, Place};
+pub use self::metrics::{MetricsOptions, OptionalFamily, OTHER_STATE};
 use self::schema::{RawConfig, RawDocument, RawInstance, RawRegion};
 use crate::api::endpoint::default_endpoint;
 use crate::api::{RetryPolicy, TaskType};
@@ -64,6 +66,8 @@ pub struct Config {
     pub rate_limit_per_region: f64,
     /// How long a failing target's last good aggregates stay before they are removed.
     pub max_staleness: Duration,
+    /// Which task series are written.
+    pub metrics: MetricsOptions,
     /// Every region of every account, in account order: what is listed, whatever the account.
     pub regions: Vec<RegionConfig>,
     /// Never empty. A file with top-level `regions` has one account, [`AccountConfig::implicit`]
@@ -226,6 +230,15 @@ impl From<RawConfig> for Config {
             max_staleness: raw
                 .max_staleness
                 .map_or(raw.poll_interval.0 * DEFAULT_STALENESS_INTERVALS, |staleness| staleness.0),
+            metrics: MetricsOptions {
+                disabled: raw
+                    .metrics
+                    .disable
+                    .0
+                    .map(|list| list.0.into_iter().map(|name| name.0).collect())
+                    .unwrap_or_default(),
+                states: raw.metrics.states.0.map(|list| list.0.into_iter().map(|name| name.0).collect()),
+            },
             regions: accounts.iter().flat_map(|account| account.regions.iter().cloned()).collect(),
             accounts,
         }

@@ -10,7 +10,7 @@ use serde::Deserialize;
 use super::accounts::AccountList;
 use super::duration::PositiveDuration;
 use super::list::{ListItem, Shape, UniqueList};
-use super::values::{Endpoint, Identifier, RegionId, TaskTypeName};
+use super::values::{Endpoint, FamilyName, Identifier, RegionId, StateName, TaskTypeName};
 use crate::api::TaskType;
 
 /// The document: the settings, with `regions` or `accounts` (their exclusion is checked by the
@@ -70,6 +70,36 @@ pub(super) struct RawConfig {
     /// Instead of `regions`: several accounts, each with its credentials and regions.
     #[serde(default)]
     pub accounts: IfWritten<AccountList>,
+    #[serde(default)]
+    pub metrics: RawMetrics,
+}
+
+/// `metrics: {disable, states}`; both may be left out.
+#[derive(Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawMetrics {
+    #[serde(default)]
+    pub disable: IfWritten<UniqueList<FamilyName>>,
+    #[serde(default)]
+    pub states: IfWritten<UniqueList<StateName>>,
+}
+
+impl ListItem for FamilyName {
+    const NOUN: &'static str = "family";
+    const EXPECTING: &'static str = <FamilyName as super::values::Scalar>::EXPECTING;
+    const SHAPE: Shape = Shape::Scalar;
+    fn identity(&self) -> &str {
+        self.0.as_str()
+    }
+}
+
+impl ListItem for StateName {
+    const NOUN: &'static str = "state";
+    const EXPECTING: &'static str = <StateName as super::values::Scalar>::EXPECTING;
+    const SHAPE: Shape = Shape::Scalar;
+    fn identity(&self) -> &str {
+        self.0.as_str()
+    }
 }
 
 /// A key that may be left out but, when written, must hold a `T`: unlike `Option`, an empty

@@ -1,4 +1,5 @@
 use super::*;
+use crate::api::DownloadState;
 
 #[test]
 fn the_shipped_example_parses_with_every_key_read() {
@@ -24,6 +25,7 @@ fn the_shipped_example_parses_with_every_key_read() {
         },
         rate_limit_per_region: 10.0,
         max_staleness: Duration::from_secs(180),
+        metrics: crate::config::MetricsOptions::default(),
         accounts: Vec::new(),
         regions: vec![
             RegionConfig {
@@ -127,5 +129,26 @@ fn bad_retry_and_rate_settings_name_their_line_and_field() {
         assert!(err.starts_with(expected), "{head:?}: {err}");
         let field = if head.starts_with("retry") { "retry" } else { "rate_limit_per_region" };
         assert!(err.contains(field), "{head:?}: {err}");
+    }
+}
+
+#[test]
+fn the_metrics_block_reads_families_and_states_and_names_a_bad_one_by_line_and_field() {
+    let regions = "regions:\n  - region_id: a\n    instances: [{instance_id: x}]\n";
+    let text =
+        format!("metrics:\n  disable: [import_bytes, transitions]\n  states: [Failed, running]\n{regions}");
+    let config = parse(&text, "c.yaml").unwrap();
+    assert_eq!(config.metrics.disabled, [OptionalFamily::ImportBytes, OptionalFamily::Transitions]);
+    assert_eq!(config.metrics.states, Some(vec![DownloadState::Failed, DownloadState::Running]));
+    assert_eq!(parse(regions, "c.yaml").unwrap().metrics, MetricsOptions::default());
+    for (head, expected) in [
+        ("metrics:\n  disable: [bytes]\n", "c.yaml:2:13: metrics.disable[0]:"),
+        ("metrics:\n  states: [failed, paused]\n", "c.yaml:2:20: metrics.states[1]:"),
+        ("metrics:\n  states: [failed, failed]\n", "c.yaml:2:20: metrics.states[1]:"),
+        ("metrics:\n  states: []\n", "c.yaml:2:11: metrics.states:"),
+        ("metrics:\n  everything: false\n", "c.yaml:2:3: metrics.everything: unknown field"),
+    ] {
+        let err = parse(&format!("{head}{regions}"), "c.yaml").unwrap_err().to_string();
+        assert!(err.starts_with(expected), "{head:?}: {err}");
     }
 }

@@ -8,7 +8,8 @@ use std::marker::PhantomData;
 
 use serde::de::{self, Deserializer, Visitor};
 
-use crate::api::TaskType;
+use super::metrics::OptionalFamily;
+use crate::api::{DownloadState, TaskType};
 
 /// A setting written as one YAML scalar.
 pub(super) trait Scalar: Sized {
@@ -143,7 +144,38 @@ impl Scalar for TaskTypeName {
     }
 }
 
-deserialize_by_parse!(RegionId, Identifier, Endpoint, TaskTypeName);
+/// A family of task series that `metrics.disable` can turn off.
+pub(super) struct FamilyName(pub OptionalFamily);
+
+impl Scalar for FamilyName {
+    const EXPECTING: &'static str =
+        "a family: export_bytes, import_bytes, oldest_task_timestamps, transitions or running_tables";
+
+    fn parse(text: &str) -> Result<Self, String> {
+        OptionalFamily::ALL.into_iter().find(|family| family.as_str() == text).map(FamilyName).ok_or_else(
+            || format!("{text:?} is not a family that can be turned off: expected {}", Self::EXPECTING),
+        )
+    }
+}
+
+/// A documented task state, for `metrics.states`.
+pub(super) struct StateName(pub DownloadState);
+
+impl Scalar for StateName {
+    const EXPECTING: &'static str =
+        "a task state: initializing, queueing, running, failed, finished or expired";
+
+    fn parse(text: &str) -> Result<Self, String> {
+        match DownloadState::parse(text) {
+            DownloadState::Other(_) => {
+                Err(format!("{text:?} is not a task state: expected {}", Self::EXPECTING))
+            }
+            state => Ok(StateName(state)),
+        }
+    }
+}
+
+deserialize_by_parse!(RegionId, Identifier, Endpoint, TaskTypeName, FamilyName, StateName);
 
 #[cfg(test)]
 mod tests {

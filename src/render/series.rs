@@ -3,7 +3,8 @@
 
 use super::text::{Family, Value};
 use super::Rope;
-use crate::api::TaskType;
+use crate::api::{DownloadState, TaskType};
+use crate::config::{MetricsOptions, OptionalFamily, OTHER_STATE};
 use crate::model::StateTotals;
 use crate::state::StoreView;
 
@@ -12,13 +13,22 @@ use crate::state::StoreView;
 pub struct Layout {
     pub task_types: Vec<TaskType>,
     pub target_count: usize,
+    /// Which task series are written (`metrics:`).
+    pub metrics: MetricsOptions,
 }
 
 /// One family of per-state task series and the figure of a state it shows.
 struct TaskFamily {
     family: Family,
     value: fn(&StateTotals) -> Option<Value>,
+    /// `None`: always written.
+    optional: Option<OptionalFamily>,
+    /// States whose series would be zero by construction, so are not written.
+    zero_in: &'static [&'static str],
 }
+
+/// Tasks that have not started have exported and processed nothing.
+const NOT_STARTED: &[&str] = &["initializing", "queueing"];
 
 const TASK_FAMILIES: [TaskFamily; 4] = [
     TaskFamily {
@@ -27,6 +37,8 @@ const TASK_FAMILIES: [TaskFamily; 4] = [
             "Download tasks created within the lookback window, by state, as of the last background poll.",
         ),
         value: |t| Some(t.tasks.into()),
+        optional: None,
+        zero_in: &[],
     },
     TaskFamily {
         family: Family::gauge(
@@ -34,6 +46,8 @@ const TASK_FAMILIES: [TaskFamily; 4] = [
             "Sum of ExportDataSize of the download tasks in the lookback window, by state, as of the last background poll.",
         ),
         value: |t| Some(t.export_bytes.into()),
+        optional: Some(OptionalFamily::ExportBytes),
+        zero_in: NOT_STARTED,
     },
     TaskFamily {
         family: Family::gauge(
@@ -41,6 +55,8 @@ const TASK_FAMILIES: [TaskFamily; 4] = [
             "Sum of ImportDataSize (data processed) of the download tasks in the lookback window, by state, as of the last background poll.",
         ),
         value: |t| Some(t.import_bytes.into()),
+        optional: Some(OptionalFamily::ImportBytes),
+        zero_in: NOT_STARTED,
     },
     TaskFamily {
         family: Family::gauge(
@@ -48,6 +64,8 @@ const TASK_FAMILIES: [TaskFamily; 4] = [
             "Creation time of the oldest download task in each state, as of the last background poll; absent for states with no task.",
         ),
         value: |t| t.oldest_created_ms.map(Value::UnixMillis),
+        optional: Some(OptionalFamily::OldestTaskTimestamps),
+        zero_in: &[],
     },
 ];
 
@@ -96,31 +114,46 @@ const POLL_LAG: Family = Family::gauge(
 
 /// Renders the task and health series of `view`.
 pub fn render_view(view: &StoreView, layout: &Layout, out: &mut Rope) {
-    for TaskFamily { family, value } in &TASK_FAMILIES {
+    let options = &layout.metrics;
+    for TaskFamily { family, value, optional, zero_in } in &TASK_FAMILIES {
+        if optional.is_some_and(|family| !options.enabled(family)) {
+            continue;
+        }
         let mut samples = family.write_to(out);
         for (instance, task_type, target) in view.targets() {
             let Some(aggregate) = &target.aggregate else { continue };
-            for (state, totals) in aggregate.states() {
-                if let Some(value) = value(totals) {
-                    samples.target(instance, task_type, ("state", state.as_str()), value);
+            let totals_by_label =
+                by_state_label(aggregate.states().map(|(s, t)| (s, *t)), options, |a, b| a.merge(&b));
+            for (state, totals) in totals_by_label {
+                if zero_in.contains(&state) {
+                    continue;
+                }
+                if let Some(value) = value(&totals) {
+                    samples.target(instance, task_type, ("state", state), value);
                 }
             }
         }
     }
 
-    let mut transitions = TRANSITIONS.write_to(out);
-    for (instance, task_type, target) in view.targets() {
-        for (state, count) in &target.transitions {
-            transitions.target(instance, task_type, ("state", state.as_str()), *count);
+    if options.enabled(OptionalFamily::Transitions) {
+        let mut transitions = TRANSITIONS.write_to(out);
+        for (instance, task_type, target) in view.targets() {
+            let counts =
+                by_state_label(target.transitions.iter().map(|(s, n)| (s, *n)), options, |a, b| *a += b);
+            for (state, count) in counts {
+                transitions.target(instance, task_type, ("state", state), count);
+            }
         }
     }
 
-    let mut running_tables = RUNNING_TABLES.write_to(out);
-    for (instance, task_type, target) in view.targets() {
-        let Some(aggregate) = &target.aggregate else { continue };
-        let tables = aggregate.running_tables;
-        for (kind, value) in [("exported", tables.exported), ("total", tables.total)] {
-            running_tables.target(instance, task_type, ("kind", kind), value);
+    if options.enabled(OptionalFamily::RunningTables) {
+        let mut running_tables = RUNNING_TABLES.write_to(out);
+        for (instance, task_type, target) in view.targets() {
+            let Some(aggregate) = &target.aggregate else { continue };
+            let tables = aggregate.running_tables;
+            for (kind, value) in [("exported", tables.exported), ("total", tables.total)] {
+                running_tables.target(instance, task_type, ("kind", kind), value);
+            }
         }
     }
 
@@ -151,4 +184,24 @@ pub fn render_view(view: &StoreView, layout: &Layout, out: &mut Rope) {
     API_CALLS_PER_CYCLE.write_to(out).unlabelled(round.api_calls);
     POLL_DURATION.write_to(out).unlabelled(round.duration_seconds);
     POLL_LAG.write_to(out).unlabelled(round.lag_seconds);
+}
+
+/// Per-state values by the `state` label they are written under: each state's own, or merged
+/// under `other` for the states `metrics.states` leaves out.
+fn by_state_label<'a, T: Copy>(
+    values: impl Iterator<Item = (&'a DownloadState, T)>,
+    options: &MetricsOptions,
+    merge: fn(&mut T, T),
+) -> Vec<(&'a str, T)> {
+    let mut by_label: Vec<(&str, T)> = Vec::with_capacity(DownloadState::KNOWN.len() + 1);
+    for (state, value) in values {
+        let label = options.state_label(state);
+        match by_label.iter_mut().find(|(seen, _)| *seen == label) {
+            Some((_, merged)) => merge(merged, value),
+            None => by_label.push((label, value)),
+        }
+    }
+    // The chosen states in lifecycle order, then what is left.
+    by_label.sort_by_key(|(label, _)| *label == OTHER_STATE);
+    by_label
 }

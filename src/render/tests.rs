@@ -6,6 +6,7 @@ use std::time::{Duration, SystemTime};
 
 use super::*;
 use crate::api::{DownloadState, DownloadTask, TaskType};
+use crate::config::OptionalFamily;
 use crate::metrics::ExporterMetrics;
 use crate::model::{InstanceKey, TargetKey, TaskAggregate};
 use crate::state::{RoundReport, Store};
@@ -20,7 +21,11 @@ fn task(state: &str, export: u64, created: u64) -> DownloadTask {
 }
 
 fn layout() -> Layout {
-    Layout { task_types: vec![TaskType::Full], target_count: 1 }
+    Layout {
+        task_types: vec![TaskType::Full],
+        target_count: 1,
+        metrics: crate::config::MetricsOptions::default(),
+    }
 }
 
 fn rendered(store: &Store) -> String {
@@ -72,14 +77,16 @@ fn counts_bytes_and_zeros_appear_with_their_labels() {
     let text = rendered(&store);
     let target = "region_id=\"cn-hangzhou\",instance_id=\"rm-1\",task_type=\"full\"";
     let states = ["initializing", "queueing", "running", "failed", "finished", "expired", "paused"];
-    let per_state = |name: &str, values: [&str; 7]| -> Vec<String> {
+    let per_state = |name: &str, states: &[&str], values: &[&str]| -> Vec<String> {
         let lines = states.iter().zip(values);
         lines.map(|(state, value)| format!("{name}{{{target},state=\"{state}\"}} {value}")).collect()
     };
+    // Tasks that have not started (initializing, queueing) have no bytes: no byte series.
+    let started = &states[2..];
     let mut expected: Vec<String> = Vec::new();
-    expected.extend(per_state("aliyun_dbs_download_tasks", ["0", "0", "0", "0", "1", "0", "1"]));
-    expected.extend(per_state("aliyun_dbs_download_export_bytes", ["0", "0", "0", "0", "100", "0", "1"]));
-    expected.extend(per_state("aliyun_dbs_download_import_bytes", ["0", "0", "0", "0", "50", "0", "0"]));
+    expected.extend(per_state("aliyun_dbs_download_tasks", &states, &["0", "0", "0", "0", "1", "0", "1"]));
+    expected.extend(per_state("aliyun_dbs_download_export_bytes", started, &["0", "0", "100", "0", "1"]));
+    expected.extend(per_state("aliyun_dbs_download_import_bytes", started, &["0", "0", "50", "0", "0"]));
     expected.extend([
         format!("aliyun_dbs_download_oldest_task_created_timestamp_seconds{{{target},state=\"finished\"}} 1700000000.123"),
         format!("aliyun_dbs_download_oldest_task_created_timestamp_seconds{{{target},state=\"paused\"}} 0.005"),
@@ -92,6 +99,45 @@ fn counts_bytes_and_zeros_appear_with_their_labels() {
     ]);
     assert_eq!(samples(&text), expected, "{text}");
     assert_eq!(types(&text), ALWAYS, "each family declared once, in order, and no round yet");
+}
+
+#[test]
+fn chosen_states_keep_their_series_the_rest_is_other_and_disabled_families_are_left_out() {
+    let store = Store::new();
+    let tasks = [task("finished", 100, 3_000), task("running", 7, 2_000), task("Paused", 1, 1_000)];
+    store.record_success(&key(), TaskAggregate::from_tasks(&tasks), SystemTime::UNIX_EPOCH);
+    let metrics = crate::config::MetricsOptions {
+        disabled: vec![
+            OptionalFamily::ImportBytes,
+            OptionalFamily::Transitions,
+            OptionalFamily::RunningTables,
+        ],
+        states: Some(vec![DownloadState::Finished]),
+    };
+    let text = store.read(|view, _| {
+        let mut out = Rope::default();
+        render_view(view, &Layout { metrics, ..layout() }, &mut out);
+        String::from_utf8(out.into_chunks().concat()).unwrap()
+    });
+    let target = "region_id=\"cn-hangzhou\",instance_id=\"rm-1\",task_type=\"full\"";
+    let task_lines: Vec<&str> =
+        samples(&text).into_iter().filter(|l| l.starts_with("aliyun_dbs_download")).collect();
+    assert_eq!(
+        task_lines,
+        [
+            format!("aliyun_dbs_download_tasks{{{target},state=\"finished\"}} 1"),
+            format!("aliyun_dbs_download_tasks{{{target},state=\"other\"}} 2"),
+            format!("aliyun_dbs_download_export_bytes{{{target},state=\"finished\"}} 100"),
+            format!("aliyun_dbs_download_export_bytes{{{target},state=\"other\"}} 8"),
+            format!("aliyun_dbs_download_oldest_task_created_timestamp_seconds{{{target},state=\"finished\"}} 3.000"),
+            format!("aliyun_dbs_download_oldest_task_created_timestamp_seconds{{{target},state=\"other\"}} 1.000"),
+        ],
+        "{text}"
+    );
+    let families = types(&text);
+    assert!(!families
+        .iter()
+        .any(|f| f.contains("import_bytes") || f.contains("transitions") || f.contains("running_tables")));
 }
 
 #[test]

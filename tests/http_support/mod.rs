@@ -23,7 +23,11 @@ pub const PATIENCE: Duration = Duration::from_secs(15);
 
 /// An exposition with the exporter's own metrics and no task yet.
 pub fn exposition() -> Arc<Exposition> {
-    let layout = Layout { task_types: TaskType::ALL.to_vec(), target_count: 0 };
+    let layout = Layout {
+        task_types: TaskType::ALL.to_vec(),
+        target_count: 0,
+        metrics: dbs_exporter::config::MetricsOptions::default(),
+    };
     Arc::new(Exposition::new(Arc::new(Store::new()), ExporterMetrics::new(["cn-hangzhou"]), layout))
 }
 
