@@ -1,13 +1,11 @@
 //! The plain-HTTP server over real loopback sockets: refused bodies, `POST /-/reload`, the
 //! connection limit, slow clients and graceful shutdown.
 
-mod http_support;
-
 use std::time::Duration;
 
+use crate::support::*;
 use dbs_exporter::http::Limits;
 use dbs_exporter::reload;
-use http_support::*;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 

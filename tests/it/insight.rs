@@ -2,19 +2,17 @@
 //! the reason a listing fails, and the status page with its JSON, against the simulator with
 //! tasks moved between polls as DBS moves them.
 
-mod support;
-
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+use crate::support::{get, samples, series};
 use dbs_exporter::api::TaskType;
 use dbs_exporter::app::{AccountCredentials, ConfigSource, Daemon, Pipeline, WebOptions};
 use dbs_exporter::config;
 use dbs_exporter::credentials::{Credentials, StaticCredentials};
 use dbs_exporter::poller::Shard;
 use dbs_exporter::sim::{Fault, SimHandle, SimTask, Simulator};
-use support::{get, samples, series};
 use tokio_util::sync::CancellationToken;
 
 const KEY_ID: &str = "LTAI5tInsight";
@@ -174,7 +172,7 @@ async fn the_status_page_and_its_json_say_which_target_fails_and_why() {
     let base = format!("http://{}", daemon.local_addr());
     let shutdown = CancellationToken::new();
     let running = tokio::spawn(daemon.run(shutdown.clone().cancelled_owned()));
-    assert!(support::wait_ok(&format!("{base}/-/ready"), Duration::from_secs(30)).await);
+    assert!(crate::support::wait_ok(&format!("{base}/-/ready"), Duration::from_secs(30)).await);
 
     let (status, body) = get(&format!("{base}/api/v1/targets")).await.unwrap();
     assert_eq!(status, 200);

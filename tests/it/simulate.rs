@@ -1,13 +1,9 @@
 //! `dbs-exporter simulate` with the real binary: it prints an endpoint and a key, and the daemon,
 //! run on a configuration of one's own pointed at that endpoint, polls it successfully.
 
-mod support;
-
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use support::*;
+use crate::support::*;
 
 /// The value after `label` on the first line of `text` that starts with it (after spaces).
 fn field<'a>(text: &'a str, label: &str) -> &'a str {
@@ -15,6 +11,22 @@ fn field<'a>(text: &'a str, label: &str) -> &'a str {
         .find_map(|line| line.trim_start().strip_prefix(label))
         .unwrap_or_else(|| panic!("no {label:?} in:\n{text}"))
         .trim()
+}
+
+/// Everything `simulate` printed up to the end of the example configuration (the first blank
+/// line after `regions:`), once it has printed that far.
+fn up_to_the_end_of_the_example(stdout: &str) -> Option<String> {
+    let mut text = String::new();
+    let mut in_example = false;
+    for line in stdout.lines() {
+        in_example |= line == "regions:";
+        if in_example && line.is_empty() {
+            return Some(text);
+        }
+        text.push_str(line);
+        text.push('\n');
+    }
+    None
 }
 
 #[tokio::test]
@@ -27,38 +39,24 @@ async fn the_daemon_polls_the_simulator_with_a_configuration_of_ones_own() {
     )
     .unwrap();
 
-    let simulator_address = format!("127.0.0.1:{}", free_port());
-    let mut simulator = Running(
-        Command::new(BIN)
-            .args(["simulate", "--simulator.listen-address", &simulator_address])
-            .args(["--config.file", mine.to_str().unwrap()])
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
+    let mut simulator = Running::spawn(
+        binary()
+            .args(["simulate", "--simulator.listen-address", "127.0.0.1:0"])
+            .args(["--config.file", mine.to_str().unwrap()]),
     );
-    // Everything it prints, up to the end of the example configuration (a blank line or EOF).
-    let stdout = simulator.0.stdout.take().unwrap();
-    let printed = tokio::task::spawn_blocking(move || {
-        let mut text = String::new();
-        let mut in_example = false;
-        for line in BufReader::new(stdout).lines() {
-            let line = line.unwrap();
-            in_example |= line == "regions:";
-            if in_example && line.is_empty() {
-                break;
-            }
-            text.push_str(&line);
-            text.push('\n');
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let printed = loop {
+        let stdout = simulator.stdout();
+        if let Some(printed) = up_to_the_end_of_the_example(&stdout) {
+            break printed;
         }
-        text
-    })
-    .await
-    .unwrap();
+        assert!(Instant::now() < deadline, "the simulator printed no example configuration:\n{stdout}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
 
     let endpoint = field(&printed, "endpoint:");
-    assert_eq!(endpoint, format!("http://{simulator_address}"));
+    let address: std::net::SocketAddr = endpoint.strip_prefix("http://").unwrap().parse().unwrap();
+    assert!(address.ip().is_loopback() && address.port() != 0, "the endpoint it listens on: {endpoint}");
     let key_id = field(&printed, "access key id:");
     let secret = field(&printed, "access key secret:");
     let example = printed.split("this my-dbs.yaml:\n").nth(1).expect("an example configuration");
@@ -66,21 +64,13 @@ async fn the_daemon_polls_the_simulator_with_a_configuration_of_ones_own() {
     // A short interval only so that the first cycle, spread over one interval, ends soon.
     let config = write_config(dir.path(), &format!("poll_interval: 2s\nrequest_timeout: 1s\n{example}"));
 
-    let port = free_port();
-    let _daemon = Running(
-        exporter(key_id, secret)
-            .args([
-                "--config.file",
-                config.to_str().unwrap(),
-                "--web.listen-address",
-                &format!("127.0.0.1:{port}"),
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    let base = format!("http://127.0.0.1:{port}");
+    let daemon = Running::spawn(exporter(key_id, secret).args([
+        "--config.file",
+        config.to_str().unwrap(),
+        "--web.listen-address",
+        "127.0.0.1:0",
+    ]));
+    let base = format!("http://{}", daemon.listening().await);
     assert!(
         wait_ok(&format!("{base}/-/ready"), Duration::from_secs(60)).await,
         "the daemon never became ready"
@@ -124,11 +114,7 @@ async fn the_daemon_polls_the_simulator_with_a_configuration_of_ones_own() {
 
 #[test]
 fn the_simulator_listens_on_loopback_only() {
-    let output = Command::new(BIN)
-        .args(["simulate", "--simulator.listen-address", "0.0.0.0:0"])
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
+    let output = binary().args(["simulate", "--simulator.listen-address", "0.0.0.0:0"]).output().unwrap();
     assert!(!output.status.success());
     let err = String::from_utf8_lossy(&output.stderr);
     assert!(err.contains("must be a loopback address"), "{err}");

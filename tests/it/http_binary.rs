@@ -1,54 +1,18 @@
 //! The real binary with `--web.config.file`: HTTPS and basic auth end to end, a refused web
 //! config at startup, and a prompt clean exit on SIGTERM in the middle of scrapes.
 
-mod http_support;
+use std::process::Command;
+use std::time::Duration;
 
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::time::{Duration, Instant};
-
-use http_support::*;
+use crate::support::*;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
-const BIN: &str = env!("CARGO_BIN_EXE_dbs-exporter");
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-/// The demo (no account needed) on `port`, with extra flags.
-fn demo(port: u16, extra: &[&str]) -> Command {
-    let mut command = Command::new(BIN);
+/// The demo (no account needed) on a loopback port of its choosing, with extra flags.
+fn demo(extra: &[&str]) -> Command {
+    let mut command = binary();
+    command.args(["demo", "--web.listen-address", "127.0.0.1:0", "--log.level", "warn"]).args(extra);
     command
-        .args(["demo", "--web.listen-address", &format!("127.0.0.1:{port}"), "--log.level", "warn"])
-        .args(extra)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null());
-    command
-}
-
-/// Kills the child on drop, so a failing test leaves no process behind.
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-impl Running {
-    fn terminate(&mut self, within: Duration) -> Option<ExitStatus> {
-        Command::new("kill").arg("-TERM").arg(self.0.id().to_string()).status().unwrap();
-        let deadline = Instant::now() + within;
-        while Instant::now() < deadline {
-            if let Some(status) = self.0.try_wait().unwrap() {
-                return Some(status);
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        None
-    }
 }
 
 #[tokio::test]
@@ -62,12 +26,11 @@ async fn the_demo_serves_https_with_basic_auth_from_the_web_config_flag() {
         bcrypt_hash("scrape-me")
     );
     write_web_config(&web_config, &text);
-    let port = free_port();
-    let _exporter =
-        Running(demo(port, &["--web.config.file", web_config.to_str().unwrap()]).spawn().unwrap());
+    let exporter = Running::spawn(&mut demo(&["--web.config.file", web_config.to_str().unwrap()]));
+    let address = exporter.demo_listening().await;
 
     let client = https_client(&ca.cert_pem());
-    let metrics = format!("https://127.0.0.1:{port}/metrics");
+    let metrics = format!("https://{address}/metrics");
     let up = eventually(Duration::from_secs(30), || async {
         matches!(client.get(&metrics).basic_auth("prometheus", Some("scrape-me")).send().await, Ok(r) if r.status() == 200)
     })
@@ -76,13 +39,13 @@ async fn the_demo_serves_https_with_basic_auth_from_the_web_config_flag() {
     let anonymous = client.get(&metrics).send().await.unwrap();
     assert_eq!(anonymous.status(), 401);
     let plain =
-        reqwest::Client::new().get(format!("http://127.0.0.1:{port}/metrics")).timeout(PATIENCE).send().await;
+        reqwest::Client::new().get(format!("http://{address}/metrics")).timeout(PATIENCE).send().await;
     assert!(plain.map_or(true, |r| r.status() == 400), "plain HTTP was served");
 
     // The image's HEALTHCHECK: the probe follows the web config to HTTPS and takes 401 as alive.
     let probe = |extra: &[&str]| {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_dbs-exporter"));
-        command.args(["healthcheck", "--web.listen-address", &format!("127.0.0.1:{port}")]).args(extra);
+        let mut command = binary();
+        command.args(["healthcheck", "--web.listen-address", &address.to_string()]).args(extra);
         command.output().unwrap()
     };
     let with_config = probe(&["--web.config.file", web_config.to_str().unwrap()]);
@@ -95,10 +58,7 @@ fn an_invalid_web_config_stops_the_binary_with_the_file_and_field() {
     let dir = tempfile::tempdir().unwrap();
     let web_config = dir.path().join("web.yml");
     std::fs::write(&web_config, "basic_auth_users:\n  alice: hunter2\n").unwrap();
-    let output = demo(free_port(), &["--web.config.file", web_config.to_str().unwrap()])
-        .stderr(Stdio::piped())
-        .output()
-        .unwrap();
+    let output = demo(&["--web.config.file", web_config.to_str().unwrap()]).output().unwrap();
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     let expected = format!("{}:2:3: basic_auth_users.alice: not a bcrypt hash", web_config.display());
@@ -108,9 +68,9 @@ fn an_invalid_web_config_stops_the_binary_with_the_file_and_field() {
 
 #[tokio::test]
 async fn sigterm_in_the_middle_of_scrapes_exits_zero_promptly() {
-    let port = free_port();
-    let mut exporter = Running(demo(port, &[]).spawn().unwrap());
-    let base = format!("http://127.0.0.1:{port}");
+    let mut exporter = Running::spawn(&mut demo(&[]));
+    let address = exporter.demo_listening().await;
+    let base = format!("http://{address}");
     let client = reqwest::Client::new();
     let up = eventually(Duration::from_secs(30), || async {
         matches!(client.get(format!("{base}/-/healthy")).send().await, Ok(r) if r.status() == 200)
@@ -135,7 +95,7 @@ async fn sigterm_in_the_middle_of_scrapes_exits_zero_promptly() {
             })
         })
         .collect();
-    let mut stuck = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    let mut stuck = TcpStream::connect(address).await.unwrap();
     stuck.write_all(b"GET /metrics HTTP/1.1\r\nHost: t\r\n").await.unwrap();
     tokio::time::sleep(Duration::from_millis(500)).await;
 

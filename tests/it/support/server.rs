@@ -1,11 +1,10 @@
-//! Shared by the `http_*` tests: an in-process server on a loopback port, certificates made on
-//! the spot, and a raw HTTP/1.1 client for what reqwest will not send.
-#![allow(dead_code)]
+//! An in-process server on a loopback port, certificates made on the spot, and a raw HTTP/1.1
+//! client for what reqwest will not send.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use dbs_exporter::api::TaskType;
 use dbs_exporter::http::{Limits, Routes, Server, WebConfigWatch};
@@ -18,8 +17,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-/// Long enough for any loaded machine; the tests never assert that something is fast.
-pub const PATIENCE: Duration = Duration::from_secs(15);
+use super::PATIENCE;
 
 /// An exposition with the exporter's own metrics and no task yet.
 pub fn exposition() -> Arc<Exposition> {
@@ -102,22 +100,6 @@ async fn read_to_end(stream: &mut TcpStream, received: &mut Vec<u8>) {
 /// The status code of the first response in `text`, if any.
 pub fn status_of(text: &str) -> Option<u16> {
     text.strip_prefix("HTTP/1.1 ").or_else(|| text.strip_prefix("HTTP/1.0 "))?.get(..3)?.parse().ok()
-}
-
-/// Polls `check` until it returns true or `within` passes.
-pub async fn eventually<F, Fut>(within: Duration, mut check: F) -> bool
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = Instant::now() + within;
-    while Instant::now() < deadline {
-        if check().await {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    false
 }
 
 /// A certificate authority made for one test, and what it signs.

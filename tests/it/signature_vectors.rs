@@ -28,7 +28,7 @@ struct Case {
 }
 
 fn cases() -> Vec<Case> {
-    let raw = include_str!("data/signature-vectors.json");
+    let raw = include_str!("../data/signature-vectors.json");
     serde_json::from_str::<Vectors>(raw).expect("vectors parse").rpc_hmac_sha1.cases
 }
 

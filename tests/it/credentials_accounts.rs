@@ -13,7 +13,7 @@ const READER_ROLE: &str = "acs:ram::1234567890123456:role/dbs-exporter-reader";
 
 #[tokio::test]
 async fn every_account_of_the_example_gets_its_own_credentials() {
-    let config = parse(include_str!("../config/example-accounts.yaml"), "example-accounts.yaml").unwrap();
+    let config = parse(include_str!("../../config/example-accounts.yaml"), "example-accounts.yaml").unwrap();
     let sts = FakeSts::start(Duration::from_secs(3600)).await.unwrap();
     sts.require_external_id("a1b2c3d4e5");
     let dir = tempfile::tempdir().unwrap();

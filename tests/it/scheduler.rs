@@ -2,20 +2,18 @@
 //! listings complete, no instance reported down before it was tried, reloads that keep what
 //! stays, and counts that expire for failing targets only.
 
-mod support;
-
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
+use crate::support::{get, samples, series};
 use dbs_exporter::api::TaskType;
 use dbs_exporter::app::{AccountCredentials, ConfigSource, Daemon, Pipeline, WebOptions};
 use dbs_exporter::config;
 use dbs_exporter::credentials::{Credentials, StaticCredentials};
 use dbs_exporter::poller::Shard;
 use dbs_exporter::sim::{SimHandle, SimTask, Simulator};
-use support::{get, samples, series};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;

@@ -332,9 +332,8 @@ async fn a_slow_answer_past_the_timeout_is_a_transport_timeout() {
 
 #[tokio::test]
 async fn a_closed_port_is_a_connect_error() {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    drop(listener);
+    let (_held, address) = crate::support::refusing_port();
+    let url = format!("http://{address}");
     let err = client()
         .list_download_tasks(&url, &query(TaskType::Full), ListOptions::default(), &())
         .await

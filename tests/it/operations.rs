@@ -1,15 +1,11 @@
 //! Operating the real binary: reload on SIGHUP, shutdown mid-poll, and secrets that never leak.
 
-mod support;
-
-use std::io::Read as _;
 use std::net::SocketAddr;
-use std::process::Stdio;
 use std::time::{Duration, Instant, SystemTime};
 
+use crate::support::*;
 use dbs_exporter::api::TaskType;
 use dbs_exporter::sim::{Fault, SimHandle, SimTask, Simulator};
-use support::*;
 
 const KEY_ID: &str = "STS.OperationsKey";
 const SECRET: &str = "canary-ops-secret-5c1e";
@@ -43,31 +39,25 @@ fn config_text(sim: &SimHandle, instances: &[&str]) -> String {
     )
 }
 
-fn start(config: &std::path::Path, port: u16, secret: &str) -> Running {
-    start_with(config, port, secret, &[])
+/// The exporter on a loopback port of its choosing, and its base URL.
+async fn start(config: &std::path::Path, secret: &str) -> (Running, String) {
+    start_with(config, secret, &[]).await
 }
 
-fn start_with(config: &std::path::Path, port: u16, secret: &str, extra: &[&str]) -> Running {
-    Running(
+async fn start_with(config: &std::path::Path, secret: &str, extra: &[&str]) -> (Running, String) {
+    let child = Running::spawn(
         exporter(KEY_ID, secret)
             .env("ALIBABA_CLOUD_SECURITY_TOKEN", TOKEN)
-            .args([
-                "--config.file",
-                config.to_str().unwrap(),
-                "--web.listen-address",
-                &format!("127.0.0.1:{port}"),
-            ])
+            .args(["--config.file", config.to_str().unwrap(), "--web.listen-address", "127.0.0.1:0"])
             .args(["--log.level", "debug"])
-            .args(extra)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap(),
-    )
+            .args(extra),
+    );
+    let base = format!("http://{}", child.listening().await);
+    (child, base)
 }
 
 fn hang_up(child: &Running) {
-    std::process::Command::new("kill").arg("-HUP").arg(child.0.id().to_string()).status().unwrap();
+    child.signal("HUP");
 }
 
 /// Scrapes until `check` holds, for at most 20 s.
@@ -90,10 +80,7 @@ fn has_instance(text: &str, instance: &str) -> bool {
 fn output_of(mut child: Running) -> String {
     let status = child.terminate(Duration::from_secs(10)).expect("exits after SIGTERM");
     assert!(status.success(), "{status:?}");
-    let mut text = String::new();
-    child.0.stderr.take().unwrap().read_to_string(&mut text).unwrap();
-    child.0.stdout.take().unwrap().read_to_string(&mut text).unwrap();
-    text
+    child.stderr() + &child.stdout()
 }
 
 #[tokio::test]
@@ -101,9 +88,7 @@ async fn sighup_applies_a_valid_config_and_refuses_an_invalid_one() {
     let sim = sts_sim(&["rm-a", "rm-b", "rm-c"]).await;
     let dir = tempfile::tempdir().unwrap();
     let path = write_config(dir.path(), &config_text(&sim, &["rm-a", "rm-b"]));
-    let port = free_port();
-    let child = start(&path, port, SECRET);
-    let base = format!("http://127.0.0.1:{port}");
+    let (child, base) = start(&path, SECRET).await;
     metrics_until(&base, |t| has_instance(t, "rm-a") && has_instance(t, "rm-b")).await;
 
     write_config(dir.path(), &config_text(&sim, &["rm-a", "rm-c"]));
@@ -134,9 +119,8 @@ async fn sigterm_mid_poll_with_a_slow_api_exits_cleanly_and_promptly() {
         .replace("poll_interval: 1s\nrequest_timeout: 500ms", "poll_interval: 60s\nrequest_timeout: 30s");
     let path = write_config(dir.path(), &text);
     sim.set_fault_rate(1.0, vec![Fault::Latency(Duration::from_secs(25))]);
-    let port = free_port();
-    let mut child = start(&path, port, SECRET);
-    assert!(wait_ok(&format!("http://127.0.0.1:{port}/-/healthy"), Duration::from_secs(20)).await);
+    let (mut child, base) = start(&path, SECRET).await;
+    assert!(wait_ok(&format!("{base}/-/healthy"), Duration::from_secs(20)).await);
     let deadline = Instant::now() + Duration::from_secs(20);
     while sim.calls() == 0 {
         assert!(Instant::now() < deadline, "the first poll never started");
@@ -155,9 +139,7 @@ async fn no_secret_or_token_appears_in_logs_metrics_or_pages_through_success_fai
     let sim = sts_sim(&["rm-a", "rm-denied"]).await;
     let dir = tempfile::tempdir().unwrap();
     let path = write_config(dir.path(), &config_text(&sim, &["rm-a", "rm-denied"]));
-    let port = free_port();
-    let child = start(&path, port, SECRET);
-    let base = format!("http://127.0.0.1:{port}");
+    let (child, base) = start(&path, SECRET).await;
     metrics_until(&base, |t| has_instance(t, "rm-a") && has_instance(t, "rm-denied")).await;
     sim.inject(Fault::ServerError(503), 3);
     sim.inject(Fault::Malformed, 1);
@@ -179,14 +161,10 @@ async fn no_secret_or_token_appears_in_logs_metrics_or_pages_through_success_fai
     }
 
     // A wrong secret makes the service quote its string-to-sign, STS token included.
-    let port = free_port();
-    let child = start(&path, port, "wrong-canary-secret");
+    let (child, base) = start(&path, "wrong-canary-secret").await;
     let auth_errors =
         series("aliyun_dbs_api_request_errors_total", &[("region_id", REGION), ("code", "auth")]);
-    metrics_until(&format!("http://127.0.0.1:{port}"), |t| {
-        samples(t).get(&auth_errors).is_some_and(|v| *v >= 1.0)
-    })
-    .await;
+    metrics_until(&base, |t| samples(t).get(&auth_errors).is_some_and(|v| *v >= 1.0)).await;
     let log = output_of(child);
     assert!(log.contains("SignatureDoesNotMatch"), "{log}");
     let encoded_token = "canary-ops-sts-token%2FCAIS%2Bx%3D";
@@ -201,9 +179,7 @@ async fn without_web_enable_lifecycle_post_reload_is_forbidden_and_sighup_still_
     let sim = sts_sim(&["rm-a", "rm-b"]).await;
     let dir = tempfile::tempdir().unwrap();
     let path = write_config(dir.path(), &config_text(&sim, &["rm-a"]));
-    let port = free_port();
-    let child = start(&path, port, SECRET);
-    let base = format!("http://127.0.0.1:{port}");
+    let (child, base) = start(&path, SECRET).await;
     metrics_until(&base, |t| has_instance(t, "rm-a")).await;
 
     write_config(dir.path(), &config_text(&sim, &["rm-b"]));
@@ -224,9 +200,7 @@ async fn post_reload_answers_with_the_outcome() {
     let sim = sts_sim(&["rm-a", "rm-b"]).await;
     let dir = tempfile::tempdir().unwrap();
     let path = write_config(dir.path(), &config_text(&sim, &["rm-a"]));
-    let port = free_port();
-    let child = start_with(&path, port, SECRET, &["--web.enable-lifecycle"]);
-    let base = format!("http://127.0.0.1:{port}");
+    let (child, base) = start_with(&path, SECRET, &["--web.enable-lifecycle"]).await;
     metrics_until(&base, |t| has_instance(t, "rm-a")).await;
 
     write_config(dir.path(), &config_text(&sim, &["rm-b"]));

@@ -1,14 +1,12 @@
 //! The subcommands of the real binary: check-config, once, healthcheck, and flag errors.
 
-mod support;
-
 use std::net::SocketAddr;
 use std::process::{Command, Output};
 use std::time::SystemTime;
 
+use crate::support::*;
 use dbs_exporter::api::TaskType;
 use dbs_exporter::sim::{SimTask, Simulator};
-use support::*;
 
 const KEY_ID: &str = "LTAI5tCommandTest";
 const SECRET: &str = "canary-command-secret-8";
@@ -26,7 +24,7 @@ fn check_config(text: &str) -> (bool, String, String, String) {
     let dir = tempfile::tempdir().unwrap();
     let path = write_config(dir.path(), text);
     let (ok, out, err) =
-        run(Command::new(BIN).args(["check-config", "--config.file", path.to_str().unwrap()]));
+        run(exporter(KEY_ID, SECRET).args(["check-config", "--config.file", path.to_str().unwrap()]));
     (ok, out, err, path.display().to_string())
 }
 
@@ -44,7 +42,7 @@ fn check_config_summarises_a_valid_file() {
 #[test]
 fn check_config_accepts_the_shipped_example() {
     let (ok, out, err) =
-        run(Command::new(BIN).args(["check-config", "--config.file", "config/example.yaml"]));
+        run(exporter(KEY_ID, SECRET).args(["check-config", "--config.file", "config/example.yaml"]));
     assert!(ok, "{out}{err}");
 }
 
@@ -84,8 +82,7 @@ fn check_config_names_file_line_column_and_field_of_each_bad_config() {
 
 #[test]
 fn a_missing_config_file_is_named() {
-    let (ok, _, err) =
-        run(Command::new(BIN).args(["check-config", "--config.file", "/nonexistent/dbs.yaml"]));
+    let (ok, _, err) = run(binary().args(["check-config", "--config.file", "/nonexistent/dbs.yaml"]));
     assert!(!ok);
     assert!(err.contains("/nonexistent/dbs.yaml"), "{err}");
 }
@@ -140,19 +137,16 @@ async fn once_prints_the_exposition_and_fails_when_a_target_fails() {
 fn missing_credentials_are_named_without_starting() {
     let dir = tempfile::tempdir().unwrap();
     let path = write_config(dir.path(), "regions:\n  - region_id: a\n    instances: [{instance_id: x}]\n");
-    let (ok, _, err) = run(hermetic(&mut Command::new(BIN))
-        .env_remove("ALIBABA_CLOUD_ACCESS_KEY_ID")
-        .env_remove("ALIBABA_CLOUD_ACCESS_KEY_SECRET")
-        .args(["once", "--config.file", path.to_str().unwrap()]));
+    // No ALIBABA_CLOUD_ACCESS_KEY_* (hermetic removes every ALIBABA_CLOUD_* variable).
+    let (ok, _, err) = run(binary().args(["once", "--config.file", path.to_str().unwrap()]));
     assert!(!ok);
     assert!(err.contains("ALIBABA_CLOUD_ACCESS_KEY_ID"), "{err}");
 }
 
 #[test]
 fn healthcheck_fails_when_nothing_listens() {
-    let port = free_port();
-    let (ok, _, err) =
-        run(Command::new(BIN).args(["healthcheck", "--web.listen-address", &format!("127.0.0.1:{port}")]));
+    let (_held, address) = refusing_port();
+    let (ok, _, err) = run(binary().args(["healthcheck", "--web.listen-address", &address.to_string()]));
     assert!(!ok);
     assert!(err.contains("/-/healthy"), "{err}");
 }
@@ -219,27 +213,9 @@ fn a_shard_index_beyond_the_count_is_refused() {
 
 /// Runs a command that is expected to exit by itself; kills it (and fails) past `within`.
 fn run_bounded(command: &mut Command, within: std::time::Duration) -> (Option<i32>, String, String) {
-    use std::io::Read as _;
-    let mut child = Running(
-        command
-            .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap(),
-    );
-    let deadline = std::time::Instant::now() + within;
-    let status = loop {
-        if let Some(status) = child.0.try_wait().unwrap() {
-            break status;
-        }
-        assert!(std::time::Instant::now() < deadline, "{command:?} did not exit by itself");
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    };
-    let (mut out, mut err) = (String::new(), String::new());
-    child.0.stdout.take().unwrap().read_to_string(&mut out).unwrap();
-    child.0.stderr.take().unwrap().read_to_string(&mut err).unwrap();
-    (status.code(), out, err)
+    let mut child = Running::spawn(command);
+    let status = child.wait(within).unwrap_or_else(|| panic!("{command:?} did not exit by itself"));
+    (status.code(), child.stdout(), child.stderr())
 }
 
 const BOUND: std::time::Duration = std::time::Duration::from_secs(30);
@@ -247,21 +223,16 @@ const BOUND: std::time::Duration = std::time::Duration::from_secs(30);
 #[test]
 fn check_config_builds_each_accounts_credentials_and_names_the_account_that_fails() {
     // The RRSA variables that `source: oidc` falls back on are not set (hermetic removes them).
-    let (ok, out, err) = run(hermetic(&mut Command::new(BIN)).args([
-        "check-config",
-        "--config.file",
-        "config/example-accounts.yaml",
-    ]));
+    let (ok, out, err) =
+        run(binary().args(["check-config", "--config.file", "config/example-accounts.yaml"]));
     assert!(!ok, "{out}");
     assert!(err.contains("credentials of account prod"), "{err}");
     assert!(err.contains("ALIBABA_CLOUD_ROLE_ARN"), "{err}");
     assert_eq!(err.matches("ALIBABA_CLOUD_ROLE_ARN is not set").count(), 1, "printed once: {err}");
 
     // `once` refuses the same file for the same reason, with the same account named.
-    let (code, _, err) = run_bounded(
-        hermetic(&mut Command::new(BIN)).args(["once", "--config.file", "config/example-accounts.yaml"]),
-        BOUND,
-    );
+    let (code, _, err) =
+        run_bounded(binary().args(["once", "--config.file", "config/example-accounts.yaml"]), BOUND);
     assert_eq!(code, Some(1));
     assert!(err.contains("credentials of account prod") && err.contains("ALIBABA_CLOUD_ROLE_ARN"), "{err}");
 }
@@ -271,7 +242,7 @@ fn check_config_names_each_accounts_credential_source_when_all_can_be_built() {
     let dir = tempfile::tempdir().unwrap();
     let token = dir.path().join("token");
     std::fs::write(&token, "a-service-account-token").unwrap();
-    let (ok, out, err) = run(hermetic(&mut Command::new(BIN))
+    let (ok, out, err) = run(binary()
         .env("ALIBABA_CLOUD_ROLE_ARN", "acs:ram::1234567890123456:role/dbs-exporter")
         .env("ALIBABA_CLOUD_OIDC_PROVIDER_ARN", "acs:ram::1234567890123456:oidc-provider/ack-rrsa-c1")
         .env("ALIBABA_CLOUD_OIDC_TOKEN_FILE", &token)
@@ -361,7 +332,7 @@ fn check_config_checks_the_web_flags_the_daemon_would_be_given() {
     let dir = tempfile::tempdir().unwrap();
     let web = dir.path().join("web.yml");
     std::fs::write(&web, "basic_auth_users:\n  prometheus: not-a-bcrypt-hash\n  extra: [1]\n").unwrap();
-    let (ok, _, err) = run(Command::new(BIN).args([
+    let (ok, _, err) = run(binary().args([
         "check-config",
         "--config.file",
         "config/example.yaml",
@@ -371,7 +342,7 @@ fn check_config_checks_the_web_flags_the_daemon_would_be_given() {
     assert!(!ok);
     assert!(err.contains(&web.display().to_string()), "{err}");
 
-    let (ok, _, err) = run(Command::new(BIN).args([
+    let (ok, _, err) = run(binary().args([
         "check-config",
         "--config.file",
         "config/example.yaml",

@@ -5,7 +5,6 @@
 //! timestamps. Everything the format itself requires is checked: metric and label names, label
 //! value escapes, float syntax, one `HELP` and one `TYPE` per family, a family's samples together
 //! and after its `TYPE`, no series twice.
-#![allow(dead_code)]
 
 use std::collections::BTreeSet;
 

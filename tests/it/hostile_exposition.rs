@@ -2,9 +2,6 @@
 //! (quotes, backslashes, line breaks, unicode), a scrape is valid Prometheus text format, read
 //! here by a strict reader, and every value read back equals what the tasks add up to.
 
-#[path = "support/prom_text.rs"]
-mod prom_text;
-
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::{Duration, UNIX_EPOCH};
@@ -18,7 +15,7 @@ use dbs_exporter::model::{InstanceKey, TargetKey, TaskAggregate};
 use dbs_exporter::render::{Exposition, Layout};
 use dbs_exporter::state::{RoundReport, Store};
 
-use prom_text::{Family, Sample};
+use crate::support::prom_text::{self, Family, Sample};
 
 const TASK_FAMILIES: [&str; 4] = [
     "aliyun_dbs_download_tasks",

@@ -1,14 +1,11 @@
 //! The real binary against the simulator: exact values on /metrics for a known data set.
 
-mod support;
-
 use std::net::SocketAddr;
-use std::process::Stdio;
 use std::time::{Duration, SystemTime};
 
+use crate::support::*;
 use dbs_exporter::api::TaskType;
 use dbs_exporter::sim::{SimTask, Simulator};
-use support::*;
 
 const KEY_ID: &str = "LTAI5tBinaryTest";
 const SECRET: &str = "canary-binary-secret-31";
@@ -76,16 +73,12 @@ fn config(sim_url: &str) -> String {
     )
 }
 
-/// The exporter serving `config` on loopback `port`, with `extra` flags.
-fn serve(config: &std::path::Path, port: u16, extra: &[&str], stderr: Stdio) -> Running {
-    let listen = format!("127.0.0.1:{port}");
-    Running(
+/// The exporter serving `config` on a loopback port of its choosing, with `extra` flags.
+fn serve(config: &std::path::Path, extra: &[&str]) -> Running {
+    Running::spawn(
         exporter(KEY_ID, SECRET)
-            .args(["--config.file", config.to_str().unwrap(), "--web.listen-address", &listen])
-            .args(extra)
-            .stderr(stderr)
-            .spawn()
-            .unwrap(),
+            .args(["--config.file", config.to_str().unwrap(), "--web.listen-address", "127.0.0.1:0"])
+            .args(extra),
     )
 }
 
@@ -105,9 +98,8 @@ async fn metrics_carry_exact_counts_and_sums_and_a_denied_instance_is_down_alone
         .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let config_path = write_config(dir.path(), &config(&sim.url()));
-    let port = free_port();
-    let mut child = serve(&config_path, port, &["--log.level", "debug"], Stdio::piped());
-    let base = format!("http://127.0.0.1:{port}");
+    let mut child = serve(&config_path, &["--log.level", "debug"]);
+    let base = format!("http://{}", child.listening().await);
     assert!(
         wait_ok(&format!("{base}/-/ready"), Duration::from_secs(20)).await,
         "exporter never became ready"
@@ -198,9 +190,7 @@ async fn metrics_carry_exact_counts_and_sums_and_a_denied_instance_is_down_alone
 
     let status = child.terminate(Duration::from_secs(10)).expect("exits within 10 s of SIGTERM");
     assert!(status.success(), "{status:?}");
-    let mut stderr = String::new();
-    use std::io::Read as _;
-    child.0.stderr.take().unwrap().read_to_string(&mut stderr).unwrap();
+    let stderr = child.stderr();
     assert!(!stderr.contains(SECRET), "the secret leaked into the log");
     assert!(stderr.contains("Forbidden.RAM"), "the denied instance is logged with its code:\n{stderr}");
     assert_eq!(
@@ -219,9 +209,8 @@ async fn http_routes_answer_as_documented() {
         .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let config_path = write_config(dir.path(), &config(&sim.url()));
-    let port = free_port();
-    let _child = serve(&config_path, port, &["--web.telemetry-path", "/custom-metrics"], Stdio::null());
-    let base = format!("http://127.0.0.1:{port}");
+    let child = serve(&config_path, &["--web.telemetry-path", "/custom-metrics"]);
+    let base = format!("http://{}", child.listening().await);
     assert!(wait_ok(&format!("{base}/-/healthy"), Duration::from_secs(20)).await);
     assert!(wait_ok(&format!("{base}/-/ready"), Duration::from_secs(20)).await);
     let (status, body) = get(&format!("{base}/")).await.unwrap();

@@ -1,19 +1,17 @@
 //! Against a failing API: retries, fault soak with exact convergence, staleness.
 //! These drive the library's pipeline directly, one poll cycle at a time.
 
-mod support;
-
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+use crate::support::{samples, series};
 use dbs_exporter::api::TaskType;
 use dbs_exporter::app::Pipeline;
 use dbs_exporter::config;
 use dbs_exporter::credentials::{Credentials, StaticCredentials};
 use dbs_exporter::sim::{Fault, SimHandle, SimTask, Simulator};
-use support::{samples, series};
 
 const KEY_ID: &str = "LTAI5tResilience";
 const SECRET: &str = "canary-resilience-secret";

@@ -1,0 +1,34 @@
+//! The integration tests, in one binary: one link instead of one per file (on two cores the
+//! links were most of a `cargo test`), and one [`support`] module they all share.
+//!
+//! Each module was a test file of its own; run one with `cargo test --test it <module>::`,
+//! for example `cargo test --test it scheduler::`. Proptest keeps the failures it has seen, to
+//! run them again first, in `tests/proptest-regressions/<module>.txt`: for a source file beside
+//! a `main.rs`, that is where its default persistence looks.
+
+mod support;
+
+mod accounts;
+mod client_against_simulator;
+mod commands;
+mod config_errors;
+mod credentials_accounts;
+mod credentials_chain;
+mod credentials_ecs;
+mod credentials_sts;
+mod exporter_binary;
+mod golden_exposition;
+mod hostile_body_cap;
+mod hostile_config;
+mod hostile_exposition;
+mod hostile_paging;
+mod hostile_response;
+mod http_binary;
+mod http_server;
+mod http_tls_auth;
+mod insight;
+mod operations;
+mod resilience;
+mod scheduler;
+mod signature_vectors;
+mod simulate;

@@ -1,0 +1,73 @@
+//! What the integration tests share, in one place:
+//! - [`process`]: the real binary in a hermetic environment, its output collected and the
+//!   address it listens on read back;
+//! - [`server`]: an in-process server on a loopback port, certificates made on the spot and a
+//!   raw HTTP/1.1 client for what reqwest will not send;
+//! - [`prom_text`]: the strict reader of the exposition format, and here [`samples`], the map
+//!   of a scrape's values the tests look series up in;
+//! - polling over HTTP: [`get`], [`wait_ok`], [`eventually`].
+
+pub mod process;
+pub mod prom_text;
+pub mod server;
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+pub use process::*;
+pub use server::*;
+
+/// Long enough for any loaded machine; the tests never assert that something is fast.
+pub const PATIENCE: Duration = Duration::from_secs(15);
+
+pub async fn get(url: &str) -> Option<(u16, String)> {
+    let response = reqwest::Client::new().get(url).timeout(Duration::from_secs(5)).send().await.ok()?;
+    let status = response.status().as_u16();
+    Some((status, response.text().await.ok()?))
+}
+
+/// Polls `url` until it answers 200, up to `within`.
+pub async fn wait_ok(url: &str, within: Duration) -> bool {
+    eventually(within, || async { matches!(get(url).await, Some((200, _))) }).await
+}
+
+/// Polls `check` until it returns true or `within` passes.
+pub async fn eventually<F, Fut>(within: Duration, mut check: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + within;
+    while Instant::now() < deadline {
+        if check().await {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    false
+}
+
+/// The samples of an exposition, read by the strict reader (a malformed exposition fails the
+/// test), by [`series`] key: `name{a="1",b="2"}` with the labels sorted by name, since their
+/// order is not part of a series' identity, or `name` alone.
+pub fn samples(text: &str) -> BTreeMap<String, f64> {
+    let families = prom_text::parse(text).unwrap_or_else(|err| panic!("{err} in the exposition:\n{text}"));
+    let samples = families.iter().flat_map(|family| &family.samples);
+    samples
+        .map(|sample| {
+            let labels: Vec<(&str, &str)> =
+                sample.labels.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+            (series(&sample.name, &labels), sample.float())
+        })
+        .collect()
+}
+
+/// The key of a series in [`samples`].
+pub fn series(name: &str, labels: &[(&str, &str)]) -> String {
+    if labels.is_empty() {
+        return name.to_string();
+    }
+    let mut labels: Vec<String> = labels.iter().map(|(k, v)| format!("{k}=\"{v}\"")).collect();
+    labels.sort();
+    format!("{name}{{{}}}", labels.join(","))
+}
