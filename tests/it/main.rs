@@ -30,5 +30,6 @@ mod insight;
 mod operations;
 mod resilience;
 mod scheduler;
+mod series_budget;
 mod signature_vectors;
 mod simulate;
