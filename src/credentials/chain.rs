@@ -37,12 +37,14 @@ pub struct CredentialEndpoints {
     pub ecs_metadata: Option<String>,
 }
 
-/// What the chain reads: variables through a lookup, files under a home directory, and the
-/// credential services' endpoints. Tests inject all three and never touch the process's own.
+/// What the chain reads: variables through a lookup, files under a home directory, the
+/// credential services' endpoints, and the clock that temporary credentials are refreshed by.
+/// Tests inject all four and never touch the process's own.
 pub struct CredentialEnv {
     lookup: Lookup,
     home: Option<PathBuf>,
     endpoints: CredentialEndpoints,
+    clock: Clock,
 }
 
 impl fmt::Debug for CredentialEnv {
@@ -71,7 +73,13 @@ impl CredentialEnv {
         home: Option<PathBuf>,
         endpoints: CredentialEndpoints,
     ) -> Self {
-        CredentialEnv { lookup: Box::new(lookup), home, endpoints }
+        CredentialEnv { lookup: Box::new(lookup), home, endpoints, clock: system_clock() }
+    }
+
+    /// Temporary credentials refreshed by `clock` rather than the system's (tests).
+    pub fn with_clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
     }
 
     /// The process environment, `$HOME` (`%USERPROFILE%` on Windows) and the real endpoints.
@@ -330,13 +338,13 @@ impl CredentialEnv {
                 .unwrap_or_else(|| DEFAULT_ROLE_SESSION_NAME.to_string()),
             described,
         };
-        Ok(Arc::new(Refreshing::new(fetcher)))
+        Ok(Arc::new(Refreshing::with_clock(fetcher, Arc::clone(&self.clock))))
     }
 
     fn ecs(&self, role_name: Option<String>) -> Result<Arc<dyn CredentialsProvider>, CredentialsError> {
         let endpoint = self.endpoints.ecs_metadata.as_deref().unwrap_or(DEFAULT_METADATA_ENDPOINT);
         let fetcher = EcsFetcher::new(endpoint, role_name, self.flag(ENV_IMDSV1_DISABLED))?;
-        Ok(Arc::new(Refreshing::new(fetcher)))
+        Ok(Arc::new(Refreshing::with_clock(fetcher, Arc::clone(&self.clock))))
     }
 
     fn assume_role(
@@ -367,7 +375,7 @@ impl CredentialEnv {
             request,
             described,
         };
-        Ok(Arc::new(Refreshing::new(fetcher)))
+        Ok(Arc::new(Refreshing::with_clock(fetcher, Arc::clone(&self.clock))))
     }
 
     /// The account's own endpoint, else the one given to the chain, else what the environment

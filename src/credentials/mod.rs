@@ -25,6 +25,7 @@ use std::sync::Arc;
 
 pub use self::chain::{default_chain, from_process_env, CredentialEndpoints, CredentialEnv};
 pub use self::ecs::{TOKEN_HEADER as ECS_TOKEN_HEADER, TOKEN_TTL_HEADER as ECS_TOKEN_TTL_HEADER};
+pub use self::refresh::{system_clock, Clock};
 pub use self::spec::{AssumeRoleSpec, CredentialSource, CredentialSpec, DEFAULT_ROLE_SESSION_NAME};
 pub use self::sts::format_expiration;
 pub use crate::rpc::{Credentials, Secret};

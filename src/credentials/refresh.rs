@@ -48,7 +48,14 @@ pub(super) trait Fetch: Send + Sync + fmt::Debug + 'static {
     }
 }
 
-pub(super) type Clock = Arc<dyn Fn() -> SystemTime + Send + Sync>;
+/// Where refreshing reads the time: `SystemTime::now` but in tests, which move a clock of their
+/// own to see expirations and refreshes without waiting for them.
+pub type Clock = Arc<dyn Fn() -> SystemTime + Send + Sync>;
+
+/// The real clock.
+pub fn system_clock() -> Clock {
+    Arc::new(SystemTime::now)
+}
 
 /// A provider of temporary credentials over a [`Fetch`].
 pub(super) struct Refreshing<F> {
@@ -82,10 +89,6 @@ enum Verdict {
 }
 
 impl<F: Fetch> Refreshing<F> {
-    pub fn new(fetcher: F) -> Self {
-        Self::with_clock(fetcher, Arc::new(SystemTime::now))
-    }
-
     pub fn with_clock(fetcher: F, clock: Clock) -> Self {
         Refreshing {
             fetcher,

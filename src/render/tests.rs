@@ -1,5 +1,5 @@
 //! The series of a store and the cached exposition; the buffer and the text format have their
-//! own tests beside them, and `tests/golden_exposition.rs` checks a whole exposition.
+//! own tests beside them, and `tests/it/golden_exposition.rs` checks a whole exposition.
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};

@@ -4,10 +4,10 @@
 use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use super::IssuedCredentials;
-use crate::credentials::{format_expiration, ECS_TOKEN_HEADER, ECS_TOKEN_TTL_HEADER};
+use crate::credentials::{format_expiration, system_clock, Clock, ECS_TOKEN_HEADER, ECS_TOKEN_TTL_HEADER};
 use crate::sim::gateway::{Account, Accounts, Call, Gateway, Product, Reply, Routes};
 use crate::util::lock;
 
@@ -32,6 +32,7 @@ struct Metadata {
 }
 
 struct MetadataState {
+    clock: Clock,
     role: Option<String>,
     lifetime: Duration,
     token_endpoint: bool,
@@ -55,6 +56,7 @@ impl FakeMetadata {
     pub fn mount(gateway: &Gateway, role: Option<&str>, lifetime: Duration) -> FakeMetadata {
         let metadata = Arc::new(Metadata {
             state: Mutex::new(MetadataState {
+                clock: system_clock(),
                 role: role.map(str::to_string),
                 lifetime,
                 token_endpoint: true,
@@ -96,6 +98,12 @@ impl FakeMetadata {
 
     pub fn set_lifetime(&self, lifetime: Duration) {
         self.state().lifetime = lifetime;
+    }
+
+    /// Credentials expire `lifetime` after the time of `clock` rather than the system's.
+    pub fn with_clock(self, clock: Clock) -> Self {
+        self.state().clock = clock;
+        self
     }
 
     /// The next `times` credential reads answer HTTP 500.
@@ -175,10 +183,11 @@ fn metadata_answer(state: &mut MetadataState, request: &Call, accounts: &Account
         return Reply::text(500, "Internal Server Error");
     }
     let serial = state.issued.len() as u64 + 1;
-    let issued = IssuedCredentials::numbered("ecs", serial, SystemTime::now() + state.lifetime);
+    let now = (state.clock)();
+    let issued = IssuedCredentials::numbered("ecs", serial, now + state.lifetime);
     let mut body = issued.to_json();
     body["Code"] = state.code.clone().into();
-    body["LastUpdated"] = format_expiration(SystemTime::now()).into();
+    body["LastUpdated"] = format_expiration(now).into();
     // The role's credentials are STS credentials: every product on the gateway takes them.
     accounts.grant(
         issued.access_key_id.clone(),

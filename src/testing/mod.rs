@@ -16,12 +16,49 @@
 mod metadata;
 mod sts;
 
-use std::time::SystemTime;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
 
-use crate::credentials::format_expiration;
+use crate::credentials::{format_expiration, Clock};
+use crate::util::lock;
 
 pub use self::metadata::{FakeMetadata, MetadataCounts};
 pub use self::sts::{FakeSts, StsCall};
+
+/// A clock that a test moves by hand, shared by the fakes (for the expirations they write) and
+/// the credential providers under test (for when they refresh), so a test sees a lifetime run
+/// out without waiting for it.
+#[derive(Clone, Debug)]
+pub struct ManualClock {
+    now: Arc<Mutex<SystemTime>>,
+}
+
+impl ManualClock {
+    /// Starting at the system's time now; it moves only when told.
+    pub fn starting_now() -> Self {
+        ManualClock { now: Arc::new(Mutex::new(SystemTime::now())) }
+    }
+
+    pub fn now(&self) -> SystemTime {
+        *lock(&self.now)
+    }
+
+    pub fn advance(&self, by: Duration) {
+        *lock(&self.now) += by;
+    }
+
+    /// Moves the clock to `at`, never back.
+    pub fn advance_to(&self, at: SystemTime) {
+        let mut now = lock(&self.now);
+        *now = (*now).max(at);
+    }
+
+    /// This clock as the credentials' [`Clock`] (`CredentialEnv::with_clock`).
+    pub fn clock(&self) -> Clock {
+        let now = Arc::clone(&self.now);
+        Arc::new(move || *lock(&now))
+    }
+}
 
 /// Temporary credentials as a fake hands them out (or is told to, with [`FakeSts::plan`]).
 #[derive(Clone, Debug, PartialEq, Eq)]

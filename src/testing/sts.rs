@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use super::IssuedCredentials;
+use crate::credentials::{system_clock, Clock};
 use crate::sim::gateway::{
     Account, Accounts, Action, Call, Fault, Gateway, GatewayError, Product, Reply, Routes,
 };
@@ -40,6 +41,7 @@ struct Sts {
 }
 
 struct StsState {
+    clock: Clock,
     lifetime: Duration,
     oidc_token: Option<String>,
     external_id: Option<String>,
@@ -58,6 +60,7 @@ impl FakeSts {
     pub fn mount(gateway: &Gateway, lifetime: Duration) -> FakeSts {
         let sts = Arc::new(Sts {
             state: Mutex::new(StsState {
+                clock: system_clock(),
                 lifetime,
                 oidc_token: None,
                 external_id: None,
@@ -94,6 +97,12 @@ impl FakeSts {
 
     pub fn set_lifetime(&self, lifetime: Duration) {
         self.state().lifetime = lifetime;
+    }
+
+    /// Issued credentials expire `lifetime` after the time of `clock` rather than the system's.
+    pub fn with_clock(self, clock: Clock) -> Self {
+        self.state().clock = clock;
+        self
     }
 
     /// The next credentials issued are these, in order; numbered ones follow.
@@ -152,11 +161,11 @@ impl Product for Sts {
             return Reply::Gateway(GatewayError::new(status, code, message));
         }
         let serial = state.issued.len() as u64 + 1;
-        let lifetime = state.lifetime;
+        let expires_at = (state.clock)() + state.lifetime;
         let issued = state
             .planned
             .pop_front()
-            .unwrap_or_else(|| IssuedCredentials::numbered("fake", serial, SystemTime::now() + lifetime));
+            .unwrap_or_else(|| IssuedCredentials::numbered("fake", serial, expires_at));
         // The credentials sign the next calls, of STS or of any product on the gateway.
         accounts.grant(
             issued.access_key_id.clone(),

@@ -1,12 +1,13 @@
 //! The ECS RAM-role link against a loopback fake of the instance metadata service: IMDSv2 token
 //! first, IMDSv1 only when allowed, the role named or listed, `Code: "Success"` checked, and the
-//! refresh behaviour with short lifetimes. The real 100.100.100.200 is never reached.
+//! refresh behaviour with short lifetimes, on a clock the test moves. The real 100.100.100.200
+//! is never reached.
 
 use std::collections::HashMap;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
-use dbs_exporter::credentials::{CredentialEndpoints, CredentialsError, CredentialsProvider};
-use dbs_exporter::testing::{FakeMetadata, MetadataCounts};
+use dbs_exporter::credentials::{CredentialEndpoints, CredentialEnv, CredentialsError, CredentialsProvider};
+use dbs_exporter::testing::{FakeMetadata, ManualClock, MetadataCounts};
 
 const ROLE: &str = "EcsDbsReader";
 
@@ -88,24 +89,30 @@ async fn no_attached_role_or_no_metadata_service_are_clear_errors() {
 
 #[tokio::test]
 async fn role_credentials_refresh_before_expiry_and_survive_a_failed_refresh() {
-    let metadata = FakeMetadata::start(Some(ROLE), Duration::from_secs_f64(2.0)).await.unwrap();
-    let provider = chain(&[], &metadata.url());
+    let clock = ManualClock::starting_now();
+    let metadata = FakeMetadata::start(Some(ROLE), Duration::from_secs_f64(2.0))
+        .await
+        .unwrap()
+        .with_clock(clock.clock());
+    let endpoints =
+        CredentialEndpoints { sts: Some("http://127.0.0.1:9".into()), ecs_metadata: Some(metadata.url()) };
+    let env = CredentialEnv::new(|_| None, None, endpoints).with_clock(clock.clock());
+    let provider = env.default_chain().unwrap();
     assert_eq!(key_id(&*provider).await.unwrap(), "STS.ecs1");
 
     // A quarter of the 2s lifetime, less up to a third of it as jitter: due by 1.67s.
-    tokio::time::sleep(Duration::from_millis(1750)).await;
+    clock.advance(Duration::from_millis(1750));
     assert_eq!(key_id(&*provider).await.unwrap(), "STS.ecs2", "refreshed before expiry");
     let second_expiry = metadata.issued()[1].expires_at;
 
+    // Due 0.33s to 0.5s before the expiry: asked every 10ms up to 0.3s before, it is tried.
     metadata.fail_next(1000);
-    while SystemTime::now() + Duration::from_millis(300) < second_expiry {
+    while clock.now() + Duration::from_millis(300) < second_expiry {
         let id = key_id(&*provider).await.expect("kept while valid");
         assert_eq!(id, "STS.ecs2");
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        clock.advance(Duration::from_millis(10));
     }
     assert!(provider.refresh_errors() >= 1);
-    while SystemTime::now() < second_expiry {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    clock.advance_to(second_expiry);
     assert!(matches!(provider.credentials().await, Err(CredentialsError::Expired { .. })));
 }

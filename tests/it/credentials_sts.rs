@@ -1,12 +1,13 @@
 //! OIDC (RRSA) and `AssumeRole` against a loopback fake STS with short lifetimes: the call each
 //! sends, the signature the fake verifies, refreshes before expiry, a failed refresh survived,
-//! and an expired token never used to sign a DBS call (checked by the DBS simulator too).
+//! and an expired token never used to sign a DBS call (checked by the DBS simulator too). The
+//! lifetimes run out on a clock the tests move, shared by the fake and the providers.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::Duration;
 
 use dbs_exporter::api::{ApiError, ClientOptions, DbsClient, DownloadTaskQuery, ListOptions, TaskType};
 use dbs_exporter::credentials::{
@@ -14,7 +15,7 @@ use dbs_exporter::credentials::{
     CredentialsProvider,
 };
 use dbs_exporter::sim::Simulator;
-use dbs_exporter::testing::{FakeSts, IssuedCredentials};
+use dbs_exporter::testing::{FakeSts, IssuedCredentials, ManualClock};
 
 const ROLE_ARN: &str = "acs:ram::1234567890123456:role/dbs-reader";
 const OTHER_ROLE_ARN: &str = "acs:ram::6543210987654321:role/dbs-exporter-reader";
@@ -112,16 +113,17 @@ async fn the_sts_endpoint_variable_set_by_the_rrsa_webhook_is_honoured() {
 
 #[tokio::test]
 async fn the_token_file_is_read_again_at_each_refresh() {
-    let sts = FakeSts::start(secs(2.0)).await.unwrap();
+    let clock = ManualClock::starting_now();
+    let sts = FakeSts::start(secs(2.0)).await.unwrap().with_clock(clock.clock());
     sts.expect_oidc_token("tok-1");
     let rrsa = Rrsa::new("tok-1");
-    let provider = env(rrsa.vars(), &sts).default_chain().unwrap();
+    let provider = env(rrsa.vars(), &sts).with_clock(clock.clock()).default_chain().unwrap();
     assert_eq!(key_id(&*provider).await.unwrap(), "STS.fake1");
 
     // Kubernetes rotates the projected token; the old one is no longer accepted.
     rrsa.rotate("tok-2");
     sts.expect_oidc_token("tok-2");
-    tokio::time::sleep(secs(1.75)).await;
+    clock.advance(secs(1.75));
     assert_eq!(key_id(&*provider).await.unwrap(), "STS.fake2");
     let calls = sts.calls();
     assert_eq!(calls[1].params["OIDCToken"], "tok-2");
@@ -130,19 +132,20 @@ async fn the_token_file_is_read_again_at_each_refresh() {
 
 #[tokio::test]
 async fn credentials_are_refreshed_before_they_expire_and_never_handed_out_expired() {
-    let sts = FakeSts::start(secs(1.5)).await.unwrap();
+    let clock = ManualClock::starting_now();
+    let sts = FakeSts::start(secs(1.5)).await.unwrap().with_clock(clock.clock());
     let rrsa = Rrsa::new("tok");
-    let provider = env(rrsa.vars(), &sts).default_chain().unwrap();
-    let started = Instant::now();
+    let provider = env(rrsa.vars(), &sts).with_clock(clock.clock()).default_chain().unwrap();
+    let started = clock.now();
     let mut seen = Vec::new();
-    while started.elapsed() < secs(5.0) {
+    while clock.now() < started + secs(5.0) {
         let credentials = provider.credentials().await.expect("a refresh on time never leaves a gap");
         let expires_at = sts.expiry_of(&credentials.access_key_id).unwrap();
-        assert!(SystemTime::now() < expires_at, "{} handed out after it expired", credentials.access_key_id);
+        assert!(clock.now() < expires_at, "{} handed out after it expired", credentials.access_key_id);
         if seen.last() != Some(&credentials.access_key_id) {
             seen.push(credentials.access_key_id.clone());
         }
-        tokio::time::sleep(Duration::from_millis(25)).await;
+        clock.advance(Duration::from_millis(25));
     }
     assert!(seen.len() >= 4, "refreshed every ~1.2s: {seen:?}");
     assert_eq!(sts.calls().len(), seen.len(), "one STS call per refresh, none wasted");
@@ -150,31 +153,30 @@ async fn credentials_are_refreshed_before_they_expire_and_never_handed_out_expir
 
 #[tokio::test]
 async fn a_failed_refresh_keeps_the_old_credentials_until_they_expire_then_fails_then_recovers() {
-    let sts = FakeSts::start(secs(3.0)).await.unwrap();
+    let clock = ManualClock::starting_now();
+    let sts = FakeSts::start(secs(3.0)).await.unwrap().with_clock(clock.clock());
     let rrsa = Rrsa::new("tok");
-    let provider = env(rrsa.vars(), &sts).default_chain().unwrap();
-    let started = Instant::now();
+    let provider = env(rrsa.vars(), &sts).with_clock(clock.clock()).default_chain().unwrap();
+    let started = clock.now();
     assert_eq!(key_id(&*provider).await.unwrap(), "STS.fake1");
     let expires_at = sts.expiry_of("STS.fake1").unwrap();
 
     sts.set_down(true);
-    tokio::time::sleep(secs(2.6).saturating_sub(started.elapsed())).await;
+    clock.advance_to(started + secs(2.6));
     assert_eq!(key_id(&*provider).await.unwrap(), "STS.fake1", "inside the margin, refresh failing: kept");
     assert!(provider.refresh_errors() >= 1);
 
-    while SystemTime::now() < expires_at {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    clock.advance_to(expires_at);
     let err = provider.credentials().await.unwrap_err();
     assert!(matches!(err, CredentialsError::Expired { .. }), "{err}");
     assert!(err.to_string().contains("ServiceUnavailable"), "the last refresh error is told: {err}");
 
     sts.set_down(false);
-    let deadline = Instant::now() + secs(3.0);
+    let deadline = clock.now() + secs(3.0);
     let recovered = loop {
         match key_id(&*provider).await {
             Ok(id) => break id,
-            Err(_) if Instant::now() < deadline => tokio::time::sleep(Duration::from_millis(100)).await,
+            Err(_) if clock.now() < deadline => clock.advance(Duration::from_millis(100)),
             Err(err) => panic!("no recovery: {err}"),
         }
     };
@@ -292,7 +294,8 @@ async fn assume_role_on_top_of_rrsa_signs_with_the_sts_token_and_counts_both_lay
 /// an expired token with `InvalidSecurityToken.Expired`. The client must never get that far.
 #[tokio::test]
 async fn the_client_never_signs_with_an_expired_token() {
-    let now = SystemTime::now();
+    let clock = ManualClock::starting_now();
+    let now = clock.now();
     let first = IssuedCredentials {
         access_key_id: "STS.first".into(),
         access_key_secret: "first-secret".into(),
@@ -315,10 +318,10 @@ async fn the_client_never_signs_with_an_expired_token() {
         );
     }
     let sim = simulator.start(SocketAddr::from(([127, 0, 0, 1], 0))).await.unwrap();
-    let sts = FakeSts::start(Duration::from_secs(600)).await.unwrap();
+    let sts = FakeSts::start(Duration::from_secs(600)).await.unwrap().with_clock(clock.clock());
     sts.plan([first.clone(), second.clone()]);
     let rrsa = Rrsa::new("tok");
-    let provider = env(rrsa.vars(), &sts).default_chain().unwrap();
+    let provider = env(rrsa.vars(), &sts).with_clock(clock.clock()).default_chain().unwrap();
     let client = DbsClient::new(ClientOptions::default(), Arc::clone(&provider)).unwrap();
     let query = DownloadTaskQuery {
         task_type: Some(TaskType::Full),
@@ -327,22 +330,20 @@ async fn the_client_never_signs_with_an_expired_token() {
     let url = sim.url();
     let list = || client.list_download_tasks(&url, &query, ListOptions::default(), &());
     let last_key = || sim.requests().last().and_then(|r| r.get("AccessKeyId").cloned());
-    let at = |seconds: f64| {
-        tokio::time::sleep((now + secs(seconds)).duration_since(SystemTime::now()).unwrap_or_default())
-    };
+    let at = |seconds: f64| clock.advance_to(now + secs(seconds));
 
     list().await.unwrap();
     assert_eq!(last_key().as_deref(), Some("STS.first"));
 
     // Past the refresh point (4.5s to 5s) with STS down: the first credentials still serve.
     sts.set_down(true);
-    at(5.2).await;
+    at(5.2);
     list().await.unwrap();
     assert_eq!(last_key().as_deref(), Some("STS.first"));
     assert!(provider.refresh_errors() >= 1);
 
     // Past their expiration: a credentials error here, not a signed request refused there.
-    at(6.2).await;
+    at(6.2);
     let calls_before = sim.calls();
     match list().await {
         Err(ApiError::Credentials(CredentialsError::Expired { .. })) => {}
@@ -351,7 +352,7 @@ async fn the_client_never_signs_with_an_expired_token() {
     assert_eq!(sim.calls(), calls_before, "nothing was sent with the expired token");
 
     sts.set_down(false);
-    at(7.4).await;
+    at(7.4);
     list().await.unwrap();
     assert_eq!(last_key().as_deref(), Some("STS.second"));
     sim.shutdown().await;

@@ -121,6 +121,7 @@ fn exposition(store: &Store) -> String {
 #[test]
 fn the_exposition_of_a_fixed_estate_matches_the_golden_file_byte_for_byte() {
     let actual = exposition(&golden_store());
+    crate::support::prom_text::parse(&actual).unwrap_or_else(|err| panic!("not valid text format: {err}"));
     if std::env::var_os("UPDATE_GOLDEN").is_some_and(|v| v == "1") {
         std::fs::write(GOLDEN, &actual).unwrap();
         return;

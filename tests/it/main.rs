@@ -8,6 +8,10 @@
 
 mod support;
 
+/// Counts the heap per thread (`support::heap`): the tests share this process.
+#[global_allocator]
+static HEAP: support::heap::Counting = support::heap::Counting;
+
 mod accounts;
 mod client_against_simulator;
 mod commands;

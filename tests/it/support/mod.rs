@@ -5,8 +5,10 @@
 //!   raw HTTP/1.1 client for what reqwest will not send;
 //! - [`prom_text`]: the strict reader of the exposition format, and here [`samples`], the map
 //!   of a scrape's values the tests look series up in;
-//! - polling over HTTP: [`get`], [`wait_ok`], [`eventually`].
+//! - polling over HTTP: [`get`], [`wait_ok`], [`eventually`];
+//! - [`heap`]: the bytes the current thread holds on the heap, for the leak checks.
 
+pub mod heap;
 pub mod process;
 pub mod prom_text;
 pub mod server;
