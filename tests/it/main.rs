@@ -1,5 +1,5 @@
-//! The integration tests, in one binary: one link instead of one per file (on two cores the
-//! links were most of a `cargo test`), and one [`support`] module they all share.
+//! The integration tests, in one binary: one link instead of 23 (relinking them was most of
+//! a warm `cargo test --no-run` on two cores), and one [`support`] module they all share.
 //!
 //! Each module was a test file of its own; run one with `cargo test --test it <module>::`,
 //! for example `cargo test --test it scheduler::`. Proptest keeps the failures it has seen, to
