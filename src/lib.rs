@@ -22,6 +22,8 @@ pub mod rpc;
 pub mod credentials;
 // The DBS API: DescribeDownloadTask, its paging and its answers.
 pub mod api;
+// Finding instances: the RDS, PolarDB and MongoDB list APIs.
+pub mod discovery;
 // A DBS simulator on a fake Alibaba gateway, for tests and the demo.
 pub mod sim;
 // Fakes of STS and the ECS metadata service: test builds only.

@@ -1,0 +1,224 @@
+//! Finding the instances to poll: each engine's own list API (RDS `DescribeDBInstances`,
+//! PolarDB `DescribeDBClusters`, MongoDB `DescribeDBInstances`), so untagged instances are
+//! found too; tags only filter and label. Only instances advanced download applies to come
+//! back, and none that is being created or deleted.
+//!
+//! This is a client, like [`crate::api`]: one list of one engine in one region per call of
+//! [`DiscoveryClient::discover`]. Keeping the last good list, refreshing and pacing are the
+//! caller's (`inventory`).
+
+mod endpoint;
+mod engine;
+mod error;
+mod mongodb;
+mod polardb;
+mod rds;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use serde::Deserialize;
+
+pub use endpoint::default_endpoint;
+pub use engine::{Engine, Product};
+pub use error::DiscoveryError;
+
+use crate::credentials::CredentialsProvider;
+use crate::rpc::{
+    Attempts, CallObserver, CallSlot, ClientOptions, Loose, RetryPolicy, RpcClient, RpcRequest, RpcResponse,
+};
+
+/// An instance a list call found, applicable to advanced download.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DiscoveredInstance {
+    pub instance_id: String,
+    pub engine: Engine,
+    /// DBS' `ClusterName`: set to the cluster's own `dds-` id for a sharded MongoDB cluster.
+    pub cluster_name: Option<String>,
+    /// The instance's tags, as far as they were read (RDS' list carries none: they are read
+    /// only when tags filter or label).
+    pub tags: Vec<(String, String)>,
+}
+
+impl DiscoveredInstance {
+    fn new(instance_id: &str, engine: Engine) -> Self {
+        DiscoveredInstance {
+            instance_id: instance_id.to_string(),
+            engine,
+            cluster_name: None,
+            tags: Vec::new(),
+        }
+    }
+
+    /// Whether the instance carries every one of `wanted`.
+    fn carries_all(&self, wanted: &[(String, String)]) -> bool {
+        wanted.iter().all(|want| self.tags.contains(want))
+    }
+}
+
+/// What one list call asks for.
+#[derive(Clone, Debug)]
+pub struct DiscoveryRequest<'a> {
+    pub region_id: &'a str,
+    pub endpoint: &'a str,
+    /// Every one of these must be on an instance.
+    pub tags: &'a [(String, String)],
+    /// Read each instance's tags even where the list answer has none (RDS), for labels.
+    pub read_tags: bool,
+    pub retry: RetryPolicy,
+}
+
+/// Told about each call (retries included): paced and counted by the caller.
+pub type DiscoveryObserver<'a> = &'a dyn CallObserver<(), DiscoveryError>;
+
+/// A list client: one connection pool, one credentials provider, every product.
+#[derive(Clone, Debug)]
+pub struct DiscoveryClient {
+    rpc: RpcClient,
+    credentials: Arc<dyn CredentialsProvider>,
+}
+
+/// No account has this many pages of instances in one region (100 per page).
+const MAX_PAGES: u32 = 1_000;
+
+impl DiscoveryClient {
+    pub fn new(
+        options: ClientOptions,
+        credentials: Arc<dyn CredentialsProvider>,
+    ) -> Result<Self, DiscoveryError> {
+        Ok(DiscoveryClient { rpc: RpcClient::new(options)?, credentials })
+    }
+
+    /// Every applicable instance of `engine` in the request's region that carries its tags, in
+    /// the order the service lists them, each once.
+    pub async fn discover(
+        &self,
+        engine: Engine,
+        request: &DiscoveryRequest<'_>,
+        observer: DiscoveryObserver<'_>,
+    ) -> Result<Vec<DiscoveredInstance>, DiscoveryError> {
+        let calls = Calls { client: self, request, observer };
+        let mut found = match engine {
+            Engine::RdsMysql | Engine::RdsPostgresql => rds::discover(&calls, engine).await?,
+            Engine::PolardbMysql => polardb::discover(&calls).await?,
+            Engine::Mongodb => mongodb::discover(&calls).await?,
+        };
+        found.retain(|instance| instance.carries_all(request.tags));
+        let mut seen = std::collections::HashSet::new();
+        found.retain(|instance| seen.insert(instance.instance_id.clone()));
+        Ok(found)
+    }
+}
+
+/// One list's calls: each signed, retried by the policy and told to the observer.
+struct Calls<'a> {
+    client: &'a DiscoveryClient,
+    request: &'a DiscoveryRequest<'a>,
+    observer: DiscoveryObserver<'a>,
+}
+
+impl Calls<'_> {
+    async fn call<T>(
+        &self,
+        request: &RpcRequest,
+        decode: impl Fn(&RpcResponse) -> Result<T, DiscoveryError>,
+    ) -> Result<T, DiscoveryError> {
+        let observer = Erased(self.observer);
+        let attempts = Attempts { retry: self.request.retry, deadline: None::<Instant>, observer: &observer };
+        let keys = &*self.client.credentials;
+        self.client.rpc.call_with_retries(self.request.endpoint, request, keys, &attempts, decode).await
+    }
+
+    /// `Tag.N.Key` / `Tag.N.Value` for every wanted tag (PolarDB, MongoDB).
+    fn with_tag_filters(&self, mut request: RpcRequest) -> RpcRequest {
+        for (n, (key, value)) in self.request.tags.iter().enumerate() {
+            request = request.param(&format!("Tag.{}.Key", n + 1), key.as_str());
+            request = request.param(&format!("Tag.{}.Value", n + 1), value.as_str());
+        }
+        request
+    }
+}
+
+/// The observer of a list, told about calls that decode to anything.
+struct Erased<'a>(DiscoveryObserver<'a>);
+
+impl<T> CallObserver<T, DiscoveryError> for Erased<'_> {
+    fn before_call(&self) -> std::pin::Pin<Box<dyn std::future::Future<Output = CallSlot> + Send + '_>> {
+        self.0.before_call()
+    }
+
+    fn on_call(&self, elapsed: std::time::Duration, outcome: Result<&T, &DiscoveryError>) {
+        self.0.on_call(elapsed, outcome.map(|_| &()));
+    }
+}
+
+/// Instance states in which an instance is skipped: it has no backups to download yet, or
+/// will have none.
+fn is_coming_or_going(status: Option<&str>) -> bool {
+    status.is_some_and(|status| {
+        ["creating", "deleting", "deleted", "released", "releasing"]
+            .iter()
+            .any(|s| status.eq_ignore_ascii_case(s))
+    })
+}
+
+/// `Tags.Tag[]` of PolarDB and MongoDB answers.
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct RawTags<'a> {
+    #[serde(rename = "Tag", borrow)]
+    tag: Option<Vec<RawTag<'a>>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default, rename_all = "PascalCase")]
+struct RawTag<'a> {
+    #[serde(borrow)]
+    key: Loose<'a>,
+    #[serde(borrow)]
+    value: Loose<'a>,
+}
+
+impl RawTags<'_> {
+    fn pairs(&self) -> Vec<(String, String)> {
+        let tags = self.tag.iter().flatten();
+        tags.filter_map(|tag| Some((tag.key.owned()?, tag.value.owned().unwrap_or_default()))).collect()
+    }
+}
+
+/// Paging by `PageNumber` with the largest `PageSize` every product accepts (PolarDB and
+/// MongoDB take 30, 50 or 100 only): whether the page just read was the last.
+fn last_page(items: usize, seen: usize, total: Option<u64>) -> bool {
+    items < PAGE_SIZE as usize || total.is_some_and(|total| seen as u64 >= total)
+}
+
+const PAGE_SIZE: u32 = 100;
+
+fn too_many_pages(pages: u32) -> DiscoveryError {
+    DiscoveryError::Paging { pages, detail: format!("more than {MAX_PAGES} pages of 100 instances") }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn instances_being_created_or_deleted_are_skipped() {
+        for status in ["Creating", "DELETING", "Deleted", "released"] {
+            assert!(is_coming_or_going(Some(status)), "{status}");
+        }
+        for status in ["Running", "Rebooting", "DBInstanceClassChanging", "GuardDBInstanceCreating"] {
+            assert!(!is_coming_or_going(Some(status)), "{status}");
+        }
+        assert!(!is_coming_or_going(None));
+    }
+
+    #[test]
+    fn every_wanted_tag_must_be_carried() {
+        let mut instance = DiscoveredInstance::new("pc-1", Engine::PolardbMysql);
+        instance.tags = vec![("env".into(), "prod".into()), ("team".into(), "db".into())];
+        assert!(instance.carries_all(&[]));
+        assert!(instance.carries_all(&[("env".into(), "prod".into())]));
+        assert!(!instance.carries_all(&[("env".into(), "prod".into()), ("team".into(), "web".into())]));
+    }
+}

@@ -1,0 +1,103 @@
+//! PolarDB `2017-08-01` `DescribeDBClusters`: MySQL clusters, paged by number (`PageSize` 30,
+//! 50 or 100 only), filtered by `Tag.N`; the answer carries each cluster's tags.
+
+use serde::Deserialize;
+
+use super::{
+    is_coming_or_going, last_page, too_many_pages, Calls, DiscoveredInstance, DiscoveryError, Engine,
+    RawTags, MAX_PAGES, PAGE_SIZE,
+};
+use crate::rpc::{Loose, RpcRequest, RpcResponse};
+
+pub(super) const VERSION: &str = "2017-08-01";
+const LIST: &str = "DescribeDBClusters";
+
+pub(super) async fn discover(calls: &Calls<'_>) -> Result<Vec<DiscoveredInstance>, DiscoveryError> {
+    let base = RpcRequest::new(LIST, VERSION)
+        .param("RegionId", calls.request.region_id)
+        .param("DBType", "MySQL")
+        .param("PageSize", PAGE_SIZE.to_string());
+    let base = calls.with_tag_filters(base);
+    let mut found = Vec::new();
+    let mut seen = 0;
+    for page_number in 1..=MAX_PAGES {
+        let request = base.clone().param("PageNumber", page_number.to_string());
+        let page = calls.call(&request, decode_page).await?;
+        seen += page.clusters.len();
+        let last = last_page(page.clusters.len(), seen, page.total);
+        found.extend(page.clusters.into_iter().filter(Cluster::applies).map(Cluster::found));
+        if last {
+            return Ok(found);
+        }
+    }
+    Err(too_many_pages(MAX_PAGES))
+}
+
+#[derive(Debug, PartialEq, Eq)]
+struct Cluster {
+    id: String,
+    db_type: Option<String>,
+    status: Option<String>,
+    tags: Vec<(String, String)>,
+}
+
+impl Cluster {
+    fn applies(&self) -> bool {
+        self.db_type.as_deref().is_none_or(|t| t.eq_ignore_ascii_case("MySQL"))
+            && !is_coming_or_going(self.status.as_deref())
+    }
+
+    fn found(self) -> DiscoveredInstance {
+        DiscoveredInstance { tags: self.tags, ..DiscoveredInstance::new(&self.id, Engine::PolardbMysql) }
+    }
+}
+
+struct Page {
+    clusters: Vec<Cluster>,
+    total: Option<u64>,
+}
+
+#[derive(Default, Deserialize)]
+#[serde(default)]
+struct RawItems<'a> {
+    #[serde(rename = "DBCluster", borrow)]
+    clusters: Option<Vec<RawCluster<'a>>>,
+}
+
+#[derive(Default, Deserialize)]
+#[serde(default)]
+struct RawCluster<'a> {
+    #[serde(rename = "DBClusterId", borrow)]
+    id: Loose<'a>,
+    #[serde(rename = "DBType", borrow)]
+    db_type: Loose<'a>,
+    #[serde(rename = "DBClusterStatus", borrow)]
+    status: Loose<'a>,
+    #[serde(rename = "Tags", borrow)]
+    tags: RawTags<'a>,
+}
+
+#[derive(Default, Deserialize)]
+#[serde(default)]
+struct RawPaging<'a> {
+    #[serde(rename = "TotalRecordCount", borrow)]
+    total: Loose<'a>,
+}
+
+fn decode_page(response: &RpcResponse) -> Result<Page, DiscoveryError> {
+    let answer = response.decode::<RawItems>("Items")?;
+    let paging: RawPaging = serde_json::from_slice(response.body()).unwrap_or_default();
+    let clusters = answer.payload.clusters.unwrap_or_default();
+    let clusters = clusters
+        .iter()
+        .filter_map(|raw| {
+            Some(Cluster {
+                id: raw.id.owned()?,
+                db_type: raw.db_type.owned(),
+                status: raw.status.owned(),
+                tags: raw.tags.pairs(),
+            })
+        })
+        .collect();
+    Ok(Page { clusters, total: paging.total.number() })
+}
