@@ -31,6 +31,7 @@ pub fn demo_config(simulator_url: &str) -> Config {
                 .map(|(region_id, instances)| RegionConfig {
                     region_id,
                     endpoint: Some(simulator_url.to_string()),
+                    discovery_endpoints: Default::default(),
                     instances: instances
                         .into_iter()
                         .map(|(instance_id, cluster_name)| InstanceConfig {
@@ -57,6 +58,7 @@ pub fn demo_config(simulator_url: &str) -> Config {
         rate_limit_per_region: 50.0,
         max_staleness: DEMO_POLL_INTERVAL * 3,
         metrics: crate::config::MetricsOptions::default(),
+        discovery: None,
         accounts,
         regions,
     }

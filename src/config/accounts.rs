@@ -84,6 +84,7 @@ impl RawAccount {
                 .instances
                 .0
                 .iter()
+                .flat_map(|list| list.0.iter())
                 .map(move |instance| (region.region_id.0.as_str(), instance.instance_id.0.as_str()))
         })
     }

@@ -7,6 +7,7 @@
 //! `config/example.yaml` documents every key; `config/example-accounts.yaml` the `accounts:` form.
 
 mod accounts;
+mod discovery;
 mod duration;
 mod error;
 mod list;
@@ -19,9 +20,11 @@ use std::path::Path;
 use std::time::Duration;
 
 pub use self::accounts::AccountConfig;
+pub use self::discovery::{tag_label_name, DiscoveryConfig, DiscoveryEndpoints, DEFAULT_REFRESH_INTERVAL};
 pub use self::duration::{format_duration, parse_duration};
 pub use self::error::{ConfigError, Location, Place};
 pub use self::metrics::{MetricsOptions, OptionalFamily, OTHER_STATE};
+use self::discovery::RawDiscovery;
 use self::schema::{RawConfig, RawDocument, RawInstance, RawRegion};
 use crate::api::endpoint::default_endpoint;
 use crate::api::{RetryPolicy, TaskType};
@@ -68,6 +71,9 @@ pub struct Config {
     pub max_staleness: Duration,
     /// Which task series are written.
     pub metrics: MetricsOptions,
+    /// Instances found by the RDS, PolarDB and MongoDB list APIs of every region, besides
+    /// those listed; `None` when only listed instances are polled.
+    pub discovery: Option<DiscoveryConfig>,
     /// Every region of every account, in account order: what is listed, whatever the account.
     pub regions: Vec<RegionConfig>,
     /// Never empty. A file with top-level `regions` has one account, [`AccountConfig::implicit`]
@@ -81,6 +87,9 @@ pub struct RegionConfig {
     pub region_id: String,
     /// An `http(s)://` URL, validated; `None` means the region's public endpoint.
     pub endpoint: Option<String>,
+    /// Where discovery lists the region's instances.
+    pub discovery_endpoints: DiscoveryEndpoints,
+    /// Listed by hand: polled whatever discovery finds, their fields winning over its.
     pub instances: Vec<InstanceConfig>,
 }
 
@@ -136,6 +145,7 @@ pub fn parse(text: &str, origin: &str) -> Result<Config, ConfigError> {
     let RawDocument(raw) = serde_path_to_error::deserialize(serde_yaml::Deserializer::from_str(text))
         .map_err(|err| error::invalid(origin, err.path(), err.inner()))?;
     check_regions_or_accounts(&raw, text, origin)?;
+    check_instances_or_discovery(&raw, text, origin)?;
     let config = Config::from(raw);
     check_timeout_fits_interval(&config, text, origin)?;
     check_staleness_covers_interval(&config, text, origin)?;
@@ -155,6 +165,35 @@ fn check_regions_or_accounts(raw: &RawConfig, text: &str, origin: &str) -> Resul
         field: Some("accounts".to_string()),
         message: "cannot be used with top-level `regions`: move those regions into an account".to_string(),
     })
+}
+
+/// Without discovery, a region with no instances would poll nothing.
+fn check_instances_or_discovery(raw: &RawConfig, text: &str, origin: &str) -> Result<(), ConfigError> {
+    if raw.discovery.0.is_some() {
+        return Ok(());
+    }
+    let top_level = raw.regions.0.iter().flat_map(|regions| regions.0.iter().enumerate());
+    if let Some((index, _)) = top_level.clone().find(|(_, region)| region.instances.0.is_none()) {
+        return Err(ConfigError::Invalid {
+            place: Place { origin: origin.to_string(), location: probe::locate_top_level_value(text, "regions") },
+            field: Some(format!("regions[{index}].instances")),
+            message: "missing: list the region's instances, or turn on `discovery`".to_string(),
+        });
+    }
+    let accounts = raw.accounts.0.iter().flat_map(|accounts| accounts.0.iter().enumerate());
+    for (account_index, account) in accounts {
+        if let Some(index) = account.regions.0.iter().position(|region| region.instances.0.is_none()) {
+            return Err(ConfigError::Invalid {
+                place: Place {
+                    origin: origin.to_string(),
+                    location: probe::locate_top_level_value(text, "accounts"),
+                },
+                field: Some(format!("accounts[{account_index}].regions[{index}].instances")),
+                message: "missing: list the region's instances, or turn on `discovery`".to_string(),
+            });
+        }
+    }
+    Ok(())
 }
 
 /// A request that may outlast the poll interval would let one slow listing overlap the next.
@@ -239,6 +278,7 @@ impl From<RawConfig> for Config {
                     .unwrap_or_default(),
                 states: raw.metrics.states.0.map(|list| list.0.into_iter().map(|name| name.0).collect()),
             },
+            discovery: raw.discovery.0.map(RawDiscovery::into_config),
             regions: accounts.iter().flat_map(|account| account.regions.iter().cloned()).collect(),
             accounts,
         }
@@ -250,7 +290,8 @@ impl From<RawRegion> for RegionConfig {
         RegionConfig {
             region_id: raw.region_id.0,
             endpoint: raw.endpoint.map(|endpoint| endpoint.0),
-            instances: raw.instances.0.into_iter().map(InstanceConfig::from).collect(),
+            discovery_endpoints: raw.discovery_endpoints.map(DiscoveryEndpoints::from).unwrap_or_default(),
+            instances: raw.instances.0.map(|list| list.0.into_iter().map(InstanceConfig::from).collect()).unwrap_or_default(),
         }
     }
 }

@@ -8,6 +8,7 @@ use serde::de::{self, Deserializer, MapAccess, Visitor};
 use serde::Deserialize;
 
 use super::accounts::AccountList;
+use super::discovery::{RawDiscovery, RawDiscoveryEndpoints};
 use super::duration::PositiveDuration;
 use super::list::{ListItem, Shape, UniqueList};
 use super::values::{Endpoint, FamilyName, Identifier, RegionId, StateName, TaskTypeName};
@@ -72,6 +73,9 @@ pub(super) struct RawConfig {
     pub accounts: IfWritten<AccountList>,
     #[serde(default)]
     pub metrics: RawMetrics,
+    /// Written (even empty): every region's instances are discovered.
+    #[serde(default)]
+    pub discovery: IfWritten<Option<RawDiscovery>>,
 }
 
 /// `metrics: {disable, states}`; both may be left out.
@@ -181,7 +185,11 @@ pub(super) struct RawRegion {
     pub region_id: RegionId,
     #[serde(default)]
     pub endpoint: Option<Endpoint>,
-    pub instances: UniqueList<RawInstance>,
+    #[serde(default)]
+    pub discovery_endpoints: Option<RawDiscoveryEndpoints>,
+    /// Required without `discovery` (checked by the caller, which knows whether it is on).
+    #[serde(default)]
+    pub instances: IfWritten<UniqueList<RawInstance>>,
 }
 
 #[derive(Deserialize)]
@@ -198,7 +206,7 @@ pub(super) struct RawInstance {
 
 impl ListItem for RawRegion {
     const NOUN: &'static str = "region";
-    const EXPECTING: &'static str = "a region: a mapping with `region_id` and `instances`";
+    const EXPECTING: &'static str = "a region: a mapping with `region_id` and `instances` (or discovery)";
     const SHAPE: Shape = Shape::Mapping;
     fn identity(&self) -> &str {
         &self.region_id.0

@@ -25,12 +25,14 @@ fn the_shipped_example_parses_with_every_key_read() {
         },
         rate_limit_per_region: 10.0,
         max_staleness: Duration::from_secs(180),
+        discovery: None,
         metrics: crate::config::MetricsOptions::default(),
         accounts: Vec::new(),
         regions: vec![
             RegionConfig {
                 region_id: "cn-hangzhou".into(),
                 endpoint: None,
+                discovery_endpoints: Default::default(),
                 instances: vec![
                     instance("rm-bp1x7k2m9q4w8e5r3"),
                     InstanceConfig {
@@ -43,6 +45,7 @@ fn the_shipped_example_parses_with_every_key_read() {
             RegionConfig {
                 region_id: "ap-southeast-1".into(),
                 endpoint: Some("https://dbs-api.ap-southeast-1.aliyuncs.com".into()),
+                discovery_endpoints: Default::default(),
                 instances: vec![
                     instance("pgm-t4n6v8b2c5x7z9m1q"),
                     InstanceConfig {

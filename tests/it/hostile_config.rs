@@ -281,6 +281,7 @@ fn region() -> impl Strategy<Value = Setting<RegionConfig>> {
                 let expected = RegionConfig {
                     region_id: region_id.clone(),
                     endpoint: endpoint.clone(),
+                    discovery_endpoints: Default::default(),
                     instances: instances.iter().map(|(i, _)| i.clone()).collect(),
                 };
                 let items = Node::Seq { items: instances.into_iter().map(|(_, node)| node).collect(), flow };
