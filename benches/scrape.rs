@@ -125,7 +125,7 @@ fn catalog(instances: u64) -> Catalog {
             TaskType::ALL.map(|task_type| TargetKey { instance: instance.clone(), task_type })
         })
         .collect();
-    Catalog { summary: Summary::default(), targets }
+    Catalog { summary: Summary::default(), targets, engines: Default::default() }
 }
 
 /// Size and time of the status page and its JSON, loaded one after the other.

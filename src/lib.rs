@@ -16,6 +16,8 @@
 pub mod util;
 // Logging setup (logfmt or JSON on stderr).
 pub mod logging;
+// Pacing of API calls: a token bucket per region, a cap on calls in flight.
+pub mod pacing;
 // Alibaba's RPC call for any product: signing, the HTTP call, error decoding, retries.
 pub mod rpc;
 // Where keys come from: the SDKs' chain, STS, OIDC, the ECS RAM role; refreshing.
@@ -41,6 +43,8 @@ pub mod state;
 pub mod status;
 // The exporter's own metrics.
 pub mod metrics;
+// The instances to poll: listed ones and discovered ones, refreshed.
+pub mod inventory;
 // The exposition, rendered when the store changes.
 pub mod render;
 // The scheduler: targets, pacing, listings.
@@ -72,6 +76,9 @@ pub enum Error {
     AccountCredentials { account: String, source: Box<credentials::CredentialsError> },
     #[error(transparent)]
     Api(#[from] api::ApiError),
+    /// A discovery client could not be built.
+    #[error("discovery: {0}")]
+    Discovery(discovery::DiscoveryError),
     #[error("cannot listen on {address}: {source}")]
     Bind { address: SocketAddr, source: std::io::Error },
     #[error("cannot start the demo simulator: {0}")]

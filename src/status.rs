@@ -1,13 +1,13 @@
 //! What the status page and `/api/v1/targets` show: every target with its health, last
 //! success, error and tasks by state, failing ones first, built from the store on demand.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, RwLock};
 use std::time::SystemTime;
 
 use serde::Serialize;
 
-use crate::model::TargetKey;
+use crate::model::{InstanceKey, TargetKey};
 use crate::rpc::format_timestamp;
 use crate::state::{Store, StoreView, TargetState};
 
@@ -23,6 +23,8 @@ pub struct Summary {
     pub shard: String,
     pub poll_interval: String,
     pub lookback: String,
+    /// Discovery's refresh interval, when it is on.
+    pub discovery: Option<String>,
 }
 
 /// The configured targets and the summary, replaced at each reload.
@@ -30,6 +32,8 @@ pub struct Summary {
 pub struct Catalog {
     pub summary: Summary,
     pub targets: Vec<TargetKey>,
+    /// The engine of each instance discovery found.
+    pub engines: HashMap<InstanceKey, &'static str>,
 }
 
 /// The store and the catalog, shared by the HTTP routes.
@@ -104,8 +108,11 @@ impl StatusBoard {
     pub fn snapshot(&self, now: SystemTime) -> Snapshot {
         let catalog = Arc::clone(&self.catalog.read().unwrap_or_else(|poisoned| poisoned.into_inner()));
         let (last_round, mut targets) = self.store.read(|view, _| {
-            let targets: Vec<TargetStatus> =
-                catalog.targets.iter().map(|key| target_status(view, key, now)).collect();
+            let targets: Vec<TargetStatus> = catalog
+                .targets
+                .iter()
+                .map(|key| target_status(view, key, catalog.engines.get(&key.instance).copied(), now))
+                .collect();
             let last_round = view.last_round.map(|round| LastRound {
                 duration_seconds: round.duration_seconds,
                 api_calls: round.api_calls,
@@ -123,7 +130,7 @@ impl StatusBoard {
     }
 }
 
-fn target_status(view: &StoreView, key: &TargetKey, now: SystemTime) -> TargetStatus {
+fn target_status(view: &StoreView, key: &TargetKey, engine: Option<&str>, now: SystemTime) -> TargetStatus {
     let state = view.instances.get(&key.instance).and_then(|types| types.get(&key.task_type));
     let health = match state {
         None => Health::Pending,
@@ -135,7 +142,7 @@ fn target_status(view: &StoreView, key: &TargetKey, now: SystemTime) -> TargetSt
         account: key.instance.account.as_deref().map(str::to_string),
         region_id: key.instance.region_id.to_string(),
         instance_id: key.instance.instance_id.to_string(),
-        engine: None,
+        engine: engine.map(str::to_string),
         task_type: key.task_type.as_str(),
         health,
         up: health == Health::Up,

@@ -290,8 +290,12 @@ mod tests {
 
     #[test]
     fn a_region_without_overrides_uses_each_products_public_endpoint() {
-        let endpoints = DiscoveryEndpoints { polardb: Some("http://127.0.0.1:9".into()), ..Default::default() };
+        let endpoints =
+            DiscoveryEndpoints { polardb: Some("http://127.0.0.1:9".into()), ..Default::default() };
         assert_eq!(endpoints.endpoint(Product::Polardb, "cn-hangzhou"), "http://127.0.0.1:9");
-        assert_eq!(endpoints.endpoint(Product::Mongodb, "eu-west-1"), "https://mongodb.eu-west-1.aliyuncs.com");
+        assert_eq!(
+            endpoints.endpoint(Product::Mongodb, "eu-west-1"),
+            "https://mongodb.eu-west-1.aliyuncs.com"
+        );
     }
 }

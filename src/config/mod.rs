@@ -20,11 +20,11 @@ use std::path::Path;
 use std::time::Duration;
 
 pub use self::accounts::AccountConfig;
+use self::discovery::RawDiscovery;
 pub use self::discovery::{tag_label_name, DiscoveryConfig, DiscoveryEndpoints, DEFAULT_REFRESH_INTERVAL};
 pub use self::duration::{format_duration, parse_duration};
 pub use self::error::{ConfigError, Location, Place};
 pub use self::metrics::{MetricsOptions, OptionalFamily, OTHER_STATE};
-use self::discovery::RawDiscovery;
 use self::schema::{RawConfig, RawDocument, RawInstance, RawRegion};
 use crate::api::endpoint::default_endpoint;
 use crate::api::{RetryPolicy, TaskType};
@@ -175,7 +175,10 @@ fn check_instances_or_discovery(raw: &RawConfig, text: &str, origin: &str) -> Re
     let top_level = raw.regions.0.iter().flat_map(|regions| regions.0.iter().enumerate());
     if let Some((index, _)) = top_level.clone().find(|(_, region)| region.instances.0.is_none()) {
         return Err(ConfigError::Invalid {
-            place: Place { origin: origin.to_string(), location: probe::locate_top_level_value(text, "regions") },
+            place: Place {
+                origin: origin.to_string(),
+                location: probe::locate_top_level_value(text, "regions"),
+            },
             field: Some(format!("regions[{index}].instances")),
             message: "missing: list the region's instances, or turn on `discovery`".to_string(),
         });
@@ -291,7 +294,11 @@ impl From<RawRegion> for RegionConfig {
             region_id: raw.region_id.0,
             endpoint: raw.endpoint.map(|endpoint| endpoint.0),
             discovery_endpoints: raw.discovery_endpoints.map(DiscoveryEndpoints::from).unwrap_or_default(),
-            instances: raw.instances.0.map(|list| list.0.into_iter().map(InstanceConfig::from).collect()).unwrap_or_default(),
+            instances: raw
+                .instances
+                .0
+                .map(|list| list.0.into_iter().map(InstanceConfig::from).collect())
+                .unwrap_or_default(),
         }
     }
 }

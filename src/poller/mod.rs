@@ -3,13 +3,12 @@
 //! Each target keeps its own cadence ([`schedule`]): every target is listed at once when the
 //! poller starts, then on its own slot of the interval, so a region's calls spread evenly
 //! over it. Due listings wait in their region's lane, and each API call waits for its
-//! region's token before it takes one of the `concurrency` request slots ([`pacing`]), so a
+//! region's token before it takes one of the `concurrency` request slots ([`crate::pacing`]), so a
 //! region out of tokens never holds up another. A completed listing is written to the store
 //! at once; a target that fails is recorded and logged by region and error class
 //! ([`failures`]), never stopping the others.
 
 mod failures;
-mod pacing;
 mod schedule;
 mod shard;
 
@@ -25,12 +24,13 @@ use tokio_util::sync::CancellationToken;
 use crate::api::{ApiError, CallObserver, CallSlot, DbsClient, DownloadTaskQuery, ListOptions, Page};
 use crate::config::Config;
 use crate::history::Changes;
+use crate::inventory::PolledInstance;
 use crate::metrics::ExporterMetrics;
 use crate::model::{InstanceKey, TargetKey};
+pub use crate::pacing::Pacer;
 use crate::state::{ListingError, RoundReport, Store};
 use crate::util::unix_ms;
 use failures::FailureLog;
-pub use pacing::Pacer;
 use schedule::{Cadence, Schedule, Start};
 pub use shard::Shard;
 
@@ -50,37 +50,43 @@ impl Target {
     }
 }
 
-/// The targets of a configuration that belong to `shard`: every account's instances x task
-/// types, in config order. `client_of` gives the client of an account by name.
-pub fn targets_from_config(
+/// The targets of `instances` that belong to `shard`: each instance x task type, in order.
+/// `client_of` gives the client of an account by name.
+pub fn targets_of(
+    instances: &[PolledInstance],
     config: &Config,
     shard: Shard,
     client_of: &dyn Fn(&str) -> DbsClient,
 ) -> Vec<Arc<Target>> {
-    let mut targets = Vec::with_capacity(config.target_count() / shard.count() as usize);
     let labelled = config.labels_accounts();
-    for account in &config.accounts {
-        let client = client_of(&account.name);
-        for region in &account.regions {
-            let endpoint = region.endpoint_or_default();
-            for instance in region.instances.iter().filter(|i| shard.owns(&region.region_id, &i.instance_id))
-            {
-                let mut instance_key = InstanceKey::new(&region.region_id, &instance.instance_id);
-                if labelled {
-                    instance_key = instance_key.in_account(&account.name);
-                }
-                for task_type in &config.task_types {
-                    let query = DownloadTaskQuery {
-                        cluster_name: instance.cluster_name.clone(),
-                        datasource_id: instance.datasource_id.clone(),
-                        backup_set_id: instance.backup_set_id.clone(),
-                        task_type: Some(*task_type),
-                        ..DownloadTaskQuery::new(&region.region_id, &instance.instance_id)
-                    };
-                    let key = TargetKey { instance: instance_key.clone(), task_type: *task_type };
-                    targets.push(Arc::new(Target::new(key, endpoint.clone(), query, client.clone())));
-                }
-            }
+    let endpoints: HashMap<(&str, &str), String> = config
+        .accounts
+        .iter()
+        .flat_map(|a| {
+            a.regions.iter().map(move |r| ((a.name.as_str(), r.region_id.as_str()), r.endpoint_or_default()))
+        })
+        .collect();
+    let mut targets = Vec::new();
+    for polled in instances.iter().filter(|p| shard.owns(&p.region_id, &p.instance.instance_id)) {
+        let Some(endpoint) = endpoints.get(&(polled.account.as_str(), polled.region_id.as_str())) else {
+            continue;
+        };
+        let client = client_of(&polled.account);
+        let instance = &polled.instance;
+        let mut instance_key = InstanceKey::new(&polled.region_id, &instance.instance_id);
+        if labelled {
+            instance_key = instance_key.in_account(&polled.account);
+        }
+        for task_type in &config.task_types {
+            let query = DownloadTaskQuery {
+                cluster_name: instance.cluster_name.clone(),
+                datasource_id: instance.datasource_id.clone(),
+                backup_set_id: instance.backup_set_id.clone(),
+                task_type: Some(*task_type),
+                ..DownloadTaskQuery::new(&polled.region_id, &instance.instance_id)
+            };
+            let key = TargetKey { instance: instance_key.clone(), task_type: *task_type };
+            targets.push(Arc::new(Target::new(key, endpoint.clone(), query, client.clone())));
         }
     }
     targets
@@ -156,7 +162,7 @@ pub struct Poller {
     lane_of: Vec<usize>,
     store: Arc<Store>,
     metrics: ExporterMetrics,
-    pacer: Pacer,
+    pacer: Arc<Pacer>,
     settings: PollSettings,
     failures: FailureLog,
     /// API calls made since the poller was built, retries included.
@@ -181,7 +187,7 @@ impl Poller {
                 })
             })
             .collect();
-        let pacer = Pacer::new(regions, settings.rate_limit_per_region, settings.concurrency);
+        let pacer = Arc::new(Pacer::new(regions, settings.rate_limit_per_region, settings.concurrency));
         Poller {
             targets,
             lane_of,
@@ -192,6 +198,13 @@ impl Poller {
             failures: FailureLog::default(),
             calls: AtomicU64::new(0),
         }
+    }
+
+    /// Shares `pacer` (its token buckets and request slots) with other callers of the same
+    /// API regions, discovery's list calls among them.
+    pub fn with_pacer(mut self, pacer: Arc<Pacer>) -> Self {
+        self.pacer = pacer;
+        self
     }
 
     pub fn targets(&self) -> &[Arc<Target>] {

@@ -59,7 +59,7 @@ async fn series_of_the_instance(metrics_block: &str) -> Vec<String> {
 }
 
 #[tokio::test]
-async fn an_instance_costs_58_series_by_default_and_6_at_the_smallest_setting() {
+async fn an_instance_costs_59_series_by_default_and_7_at_the_smallest_setting() {
     let default = series_of_the_instance("").await;
     let count = |family: &str| default.iter().filter(|s| s.starts_with(&format!("{family}{{"))).count();
     assert_eq!(count("aliyun_dbs_download_tasks"), 12, "six states x two task types");
@@ -68,13 +68,14 @@ async fn an_instance_costs_58_series_by_default_and_6_at_the_smallest_setting() 
     assert_eq!(count("aliyun_dbs_download_oldest_task_created_timestamp_seconds"), 12);
     assert_eq!(count("aliyun_dbs_download_task_transitions_total"), 12);
     assert_eq!(count("aliyun_dbs_download_running_tables"), 4);
-    assert_eq!(default.len(), 58, "README's figure for the default:\n{}", default.join("\n"));
+    assert_eq!(count("aliyun_dbs_instance_info"), 1, "one info series per instance");
+    assert_eq!(default.len(), 59, "README's figure for the default:\n{}", default.join("\n"));
 
     let smallest = series_of_the_instance(
         "metrics:\n  disable: [export_bytes, import_bytes, oldest_task_timestamps, transitions, running_tables]\n  states: [failed]\n",
     )
     .await;
-    assert_eq!(smallest.len(), 6, "README's figure for the smallest setting:\n{}", smallest.join("\n"));
+    assert_eq!(smallest.len(), 7, "README's figure for the smallest setting:\n{}", smallest.join("\n"));
     assert!(
         smallest.iter().any(|s| s.contains("state=\"other\"} 5")),
         "the other five states summed:\n{}",

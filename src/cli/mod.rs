@@ -9,12 +9,17 @@ use clap::parser::ValueSource;
 use clap::{ArgMatches, CommandFactory, FromArgMatches, Parser, Subcommand};
 
 use crate::app::{shutdown_signal, AccountCredentials, ConfigSource, Daemon, Pipeline, WebOptions};
-use crate::config::{self, format_duration, Config};
-use crate::credentials::{CredentialEnv, CredentialsProvider};
+use crate::config::{self, Config};
+use crate::credentials::CredentialEnv;
 use crate::http::parse_listen_address;
 use crate::logging::{self, LogFormat, LogLevel};
 use crate::poller::Shard;
 use crate::{demo, simulate, Error};
+
+mod discover;
+mod summary;
+
+pub use summary::summary;
 
 /// The default port: outside 9100-9999, which Prometheus' registry of exporter ports has
 /// fully allocated, so it collides with no registered exporter.
@@ -98,6 +103,9 @@ pub enum Command {
     CheckConfig,
     /// Poll every target once, print the exposition to stdout, exit 1 if any target failed.
     Once,
+    /// List what discovery finds, region by region and engine by engine, without polling DBS;
+    /// exit 1 if any list call failed.
+    Discover,
     /// Run against a built-in DBS simulator with changing demo data: no Alibaba account needed.
     Demo,
     /// Serve the built-in DBS simulator alone, and print its endpoint and AccessKey, to run the
@@ -116,6 +124,7 @@ impl Command {
         match self {
             Command::CheckConfig => "check-config",
             Command::Once => "once",
+            Command::Discover => "discover",
             Command::Demo => "demo",
             Command::Simulate { .. } => "simulate",
             Command::Healthcheck => "healthcheck",
@@ -139,7 +148,7 @@ impl Command {
         ];
         match self {
             Command::CheckConfig => &[],
-            Command::Once => &WEB,
+            Command::Once | Command::Discover => &WEB,
             Command::Demo => &[
                 (
                     "config.file",
@@ -184,7 +193,7 @@ pub fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let logs_errors = matches!(cli.command, None | Some(Command::Once));
+    let logs_errors = matches!(cli.command, None | Some(Command::Once) | Some(Command::Discover));
     match runtime.block_on(run(cli)) {
         Ok(code) => code,
         Err(err) if logs_errors => {
@@ -223,6 +232,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode, Error> {
     match &cli.command {
         Some(Command::CheckConfig) => check_config(&cli),
         Some(Command::Once) => once(&cli).await,
+        Some(Command::Discover) => discover::run(&load_config(&cli)?, credentials(), shard(&cli)?).await,
         Some(Command::Demo) => {
             demo::run(web_options(&cli)?, shutdown_signal()).await?;
             Ok(ExitCode::SUCCESS)
@@ -313,64 +323,10 @@ fn check_config(cli: &Cli) -> Result<ExitCode, Error> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// What a configuration asks of the API, in a few lines.
-pub fn summary(
-    path: &Path,
-    config: &Config,
-    shard: Shard,
-    credentials: &[(&str, Arc<dyn CredentialsProvider>)],
-) -> String {
-    let listings = config.target_count();
-    let calls_per_hour = listings as f64 * 3600.0 / config.poll_interval.as_secs_f64().max(0.001);
-    let mut text = format!(
-        "{}: valid\n  regions: {}\n  instances: {}\n  task types: {}\n  listings per cycle: {} (at least one API call each; one more per extra page of {} tasks)\n  poll interval: {}, lookback: {}, concurrency: {}\n  API calls per hour, at least: {:.0}",
-        path.display(),
-        config.regions.len(),
-        config.instance_count(),
-        config.task_types.iter().map(|t| t.as_str()).collect::<Vec<_>>().join(", "),
-        listings,
-        config.page_size,
-        format_duration(config.poll_interval),
-        format_duration(config.lookback),
-        config.concurrency,
-        calls_per_hour,
-    );
-    if shard.count() > 1 {
-        let owned = config
-            .regions
-            .iter()
-            .flat_map(|region| region.instances.iter().map(move |i| (&region.region_id, &i.instance_id)))
-            .filter(|(region, instance)| shard.owns(region, instance))
-            .count();
-        text.push_str(&format!(
-            "\n  shard {shard}: polls {owned} of the {} instances (the figures above are for all shards)",
-            config.instance_count()
-        ));
-    }
-    let metrics = &config.metrics;
-    if metrics != &crate::config::MetricsOptions::default() {
-        let disabled: Vec<&str> = metrics.disabled.iter().map(|f| f.as_str()).collect();
-        let states = match &metrics.states {
-            Some(states) => {
-                let names: Vec<&str> = states.iter().map(|s| s.as_str()).collect();
-                format!("{} (the rest as other)", names.join(", "))
-            }
-            None => "every state".to_string(),
-        };
-        let disabled = if disabled.is_empty() { "none".to_string() } else { disabled.join(", ") };
-        text.push_str(&format!(
-            "\n  metrics: families turned off: {disabled}; states with series of their own: {states}"
-        ));
-    }
-    for (account, provider) in credentials {
-        text.push_str(&format!("\n  credentials of account {account}: {}", provider.describe()));
-    }
-    text
-}
-
 async fn once(cli: &Cli) -> Result<ExitCode, Error> {
     let config = load_config(cli)?;
-    let pipeline = Pipeline::build_with(&config, credentials(), shard(cli)?)?;
+    let mut pipeline = Pipeline::build_with(&config, credentials(), shard(cli)?)?;
+    pipeline.discover().await;
     let report = pipeline.poll_once().await;
     let body = pipeline.exposition.body();
     use std::io::Write as _;
@@ -380,7 +336,7 @@ async fn once(cli: &Cli) -> Result<ExitCode, Error> {
         eprintln!(
             "dbs-exporter: {} of {} listings failed (see the log above)",
             report.failed,
-            config.target_count()
+            pipeline.poller.targets().len()
         );
         return Ok(ExitCode::FAILURE);
     }

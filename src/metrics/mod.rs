@@ -12,8 +12,14 @@ use prometheus::{
 use prometheus::core::{Collector, Desc};
 use prometheus::proto::MetricFamily;
 
+mod discovery;
+
+use discovery::DiscoveryMetrics;
+pub use discovery::{InstanceInfo, INSTANCE_INFO};
+
 use crate::api::{ApiError, TaskType};
 use crate::credentials::CredentialsProvider;
+use crate::discovery::{DiscoveryError, Engine};
 use crate::util::lock;
 
 /// Every value the `code` label of `aliyun_dbs_api_request_errors_total` can take.
@@ -37,6 +43,7 @@ pub struct ExporterMetrics {
     reload_successful: IntGauge,
     reload_success_timestamp: Gauge,
     credential_refresh_errors: CredentialRefreshErrors,
+    discovery: DiscoveryMetrics,
 }
 
 impl ExporterMetrics {
@@ -128,7 +135,9 @@ impl ExporterMetrics {
             .register(Box::new(prometheus::process_collector::ProcessCollector::for_self()))
             .expect("process metrics register once");
 
+        let discovery = DiscoveryMetrics::register(&registry);
         let metrics = ExporterMetrics {
+            discovery,
             registry,
             api_requests,
             api_errors,
@@ -191,6 +200,36 @@ impl ExporterMetrics {
 
     pub fn observe_task_duration(&self, region_id: &str, task_type: TaskType, state: &str, seconds: f64) {
         self.task_duration.with_label_values(&[region_id, task_type.as_str(), state]).observe(seconds);
+    }
+
+    /// Creates discovery's call and error series of each region and engine at zero.
+    pub fn add_discovery_sources<'a>(&self, sources: impl IntoIterator<Item = (&'a str, Engine)>) {
+        self.discovery.add_sources(sources);
+    }
+
+    /// One discovery list call (retries count one each).
+    pub fn observe_discovery_call(&self, region_id: &str, engine: Engine, error: Option<&DiscoveryError>) {
+        self.discovery.observe_call(region_id, engine, error);
+    }
+
+    /// A successful list of a region and engine: what it found, and when.
+    pub fn record_discovery_list(
+        &self,
+        region_id: &str,
+        engine: Engine,
+        found: usize,
+        at: std::time::SystemTime,
+    ) {
+        self.discovery.record_list(region_id, engine, found, at);
+    }
+
+    pub fn record_discovery_refresh(&self, took: Duration) {
+        self.discovery.record_refresh(took);
+    }
+
+    /// Replaces `aliyun_dbs_instance_info`: one row per polled instance.
+    pub fn set_instance_info(&self, labels_accounts: bool, tag_labels: &[String], rows: &[InstanceInfo]) {
+        self.discovery.set_instances(labels_accounts, tag_labels, rows);
     }
 
     /// Appends the text exposition of these metrics.

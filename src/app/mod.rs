@@ -5,7 +5,6 @@
 //! `POST /-/reload`) builds a new poller from the re-read config and swaps it in; an invalid
 //! config is refused and the running one stays.
 
-use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -15,17 +14,16 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::api::{ClientOptions, DbsClient};
+mod pipeline;
+
+pub use pipeline::Pipeline;
+
 use crate::config::{self, AccountConfig, Config};
 use crate::credentials::{CredentialEnv, CredentialsProvider};
 use crate::http::{self, Routes};
-use crate::metrics::ExporterMetrics;
-use crate::model::TargetKey;
-use crate::poller::{targets_from_config, Cadences, CycleReport, PollSettings, Poller, Shard};
+use crate::inventory::{Discoverer, Refresh};
+use crate::poller::{Cadences, Poller, Shard};
 use crate::reload::{self, ReloadReceiver};
-use crate::render::{Exposition, Layout};
-use crate::state::Store;
-use crate::status::{Catalog, StatusBoard, Summary};
 use crate::Error;
 
 /// Flags of the web side.
@@ -96,106 +94,6 @@ pub fn account_provider(
     })
 }
 
-/// The poller and everything it feeds, without the HTTP server (used alone by `once`).
-#[derive(Debug)]
-pub struct Pipeline {
-    pub poller: Arc<Poller>,
-    pub exposition: Arc<Exposition>,
-    pub status: Arc<StatusBoard>,
-    store: Arc<Store>,
-    metrics: ExporterMetrics,
-    credentials: AccountCredentials,
-    shard: Shard,
-}
-
-impl Pipeline {
-    /// Every account with the same credentials, every instance: for tests and tools.
-    pub fn build(config: &Config, credentials: Arc<dyn CredentialsProvider>) -> Result<Self, Error> {
-        Self::build_with(config, AccountCredentials::Shared(credentials), Shard::default())
-    }
-
-    /// A pipeline that polls the instances of `shard`, each account with its credentials.
-    pub fn build_with(config: &Config, credentials: AccountCredentials, shard: Shard) -> Result<Self, Error> {
-        let metrics = ExporterMetrics::new(config.regions.iter().map(|r| r.region_id.as_str()));
-        metrics.set_shard(shard.index(), shard.count());
-        let store = Arc::new(Store::new());
-        let poller = build_poller(config, shard, &credentials, &store, &metrics)?;
-        let exposition = Arc::new(Exposition::new(store.clone(), metrics.clone(), layout(config, &poller)));
-        let status = Arc::new(StatusBoard::new(store.clone(), catalog(config, &poller, shard)));
-        Ok(Pipeline { poller, exposition, status, store, metrics, credentials, shard })
-    }
-
-    /// One pass over every target, as fast as the pacing allows: for `once` and tests.
-    pub async fn poll_once(&self) -> CycleReport {
-        self.poller.poll_cycle().await
-    }
-
-    /// The poller of `config`, built (credentials included) without touching the running one:
-    /// a config that cannot be built is refused before anything stops.
-    fn prepare(&self, config: &Config) -> Result<Arc<Poller>, Error> {
-        build_poller(config, self.shard, &self.credentials, &self.store, &self.metrics)
-    }
-
-    /// Switches to `config` and its prepared poller; the series of removed targets go at once.
-    fn switch_to(&mut self, config: &Config, poller: Arc<Poller>) {
-        self.metrics.add_regions(config.regions.iter().map(|r| r.region_id.as_str()));
-        let keep: HashSet<TargetKey> = poller.targets().iter().map(|t| t.key.clone()).collect();
-        self.store.retain_targets(&|target| keep.contains(target));
-        self.exposition.set_layout(layout(config, &poller));
-        self.status.set_catalog(catalog(config, &poller, self.shard));
-        self.poller = poller;
-    }
-}
-
-/// One client (connection pool and credentials) per account, and the targets that use them.
-fn build_poller(
-    config: &Config,
-    shard: Shard,
-    credentials: &AccountCredentials,
-    store: &Arc<Store>,
-    metrics: &ExporterMetrics,
-) -> Result<Arc<Poller>, Error> {
-    let options = ClientOptions { timeout: config.request_timeout, ..ClientOptions::default() };
-    let mut clients = HashMap::new();
-    let mut providers = Vec::new();
-    for account in &config.accounts {
-        let provider = credentials.for_account(account)?;
-        tracing::info!(account = %account.name, source = provider.describe(), "credentials found");
-        providers.push(Arc::clone(&provider));
-        clients.insert(account.name.clone(), DbsClient::new(options.clone(), provider)?);
-    }
-    metrics.watch_credentials(providers);
-    let targets = targets_from_config(config, shard, &|account| clients[account].clone());
-    let settings = PollSettings::from_config(config);
-    Ok(Arc::new(Poller::new(targets, settings, Arc::clone(store), metrics.clone())))
-}
-
-fn layout(config: &Config, poller: &Poller) -> Layout {
-    Layout {
-        task_types: config.task_types.clone(),
-        target_count: poller.targets().len(),
-        metrics: config.metrics.clone(),
-    }
-}
-
-/// What the status page says of the configuration, and the targets it lists.
-fn catalog(config: &Config, poller: &Poller, shard: Shard) -> Catalog {
-    let targets: Vec<_> = poller.targets().iter().map(|t| t.key.clone()).collect();
-    let mut instances: Vec<_> = targets.iter().map(|key| &key.instance).collect();
-    instances.dedup();
-    let summary = Summary {
-        version: env!("CARGO_PKG_VERSION"),
-        accounts: config.accounts.iter().map(|account| account.name.clone()).collect(),
-        regions: config.regions.len(),
-        instances: instances.len(),
-        task_types: config.task_types.iter().map(|t| t.as_str()).collect(),
-        shard: shard.to_string(),
-        poll_interval: config::format_duration(config.poll_interval),
-        lookback: config::format_duration(config.lookback),
-    };
-    Catalog { summary, targets }
-}
-
 #[derive(Debug)]
 pub struct Daemon {
     listener: TcpListener,
@@ -233,6 +131,8 @@ impl Daemon {
     }
 
     /// Polls and serves until `shutdown` resolves, then stops polling and drains requests.
+    /// With discovery, the first refresh runs before the first poll, so the first cycle
+    /// already covers the estate; later refreshes run every `refresh_interval` beside polling.
     pub async fn run(mut self, shutdown: impl Future<Output = ()>) {
         let token = CancellationToken::new();
         let (reload_sender, mut reload_requests) = reload::channel();
@@ -246,7 +146,12 @@ impl Daemon {
         let server =
             http::Server::new(self.listener, Arc::new(routes)).with_web_config(self.web_config.take());
         let server = tokio::spawn(server.run(token.clone()));
-        let mut polling = RunningPoller::start(&self.pipeline.poller, &token, Cadences::default());
+        let mut discovery = Discovery::start(&self.pipeline);
+        let mut polling = match discovery.is_on() {
+            // The first poll waits for the first refresh.
+            true => RunningPoller::idle(),
+            false => RunningPoller::start(&self.pipeline.poller, &token, Cadences::default()),
+        };
         let mut hangups = hangup_signals();
         tokio::pin!(shutdown);
         loop {
@@ -254,15 +159,28 @@ impl Daemon {
                 _ = &mut shutdown => break,
                 Some(request) = reload_requests.recv() => {
                     let outcome = reload(&mut self.pipeline, &self.source, &mut polling, &token).await;
+                    if outcome.is_ok() {
+                        discovery.restart(&self.pipeline);
+                    }
                     let _ = request.reply.send(outcome);
                 }
                 Some(()) = next_hangup(&mut hangups) => {
-                    let _ = reload(&mut self.pipeline, &self.source, &mut polling, &token).await;
+                    if reload(&mut self.pipeline, &self.source, &mut polling, &token).await.is_ok() {
+                        discovery.restart(&self.pipeline);
+                    }
+                }
+                refresh = discovery.next_refresh() => {
+                    let changed = self.pipeline.apply(refresh);
+                    if changed || !polling.is_running() {
+                        let carried = polling.stop().await;
+                        polling = RunningPoller::start(&self.pipeline.poller, &token, carried);
+                    }
                 }
             }
         }
         tracing::info!("shutting down");
         token.cancel();
+        discovery.stop();
         // Answered before the drain, so a reload asked for now does not wait for it.
         drain_reload_requests(&mut reload_requests);
         polling.stop().await;
@@ -270,23 +188,94 @@ impl Daemon {
     }
 }
 
-/// The poller's task and the token that stops it.
+/// The poller's task and the token that stops it; idle before the first discovery refresh.
 struct RunningPoller {
     token: CancellationToken,
-    task: JoinHandle<Cadences>,
+    task: Option<JoinHandle<Cadences>>,
 }
 
 impl RunningPoller {
     fn start(poller: &Arc<Poller>, parent: &CancellationToken, carried: Cadences) -> Self {
         let token = parent.child_token();
         let task = tokio::spawn(Arc::clone(poller).run(token.clone(), carried));
-        RunningPoller { token, task }
+        RunningPoller { token, task: Some(task) }
+    }
+
+    fn idle() -> Self {
+        RunningPoller { token: CancellationToken::new(), task: None }
+    }
+
+    fn is_running(&self) -> bool {
+        self.task.is_some()
     }
 
     /// Stops polling (listings in flight are dropped) and returns each target's cadence.
     async fn stop(&mut self) -> Cadences {
         self.token.cancel();
-        (&mut self.task).await.unwrap_or_default()
+        match self.task.take() {
+            Some(task) => task.await.unwrap_or_default(),
+            None => Cadences::default(),
+        }
+    }
+}
+
+/// Discovery refreshes: one at a time, the next `refresh_interval` after the last began.
+struct Discovery {
+    discoverer: Option<Arc<Discoverer>>,
+    running: Option<JoinHandle<Refresh>>,
+    next: tokio::time::Instant,
+}
+
+impl Discovery {
+    /// Starts the first refresh at once, when the pipeline's configuration has discovery.
+    fn start(pipeline: &Pipeline) -> Self {
+        let mut discovery = Discovery { discoverer: None, running: None, next: tokio::time::Instant::now() };
+        discovery.restart(pipeline);
+        discovery
+    }
+
+    fn is_on(&self) -> bool {
+        self.discoverer.is_some()
+    }
+
+    /// Drops a refresh in flight (it lists for the previous configuration) and refreshes now.
+    fn restart(&mut self, pipeline: &Pipeline) {
+        self.stop();
+        self.discoverer = pipeline.discoverer();
+        if let Some(discoverer) = &self.discoverer {
+            self.next = tokio::time::Instant::now() + discoverer.refresh_interval();
+            self.running = Some(tokio::spawn(Arc::clone(discoverer).refresh()));
+        }
+    }
+
+    fn stop(&mut self) {
+        if let Some(running) = self.running.take() {
+            running.abort();
+        }
+    }
+
+    /// The next finished refresh; pending forever without discovery.
+    async fn next_refresh(&mut self) -> Refresh {
+        let Some(discoverer) = self.discoverer.clone() else {
+            return std::future::pending().await;
+        };
+        loop {
+            match &mut self.running {
+                Some(running) => {
+                    let joined = running.await;
+                    self.running = None;
+                    match joined {
+                        Ok(refresh) => return refresh,
+                        Err(err) => tracing::error!(error = %err, "a discovery refresh ended abnormally"),
+                    }
+                }
+                None => {
+                    tokio::time::sleep_until(self.next).await;
+                    self.next = tokio::time::Instant::now() + discoverer.refresh_interval();
+                    self.running = Some(tokio::spawn(Arc::clone(&discoverer).refresh()));
+                }
+            }
+        }
     }
 }
 
@@ -299,19 +288,20 @@ async fn reload(
     polling: &mut RunningPoller,
     parent: &CancellationToken,
 ) -> Result<(), String> {
-    let prepared = source.load().and_then(|config| {
-        let poller = pipeline.prepare(&config)?;
-        Ok((config, poller))
-    });
+    let prepared = source.load().and_then(|config| pipeline.prepare(&config));
     match prepared {
-        Ok((config, poller)) => {
+        Ok(setup) => {
+            let targets = setup.config().target_count();
+            let was_running = polling.is_running();
             // The old poller is stopped before removed instances are dropped, so none of its
             // in-flight listings can write one back afterwards.
             let carried = polling.stop().await;
-            pipeline.switch_to(&config, poller);
-            *polling = RunningPoller::start(&pipeline.poller, parent, carried);
+            pipeline.switch_to(setup);
+            if was_running || pipeline.discoverer().is_none() {
+                *polling = RunningPoller::start(&pipeline.poller, parent, carried);
+            }
             pipeline.metrics.record_reload(true);
-            tracing::info!(targets = config.target_count(), "configuration reloaded");
+            tracing::info!(listed_targets = targets, "configuration reloaded");
             Ok(())
         }
         Err(err) => {

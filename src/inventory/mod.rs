@@ -1,0 +1,264 @@
+//! The instances to poll: those listed in the configuration, and those discovery found.
+//!
+//! Each (account, region, engine) is a source with its last good list. A failing list keeps
+//! that list, so a flaky call never blanks the estate; an instance a successful list no
+//! longer shows is dropped only once [`MISSES_BEFORE_DROP`] lists in a row have missed it.
+//! Listed instances are always polled, and their fields win over discovery's; discovery adds
+//! their engine and tags. `exclude_instances` leaves discovered instances out.
+
+mod refresh;
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+pub use refresh::{Discoverer, Refresh};
+
+use crate::config::{Config, DiscoveryConfig, InstanceConfig};
+use crate::discovery::{DiscoveredInstance, DiscoveryError, Engine};
+use crate::metrics::InstanceInfo;
+
+/// Where discovered instances come from: one list API call sequence.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SourceKey {
+    pub account: String,
+    pub region_id: String,
+    pub engine: Engine,
+}
+
+impl std::fmt::Display for SourceKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}/{}", self.account, self.region_id, self.engine)
+    }
+}
+
+/// An instance to poll, with what is known of it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PolledInstance {
+    pub account: String,
+    pub region_id: String,
+    /// The DescribeDownloadTask filters: the listed ones, or discovery's.
+    pub instance: InstanceConfig,
+    /// `None` for an instance listed by hand that discovery did not find.
+    pub engine: Option<Engine>,
+    pub tags: Vec<(String, String)>,
+}
+
+impl PolledInstance {
+    /// Its row of `aliyun_dbs_instance_info`: the value of each tag label, empty where the
+    /// instance has no such tag.
+    pub fn info(&self, discovery: Option<&DiscoveryConfig>, labels_accounts: bool) -> InstanceInfo {
+        let tag_labels = discovery.map(|d| d.tag_labels.as_slice()).unwrap_or_default();
+        let tag_values = tag_labels
+            .iter()
+            .map(|key| self.tags.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone()).unwrap_or_default())
+            .collect();
+        InstanceInfo {
+            account: labels_accounts.then(|| self.account.clone()),
+            region_id: self.region_id.clone(),
+            instance_id: self.instance.instance_id.clone(),
+            engine: self.engine,
+            tag_values,
+        }
+    }
+}
+
+/// Lists in a row that may miss an instance before it is dropped: one miss may be the list's
+/// eventual consistency, two are not.
+pub const MISSES_BEFORE_DROP: u8 = 2;
+
+#[derive(Clone, Debug)]
+struct Known {
+    instance: DiscoveredInstance,
+    misses: u8,
+}
+
+/// What discovery knows: each source's last good list, and which sources are failing.
+#[derive(Debug, Default)]
+pub struct Inventory {
+    sources: BTreeMap<SourceKey, BTreeMap<String, Known>>,
+    /// The error class each failing source failed with first.
+    failing: HashMap<SourceKey, &'static str>,
+    /// The filters the lists were made with: lists made with others are not carried over.
+    filters: Option<Filters>,
+}
+
+/// What applying a list changed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Applied {
+    pub added: usize,
+    pub dropped: usize,
+}
+
+impl Inventory {
+    pub fn new(config: &Config) -> Self {
+        Inventory { filters: filters_of(config), ..Inventory::default() }
+    }
+
+    /// The inventory for a new configuration: the lists of sources still configured stay,
+    /// unless the engines or tag filters changed (a refresh then finds the instances again).
+    pub fn carried_into(self, config: &Config) -> Inventory {
+        let filters = filters_of(config);
+        if filters != self.filters {
+            return Inventory { filters, ..Inventory::default() };
+        }
+        let configured: HashSet<(String, String)> = config
+            .accounts
+            .iter()
+            .flat_map(|a| a.regions.iter().map(move |r| (a.name.clone(), r.region_id.clone())))
+            .collect();
+        let still = |key: &SourceKey| configured.contains(&(key.account.clone(), key.region_id.clone()));
+        let sources = self.sources.into_iter().filter(|(key, _)| still(key)).collect();
+        let failing = self.failing.into_iter().filter(|(key, _)| still(key)).collect();
+        Inventory { sources, failing, filters }
+    }
+
+    /// Takes one source's list: a good one replaces what is known (what it misses is dropped
+    /// after [`MISSES_BEFORE_DROP`] lists in a row), a failed one keeps it. Logs a failure
+    /// once per source and error class, and the recovery.
+    pub fn apply(
+        &mut self,
+        key: &SourceKey,
+        outcome: Result<&[DiscoveredInstance], &DiscoveryError>,
+    ) -> Applied {
+        match outcome {
+            Ok(found) => {
+                if let Some(class) = self.failing.remove(key) {
+                    tracing::info!(source = %key, code = class, "discovery lists this region and engine again");
+                }
+                self.take_list(key, found)
+            }
+            Err(err) => {
+                self.note_failure(key, err);
+                Applied::default()
+            }
+        }
+    }
+
+    fn take_list(&mut self, key: &SourceKey, found: &[DiscoveredInstance]) -> Applied {
+        let first = !self.sources.contains_key(key);
+        let known = self.sources.entry(key.clone()).or_default();
+        let mut applied = Applied::default();
+        let listed: HashSet<String> = found.iter().map(|i| i.instance_id.clone()).collect();
+        for instance in found {
+            let id = instance.instance_id.clone();
+            if known.insert(id, Known { instance: instance.clone(), misses: 0 }).is_none() {
+                applied.added += 1;
+            }
+        }
+        for (id, entry) in known.iter_mut() {
+            if !listed.contains(id) {
+                entry.misses += 1;
+                if entry.misses < MISSES_BEFORE_DROP {
+                    tracing::debug!(source = %key, instance_id = %id, "instance missing from discovery once; kept");
+                }
+            }
+        }
+        let before = known.len();
+        known.retain(|id, entry| {
+            let keep = entry.misses < MISSES_BEFORE_DROP;
+            if !keep {
+                tracing::info!(source = %key, instance_id = %id, "instance missing from {MISSES_BEFORE_DROP} discoveries in a row; no longer polled");
+            }
+            keep
+        });
+        applied.dropped = before - known.len();
+        if first {
+            tracing::info!(source = %key, instances = known.len(), "discovered");
+        } else if applied.added > 0 {
+            tracing::info!(source = %key, added = applied.added, instances = known.len(), "new instances discovered");
+        }
+        applied
+    }
+
+    fn note_failure(&mut self, key: &SourceKey, err: &DiscoveryError) {
+        let class = err.metric_label();
+        let kept = self.sources.get(key).map_or(0, BTreeMap::len);
+        if self.failing.insert(key.clone(), class) == Some(class) {
+            tracing::debug!(source = %key, error = %err, "discovery still failing");
+            return;
+        }
+        tracing::warn!(
+            source = %key,
+            code = class,
+            error = %err,
+            hint = %err.hint(key.engine.product()),
+            kept_instances = kept,
+            "discovery list failed; the last good list of this region and engine is kept"
+        );
+    }
+
+    /// Every instance to poll under `config`, in config order: in each region the listed
+    /// instances, then the discovered ones by engine and id.
+    pub fn instances(&self, config: &Config) -> Vec<PolledInstance> {
+        let discovery = config.discovery.as_ref();
+        let excluded: HashSet<&str> =
+            discovery.iter().flat_map(|d| d.exclude_instances.iter().map(String::as_str)).collect();
+        let mut polled = Vec::new();
+        for account in &config.accounts {
+            for region in &account.regions {
+                let found: Vec<&DiscoveredInstance> = self
+                    .sources
+                    .range(source_range(&account.name, &region.region_id))
+                    .flat_map(|(_, known)| known.values().map(|k| &k.instance))
+                    .collect();
+                let by_id: HashMap<&str, &DiscoveredInstance> =
+                    found.iter().map(|i| (i.instance_id.as_str(), *i)).collect();
+                let listed: HashSet<&str> = region.instances.iter().map(|i| i.instance_id.as_str()).collect();
+                let polled_instance =
+                    |instance: InstanceConfig, found: Option<&DiscoveredInstance>| PolledInstance {
+                        account: account.name.clone(),
+                        region_id: region.region_id.clone(),
+                        instance,
+                        engine: found.map(|f| f.engine),
+                        tags: found.map(|f| f.tags.clone()).unwrap_or_default(),
+                    };
+                for instance in &region.instances {
+                    let found = by_id.get(instance.instance_id.as_str()).copied();
+                    let mut instance = instance.clone();
+                    if instance.cluster_name.is_none() {
+                        instance.cluster_name = found.and_then(|f| f.cluster_name.clone());
+                    }
+                    polled.push(polled_instance(instance, found));
+                }
+                let mut seen = HashSet::new();
+                for found in found {
+                    let id = found.instance_id.as_str();
+                    if listed.contains(id) || excluded.contains(id) || !seen.insert(id) {
+                        continue;
+                    }
+                    polled.push(polled_instance(discovered_config(found), Some(found)));
+                }
+            }
+        }
+        polled
+    }
+
+    /// What the last good list of each source holds, for `discover`.
+    pub fn found(&self, key: &SourceKey) -> Vec<&DiscoveredInstance> {
+        self.sources.get(key).map(|known| known.values().map(|k| &k.instance).collect()).unwrap_or_default()
+    }
+}
+
+/// The engines and tags lists were made with.
+type Filters = (Vec<Engine>, Vec<(String, String)>);
+
+fn filters_of(config: &Config) -> Option<Filters> {
+    config.discovery.as_ref().map(|d| (d.engines.clone(), d.tags.clone()))
+}
+
+/// The sources of one account and region, whatever the engine.
+fn source_range(account: &str, region_id: &str) -> std::ops::RangeInclusive<SourceKey> {
+    let key = |engine| SourceKey { account: account.to_string(), region_id: region_id.to_string(), engine };
+    key(Engine::ALL[0])..=key(Engine::ALL[Engine::ALL.len() - 1])
+}
+
+fn discovered_config(found: &DiscoveredInstance) -> InstanceConfig {
+    InstanceConfig {
+        instance_id: found.instance_id.clone(),
+        cluster_name: found.cluster_name.clone(),
+        datasource_id: None,
+        backup_set_id: None,
+    }
+}
+
+#[cfg(test)]
+mod tests;

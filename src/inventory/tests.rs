@@ -1,0 +1,99 @@
+use super::*;
+use crate::config::parse;
+
+fn config(text: &str) -> Config {
+    parse(text, "test.yaml").unwrap()
+}
+
+fn key(engine: Engine) -> SourceKey {
+    SourceKey { account: "default".into(), region_id: "cn-hangzhou".into(), engine }
+}
+
+fn found(id: &str, engine: Engine) -> DiscoveredInstance {
+    DiscoveredInstance { instance_id: id.into(), engine, cluster_name: None, tags: Vec::new() }
+}
+
+fn ids(polled: &[PolledInstance]) -> Vec<&str> {
+    polled.iter().map(|p| p.instance.instance_id.as_str()).collect()
+}
+
+const DISCOVERY: &str =
+    "discovery: {exclude_instances: [rm-excluded]}\nregions:\n  - region_id: cn-hangzhou\n";
+
+#[test]
+fn an_instance_is_dropped_only_after_two_good_lists_in_a_row_miss_it() {
+    let config = config(DISCOVERY);
+    let mut inventory = Inventory::new(&config);
+    let both = vec![found("rm-a", Engine::RdsMysql), found("rm-b", Engine::RdsMysql)];
+    assert_eq!(inventory.apply(&key(Engine::RdsMysql), Ok(&both)).added, 2);
+    inventory.apply(&key(Engine::RdsMysql), Ok(&[found("rm-a", Engine::RdsMysql)]));
+    assert_eq!(ids(&inventory.instances(&config)), ["rm-a", "rm-b"]);
+    // Seen again: the count of misses starts over.
+    inventory.apply(&key(Engine::RdsMysql), Ok(&both));
+    inventory.apply(&key(Engine::RdsMysql), Ok(&[found("rm-a", Engine::RdsMysql)]));
+    assert_eq!(ids(&inventory.instances(&config)), ["rm-a", "rm-b"]);
+    let applied = inventory.apply(&key(Engine::RdsMysql), Ok(&[found("rm-a", Engine::RdsMysql)]));
+    assert_eq!(applied.dropped, 1);
+    assert_eq!(ids(&inventory.instances(&config)), ["rm-a"]);
+}
+
+#[test]
+fn a_failed_list_keeps_the_last_good_one() {
+    let config = config(DISCOVERY);
+    let mut inventory = Inventory::new(&config);
+    inventory.apply(&key(Engine::Mongodb), Ok(&[found("dds-a", Engine::Mongodb)]));
+    let err = DiscoveryError::Paging { pages: 1, detail: "x".into() };
+    for _ in 0..3 {
+        inventory.apply(&key(Engine::Mongodb), Err(&err));
+    }
+    assert_eq!(ids(&inventory.instances(&config)), ["dds-a"]);
+}
+
+#[test]
+fn listed_instances_win_and_excluded_ones_stay_out() {
+    let text = "discovery: {exclude_instances: [rm-excluded]}\nregions:\n  - region_id: cn-hangzhou\n    instances:\n      - {instance_id: dds-s, datasource_id: ds-1}\n      - {instance_id: rm-byhand}\n";
+    let config = config(text);
+    let mut inventory = Inventory::new(&config);
+    inventory.apply(
+        &key(Engine::RdsMysql),
+        Ok(&[found("rm-excluded", Engine::RdsMysql), found("rm-z", Engine::RdsMysql)]),
+    );
+    let sharded =
+        DiscoveredInstance { cluster_name: Some("dds-s".into()), ..found("dds-s", Engine::Mongodb) };
+    inventory.apply(&key(Engine::Mongodb), Ok(&[sharded]));
+    let polled = inventory.instances(&config);
+    assert_eq!(ids(&polled), ["dds-s", "rm-byhand", "rm-z"]);
+    // The listed fields stay, discovery adds the engine and the cluster name.
+    assert_eq!(polled[0].instance.datasource_id.as_deref(), Some("ds-1"));
+    assert_eq!(polled[0].instance.cluster_name.as_deref(), Some("dds-s"));
+    assert_eq!(polled[0].engine, Some(Engine::Mongodb));
+    assert_eq!(polled[1].engine, None);
+    assert_eq!(polled[1].info(config.discovery.as_ref(), false).engine, None);
+}
+
+#[test]
+fn lists_are_carried_over_a_reload_unless_the_filters_change() {
+    let config_a = config(DISCOVERY);
+    let mut inventory = Inventory::new(&config_a);
+    inventory.apply(&key(Engine::RdsMysql), Ok(&[found("rm-a", Engine::RdsMysql)]));
+    let same = config("discovery: {refresh_interval: 1m}\nregions:\n  - region_id: cn-hangzhou\n  - region_id: cn-beijing\n");
+    let inventory = inventory.carried_into(&same);
+    assert_eq!(ids(&inventory.instances(&same)), ["rm-a"]);
+    let retagged = config("discovery: {tags: {env: prod}}\nregions:\n  - region_id: cn-hangzhou\n");
+    assert!(inventory.carried_into(&retagged).instances(&retagged).is_empty());
+}
+
+#[test]
+fn tag_labels_take_each_instances_value_or_empty() {
+    let config = config("discovery: {tag_labels: [env, team]}\nregions:\n  - region_id: cn-hangzhou\n");
+    let mut inventory = Inventory::new(&config);
+    let tagged = DiscoveredInstance {
+        tags: vec![("team".into(), "db".into())],
+        ..found("pc-a", Engine::PolardbMysql)
+    };
+    inventory.apply(&key(Engine::PolardbMysql), Ok(&[tagged]));
+    let info = inventory.instances(&config)[0].info(config.discovery.as_ref(), true);
+    assert_eq!(info.tag_values, ["", "db"]);
+    assert_eq!(info.account.as_deref(), Some("default"));
+    assert_eq!(info.engine, Some(Engine::PolardbMysql));
+}
