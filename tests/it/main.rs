@@ -20,6 +20,7 @@ mod credentials_accounts;
 mod credentials_chain;
 mod credentials_ecs;
 mod credentials_sts;
+mod discovery;
 mod exporter_binary;
 mod golden_exposition;
 mod hostile_body_cap;
