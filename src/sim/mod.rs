@@ -20,6 +20,7 @@
 
 mod action;
 pub mod demo;
+pub mod discovery;
 pub mod gateway;
 mod handle;
 mod store;
@@ -39,6 +40,7 @@ pub use demo::{
     demo_accounts, demo_regions, demo_simulator, living_simulator, LivingInstance, DEMO_ACCESS_KEY_ID,
     DEMO_ACCESS_KEY_SECRET,
 };
+pub use discovery::{demo_db_instances, SimDbInstance, SimDbKind};
 pub use gateway::{Fault, Gateway};
 pub use handle::SimHandle;
 
@@ -115,6 +117,7 @@ pub struct Simulator {
     source: Option<TaskSource>,
     forbidden: HashSet<(String, String)>,
     max_page_size: u64,
+    db_instances: Vec<SimDbInstance>,
 }
 
 impl Default for Simulator {
@@ -133,6 +136,7 @@ impl Simulator {
             source: None,
             forbidden: HashSet::new(),
             max_page_size: Self::DEFAULT_MAX_PAGE_SIZE,
+            db_instances: Vec::new(),
         }
     }
 
@@ -177,14 +181,21 @@ impl Simulator {
         self
     }
 
+    /// Instances the discovery APIs list (a later one with the same region and id wins).
+    pub fn with_db_instances(mut self, instances: impl IntoIterator<Item = SimDbInstance>) -> Self {
+        self.db_instances.extend(instances);
+        self
+    }
+
     /// Binds `addr` (port 0 picks a free port) and serves until the handle is shut down or the
     /// last clone of it is dropped.
     pub async fn start(self, addr: SocketAddr) -> std::io::Result<SimHandle> {
         Ok(self.mount(&Gateway::start(addr).await?))
     }
 
-    /// Serves DBS on `gateway`, beside the products already there; its keys become the
-    /// gateway's, for every product.
+    /// Serves DBS and the discovery APIs (RDS, PolarDB, MongoDB; with no instance, they list
+    /// none) on `gateway`, beside the products already there; its keys become the gateway's,
+    /// for every product.
     pub fn mount(self, gateway: &Gateway) -> SimHandle {
         for (id, account) in self.accounts {
             gateway.accept(id, account);
@@ -196,6 +207,8 @@ impl Simulator {
         };
         let dbs = Arc::new(handle::Dbs::new(config, self.tasks));
         gateway.mount(Arc::clone(&dbs) as Arc<dyn gateway::Product>);
-        SimHandle::new(gateway.clone(), dbs)
+        let estate = Arc::new(discovery::Estate::new(self.db_instances));
+        discovery::mount(gateway, &estate);
+        SimHandle::new(gateway.clone(), dbs, estate)
     }
 }
