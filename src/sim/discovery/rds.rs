@@ -174,8 +174,9 @@ fn engine_version(engine: &str) -> &'static str {
     }
 }
 
-/// One `DBInstance` item. A read-only instance's `MasterInstanceId` is the first primary of its
-/// engine in the region (`region` holds every RDS instance there, sorted by id).
+/// One `DBInstance` item. A read-only instance's `MasterInstanceId` is the first running primary
+/// of its engine in the region, else the first primary (`region` holds every RDS instance there,
+/// sorted by id).
 fn instance_json(instance: &SimDbInstance, region: &[SimDbInstance]) -> Value {
     let SimDbKind::Rds { engine, instance_type, storage_type } = &instance.kind else {
         unreachable!("only RDS instances are listed")
@@ -183,10 +184,11 @@ fn instance_json(instance: &SimDbInstance, region: &[SimDbInstance]) -> Value {
     let master = if instance_type.eq_ignore_ascii_case("Readonly") {
         region
             .iter()
-            .find(|other| {
+            .filter(|other| {
                 matches!(&other.kind, SimDbKind::Rds { engine: e, instance_type: t, .. }
                     if e == engine && t == "Primary")
             })
+            .min_by_key(|primary| primary.status != "Running")
             .map_or("", |primary| primary.id.as_str())
     } else {
         ""
