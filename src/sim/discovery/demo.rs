@@ -112,6 +112,32 @@ mod tests {
         }
     }
 
+    /// The rule: which instances discovery polls.
+    fn applicable(instance: &SimDbInstance) -> bool {
+        let kind_fits = match &instance.kind {
+            SimDbKind::Rds { engine, instance_type, storage_type } => {
+                instance_type == "Primary"
+                    && (engine == "PostgreSQL"
+                        || (engine == "MySQL"
+                            && !matches!(storage_type.as_str(), "local_ssd" | "ephemeral_ssd")))
+            }
+            SimDbKind::PolarDb { db_type } => db_type == "MySQL",
+            SimDbKind::MongoReplicate | SimDbKind::MongoSharding => true,
+        };
+        kind_fits && instance.status == "Running"
+    }
+
+    #[test]
+    fn exactly_the_demo_instances_are_applicable() {
+        let applicable: BTreeSet<(String, String)> =
+            demo_db_instances().into_iter().filter(applicable).map(|i| (i.region, i.id)).collect();
+        let demo: BTreeSet<(String, String)> = demo_regions()
+            .into_iter()
+            .flat_map(|(region, instances)| instances.into_iter().map(move |(id, _)| (region.clone(), id)))
+            .collect();
+        assert_eq!(applicable, demo);
+    }
+
     #[test]
     fn each_region_also_has_instances_discovery_passes_over() {
         let estate = demo_db_instances();

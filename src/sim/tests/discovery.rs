@@ -379,3 +379,14 @@ async fn without_format_json_a_listing_is_xml_with_repeated_items() {
     assert!(text.contains("<Items><DBCluster><Category>"), "{text}");
     assert_eq!(text.matches("<DBCluster>").count(), 2);
 }
+
+#[tokio::test]
+async fn the_demo_simulator_lists_the_demo_estate() {
+    use crate::sim::{demo_db_instances, demo_simulator, DEMO_ACCESS_KEY_ID, DEMO_ACCESS_KEY_SECRET};
+    let sim = start(demo_simulator(1_700_000_000_000)).await;
+    assert_eq!(sim.db_instances().len(), demo_db_instances().len());
+    let mut request = request(POLARDB, HANGZHOU, &[("AccessKeyId", DEMO_ACCESS_KEY_ID)]);
+    request = signed("POST", request, DEMO_ACCESS_KEY_SECRET);
+    let body = send(&sim, "POST", &request).await.json();
+    assert!(clusters(&body).contains(&"pc-bp1demo3n8f5t2w".to_string()), "{body}");
+}
