@@ -5,7 +5,9 @@
 //! The simulator accepts one AccessKey, printed at start. Its instances have download tasks that
 //! come and go (as in `demo`): the demo's instances always, and with `--config.file` every
 //! instance of that configuration too, so pointing that file's regions at the simulator shows
-//! live data for each of them.
+//! live data for each of them. The discovery APIs (RDS, PolarDB, MongoDB) list the same
+//! instances, each as the engine its id's prefix names, beside the demo's estate, so a
+//! configuration with `discovery:` works against it too.
 
 use std::future::Future;
 use std::time::SystemTime;
@@ -13,7 +15,7 @@ use std::time::SystemTime;
 use crate::config::Config;
 use crate::http::parse_listen_address;
 use crate::sim::demo::{demo_instances, living_simulator, LivingInstance};
-use crate::sim::{DEMO_ACCESS_KEY_ID, DEMO_ACCESS_KEY_SECRET};
+use crate::sim::{demo_db_instances, SimDbInstance, DEMO_ACCESS_KEY_ID, DEMO_ACCESS_KEY_SECRET};
 use crate::Error;
 
 /// Next to the exporter's 19680, on loopback.
@@ -35,6 +37,26 @@ pub fn instances(config: Option<&Config>) -> Vec<LivingInstance> {
         }
     }
     instances
+}
+
+/// What the discovery APIs list: the demo's estate, then each of `instances` not in it as an
+/// instance of the engine its id's prefix names (`rm-` RDS MySQL, `pgm-` RDS PostgreSQL, `pc-`
+/// PolarDB MySQL, `dds-` a MongoDB replica set, or a sharded cluster when its cluster name is its
+/// own id; RDS MySQL otherwise).
+pub fn discovered(instances: &[LivingInstance]) -> Vec<SimDbInstance> {
+    let mut estate = demo_db_instances();
+    for living in instances {
+        if estate.iter().any(|i| i.region == living.region && i.id == living.instance) {
+            continue;
+        }
+        let instance = if living.cluster.as_deref() == Some(living.instance.as_str()) {
+            SimDbInstance::mongo_sharding(&living.region, &living.instance)
+        } else {
+            SimDbInstance::by_id_prefix(&living.region, &living.instance)
+        };
+        estate.push(instance);
+    }
+    estate
 }
 
 /// What `simulate` prints once the simulator listens: its endpoint and key, what it serves,
@@ -73,7 +95,11 @@ pub fn instructions(url: &str, instances: &[LivingInstance], config: Option<&Con
          \n\
          The key is a fixed test key published with this program; the simulator accepts no other,\n\
          in any region. Instances with download tasks that come and go ({count}):\n  {served}\n\
-         Any other instance id is listed with no tasks.\n\
+         Any other instance id is listed with no tasks. The discovery APIs (RDS, PolarDB, MongoDB)\n\
+         list these instances too, each as the engine its id's prefix names (rm- RDS MySQL, pgm- RDS\n\
+         PostgreSQL, pc- PolarDB MySQL, dds- MongoDB), beside a few that discovery passes over. To\n\
+         try discovery, give each region\n  \
+         discovery_endpoints: {{rds: {url}, polardb: {url}, mongodb: {url}}}\n\
          \n\
          To poll it, give every region of your configuration `endpoint: {url}` (with `accounts:`,\n\
          give each account `credentials: {{source: environment}}`) and run the exporter with the key:\n\
@@ -105,6 +131,7 @@ pub async fn run(
     let instances = instances(config);
     let now_ms = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
     let simulator = living_simulator(now_ms, instances.clone())
+        .with_db_instances(discovered(&instances))
         .start(address)
         .await
         .map_err(|source| Error::Bind { address, source })?;
@@ -130,6 +157,22 @@ mod tests {
         assert_eq!(served.len(), demo + 1, "the demo instance listed in the file is not served twice");
         assert!(served.iter().any(|i| i.region == "eu-central-1" && i.instance == "rm-mine"));
         assert_eq!(instances(None).len(), demo);
+    }
+
+    #[test]
+    fn configured_instances_are_discovered_by_their_prefix() {
+        let text = "regions:\n  - region_id: eu-central-1\n    instances:\n      - instance_id: pgm-mine\n      - instance_id: pc-mine\n      - instance_id: dds-rs\n      - instance_id: dds-sh\n        cluster_name: dds-sh\n      - instance_id: mine\n";
+        let config = config::parse(text, "mine.yaml").unwrap();
+        let estate = discovered(&instances(Some(&config)));
+        let kind = |id: &str| {
+            estate.iter().find(|i| i.region == "eu-central-1" && i.id == id).map(|i| i.kind.clone())
+        };
+        assert_eq!(kind("pgm-mine"), Some(SimDbInstance::rds_postgresql("r", "i").kind));
+        assert_eq!(kind("pc-mine"), Some(SimDbInstance::polardb_mysql("r", "i").kind));
+        assert_eq!(kind("dds-rs"), Some(SimDbInstance::mongo_replicate("r", "i").kind));
+        assert_eq!(kind("dds-sh"), Some(SimDbInstance::mongo_sharding("r", "i").kind));
+        assert_eq!(kind("mine"), Some(SimDbInstance::rds_mysql("r", "i").kind));
+        assert_eq!(estate.len(), demo_db_instances().len() + 5, "demo instances are not listed twice");
     }
 
     #[test]

@@ -97,9 +97,10 @@ pub fn demo_accounts() -> Vec<(String, Vec<(String, DemoInstances)>)> {
     accounts
 }
 
-/// A simulator that accepts the demo key and serves [`demo_tasks`] for the current time.
+/// A simulator that accepts the demo key, serves [`demo_tasks`] for the current time, and lists
+/// [`demo_db_instances`](super::demo_db_instances) to discovery.
 pub fn demo_simulator(start_ms: u64) -> Simulator {
-    living_simulator(start_ms, demo_instances())
+    living_simulator(start_ms, demo_instances()).with_db_instances(super::demo_db_instances())
 }
 
 /// A simulator that accepts the demo key and serves tasks that come and go on `instances`, as

@@ -1,9 +1,11 @@
-//! The running simulator: the DBS product's state, and the handle tests hold.
+//! The running simulator: the DBS product's state, and the handle tests hold (its discovery
+//! methods are in `discovery/handle.rs`).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
+use super::discovery::Estate;
 use super::gateway::{Fault, Gateway};
 use super::{SimTask, TaskSource};
 use crate::util::lock;
@@ -68,11 +70,17 @@ fn index(tasks: Vec<SimTask>) -> HashMap<(String, String), Vec<SimTask>> {
 pub struct SimHandle {
     gateway: Gateway,
     dbs: Arc<Dbs>,
+    /// The instances the discovery APIs list.
+    estate: Arc<Estate>,
 }
 
 impl SimHandle {
-    pub(crate) fn new(gateway: Gateway, dbs: Arc<Dbs>) -> Self {
-        SimHandle { gateway, dbs }
+    pub(crate) fn new(gateway: Gateway, dbs: Arc<Dbs>, estate: Arc<Estate>) -> Self {
+        SimHandle { gateway, dbs, estate }
+    }
+
+    pub(crate) fn estate(&self) -> &Estate {
+        &self.estate
     }
 
     /// `http://127.0.0.1:PORT`, ready to be used as an endpoint override.

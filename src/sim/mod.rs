@@ -1,11 +1,13 @@
-//! An in-crate simulator of the DBS `DescribeDownloadTask` endpoint, for integration tests and the
-//! exporter's `demo` mode.
+//! An in-crate simulator of the DBS `DescribeDownloadTask` endpoint and of the list APIs that
+//! instance discovery reads, for integration tests and the exporter's `demo` mode.
 //!
 //! It is a product on a loopback [`gateway`] that checks requests the way the real gateway does
 //! (common parameters, signature V1, timestamp window, nonce replay, STS tokens); DBS adds RAM
 //! denial and answers with the real body shapes (every task field a string, paging integers,
 //! in-band `Success:"false"`). The gateway can be told to misbehave ([`Fault`]) so the client's
-//! retries and error paths get exercised.
+//! retries and error paths get exercised. The [`discovery`] products (RDS `DescribeDBInstances`
+//! and `ListTagResources`, PolarDB `DescribeDBClusters`, MongoDB `DescribeDBInstances`) list one
+//! estate of [`SimDbInstance`]s, with the request and answer shapes of the official SDK models.
 //!
 //! Choices where the real service is not documented:
 //! - a non-numeric `PageSize`, `CurrentPage`, `StartTime` or `EndTime`, or a `TaskType` other
@@ -17,9 +19,40 @@
 //!   is 400 `MissingRegionCode`; a malformed `Timestamp` is 400 `InvalidTimeStamp.Format`;
 //! - a path other than `/` is a plain-text 404, a method other than GET/POST a plain-text 405;
 //! - without `Format=json` every answer, errors included, is XML.
+//!
+//! Choices of the discovery APIs, where Alibaba documents no error code or behaviour (every
+//! refusal is the gateway's error body with HTTP 400 unless said otherwise):
+//! - a missing `RegionId` is `MissingRegionId`; RAM denial ([`SimHandle::deny_action`]) is HTTP
+//!   403 `Forbidden.RAM`, checked after the signature and before any parameter;
+//! - a non-numeric or out-of-range `PageNumber` (below 1) is `InvalidPageNumber.Malformed`; RDS's
+//!   `PageSize` or `MaxResults` outside 1-100 is `InvalidPageSize.Malformed` /
+//!   `InvalidMaxResults.Malformed`; PolarDB's and MongoDB's `PageSize` other than 30, 50 or 100
+//!   is `InvalidPageSize.Malformed`; a page past the end is an empty list with the totals;
+//! - RDS pages by token when `MaxResults` or `NextToken` is given (`PageSize`/`PageNumber` are
+//!   then ignored; `MaxResults` defaults to 30). A token is a cursor (the last id sent, with a
+//!   checksum), so instances added or removed between pages shift nothing; a token the simulator
+//!   did not issue, or one of the other RDS action, is `InvalidNextToken`. The last page's
+//!   `NextToken` is `""`; numbered paging sends no `NextToken`;
+//! - RDS `Tags` that are not a JSON object of string values, or hold more than 5 pairs, are
+//!   `InvalidTags.Format`; an empty value in `Tags`, or a `Tag.N.Key` without its `Tag.N.Value`,
+//!   matches the key with any value; a `Tag.N.Value` without its key, or N outside 1-20, is
+//!   `InvalidTag.Malformed`;
+//! - MongoDB's `DBInstanceType` other than `replicate`/`sharding` (any case) is
+//!   `InvalidDBInstanceType.Malformed`; engine, type and status filters ignore case and an
+//!   unknown value lists nothing;
+//! - `ListTagResources`: a missing `ResourceType` is `MissingResourceType`, one other than
+//!   `INSTANCE` is `InvalidResourceType`; `ResourceId.N` with N outside 1-50 (so more than 50
+//!   ids) is `InvalidResourceId.NumberExceed`; neither ids nor tags is `MissingParameter`; with
+//!   `Tag.N`, only instances carrying all of them are listed, with all their tags; unknown ids
+//!   and ids of other regions are left out silently; entries are sorted by instance and key, 50
+//!   an answer;
+//! - a read-only RDS instance's `MasterInstanceId` is a primary of its engine in its region;
+//!   fields the exporter does not read (zone, resource group, creation time, ...) are fixed
+//!   plausible values.
 
 mod action;
 pub mod demo;
+pub mod discovery;
 pub mod gateway;
 mod handle;
 mod store;
@@ -39,6 +72,7 @@ pub use demo::{
     demo_accounts, demo_regions, demo_simulator, living_simulator, LivingInstance, DEMO_ACCESS_KEY_ID,
     DEMO_ACCESS_KEY_SECRET,
 };
+pub use discovery::{demo_db_instances, SimDbInstance, SimDbKind};
 pub use gateway::{Fault, Gateway};
 pub use handle::SimHandle;
 
@@ -115,6 +149,7 @@ pub struct Simulator {
     source: Option<TaskSource>,
     forbidden: HashSet<(String, String)>,
     max_page_size: u64,
+    db_instances: Vec<SimDbInstance>,
 }
 
 impl Default for Simulator {
@@ -133,6 +168,7 @@ impl Simulator {
             source: None,
             forbidden: HashSet::new(),
             max_page_size: Self::DEFAULT_MAX_PAGE_SIZE,
+            db_instances: Vec::new(),
         }
     }
 
@@ -177,14 +213,21 @@ impl Simulator {
         self
     }
 
+    /// Instances the discovery APIs list (a later one with the same region and id wins).
+    pub fn with_db_instances(mut self, instances: impl IntoIterator<Item = SimDbInstance>) -> Self {
+        self.db_instances.extend(instances);
+        self
+    }
+
     /// Binds `addr` (port 0 picks a free port) and serves until the handle is shut down or the
     /// last clone of it is dropped.
     pub async fn start(self, addr: SocketAddr) -> std::io::Result<SimHandle> {
         Ok(self.mount(&Gateway::start(addr).await?))
     }
 
-    /// Serves DBS on `gateway`, beside the products already there; its keys become the
-    /// gateway's, for every product.
+    /// Serves DBS and the discovery APIs (RDS, PolarDB, MongoDB; with no instance, they list
+    /// none) on `gateway`, beside the products already there; its keys become the gateway's,
+    /// for every product.
     pub fn mount(self, gateway: &Gateway) -> SimHandle {
         for (id, account) in self.accounts {
             gateway.accept(id, account);
@@ -196,6 +239,8 @@ impl Simulator {
         };
         let dbs = Arc::new(handle::Dbs::new(config, self.tasks));
         gateway.mount(Arc::clone(&dbs) as Arc<dyn gateway::Product>);
-        SimHandle::new(gateway.clone(), dbs)
+        let estate = Arc::new(discovery::Estate::new(self.db_instances));
+        discovery::mount(gateway, &estate);
+        SimHandle::new(gateway.clone(), dbs, estate)
     }
 }

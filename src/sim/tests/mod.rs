@@ -2,6 +2,8 @@
 //! signed with the crate's own signer.
 
 mod auth;
+mod discovery;
+mod discovery_rds;
 mod faults;
 mod listing;
 
