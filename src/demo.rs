@@ -8,7 +8,9 @@ use std::time::{Duration, SystemTime};
 
 use crate::api::TaskType;
 use crate::app::{AccountCredentials, ConfigSource, Daemon, WebOptions};
-use crate::config::{AccountConfig, Config, InstanceConfig, RegionConfig};
+use crate::config::{
+    AccountConfig, Config, DiscoveryConfig, DiscoveryEndpoints, InstanceConfig, RegionConfig,
+};
 use crate::credentials::{CredentialSpec, Credentials, StaticCredentials};
 use crate::poller::Shard;
 use crate::sim::demo::{demo_accounts, demo_simulator, DEMO_ACCESS_KEY_ID, DEMO_ACCESS_KEY_SECRET};
@@ -18,9 +20,17 @@ use crate::Error;
 /// How often the demo polls: short, so changes show up within seconds.
 pub const DEMO_POLL_INTERVAL: Duration = Duration::from_secs(5);
 
-/// The configuration the demo runs with: every simulated region and instance, in two accounts
-/// (so its series carry the `account` label, as with any `accounts:` file of more than one).
+/// The configuration the demo runs with: every simulated region, its instances found by
+/// discovery (which passes over the simulator's read-only, local-disk, creating and other
+/// engines' instances), in two accounts (so its series carry the `account` label, as with any
+/// `accounts:` file of more than one). The sharded MongoDB clusters are listed by hand with
+/// their `cluster_name`, as a config would, and discovery adds their engine.
 pub fn demo_config(simulator_url: &str) -> Config {
+    let endpoints = DiscoveryEndpoints {
+        rds: Some(simulator_url.to_string()),
+        polardb: Some(simulator_url.to_string()),
+        mongodb: Some(simulator_url.to_string()),
+    };
     let accounts: Vec<AccountConfig> = demo_accounts()
         .into_iter()
         .map(|(name, regions)| AccountConfig {
@@ -31,9 +41,10 @@ pub fn demo_config(simulator_url: &str) -> Config {
                 .map(|(region_id, instances)| RegionConfig {
                     region_id,
                     endpoint: Some(simulator_url.to_string()),
-                    discovery_endpoints: Default::default(),
+                    discovery_endpoints: endpoints.clone(),
                     instances: instances
                         .into_iter()
+                        .filter(|(_, cluster_name)| cluster_name.is_some())
                         .map(|(instance_id, cluster_name)| InstanceConfig {
                             instance_id,
                             cluster_name,
@@ -58,11 +69,18 @@ pub fn demo_config(simulator_url: &str) -> Config {
         rate_limit_per_region: 50.0,
         max_staleness: DEMO_POLL_INTERVAL * 3,
         metrics: crate::config::MetricsOptions::default(),
-        discovery: None,
+        discovery: Some(DiscoveryConfig {
+            refresh_interval: DEMO_REFRESH_INTERVAL,
+            tag_labels: vec!["env".into(), "team".into()],
+            ..DiscoveryConfig::default()
+        }),
         accounts,
         regions,
     }
 }
+
+/// How often the demo refreshes discovery.
+pub const DEMO_REFRESH_INTERVAL: Duration = Duration::from_secs(30);
 
 /// Starts the simulator on a free loopback port and the exporter on `web`, until `shutdown`.
 pub async fn run(web: WebOptions, shutdown: impl Future<Output = ()>) -> Result<(), Error> {

@@ -82,7 +82,11 @@ fn mixed_estate(region: &str) -> Vec<SimDbInstance> {
         SimDbInstance::rds(region, "pgm-readonly", "PostgreSQL", "Readonly", "cloud_essd"),
         SimDbInstance::rds(region, "rm-sqlserver", "SQLServer", "Primary", "cloud_essd"),
         SimDbInstance::polardb_mysql(region, "pc-mysql"),
-        SimDbInstance::new(region, "pc-postgres", dbs_exporter::sim::SimDbKind::PolarDb { db_type: "PostgreSQL".into() }),
+        SimDbInstance::new(
+            region,
+            "pc-postgres",
+            dbs_exporter::sim::SimDbKind::PolarDb { db_type: "PostgreSQL".into() },
+        ),
         SimDbInstance::polardb_mysql(region, "pc-deleting").with_status("Deleting"),
         SimDbInstance::mongo_replicate(region, "dds-replica"),
         SimDbInstance::mongo_sharding(region, "dds-sharded"),
@@ -94,7 +98,8 @@ const APPLICABLE: [&str; 5] = ["dds-replica", "dds-sharded", "pc-mysql", "pgm-pr
 
 #[tokio::test]
 async fn only_applicable_instances_become_targets_each_with_its_engine() {
-    let mut sharded_task = SimTask::new("t-sharded", REGION, "dds-sharded", TaskType::Full, "finished", now_ms());
+    let mut sharded_task =
+        SimTask::new("t-sharded", REGION, "dds-sharded", TaskType::Full, "finished", now_ms());
     sharded_task.cluster = Some("dds-sharded".into());
     let sim = simulator(mixed_estate(REGION), vec![sharded_task]).await;
     let mut pipeline = pipeline(&config_text(&sim, "{}", &[REGION]));
@@ -114,18 +119,34 @@ async fn only_applicable_instances_become_targets_each_with_its_engine() {
         assert!(info[id].contains(&format!("engine=\"{engine}\"")), "{}", info[id]);
     }
     // The sharded cluster is listed by its own id as ClusterName, and its task is counted.
-    let asked: Vec<_> = sim.requests().into_iter().filter(|r| r.get("InstanceName").map(String::as_str) == Some("dds-sharded")).collect();
-    assert!(!asked.is_empty() && asked.iter().all(|r| r.get("ClusterName").map(String::as_str) == Some("dds-sharded")));
+    let asked: Vec<_> = sim
+        .requests()
+        .into_iter()
+        .filter(|r| r.get("InstanceName").map(String::as_str) == Some("dds-sharded"))
+        .collect();
+    assert!(
+        !asked.is_empty()
+            && asked.iter().all(|r| r.get("ClusterName").map(String::as_str) == Some("dds-sharded"))
+    );
     let text = String::from_utf8(pipeline.exposition.body()).unwrap();
     let finished = samples(&text)
         .into_iter()
-        .find(|(k, _)| k.starts_with("aliyun_dbs_download_tasks{") && k.contains("dds-sharded") && k.contains("state=\"finished\""))
+        .find(|(k, _)| {
+            k.starts_with("aliyun_dbs_download_tasks{")
+                && k.contains("dds-sharded")
+                && k.contains("state=\"finished\"")
+        })
         .map(|(_, v)| v);
     assert_eq!(finished, Some(1.0), "{text}");
     // Per region and engine: what the lists found.
     let values = samples(&text);
-    let found = |engine: &str| values[&format!("aliyun_dbs_discovery_instances{{engine=\"{engine}\",region_id=\"{REGION}\"}}")];
-    assert_eq!((found("rds_mysql"), found("rds_postgresql"), found("polardb_mysql"), found("mongodb")), (1.0, 1.0, 1.0, 2.0));
+    let found = |engine: &str| {
+        values[&format!("aliyun_dbs_discovery_instances{{engine=\"{engine}\",region_id=\"{REGION}\"}}")]
+    };
+    assert_eq!(
+        (found("rds_mysql"), found("rds_postgresql"), found("polardb_mysql"), found("mongodb")),
+        (1.0, 1.0, 1.0, 2.0)
+    );
 }
 
 #[tokio::test]
@@ -137,7 +158,10 @@ async fn tags_filter_by_every_pair_and_label_the_instance_info() {
         SimDbInstance::rds_mysql(REGION, "rm-untagged"),
         SimDbInstance::polardb_mysql(REGION, "pc-both").with_tag("team", "db").with_tag("env", "prod"),
         SimDbInstance::polardb_mysql(REGION, "pc-staging").with_tag("env", "staging").with_tag("team", "db"),
-        SimDbInstance::mongo_sharding(REGION, "dds-both").with_tag("env", "prod").with_tag("team", "db").with_tag("cost-center", "42"),
+        SimDbInstance::mongo_sharding(REGION, "dds-both")
+            .with_tag("env", "prod")
+            .with_tag("team", "db")
+            .with_tag("cost-center", "42"),
         SimDbInstance::mongo_replicate(REGION, "dds-env-only").with_tag("env", "prod"),
     ];
     let sim = simulator(estate, Vec::new()).await;
@@ -146,26 +170,39 @@ async fn tags_filter_by_every_pair_and_label_the_instance_info() {
     pipeline.discover().await;
     assert_eq!(polled(&pipeline), set(&["dds-both", "pc-both", "rm-both"]));
     let info = instance_info(&pipeline);
-    assert!(info["rm-both"].contains("tag_team=\"db\"") && info["rm-both"].contains("tag_cost_center=\"\""), "{}", info["rm-both"]);
+    assert!(
+        info["rm-both"].contains("tag_team=\"db\"") && info["rm-both"].contains("tag_cost_center=\"\""),
+        "{}",
+        info["rm-both"]
+    );
     assert!(info["dds-both"].contains("tag_cost_center=\"42\""), "{}", info["dds-both"]);
 }
 
 #[tokio::test]
 async fn every_page_is_walked_rds_by_token_and_the_others_by_number() {
-    let mut estate: Vec<SimDbInstance> = (0..230).map(|i| SimDbInstance::rds_mysql(REGION, format!("rm-{i:03}"))).collect();
+    let mut estate: Vec<SimDbInstance> =
+        (0..230).map(|i| SimDbInstance::rds_mysql(REGION, format!("rm-{i:03}"))).collect();
     estate.extend((0..130).map(|i| SimDbInstance::polardb_mysql(REGION, format!("pc-{i:03}"))));
     estate.extend((0..101).map(|i| SimDbInstance::mongo_replicate(REGION, format!("dds-{i:03}"))));
     let sim = simulator(estate, Vec::new()).await;
     let mut pipeline = pipeline(&config_text(&sim, "{}", &[REGION]));
     pipeline.discover().await;
     assert_eq!(polled(&pipeline).len(), 230 + 130 + 101);
-    assert_eq!(sim.discovery_calls("DescribeDBInstances", "2014-08-15"), 3, "RDS: 100 + 100 + 30");
+    assert_eq!(
+        sim.discovery_calls("DescribeDBInstances", "2014-08-15"),
+        3 + 1,
+        "RDS MySQL: 100 + 100 + 30; RDS PostgreSQL: one empty page"
+    );
     assert_eq!(sim.discovery_calls("DescribeDBClusters", "2017-08-01"), 2, "PolarDB: 100 + 30");
     // MongoDB: two pages of replica sets and one (empty) of sharded clusters.
     assert_eq!(sim.discovery_calls("DescribeDBInstances", "2015-12-01"), 3);
-    let rds: Vec<_> = sim.requests().into_iter().filter(|r| r.get("Version").map(String::as_str) == Some("2014-08-15")).collect();
+    let rds: Vec<_> = sim
+        .requests()
+        .into_iter()
+        .filter(|r| r.get("Version").map(String::as_str) == Some("2014-08-15"))
+        .collect();
     assert!(rds.iter().all(|r| r.get("MaxResults").map(String::as_str) == Some("100")));
-    assert_eq!(rds.iter().filter(|r| r.contains_key("NextToken")).count(), 2);
+    assert_eq!(rds.iter().filter(|r| r.contains_key("NextToken")).count(), 2, "pages 2 and 3 of MySQL");
 }
 
 #[tokio::test]
@@ -207,7 +244,8 @@ async fn a_failing_list_call_keeps_the_last_good_list_and_is_counted() {
     let values = samples(&text);
     let errors = format!("aliyun_dbs_discovery_api_request_errors_total{{code=\"forbidden\",engine=\"polardb_mysql\",region_id=\"{REGION}\"}}");
     assert_eq!(values[&errors], 3.0, "{text}");
-    let calls = format!("aliyun_dbs_discovery_api_requests_total{{engine=\"rds_mysql\",region_id=\"{REGION}\"}}");
+    let calls =
+        format!("aliyun_dbs_discovery_api_requests_total{{engine=\"rds_mysql\",region_id=\"{REGION}\"}}");
     assert_eq!(values[&calls], 4.0);
 
     sim.deny_action("DescribeDBClusters", "2017-08-01", false);
@@ -219,7 +257,10 @@ async fn a_failing_list_call_keeps_the_last_good_list_and_is_counted() {
 
 #[tokio::test]
 async fn each_account_discovers_its_own_regions_with_its_own_key() {
-    let estate = vec![SimDbInstance::rds_mysql("cn-hangzhou", "rm-hz"), SimDbInstance::mongo_replicate("cn-beijing", "dds-bj")];
+    let estate = vec![
+        SimDbInstance::rds_mysql("cn-hangzhou", "rm-hz"),
+        SimDbInstance::mongo_replicate("cn-beijing", "dds-bj"),
+    ];
     let sim = Simulator::new()
         .with_access_key("LTAI5tAccountA", "secret-a")
         .with_access_key("LTAI5tAccountB", "secret-b")
@@ -228,27 +269,44 @@ async fn each_account_discovers_its_own_regions_with_its_own_key() {
         .await
         .unwrap();
     let url = sim.url();
-    let region = |id: &str| format!("      - region_id: {id}\n        endpoint: {url}\n        discovery_endpoints: {{rds: {url}, polardb: {url}, mongodb: {url}}}\n");
+    let region = |id: &str| {
+        format!("      - region_id: {id}\n        endpoint: {url}\n        discovery_endpoints: {{rds: {url}, polardb: {url}, mongodb: {url}}}\n")
+    };
     let text = format!(
         "task_types: [full]\ndiscovery: {{}}\naccounts:\n  - name: a\n    credentials: {{source: environment, access_key_id_env: A_ID, access_key_secret_env: A_SECRET}}\n    regions:\n{}  - name: b\n    credentials: {{source: environment, access_key_id_env: B_ID, access_key_secret_env: B_SECRET}}\n    regions:\n{}",
         region("cn-hangzhou"),
         region("cn-beijing")
     );
     let config = config::parse(&text, "accounts.yaml").unwrap_or_else(|err| panic!("{err}\n{text}"));
-    let variables =
-        [("A_ID", "LTAI5tAccountA"), ("A_SECRET", "secret-a"), ("B_ID", "LTAI5tAccountB"), ("B_SECRET", "secret-b")];
+    let variables = [
+        ("A_ID", "LTAI5tAccountA"),
+        ("A_SECRET", "secret-a"),
+        ("B_ID", "LTAI5tAccountB"),
+        ("B_SECRET", "secret-b"),
+    ];
     let lookup = move |name: &str| variables.iter().find(|(k, _)| *k == name).map(|(_, v)| v.to_string());
     let env = CredentialEnv::new(lookup, None, CredentialEndpoints::default());
-    let mut pipeline = Pipeline::build_with(&config, AccountCredentials::Resolved(Arc::new(env)), Shard::default()).unwrap();
+    let mut pipeline =
+        Pipeline::build_with(&config, AccountCredentials::Resolved(Arc::new(env)), Shard::default()).unwrap();
     pipeline.discover().await;
     let accounts: BTreeSet<(String, String)> = pipeline
         .poller
         .targets()
         .iter()
-        .map(|t| (t.key.instance.account.as_deref().unwrap_or("").to_string(), t.key.instance.instance_id.to_string()))
+        .map(|t| {
+            (
+                t.key.instance.account.as_deref().unwrap_or("").to_string(),
+                t.key.instance.instance_id.to_string(),
+            )
+        })
         .collect();
-    assert_eq!(accounts, [("a".to_string(), "rm-hz".to_string()), ("b".to_string(), "dds-bj".to_string())].into());
-    for request in sim.requests().iter().filter(|r| r.get("Action").is_some_and(|a| a.starts_with("DescribeDB"))) {
+    assert_eq!(
+        accounts,
+        [("a".to_string(), "rm-hz".to_string()), ("b".to_string(), "dds-bj".to_string())].into()
+    );
+    for request in
+        sim.requests().iter().filter(|r| r.get("Action").is_some_and(|a| a.starts_with("DescribeDB")))
+    {
         let key = if request["RegionId"] == "cn-hangzhou" { "LTAI5tAccountA" } else { "LTAI5tAccountB" };
         assert_eq!(request["AccessKeyId"], key, "{request:?}");
     }
@@ -256,18 +314,42 @@ async fn each_account_discovers_its_own_regions_with_its_own_key() {
 
 #[tokio::test]
 async fn shards_split_the_discovered_instances_without_overlap() {
-    let estate: Vec<SimDbInstance> = (0..40).map(|i| SimDbInstance::rds_mysql(REGION, format!("rm-{i:02}"))).collect();
+    let estate: Vec<SimDbInstance> =
+        (0..40).map(|i| SimDbInstance::rds_mysql(REGION, format!("rm-{i:02}"))).collect();
     let sim = simulator(estate, Vec::new()).await;
     let text = config_text(&sim, "{engines: [rds_mysql]}", &[REGION]);
     let config = config::parse(&text, "shards.yaml").unwrap();
-    let credentials = || AccountCredentials::Shared(Arc::new(StaticCredentials::new(Credentials::new(KEY_ID, SECRET))));
+    let credentials =
+        || AccountCredentials::Shared(Arc::new(StaticCredentials::new(Credentials::new(KEY_ID, SECRET))));
     let mut seen = BTreeSet::new();
     for index in 0..3 {
-        let mut pipeline = Pipeline::build_with(&config, credentials(), Shard::new(index, 3).unwrap()).unwrap();
+        let mut pipeline =
+            Pipeline::build_with(&config, credentials(), Shard::new(index, 3).unwrap()).unwrap();
         pipeline.discover().await;
         let mine = polled(&pipeline);
         assert!(!mine.is_empty() && mine.len() < 40, "shard {index} polls {}", mine.len());
         assert!(mine.iter().all(|id| seen.insert(id.clone())), "an instance in two shards");
     }
     assert_eq!(seen.len(), 40, "every instance in one shard");
+}
+
+#[tokio::test]
+async fn an_rds_service_without_token_paging_is_walked_by_page_number() {
+    let estate: Vec<SimDbInstance> =
+        (0..75).map(|i| SimDbInstance::rds_mysql(REGION, format!("rm-{i:02}"))).collect();
+    let sim = simulator(estate, Vec::new()).await;
+    sim.set_rds_token_paging(false);
+    let mut pipeline = pipeline(&config_text(&sim, "{engines: [rds_mysql]}", &[REGION]));
+    pipeline.discover().await;
+    assert_eq!(polled(&pipeline).len(), 75, "no instance skipped");
+    let pages: Vec<(Option<String>, Option<String>)> = sim
+        .requests()
+        .into_iter()
+        .filter(|r| r.get("Version").map(String::as_str) == Some("2014-08-15"))
+        .map(|r| (r.get("PageSize").cloned(), r.get("PageNumber").cloned()))
+        .collect();
+    // The first answer came by number with the service's default of 30: the walk goes on so.
+    let expected =
+        [(None, None), (Some("30".into()), Some("2".into())), (Some("30".into()), Some("3".into()))];
+    assert_eq!(pages, expected);
 }

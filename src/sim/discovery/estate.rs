@@ -19,6 +19,8 @@ pub(crate) struct Estate {
     instances: Mutex<BTreeMap<Key, SimDbInstance>>,
     denied: Mutex<HashSet<ActionKey>>,
     calls: Mutex<HashMap<ActionKey, u64>>,
+    /// RDS answers as a service that predates `MaxResults`/`NextToken`: by page number only.
+    numbered_only: std::sync::atomic::AtomicBool,
 }
 
 fn key_of(instance: &SimDbInstance) -> Key {
@@ -26,6 +28,14 @@ fn key_of(instance: &SimDbInstance) -> Key {
 }
 
 impl Estate {
+    pub fn set_numbered_only(&self, numbered_only: bool) {
+        self.numbered_only.store(numbered_only, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    pub fn numbered_only(&self) -> bool {
+        self.numbered_only.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     pub fn new(instances: impl IntoIterator<Item = SimDbInstance>) -> Self {
         let estate = Estate::default();
         estate.replace(instances);

@@ -40,4 +40,11 @@ impl SimHandle {
     pub fn discovery_calls(&self, action: &str, version: &str) -> u64 {
         self.estate().calls(action, version)
     }
+
+    /// Whether RDS `DescribeDBInstances` pages by `MaxResults`/`NextToken` (the default); when
+    /// not, it answers like a service that predates them: by page number, `PageSize` 30 unless
+    /// given, with no `NextToken` member.
+    pub fn set_rds_token_paging(&self, supported: bool) {
+        self.estate().set_numbered_only(!supported);
+    }
 }

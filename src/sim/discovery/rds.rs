@@ -73,10 +73,11 @@ enum Paging {
 impl Paging {
     /// Token paging when `MaxResults` or `NextToken` is given (then `PageSize` and `PageNumber`
     /// are ignored), numbered paging otherwise.
-    fn of(call: &Call) -> Result<Paging, GatewayError> {
+    /// A service that knows only numbered paging ignores the token parameters.
+    fn of(call: &Call, numbered_only: bool) -> Result<Paging, GatewayError> {
         let max = size_up_to(call, "MaxResults", MAX_PAGE_SIZE)?;
         let next = given(call, "NextToken");
-        if max.is_none() && next.is_none() {
+        if numbered_only || (max.is_none() && next.is_none()) {
             let size = size_up_to(call, "PageSize", MAX_PAGE_SIZE)?.unwrap_or(DEFAULT_PAGE_SIZE);
             return Ok(Paging::Numbered { size, number: page_number(call)? });
         }
@@ -114,7 +115,7 @@ fn tags_filter(call: &Call) -> Result<Vec<(String, Option<String>)>, GatewayErro
 fn describe_db_instances(estate: &Estate, call: &Call) -> Result<Value, GatewayError> {
     let region = region(call)?;
     let tags = tags_filter(call)?;
-    let paging = Paging::of(call)?;
+    let paging = Paging::of(call, estate.numbered_only())?;
     let in_region: Vec<SimDbInstance> =
         estate.in_region(region).into_iter().filter(|i| matches!(i.kind, SimDbKind::Rds { .. })).collect();
     let selected: Vec<&SimDbInstance> = in_region
