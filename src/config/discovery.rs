@@ -110,7 +110,7 @@ pub(super) struct RawDiscovery {
     #[serde(default)]
     tags: Option<TagMap>,
     #[serde(default)]
-    tag_labels: Option<TagLabels>,
+    tag_labels: Option<UniqueList<TagLabel>>,
     #[serde(default)]
     exclude_instances: Option<UniqueList<ExcludedId>>,
 }
@@ -123,7 +123,10 @@ impl RawDiscovery {
             engines: raw.engines.map_or(defaults.engines, |list| list.0.into_iter().map(|e| e.0).collect()),
             refresh_interval: raw.refresh_interval.map_or(defaults.refresh_interval, |d| d.0),
             tags: raw.tags.map(|tags| tags.0).unwrap_or_default(),
-            tag_labels: raw.tag_labels.map(|labels| labels.0).unwrap_or_default(),
+            tag_labels: raw
+                .tag_labels
+                .map(|list| list.0.into_iter().map(|l| l.key).collect())
+                .unwrap_or_default(),
             exclude_instances: raw
                 .exclude_instances
                 .map(|list| list.0.into_iter().map(|id| id.0 .0).collect())
@@ -244,36 +247,32 @@ impl<'de> Deserialize<'de> for TagMap {
     }
 }
 
-/// `tag_labels: [key, ...]`: distinct keys whose label names stay distinct once sanitised.
-pub(super) struct TagLabels(Vec<String>);
+/// A key of `tag_labels`: distinct from the others once sanitised into a label name, which is
+/// what the list's duplicate check compares, so `team-a` after `team_a` is refused where written.
+#[derive(Debug, PartialEq, Eq)]
+pub(super) struct TagLabel {
+    key: String,
+    label: String,
+}
 
-impl<'de> Deserialize<'de> for TagLabels {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct LabelsVisitor;
+impl Scalar for TagLabel {
+    const EXPECTING: &'static str = "a tag key";
 
-        impl<'de> Visitor<'de> for LabelsVisitor {
-            type Value = TagLabels;
+    fn parse(text: &str) -> Result<Self, String> {
+        let TagKey(key) = TagKey::parse(text)?;
+        let label = tag_label_name(&key);
+        Ok(TagLabel { key, label })
+    }
+}
 
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a list of tag keys")
-            }
+deserialize_by_parse!(TagLabel);
 
-            fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<TagLabels, A::Error> {
-                let mut keys: Vec<String> = Vec::new();
-                while let Some(TagKey(key)) = seq.next_element()? {
-                    let label = tag_label_name(&key);
-                    if let Some(earlier) = keys.iter().find(|k| tag_label_name(k) == label) {
-                        return Err(de::Error::custom(format!(
-                            "tag keys {earlier:?} and {key:?} would both be the label {label}"
-                        )));
-                    }
-                    keys.push(key);
-                }
-                Ok(TagLabels(keys))
-            }
-        }
-
-        deserializer.deserialize_seq(LabelsVisitor)
+impl ListItem for TagLabel {
+    const NOUN: &'static str = "tag label";
+    const EXPECTING: &'static str = <TagLabel as Scalar>::EXPECTING;
+    const SHAPE: Shape = Shape::Scalar;
+    fn identity(&self) -> &str {
+        &self.label
     }
 }
 

@@ -1,5 +1,6 @@
 use super::*;
 use crate::api::DownloadState;
+use crate::discovery::Engine;
 
 #[test]
 fn the_shipped_example_parses_with_every_key_read() {
@@ -152,6 +153,59 @@ fn the_metrics_block_reads_families_and_states_and_names_a_bad_one_by_line_and_f
         ("metrics:\n  everything: false\n", "c.yaml:2:3: metrics.everything: unknown field"),
     ] {
         let err = parse(&format!("{head}{regions}"), "c.yaml").unwrap_err().to_string();
+        assert!(err.starts_with(expected), "{head:?}: {err}");
+    }
+}
+
+#[test]
+fn discovery_turns_on_with_defaults_even_when_empty_and_makes_instances_optional() {
+    let regions = "regions:\n  - region_id: cn-hangzhou\n";
+    for head in ["discovery:\n", "discovery: {}\n", "discovery: ~\n"] {
+        let config = parse(&format!("{head}{regions}"), "c.yaml").unwrap_or_else(|e| panic!("{head:?}: {e}"));
+        assert_eq!(config.discovery, Some(DiscoveryConfig::default()), "{head:?}");
+        assert!(config.regions[0].instances.is_empty());
+    }
+    let defaults = DiscoveryConfig::default();
+    assert_eq!(defaults.engines.len(), 4);
+    assert_eq!(defaults.refresh_interval, Duration::from_secs(600));
+    let text = "discovery:\n  engines: [MongoDB, rds-mysql]\n  refresh_interval: 2m\n  tags: {env: prod, tier: 1}\n  tag_labels: [team, cost.center]\n  exclude_instances: [rm-x]\nregions:\n  - region_id: a\n    discovery_endpoints: {mongodb: 'http://127.0.0.1:1'}\n";
+    let config = parse(text, "c.yaml").unwrap();
+    let discovery = config.discovery.unwrap();
+    assert_eq!(discovery.engines, [Engine::Mongodb, Engine::RdsMysql]);
+    assert_eq!(discovery.refresh_interval, Duration::from_secs(120));
+    assert_eq!(
+        discovery.tags,
+        [("env".to_string(), "prod".to_string()), ("tier".to_string(), "1".to_string())]
+    );
+    assert_eq!(discovery.label_names(), ["tag_team", "tag_cost_center"]);
+    assert_eq!(discovery.exclude_instances, ["rm-x"]);
+    assert_eq!(config.regions[0].discovery_endpoints.mongodb.as_deref(), Some("http://127.0.0.1:1"));
+    assert_eq!(
+        parse(regions.replace("cn-hangzhou", "a").as_str(), "c.yaml").unwrap_err().to_string(),
+        "c.yaml:2:3: regions[0].instances: missing: list the region's instances, or turn on `discovery`"
+    );
+}
+
+#[test]
+fn bad_discovery_settings_name_their_line_and_field() {
+    let regions = "regions:\n  - region_id: a\n";
+    for (head, expected) in [
+        ("discovery:\n  engines: [rds_sqlserver]\n", "c.yaml:2:13: discovery.engines[0]:"),
+        ("discovery:\n  engines: [mongodb, MongoDB]\n", "c.yaml:2:22: discovery.engines[1]:"),
+        ("discovery:\n  refresh_interval: 0s\n", "c.yaml:2:21: discovery.refresh_interval:"),
+        ("discovery:\n  tags: {aliyun:x: y}\n", "c.yaml:2:10: discovery.tags"),
+        (
+            "discovery:\n  tag_labels: [team-a, team_a]\n",
+            "c.yaml:2:24: discovery.tag_labels[1]: tag label \"tag_team_a\" is listed twice",
+        ),
+        ("discovery:\n  every: true\n", "c.yaml:2:3: discovery.every: unknown field"),
+        (
+            "discovery: {}\nregions:\n  - region_id: a\n    discovery_endpoints: {dds: 'http://x'}\n",
+            "c.yaml:4:27: regions[0].discovery_endpoints.dds: unknown field",
+        ),
+    ] {
+        let text = if head.contains("regions:") { head.to_string() } else { format!("{head}{regions}") };
+        let err = parse(&text, "c.yaml").unwrap_err().to_string();
         assert!(err.starts_with(expected), "{head:?}: {err}");
     }
 }

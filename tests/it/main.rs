@@ -21,6 +21,7 @@ mod credentials_chain;
 mod credentials_ecs;
 mod credentials_sts;
 mod discovery;
+mod discovery_binary;
 mod exporter_binary;
 mod golden_exposition;
 mod hostile_body_cap;

@@ -1,0 +1,182 @@
+//! Discovery in the release binary: a configuration with only `discovery:` and regions polls
+//! exactly the applicable instances, picks up new ones and drops gone ones while it runs;
+//! `discover` prints what each region and engine lists; `check-config` says where it lists.
+
+use std::collections::BTreeSet;
+use std::net::SocketAddr;
+use std::process::Output;
+use std::time::{Duration, Instant, SystemTime};
+
+use crate::support::*;
+use dbs_exporter::api::TaskType;
+use dbs_exporter::sim::{SimDbInstance, SimHandle, SimTask, Simulator};
+
+const KEY_ID: &str = "LTAI5tDiscoveryBinary";
+const SECRET: &str = "canary-discovery-secret-3";
+const REGION: &str = "cn-shenzhen";
+
+async fn simulator() -> SimHandle {
+    let now = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap().as_millis() as u64;
+    let estate = vec![
+        SimDbInstance::rds_mysql(REGION, "rm-primary"),
+        SimDbInstance::rds(REGION, "rm-replica", "MySQL", "Readonly", "cloud_essd"),
+        SimDbInstance::rds(REGION, "rm-local", "MySQL", "Primary", "local_ssd"),
+        SimDbInstance::polardb_mysql(REGION, "pc-cluster"),
+        SimDbInstance::mongo_sharding(REGION, "dds-sharded"),
+        SimDbInstance::mongo_replicate(REGION, "dds-creating").with_status("Creating"),
+    ];
+    let mut sharded = SimTask::new("t-1", REGION, "dds-sharded", TaskType::Full, "running", now - 60_000);
+    sharded.cluster = Some("dds-sharded".into());
+    Simulator::new()
+        .with_access_key(KEY_ID, SECRET)
+        .with_db_instances(estate)
+        .with_tasks([
+            sharded,
+            SimTask::new("t-2", REGION, "rm-primary", TaskType::Full, "failed", now - 60_000),
+        ])
+        .start(SocketAddr::from(([127, 0, 0, 1], 0)))
+        .await
+        .unwrap()
+}
+
+fn config_text(sim: &SimHandle, discovery: &str) -> String {
+    let url = sim.url();
+    format!(
+        "poll_interval: 2s\nrequest_timeout: 1s\ntask_types: [full]\ndiscovery: {discovery}\nregions:\n  - region_id: {REGION}\n    endpoint: {url}\n    discovery_endpoints: {{rds: {url}, polardb: {url}, mongodb: {url}}}\n"
+    )
+}
+
+fn polled(text: &str) -> BTreeSet<String> {
+    samples(text)
+        .into_keys()
+        .filter(|key| key.starts_with("aliyun_dbs_up{"))
+        .map(|key| key.split("instance_id=\"").nth(1).unwrap().split('"').next().unwrap().to_string())
+        .collect()
+}
+
+fn set(ids: &[&str]) -> BTreeSet<String> {
+    ids.iter().map(|id| id.to_string()).collect()
+}
+
+async fn metrics_until(base: &str, what: &str, check: impl Fn(&str) -> bool) -> String {
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let text = get(&format!("{base}/metrics")).await.map(|(_, text)| text).unwrap_or_default();
+        if check(&text) {
+            return text;
+        }
+        assert!(Instant::now() < deadline, "{what} never happened; last scrape:\n{text}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_config_of_regions_alone_polls_exactly_the_applicable_instances_and_follows_the_estate() {
+    let sim = simulator().await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_config(dir.path(), &config_text(&sim, "{refresh_interval: 1s}"));
+    let mut exporter = Running::spawn(exporter(KEY_ID, SECRET).args([
+        "--config.file",
+        path.to_str().unwrap(),
+        "--web.listen-address",
+        "127.0.0.1:0",
+    ]));
+    let base = format!("http://{}", exporter.listening().await);
+    let applicable = set(&["dds-sharded", "pc-cluster", "rm-primary"]);
+    let text = metrics_until(&base, "every applicable instance up", |t| polled(t) == applicable).await;
+    let values = samples(&text);
+    let info = |id: &str, engine: &str| {
+        series("aliyun_dbs_instance_info", &[("region_id", REGION), ("instance_id", id), ("engine", engine)])
+    };
+    assert_eq!(values.get(&info("rm-primary", "rds_mysql")), Some(&1.0), "{text}");
+    assert_eq!(values.get(&info("pc-cluster", "polardb_mysql")), Some(&1.0));
+    assert_eq!(values.get(&info("dds-sharded", "mongodb")), Some(&1.0));
+    let running = series(
+        "aliyun_dbs_download_tasks",
+        &[("region_id", REGION), ("instance_id", "dds-sharded"), ("task_type", "full"), ("state", "running")],
+    );
+    assert_eq!(values.get(&running), Some(&1.0), "the sharded cluster is listed with its ClusterName");
+
+    sim.add_db_instance(SimDbInstance::rds_postgresql(REGION, "pgm-new"));
+    metrics_until(&base, "the new instance polled", |t| polled(t).contains("pgm-new")).await;
+    sim.remove_db_instance(REGION, "pc-cluster");
+    let text = metrics_until(&base, "the gone instance dropped", |t| !polled(t).contains("pc-cluster")).await;
+    assert!(!text.contains("pc-cluster"), "no series of a dropped instance:\n{text}");
+    assert_eq!(exporter.terminate(PATIENCE).map(|s| s.success()), Some(true));
+    let log = exporter.stderr();
+    assert!(log.contains("no longer polled"), "{log}");
+    assert!(!log.contains(SECRET));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn discover_prints_each_region_and_engine_and_fails_with_the_missing_ram_action() {
+    let sim = simulator().await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_config(dir.path(), &config_text(&sim, "{engines: [rds_mysql, mongodb]}"));
+    let Output { status, stdout, stderr } = exporter(KEY_ID, SECRET)
+        .args(["discover", "--config.file", path.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let (out, err) = (String::from_utf8_lossy(&stdout), String::from_utf8_lossy(&stderr));
+    assert!(status.success(), "{out}{err}");
+    assert!(
+        out.contains(&format!("{REGION} rds_mysql ({}): 1 instances\n  rm-primary\n", sim.url())),
+        "{out}"
+    );
+    assert!(out.contains("dds-sharded (sharded cluster: ClusterName=dds-sharded)"), "{out}");
+    assert!(
+        !out.contains("rm-replica") && !out.contains("dds-creating") && !out.contains("pc-cluster"),
+        "{out}"
+    );
+    assert!(out.contains("polled: 2 instances"), "{out}");
+    assert_eq!(sim.calls_for(REGION, "rm-primary"), 0, "DBS is not called");
+
+    sim.deny_action("DescribeDBInstances", "2015-12-01", true);
+    let Output { status, stdout, .. } = exporter(KEY_ID, SECRET)
+        .args(["discover", "--config.file", path.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&stdout);
+    assert_eq!(status.code(), Some(1), "{out}");
+    assert!(out.contains("mongodb") && out.contains("FAILED (forbidden)"), "{out}");
+    assert!(out.contains("grant the RAM action dds:DescribeDBInstances"), "{out}");
+}
+
+#[test]
+fn check_config_says_discovery_is_on_and_where_it_lists() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = "discovery:\nregions:\n  - region_id: eu-central-1\n    discovery_endpoints: {polardb: 'http://127.0.0.1:9'}\n";
+    let path = write_config(dir.path(), text);
+    let Output { status, stdout, .. } = exporter(KEY_ID, SECRET)
+        .args(["check-config", "--config.file", path.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&stdout);
+    assert!(status.success(), "{out}");
+    assert!(
+        out.contains(
+            "discovery: on, engines: rds_mysql, rds_postgresql, polardb_mysql, mongodb, refresh every 10m"
+        ),
+        "{out}"
+    );
+    assert!(
+        out.contains("eu-central-1: rds https://rds.eu-central-1.aliyuncs.com, polardb http://127.0.0.1:9, mongodb https://mongodb.eu-central-1.aliyuncs.com"),
+        "{out}"
+    );
+    assert!(
+        out.contains("rds:DescribeDBInstances, polardb:DescribeDBClusters, dds:DescribeDBInstances"),
+        "{out}"
+    );
+
+    let path = write_config(dir.path(), "regions:\n  - region_id: eu-central-1\n");
+    let Output { status, stderr, .. } = exporter(KEY_ID, SECRET)
+        .args(["check-config", "--config.file", path.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&stderr);
+    assert!(!status.success());
+    assert!(
+        err.contains(":2:") && err.contains("regions[0].instances") && err.contains("discovery"),
+        "{err}"
+    );
+}
