@@ -60,9 +60,9 @@ TASK_METRICS = re.compile(
     r"^(aliyun_dbs_download_\w+|account_region_id_instance_id_task_type\w*:\w+:\w+)$"
 )
 INSTANCE_METRICS = re.compile(
-    r"^(aliyun_dbs_up|aliyun_dbs_last_success_timestamp_seconds|account_region_id_instance_id\w*:\w+:\w+)$"
+    r"^(aliyun_dbs_up|aliyun_dbs_last_success_timestamp_seconds|aliyun_dbs_instance_info|account_region_id_instance_id\w*:\w+:\w+)$"
 )
-REGION_METRICS = re.compile(r"^(aliyun_dbs_api_request\w+|region_id\w*:\w+:\w+)$")
+REGION_METRICS = re.compile(r"^(aliyun_dbs_api_request\w+|aliyun_dbs_discovery_\w+|region_id\w*:\w+:\w+)$")
 SELECTOR = re.compile(r"([a-zA-Z_:][a-zA-Z0-9_:]*)\{([^}]*)\}")
 # Regions and exporters are narrowed to those of the selected instances with
 # `and on (...) count by (...) (last_over_time(aliyun_dbs_up{...}[1h]))`.
