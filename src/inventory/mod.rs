@@ -93,20 +93,30 @@ impl Inventory {
         Inventory { filters: filters_of(config), ..Inventory::default() }
     }
 
-    /// The inventory for a new configuration: the lists of sources still configured stay,
-    /// unless the engines or tag filters changed (a refresh then finds the instances again).
+    /// The inventory for a new configuration: the lists of sources still configured stay. When
+    /// the tag filters changed, what they hold is only kept until the next good list: one
+    /// miss then drops an instance (the new filters decide at once, and no instance that
+    /// still matches vanishes in between).
     pub fn carried_into(self, config: &Config) -> Inventory {
         let filters = filters_of(config);
-        if filters != self.filters {
-            return Inventory { filters, ..Inventory::default() };
-        }
+        let refiltered = filters.as_ref().map(|f| &f.1) != self.filters.as_ref().map(|f| &f.1);
+        let engines: HashSet<Engine> = filters.iter().flat_map(|f| f.0.iter().copied()).collect();
         let configured: HashSet<(String, String)> = config
             .accounts
             .iter()
             .flat_map(|a| a.regions.iter().map(move |r| (a.name.clone(), r.region_id.clone())))
             .collect();
-        let still = |key: &SourceKey| configured.contains(&(key.account.clone(), key.region_id.clone()));
-        let sources = self.sources.into_iter().filter(|(key, _)| still(key)).collect();
+        let still = |key: &SourceKey| {
+            engines.contains(&key.engine)
+                && configured.contains(&(key.account.clone(), key.region_id.clone()))
+        };
+        let mut sources: BTreeMap<SourceKey, BTreeMap<String, Known>> =
+            self.sources.into_iter().filter(|(key, _)| still(key)).collect();
+        if refiltered {
+            for known in sources.values_mut().flat_map(BTreeMap::values_mut) {
+                known.misses = known.misses.max(MISSES_BEFORE_DROP - 1);
+            }
+        }
         let failing = self.failing.into_iter().filter(|(key, _)| still(key)).collect();
         Inventory { sources, failing, filters }
     }

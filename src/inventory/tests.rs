@@ -72,15 +72,28 @@ fn listed_instances_win_and_excluded_ones_stay_out() {
 }
 
 #[test]
-fn lists_are_carried_over_a_reload_unless_the_filters_change() {
+fn lists_are_carried_over_a_reload_and_new_tag_filters_decide_at_the_next_list() {
     let config_a = config(DISCOVERY);
     let mut inventory = Inventory::new(&config_a);
-    inventory.apply(&key(Engine::RdsMysql), Ok(&[found("rm-a", Engine::RdsMysql)]));
+    let both = [found("rm-a", Engine::RdsMysql), found("rm-b", Engine::RdsMysql)];
+    inventory.apply(&key(Engine::RdsMysql), Ok(&both));
+    inventory.apply(&key(Engine::Mongodb), Ok(&[found("dds-a", Engine::Mongodb)]));
     let same = config("discovery: {refresh_interval: 1m}\nregions:\n  - region_id: cn-hangzhou\n  - region_id: cn-beijing\n");
     let inventory = inventory.carried_into(&same);
-    assert_eq!(ids(&inventory.instances(&same)), ["rm-a"]);
+    assert_eq!(ids(&inventory.instances(&same)), ["rm-a", "rm-b", "dds-a"]);
+
+    // Other tags: everything stays until the next list, which drops what it misses at once.
     let retagged = config("discovery: {tags: {env: prod}}\nregions:\n  - region_id: cn-hangzhou\n");
-    assert!(inventory.carried_into(&retagged).instances(&retagged).is_empty());
+    let mut inventory = inventory.carried_into(&retagged);
+    assert_eq!(ids(&inventory.instances(&retagged)), ["rm-a", "rm-b", "dds-a"]);
+    inventory.apply(&key(Engine::RdsMysql), Ok(&[found("rm-b", Engine::RdsMysql)]));
+    assert_eq!(ids(&inventory.instances(&retagged)), ["rm-b", "dds-a"]);
+
+    // An engine left out goes at once.
+    let no_mongo = config(
+        "discovery: {tags: {env: prod}, engines: [rds_mysql]}\nregions:\n  - region_id: cn-hangzhou\n",
+    );
+    assert_eq!(ids(&inventory.carried_into(&no_mongo).instances(&no_mongo)), ["rm-b"]);
 }
 
 #[test]

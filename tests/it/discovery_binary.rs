@@ -180,3 +180,27 @@ fn check_config_says_discovery_is_on_and_where_it_lists() {
         "{err}"
     );
 }
+
+#[tokio::test]
+async fn a_reload_with_another_engine_list_discovers_at_once_and_keeps_what_stays() {
+    let sim = simulator().await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_config(dir.path(), &config_text(&sim, "{engines: [rds_mysql]}"));
+    let mut exporter = Running::spawn(exporter(KEY_ID, SECRET).args([
+        "--config.file",
+        path.to_str().unwrap(),
+        "--web.listen-address",
+        "127.0.0.1:0",
+    ]));
+    let base = format!("http://{}", exporter.listening().await);
+    metrics_until(&base, "the RDS instance polled", |t| polled(t) == set(&["rm-primary"])).await;
+
+    write_config(dir.path(), &config_text(&sim, "{engines: [rds_mysql, polardb_mysql], tags: {}}"));
+    exporter.signal("HUP");
+    let text = metrics_until(&base, "the PolarDB cluster polled after the reload", |t| {
+        polled(t) == set(&["pc-cluster", "rm-primary"])
+    })
+    .await;
+    assert!(text.contains("aliyun_dbs_exporter_config_last_reload_successful 1"));
+    assert_eq!(exporter.terminate(PATIENCE).map(|s| s.success()), Some(true));
+}
