@@ -80,6 +80,13 @@ pub fn html(snapshot: &Snapshot, query: &StatusQuery, telemetry_path: &str) -> S
         ("Shard", summary.shard.clone()),
         ("Poll interval", summary.poll_interval.clone()),
         ("Lookback", summary.lookback.clone()),
+        (
+            "Discovery",
+            match &summary.discovery {
+                Some(every) => format!("on, refreshed every {every}"),
+                None => "off (listed instances only)".to_string(),
+            },
+        ),
         ("Last round over every target", round),
         (
             "Targets",
