@@ -332,12 +332,18 @@ async fn once(cli: &Cli) -> Result<ExitCode, Error> {
     use std::io::Write as _;
     let mut stdout = std::io::stdout().lock();
     stdout.write_all(&body).and_then(|_| stdout.flush()).map_err(Error::Stdout)?;
+    let failing_lists = pipeline.inventory().failing_sources();
     if report.failed > 0 {
         eprintln!(
             "dbs-exporter: {} of {} listings failed (see the log above)",
             report.failed,
             pipeline.poller.targets().len()
         );
+    }
+    if failing_lists > 0 {
+        eprintln!("dbs-exporter: {failing_lists} discovery list(s) failed (see the log above): their instances are missing");
+    }
+    if report.failed > 0 || failing_lists > 0 {
         return Ok(ExitCode::FAILURE);
     }
     Ok(ExitCode::SUCCESS)

@@ -242,6 +242,11 @@ impl Inventory {
         polled
     }
 
+    /// How many sources' latest list failed.
+    pub fn failing_sources(&self) -> usize {
+        self.failing.len()
+    }
+
     /// What the last good list of each source holds, for `discover`.
     pub fn found(&self, key: &SourceKey) -> Vec<&DiscoveredInstance> {
         self.sources.get(key).map(|known| known.values().map(|k| &k.instance).collect()).unwrap_or_default()
