@@ -204,3 +204,24 @@ async fn a_reload_with_another_engine_list_discovers_at_once_and_keeps_what_stay
     assert!(text.contains("aliyun_dbs_exporter_config_last_reload_successful 1"));
     assert_eq!(exporter.terminate(PATIENCE).map(|s| s.success()), Some(true));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn once_discovers_before_its_one_poll_and_fails_when_a_list_does() {
+    let sim = simulator().await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_config(dir.path(), &config_text(&sim, "{}"));
+    let once =
+        || exporter(KEY_ID, SECRET).args(["once", "--config.file", path.to_str().unwrap()]).output().unwrap();
+    let Output { status, stdout, stderr } = once();
+    let (out, err) = (String::from_utf8_lossy(&stdout), String::from_utf8_lossy(&stderr));
+    assert!(status.success(), "{err}");
+    assert_eq!(polled(&out), set(&["dds-sharded", "pc-cluster", "rm-primary"]), "{out}");
+
+    sim.deny_action("DescribeDBClusters", "2017-08-01", true);
+    let Output { status, stdout, stderr } = once();
+    let (out, err) = (String::from_utf8_lossy(&stdout), String::from_utf8_lossy(&stderr));
+    assert_eq!(status.code(), Some(1), "{err}");
+    assert_eq!(polled(&out), set(&["dds-sharded", "rm-primary"]), "{out}");
+    assert!(err.contains("1 discovery list(s) failed"), "{err}");
+    assert!(err.contains("polardb:DescribeDBClusters"), "the log names the RAM action:\n{err}");
+}
