@@ -186,13 +186,35 @@ impl RawTags<'_> {
     }
 }
 
-/// Paging by `PageNumber` with the largest `PageSize` every product accepts (PolarDB and
-/// MongoDB take 30, 50 or 100 only): whether the page just read was the last.
-fn last_page(items: usize, seen: usize, total: Option<u64>) -> bool {
-    items < PAGE_SIZE as usize || total.is_some_and(|total| seen as u64 >= total)
+/// One page of a list paged by number: its items, and the total the service reports.
+struct NumberedPage<T> {
+    items: Vec<T>,
+    total: Option<u64>,
 }
 
+/// The largest `PageSize` every product accepts (PolarDB and MongoDB take 30, 50 or 100 only).
 const PAGE_SIZE: u32 = 100;
+
+/// Every item of a list paged by `PageNumber` with [`PAGE_SIZE`] and filtered by the wanted
+/// tags, in order: the walk ends on a short page or once the reported total is read.
+async fn walk_by_number<T>(
+    calls: &Calls<'_>,
+    base: RpcRequest,
+    decode: fn(&RpcResponse) -> Result<NumberedPage<T>, DiscoveryError>,
+) -> Result<Vec<T>, DiscoveryError> {
+    let base = calls.with_tag_filters(base.param("PageSize", PAGE_SIZE.to_string()));
+    let mut items = Vec::new();
+    for page_number in 1..=MAX_PAGES {
+        let request = base.clone().param("PageNumber", page_number.to_string());
+        let page = calls.call(&request, decode).await?;
+        let count = page.items.len();
+        items.extend(page.items);
+        if count < PAGE_SIZE as usize || page.total.is_some_and(|total| items.len() as u64 >= total) {
+            return Ok(items);
+        }
+    }
+    Err(too_many_pages(MAX_PAGES))
+}
 
 fn too_many_pages(pages: u32) -> DiscoveryError {
     DiscoveryError::Paging { pages, detail: format!("more than {MAX_PAGES} pages of 100 instances") }

@@ -6,8 +6,8 @@
 use serde::Deserialize;
 
 use super::{
-    is_coming_or_going, last_page, too_many_pages, Calls, DiscoveredInstance, DiscoveryError, Engine,
-    RawTags, MAX_PAGES, PAGE_SIZE,
+    is_coming_or_going, walk_by_number, Calls, DiscoveredInstance, DiscoveryError, Engine, NumberedPage,
+    RawTags,
 };
 use crate::rpc::{Loose, RpcRequest, RpcResponse};
 
@@ -39,22 +39,9 @@ pub(super) async fn discover(calls: &Calls<'_>) -> Result<Vec<DiscoveredInstance
 async fn list(calls: &Calls<'_>, kind: Kind) -> Result<Vec<DiscoveredInstance>, DiscoveryError> {
     let base = RpcRequest::new(LIST, VERSION)
         .param("RegionId", calls.request.region_id)
-        .param("DBInstanceType", kind.as_str())
-        .param("PageSize", PAGE_SIZE.to_string());
-    let base = calls.with_tag_filters(base);
-    let mut found = Vec::new();
-    let mut seen = 0;
-    for page_number in 1..=MAX_PAGES {
-        let request = base.clone().param("PageNumber", page_number.to_string());
-        let page = calls.call(&request, decode_page).await?;
-        seen += page.instances.len();
-        let last = last_page(page.instances.len(), seen, page.total);
-        found.extend(page.instances.into_iter().filter_map(|instance| instance.found(kind)));
-        if last {
-            return Ok(found);
-        }
-    }
-    Err(too_many_pages(MAX_PAGES))
+        .param("DBInstanceType", kind.as_str());
+    let instances = walk_by_number(calls, base, decode_page).await?;
+    Ok(instances.into_iter().filter_map(|instance| instance.found(kind)).collect())
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -89,11 +76,6 @@ impl Instance {
     }
 }
 
-struct Page {
-    instances: Vec<Instance>,
-    total: Option<u64>,
-}
-
 #[derive(Default, Deserialize)]
 #[serde(default)]
 struct RawInstances<'a> {
@@ -121,7 +103,7 @@ struct RawPaging<'a> {
     total: Loose<'a>,
 }
 
-fn decode_page(response: &RpcResponse) -> Result<Page, DiscoveryError> {
+fn decode_page(response: &RpcResponse) -> Result<NumberedPage<Instance>, DiscoveryError> {
     let answer = response.decode::<RawInstances>("DBInstances")?;
     let paging: RawPaging = serde_json::from_slice(response.body()).unwrap_or_default();
     let raw = answer.payload.instances.unwrap_or_default();
@@ -136,7 +118,7 @@ fn decode_page(response: &RpcResponse) -> Result<Page, DiscoveryError> {
             })
         })
         .collect();
-    Ok(Page { instances, total: paging.total.number() })
+    Ok(NumberedPage { items: instances, total: paging.total.number() })
 }
 
 #[cfg(test)]

@@ -4,8 +4,8 @@
 use serde::Deserialize;
 
 use super::{
-    is_coming_or_going, last_page, too_many_pages, Calls, DiscoveredInstance, DiscoveryError, Engine,
-    RawTags, MAX_PAGES, PAGE_SIZE,
+    is_coming_or_going, walk_by_number, Calls, DiscoveredInstance, DiscoveryError, Engine, NumberedPage,
+    RawTags,
 };
 use crate::rpc::{Loose, RpcRequest, RpcResponse};
 
@@ -13,24 +13,10 @@ pub(super) const VERSION: &str = "2017-08-01";
 const LIST: &str = "DescribeDBClusters";
 
 pub(super) async fn discover(calls: &Calls<'_>) -> Result<Vec<DiscoveredInstance>, DiscoveryError> {
-    let base = RpcRequest::new(LIST, VERSION)
-        .param("RegionId", calls.request.region_id)
-        .param("DBType", "MySQL")
-        .param("PageSize", PAGE_SIZE.to_string());
-    let base = calls.with_tag_filters(base);
-    let mut found = Vec::new();
-    let mut seen = 0;
-    for page_number in 1..=MAX_PAGES {
-        let request = base.clone().param("PageNumber", page_number.to_string());
-        let page = calls.call(&request, decode_page).await?;
-        seen += page.clusters.len();
-        let last = last_page(page.clusters.len(), seen, page.total);
-        found.extend(page.clusters.into_iter().filter(Cluster::applies).map(Cluster::found));
-        if last {
-            return Ok(found);
-        }
-    }
-    Err(too_many_pages(MAX_PAGES))
+    let base =
+        RpcRequest::new(LIST, VERSION).param("RegionId", calls.request.region_id).param("DBType", "MySQL");
+    let clusters = walk_by_number(calls, base, decode_page).await?;
+    Ok(clusters.into_iter().filter(Cluster::applies).map(Cluster::found).collect())
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -50,11 +36,6 @@ impl Cluster {
     fn found(self) -> DiscoveredInstance {
         DiscoveredInstance { tags: self.tags, ..DiscoveredInstance::new(&self.id, Engine::PolardbMysql) }
     }
-}
-
-struct Page {
-    clusters: Vec<Cluster>,
-    total: Option<u64>,
 }
 
 #[derive(Default, Deserialize)]
@@ -84,7 +65,7 @@ struct RawPaging<'a> {
     total: Loose<'a>,
 }
 
-fn decode_page(response: &RpcResponse) -> Result<Page, DiscoveryError> {
+fn decode_page(response: &RpcResponse) -> Result<NumberedPage<Cluster>, DiscoveryError> {
     let answer = response.decode::<RawItems>("Items")?;
     let paging: RawPaging = serde_json::from_slice(response.body()).unwrap_or_default();
     let clusters = answer.payload.clusters.unwrap_or_default();
@@ -99,5 +80,5 @@ fn decode_page(response: &RpcResponse) -> Result<Page, DiscoveryError> {
             })
         })
         .collect();
-    Ok(Page { clusters, total: paging.total.number() })
+    Ok(NumberedPage { items: clusters, total: paging.total.number() })
 }
