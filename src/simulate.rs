@@ -63,14 +63,23 @@ pub fn discovered(instances: &[LivingInstance]) -> Vec<SimDbInstance> {
 /// and a configuration that uses it (the regions of `config` when given, else a demo region).
 pub fn instructions(url: &str, instances: &[LivingInstance], config: Option<&Config>) -> String {
     let served: Vec<String> = instances.iter().map(|i| format!("{} ({})", i.instance, i.region)).collect();
-    let mut example = String::from("regions:\n");
+    let mut example = String::new();
     match config {
         Some(config) => {
+            if config.discovery.is_some() {
+                example.push_str("discovery: {}\n");
+            }
+            example.push_str("regions:\n");
             for region in &config.regions {
-                example.push_str(&format!(
-                    "  - region_id: {}\n    endpoint: {url}\n    instances:\n",
-                    region.region_id
-                ));
+                example.push_str(&format!("  - region_id: {}\n    endpoint: {url}\n", region.region_id));
+                if config.discovery.is_some() {
+                    example.push_str(&format!(
+                        "    discovery_endpoints: {{rds: {url}, polardb: {url}, mongodb: {url}}}\n"
+                    ));
+                }
+                if !region.instances.is_empty() {
+                    example.push_str("    instances:\n");
+                }
                 for instance in &region.instances {
                     example.push_str(&format!("      - instance_id: {}\n", instance.instance_id));
                     if let Some(cluster) = &instance.cluster_name {
@@ -81,7 +90,9 @@ pub fn instructions(url: &str, instances: &[LivingInstance], config: Option<&Con
         }
         None => {
             let first = instances.first().map(|i| i.region.clone()).unwrap_or_default();
-            example.push_str(&format!("  - region_id: {first}\n    endpoint: {url}\n    instances:\n"));
+            example.push_str(&format!(
+                "regions:\n  - region_id: {first}\n    endpoint: {url}\n    instances:\n"
+            ));
             for instance in instances.iter().filter(|i| i.region == first) {
                 example.push_str(&format!("      - instance_id: {}\n", instance.instance));
             }
@@ -195,5 +206,20 @@ mod tests {
         assert_eq!(example.regions.len(), 1);
         assert_eq!(example.regions[0].endpoint.as_deref(), Some("http://127.0.0.1:1"));
         assert_eq!(example.regions[0].instances, mine.regions[0].instances);
+    }
+
+    #[test]
+    fn a_discovery_configuration_is_printed_with_discovery_pointed_at_the_simulator() {
+        let text = "discovery: {tags: {env: prod}}\nregions:\n  - region_id: cn-hangzhou\n  - region_id: ap-southeast-1\n    instances:\n      - instance_id: dds-mine\n";
+        let mine = config::parse(text, "mine.yaml").unwrap();
+        let printed = instructions("http://127.0.0.1:1", &instances(Some(&mine)), Some(&mine));
+        let example = config::parse(printed.split("this my-dbs.yaml:\n").nth(1).unwrap(), "x").unwrap();
+        assert!(example.discovery.is_some());
+        assert_eq!(example.regions.len(), 2);
+        assert!(example.regions[0].instances.is_empty());
+        let endpoints = &example.regions[0].discovery_endpoints;
+        assert_eq!(endpoints.rds.as_deref(), Some("http://127.0.0.1:1"));
+        assert_eq!(endpoints.mongodb.as_deref(), Some("http://127.0.0.1:1"));
+        assert_eq!(example.regions[1].instances.len(), 1);
     }
 }
