@@ -158,6 +158,7 @@ fn main() {
             task_types: TaskType::ALL.to_vec(),
             target_count: (instances * 2) as usize,
             metrics: dbs_exporter::config::MetricsOptions::default(),
+            instances: Default::default(),
         };
         let board = Arc::new(StatusBoard::new(Arc::clone(&store), catalog(instances)));
         let exposition = Arc::new(Exposition::new(store, metrics, layout));

@@ -20,7 +20,7 @@ mod text;
 
 pub use exposition::{Exposition, Scrape, OWN_METRICS_MAX_AGE, RENDER_DEBOUNCE};
 pub use rope::Rope;
-pub use series::{render_view, Layout};
+pub use series::{render_view, InstanceRow, InstanceTable, Layout};
 
 #[cfg(test)]
 mod tests;

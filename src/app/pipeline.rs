@@ -7,13 +7,13 @@ use std::sync::Arc;
 use super::AccountCredentials;
 use crate::api::{ClientOptions, DbsClient};
 use crate::config::{self, Config};
-use crate::discovery::DiscoveryClient;
+use crate::discovery::{DiscoveryClient, Engine};
 use crate::inventory::{Discoverer, Inventory, PolledInstance, Refresh};
 use crate::metrics::ExporterMetrics;
 use crate::model::{InstanceKey, TargetKey};
 use crate::pacing::Pacer;
 use crate::poller::{targets_of, CycleReport, PollSettings, Poller, Shard};
-use crate::render::{Exposition, Layout};
+use crate::render::{Exposition, InstanceRow, InstanceTable, Layout};
 use crate::state::Store;
 use crate::status::{Catalog, StatusBoard, Summary};
 use crate::Error;
@@ -64,9 +64,12 @@ impl Pipeline {
         let inventory = Inventory::new(config);
         let polled = inventory.instances(config);
         let poller = setup.poller(&polled, shard, &store, &metrics);
-        let exposition = Arc::new(Exposition::new(store.clone(), metrics.clone(), layout(config, &poller)));
+        let exposition = Arc::new(Exposition::new(
+            store.clone(),
+            metrics.clone(),
+            layout(config, &poller, &polled, shard),
+        ));
         let status = Arc::new(StatusBoard::new(store.clone(), catalog(config, &poller, &polled, shard)));
-        set_instance_info(&metrics, config, &polled);
         Ok(Pipeline {
             poller,
             exposition,
@@ -153,9 +156,8 @@ impl Pipeline {
         let config = &self.setup.config;
         let keep: HashSet<TargetKey> = poller.targets().iter().map(|t| t.key.clone()).collect();
         self.store.retain_targets(&|target| keep.contains(target));
-        self.exposition.set_layout(layout(config, &poller));
+        self.exposition.set_layout(layout(config, &poller, &self.polled, self.shard));
         self.status.set_catalog(catalog(config, &poller, &self.polled, self.shard));
-        set_instance_info(&self.metrics, config, &self.polled);
         self.poller = poller;
     }
 }
@@ -208,19 +210,37 @@ impl Setup {
     }
 }
 
-fn set_instance_info(metrics: &ExporterMetrics, config: &Config, polled: &[PolledInstance]) {
-    let discovery = config.discovery.as_ref();
-    let labelled = config.labels_accounts();
-    let rows: Vec<_> = polled.iter().map(|p| p.info(discovery, labelled)).collect();
-    let tag_labels = discovery.map(|d| d.label_names()).unwrap_or_default();
-    metrics.set_instance_info(labelled, &tag_labels, &rows);
-}
-
-fn layout(config: &Config, poller: &Poller) -> Layout {
+fn layout(config: &Config, poller: &Poller, polled: &[PolledInstance], shard: Shard) -> Layout {
     Layout {
         task_types: config.task_types.clone(),
         target_count: poller.targets().len(),
         metrics: config.metrics.clone(),
+        instances: Arc::new(instance_table(config, polled, shard)),
+    }
+}
+
+/// `aliyun_dbs_instance_info` of the instances this shard polls.
+fn instance_table(config: &Config, polled: &[PolledInstance], shard: Shard) -> InstanceTable {
+    let tag_keys = config.discovery.as_ref().map(|d| d.tag_labels.clone()).unwrap_or_default();
+    let rows = polled
+        .iter()
+        .filter(|p| shard.owns(&p.region_id, &p.instance.instance_id))
+        .map(|p| InstanceRow {
+            instance: instance_key(config, p),
+            engine: p.engine.map(Engine::as_str),
+            tag_values: p.tag_values(&tag_keys),
+        })
+        .collect();
+    InstanceTable { tag_labels: tag_keys.iter().map(|key| config::tag_label_name(key)).collect(), rows }
+}
+
+/// The instance's key in the series: with its account when series carry one.
+fn instance_key(config: &Config, polled: &PolledInstance) -> InstanceKey {
+    let key = InstanceKey::new(&polled.region_id, &polled.instance.instance_id);
+    if config.labels_accounts() {
+        key.in_account(&polled.account)
+    } else {
+        key
     }
 }
 
@@ -229,17 +249,8 @@ fn catalog(config: &Config, poller: &Poller, polled: &[PolledInstance], shard: S
     let targets: Vec<_> = poller.targets().iter().map(|t| t.key.clone()).collect();
     let mut instances: Vec<_> = targets.iter().map(|key| &key.instance).collect();
     instances.dedup();
-    let labelled = config.labels_accounts();
-    let engines: HashMap<InstanceKey, &'static str> = polled
-        .iter()
-        .filter_map(|p| {
-            let mut key = InstanceKey::new(&p.region_id, &p.instance.instance_id);
-            if labelled {
-                key = key.in_account(&p.account);
-            }
-            Some((key, p.engine?.as_str()))
-        })
-        .collect();
+    let engines: HashMap<InstanceKey, &'static str> =
+        polled.iter().filter_map(|p| Some((instance_key(config, p), p.engine?.as_str()))).collect();
     let summary = Summary {
         version: env!("CARGO_PKG_VERSION"),
         accounts: config.accounts.iter().map(|account| account.name.clone()).collect(),

@@ -12,9 +12,8 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 pub use refresh::{Discoverer, Refresh};
 
-use crate::config::{Config, DiscoveryConfig, InstanceConfig};
+use crate::config::{Config, InstanceConfig};
 use crate::discovery::{DiscoveredInstance, DiscoveryError, Engine};
-use crate::metrics::InstanceInfo;
 
 /// Where discovered instances come from: one list API call sequence.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -43,21 +42,10 @@ pub struct PolledInstance {
 }
 
 impl PolledInstance {
-    /// Its row of `aliyun_dbs_instance_info`: the value of each tag label, empty where the
-    /// instance has no such tag.
-    pub fn info(&self, discovery: Option<&DiscoveryConfig>, labels_accounts: bool) -> InstanceInfo {
-        let tag_labels = discovery.map(|d| d.tag_labels.as_slice()).unwrap_or_default();
-        let tag_values = tag_labels
-            .iter()
-            .map(|key| self.tags.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone()).unwrap_or_default())
-            .collect();
-        InstanceInfo {
-            account: labels_accounts.then(|| self.account.clone()),
-            region_id: self.region_id.clone(),
-            instance_id: self.instance.instance_id.clone(),
-            engine: self.engine,
-            tag_values,
-        }
+    /// The value of each of the tag keys `keys`: empty where the instance has no such tag.
+    pub fn tag_values(&self, keys: &[String]) -> Vec<String> {
+        let value = |key: &String| self.tags.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone());
+        keys.iter().map(|key| value(key).unwrap_or_default()).collect()
     }
 }
 

@@ -68,7 +68,6 @@ fn listed_instances_win_and_excluded_ones_stay_out() {
     assert_eq!(polled[0].instance.cluster_name.as_deref(), Some("dds-s"));
     assert_eq!(polled[0].engine, Some(Engine::Mongodb));
     assert_eq!(polled[1].engine, None);
-    assert_eq!(polled[1].info(config.discovery.as_ref(), false).engine, None);
 }
 
 #[test]
@@ -105,8 +104,7 @@ fn tag_labels_take_each_instances_value_or_empty() {
         ..found("pc-a", Engine::PolardbMysql)
     };
     inventory.apply(&key(Engine::PolardbMysql), Ok(&[tagged]));
-    let info = inventory.instances(&config)[0].info(config.discovery.as_ref(), true);
-    assert_eq!(info.tag_values, ["", "db"]);
-    assert_eq!(info.account.as_deref(), Some("default"));
-    assert_eq!(info.engine, Some(Engine::PolardbMysql));
+    let polled = &inventory.instances(&config)[0];
+    assert_eq!(polled.tag_values(&config.discovery.as_ref().unwrap().tag_labels), ["", "db"]);
+    assert_eq!(polled.engine, Some(Engine::PolardbMysql));
 }

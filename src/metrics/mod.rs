@@ -15,7 +15,6 @@ use prometheus::proto::MetricFamily;
 mod discovery;
 
 use discovery::DiscoveryMetrics;
-pub use discovery::{InstanceInfo, INSTANCE_INFO};
 
 use crate::api::{ApiError, TaskType};
 use crate::credentials::CredentialsProvider;
@@ -225,11 +224,6 @@ impl ExporterMetrics {
 
     pub fn record_discovery_refresh(&self, took: Duration) {
         self.discovery.record_refresh(took);
-    }
-
-    /// Replaces `aliyun_dbs_instance_info`: one row per polled instance.
-    pub fn set_instance_info(&self, labels_accounts: bool, tag_labels: &[String], rows: &[InstanceInfo]) {
-        self.discovery.set_instances(labels_accounts, tag_labels, rows);
     }
 
     /// Appends the text exposition of these metrics.

@@ -99,8 +99,6 @@ impl Exposition {
     pub fn set_layout(&self, layout: Layout) {
         *self.layout.lock().expect("layout lock poisoned") = layout;
         *self.cache.lock().expect("render cache poisoned") = None;
-        // The own metrics carry the instance info, which follows the targets at once too.
-        *self.own.lock().expect("own metrics cache poisoned") = None;
     }
 
     fn rendered(&self) -> Arc<Rendered> {

@@ -5,7 +5,9 @@ use super::text::{Family, Value};
 use super::Rope;
 use crate::api::{DownloadState, TaskType};
 use crate::config::{MetricsOptions, OptionalFamily, OTHER_STATE};
-use crate::model::StateTotals;
+use std::sync::Arc;
+
+use crate::model::{InstanceKey, StateTotals};
 use crate::state::StoreView;
 
 /// What the renderer needs to know of the configuration.
@@ -15,6 +17,26 @@ pub struct Layout {
     pub target_count: usize,
     /// Which task series are written (`metrics:`).
     pub metrics: MetricsOptions,
+    /// `aliyun_dbs_instance_info`: one row per polled instance. Shared, since a layout is
+    /// cloned at every render.
+    pub instances: Arc<InstanceTable>,
+}
+
+/// The rows of `aliyun_dbs_instance_info` and the names of its tag labels.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct InstanceTable {
+    /// `tag_<key>` label names, in the order of each row's `tag_values`.
+    pub tag_labels: Vec<String>,
+    pub rows: Vec<InstanceRow>,
+}
+
+/// One polled instance: its engine (`None` when listed by hand and not discovered) and the
+/// value of each tag label (empty when it has no such tag).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InstanceRow {
+    pub instance: InstanceKey,
+    pub engine: Option<&'static str>,
+    pub tag_values: Vec<String>,
 }
 
 /// One family of per-state task series and the figure of a state it shows.
@@ -92,6 +114,11 @@ const UP: Family = Family::gauge(
 const LAST_SUCCESS: Family = Family::gauge(
     "aliyun_dbs_last_success_timestamp_seconds",
     "When every task type of the instance had last been polled successfully, in Unix seconds.",
+);
+
+const INSTANCE_INFO: Family = Family::gauge(
+    "aliyun_dbs_instance_info",
+    "One series per polled instance, value 1: its engine (unknown when listed by hand and not discovered) and the tags named by discovery.tag_labels as tag_<key>. Join on region_id and instance_id.",
 );
 
 const TARGETS: Family =
@@ -178,12 +205,30 @@ pub fn render_view(view: &StoreView, layout: &Layout, out: &mut Rope) {
         }
     }
 
+    render_instance_info(&layout.instances, out);
+
     TARGETS.write_to(out).unlabelled(layout.target_count);
 
     let Some(round) = view.last_round else { return };
     API_CALLS_PER_CYCLE.write_to(out).unlabelled(round.api_calls);
     POLL_DURATION.write_to(out).unlabelled(round.duration_seconds);
     POLL_LAG.write_to(out).unlabelled(round.lag_seconds);
+}
+
+fn render_instance_info(table: &InstanceTable, out: &mut Rope) {
+    if table.rows.is_empty() {
+        return;
+    }
+    let mut info = INSTANCE_INFO.write_to(out);
+    let mut labels: Vec<(&str, &str)> = Vec::with_capacity(1 + table.tag_labels.len());
+    for row in &table.rows {
+        labels.clear();
+        labels.push(("engine", row.engine.unwrap_or("unknown")));
+        labels.extend(
+            table.tag_labels.iter().map(String::as_str).zip(row.tag_values.iter().map(String::as_str)),
+        );
+        info.instance_with(&row.instance, &labels, 1_u64);
+    }
 }
 
 /// Per-state values by the `state` label they are written under: each state's own, or merged

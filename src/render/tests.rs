@@ -25,6 +25,7 @@ fn layout() -> Layout {
         task_types: vec![TaskType::Full],
         target_count: 1,
         metrics: crate::config::MetricsOptions::default(),
+        instances: Default::default(),
     }
 }
 

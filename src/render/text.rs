@@ -72,6 +72,27 @@ impl Samples<'_> {
     }
 
     /// A sample of one target: the instance's labels, `task_type`, then one more label.
+    /// An instance's series with more labels after its own.
+    pub(super) fn instance_with(
+        &mut self,
+        instance: &InstanceKey,
+        labels: &[(&str, &str)],
+        value: impl Into<Value>,
+    ) {
+        let out = &mut *self.out;
+        out.push_str(self.name);
+        push_instance_labels(out, instance);
+        for (label, label_value) in labels {
+            out.push(',');
+            out.push_str(label);
+            out.push_str("=\"");
+            push_label_value(out, label_value);
+            out.push('"');
+        }
+        out.push('}');
+        self.end(value.into());
+    }
+
     pub(super) fn target(
         &mut self,
         instance: &InstanceKey,

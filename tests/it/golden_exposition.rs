@@ -10,7 +10,7 @@ use std::time::{Duration, SystemTime};
 
 use dbs_exporter::api::{DownloadState, DownloadTask, Progress, TaskType};
 use dbs_exporter::model::{InstanceKey, TargetKey};
-use dbs_exporter::render::{render_view, Layout, Rope};
+use dbs_exporter::render::{render_view, InstanceRow, InstanceTable, Layout, Rope};
 use dbs_exporter::state::{ListingError, RoundReport, Store};
 
 const GOLDEN: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/golden-exposition.prom");
@@ -105,11 +105,32 @@ fn golden_store() -> Store {
     store
 }
 
+/// Three instances discovered (one with a tag value that needs escaping, one without the tag),
+/// one listed by hand and not discovered.
+fn instance_table() -> InstanceTable {
+    let row =
+        |account: &str, region: &str, instance: &str, engine: Option<&'static str>, team: &str| InstanceRow {
+            instance: InstanceKey::new(region, instance).in_account(account),
+            engine,
+            tag_values: vec![team.to_string()],
+        };
+    InstanceTable {
+        tag_labels: vec!["tag_team".into()],
+        rows: vec![
+            row("prod", "cn-hangzhou", "rm-alpha", Some("rds_mysql"), "shop \"a\""),
+            row("prod", "cn-hangzhou", "rm-beta", None, ""),
+            row("staging", "ap-southeast-1", "pc-gamma", Some("polardb_mysql"), "data"),
+            row("staging", "eu-central-1", "dds-delta", Some("mongodb"), ""),
+        ],
+    }
+}
+
 fn exposition(store: &Store) -> String {
     let layout = Layout {
         task_types: TaskType::ALL.to_vec(),
         target_count: 8,
         metrics: dbs_exporter::config::MetricsOptions::default(),
+        instances: std::sync::Arc::new(instance_table()),
     };
     store.read(|view, _| {
         let mut rope = Rope::default();

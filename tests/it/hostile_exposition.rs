@@ -168,6 +168,7 @@ impl Scenario {
             task_types: self.layout.clone(),
             target_count: self.target_count,
             metrics: dbs_exporter::config::MetricsOptions::default(),
+            instances: Default::default(),
         };
         let body = Exposition::new(Arc::new(store), metrics, layout).body();
         String::from_utf8(body).expect("the exposition is UTF-8")

@@ -25,6 +25,7 @@ pub fn exposition() -> Arc<Exposition> {
         task_types: TaskType::ALL.to_vec(),
         target_count: 0,
         metrics: dbs_exporter::config::MetricsOptions::default(),
+        instances: Default::default(),
     };
     Arc::new(Exposition::new(Arc::new(Store::new()), ExporterMetrics::new(["cn-hangzhou"]), layout))
 }
