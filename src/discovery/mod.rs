@@ -118,15 +118,19 @@ struct Calls<'a> {
 }
 
 impl Calls<'_> {
+    /// One call (retried by the policy); an error names `ram_action`, the call's RAM action.
     async fn call<T>(
         &self,
         request: &RpcRequest,
+        ram_action: &'static str,
         decode: impl Fn(&RpcResponse) -> Result<T, DiscoveryError>,
     ) -> Result<T, DiscoveryError> {
         let observer = Erased(self.observer);
         let attempts = Attempts { retry: self.request.retry, deadline: None::<Instant>, observer: &observer };
         let keys = &*self.client.credentials;
-        self.client.rpc.call_with_retries(self.request.endpoint, request, keys, &attempts, decode).await
+        let answer =
+            self.client.rpc.call_with_retries(self.request.endpoint, request, keys, &attempts, decode);
+        answer.await.map_err(|err| err.in_call(ram_action))
     }
 
     /// `Tag.N.Key` / `Tag.N.Value` for every wanted tag (PolarDB, MongoDB).
@@ -200,13 +204,14 @@ const PAGE_SIZE: u32 = 100;
 async fn walk_by_number<T>(
     calls: &Calls<'_>,
     base: RpcRequest,
+    ram_action: &'static str,
     decode: fn(&RpcResponse) -> Result<NumberedPage<T>, DiscoveryError>,
 ) -> Result<Vec<T>, DiscoveryError> {
     let base = calls.with_tag_filters(base.param("PageSize", PAGE_SIZE.to_string()));
     let mut items = Vec::new();
     for page_number in 1..=MAX_PAGES {
         let request = base.clone().param("PageNumber", page_number.to_string());
-        let page = calls.call(&request, decode).await?;
+        let page = calls.call(&request, ram_action, decode).await?;
         let count = page.items.len();
         items.extend(page.items);
         if count < PAGE_SIZE as usize || page.total.is_some_and(|total| items.len() as u64 >= total) {

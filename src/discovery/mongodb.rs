@@ -7,7 +7,7 @@ use serde::Deserialize;
 
 use super::{
     is_coming_or_going, walk_by_number, Calls, DiscoveredInstance, DiscoveryError, Engine, NumberedPage,
-    RawTags,
+    Product, RawTags,
 };
 use crate::rpc::{Loose, RpcRequest, RpcResponse};
 
@@ -40,7 +40,7 @@ async fn list(calls: &Calls<'_>, kind: Kind) -> Result<Vec<DiscoveredInstance>, 
     let base = RpcRequest::new(LIST, VERSION)
         .param("RegionId", calls.request.region_id)
         .param("DBInstanceType", kind.as_str());
-    let instances = walk_by_number(calls, base, decode_page).await?;
+    let instances = walk_by_number(calls, base, Product::Mongodb.ram_action(), decode_page).await?;
     Ok(instances.into_iter().filter_map(|instance| instance.found(kind)).collect())
 }
 

@@ -5,7 +5,7 @@ use serde::Deserialize;
 
 use super::{
     is_coming_or_going, walk_by_number, Calls, DiscoveredInstance, DiscoveryError, Engine, NumberedPage,
-    RawTags,
+    Product, RawTags,
 };
 use crate::rpc::{Loose, RpcRequest, RpcResponse};
 
@@ -15,7 +15,7 @@ const LIST: &str = "DescribeDBClusters";
 pub(super) async fn discover(calls: &Calls<'_>) -> Result<Vec<DiscoveredInstance>, DiscoveryError> {
     let base =
         RpcRequest::new(LIST, VERSION).param("RegionId", calls.request.region_id).param("DBType", "MySQL");
-    let clusters = walk_by_number(calls, base, decode_page).await?;
+    let clusters = walk_by_number(calls, base, Product::Polardb.ram_action(), decode_page).await?;
     Ok(clusters.into_iter().filter(Cluster::applies).map(Cluster::found).collect())
 }
 

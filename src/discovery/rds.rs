@@ -14,7 +14,7 @@ use std::collections::HashMap;
 use serde::Deserialize;
 
 use super::{
-    is_coming_or_going, too_many_pages, Calls, DiscoveredInstance, DiscoveryError, Engine, MAX_PAGES,
+    is_coming_or_going, too_many_pages, Calls, DiscoveredInstance, DiscoveryError, Engine, Product, MAX_PAGES,
 };
 use crate::rpc::{Loose, RpcRequest, RpcResponse};
 
@@ -67,7 +67,7 @@ async fn list_primaries(
     while let Some(params) = pager.next_params()? {
         let request =
             params.into_iter().fold(base.clone(), |request, (key, value)| request.param(key, value));
-        let page = calls.call(&request, decode_list_page).await?;
+        let page = calls.call(&request, Product::Rds.ram_action(), decode_list_page).await?;
         found.extend(page.instances.iter().filter(|raw| raw.applies_to(engine)).map(|raw| raw.found(engine)));
         pager.take(&page)?;
     }
@@ -250,7 +250,7 @@ async fn read_tags(
                 Some(token) => base.clone().param("NextToken", token.as_str()),
                 None => base.clone(),
             };
-            let page = calls.call(&request, decode_tag_page).await?;
+            let page = calls.call(&request, "rds:ListTagResources", decode_tag_page).await?;
             for (id, key, value) in page.tags {
                 tags.entry(id).or_default().push((key, value));
             }

@@ -225,3 +225,19 @@ async fn once_discovers_before_its_one_poll_and_fails_when_a_list_does() {
     assert!(err.contains("1 discovery list(s) failed"), "{err}");
     assert!(err.contains("polardb:DescribeDBClusters"), "the log names the RAM action:\n{err}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_denied_tag_read_names_its_own_ram_action() {
+    let sim = simulator().await;
+    sim.deny_action("ListTagResources", "2014-08-15", true);
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_config(dir.path(), &config_text(&sim, "{engines: [rds_mysql], tag_labels: [team]}"));
+    let Output { status, stdout, .. } = exporter(KEY_ID, SECRET)
+        .args(["discover", "--config.file", path.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&stdout);
+    assert_eq!(status.code(), Some(1), "{out}");
+    assert!(out.contains("FAILED (forbidden) rds:ListTagResources: "), "{out}");
+    assert!(out.contains("hint: grant the RAM action rds:ListTagResources"), "{out}");
+}
