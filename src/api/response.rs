@@ -8,21 +8,54 @@
 use serde::Deserialize;
 
 use super::error::ApiError;
-use super::task::{DownloadState, DownloadTask, ExportFormat, Progress, TargetType, TaskType};
+use super::task::{
+    DownloadState, DownloadTask, ExportFormat, Progress, TargetType, TaskId, TaskSummary, TaskType,
+};
 use crate::rpc::{decode_answer, Answer, Loose, Payload, RpcResponse};
 
 /// Where a DescribeDownloadTask answer keeps its page.
 const DATA: &str = "Data";
 
-/// One decoded page of a listing.
+/// One decoded page of a listing: its tasks fully typed ([`DownloadTask`]) or only what the
+/// exporter counts of them ([`TaskSummary`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Page {
+pub struct Page<T = DownloadTask> {
     pub request_id: String,
     pub page_number: u64,
     pub page_size: u64,
     pub total_elements: u64,
     pub total_pages: u64,
-    pub tasks: Vec<DownloadTask>,
+    pub tasks: Vec<T>,
+}
+
+/// A task as a page can be decoded into.
+pub trait ListedTask: Sized {
+    /// The task of one raw entry; `task_type` is the listing's filter.
+    #[doc(hidden)]
+    fn decode(raw: RawTask<'_>, task_type: Option<TaskType>) -> Self;
+
+    /// Its id, to recognise it on a later page; `None` when it has none.
+    fn id(&self) -> Option<TaskId>;
+}
+
+impl ListedTask for DownloadTask {
+    fn decode(raw: RawTask<'_>, task_type: Option<TaskType>) -> Self {
+        raw.into_task(task_type)
+    }
+
+    fn id(&self) -> Option<TaskId> {
+        TaskId::of(&self.task_id)
+    }
+}
+
+impl ListedTask for TaskSummary {
+    fn decode(raw: RawTask<'_>, _: Option<TaskType>) -> Self {
+        raw.into_summary()
+    }
+
+    fn id(&self) -> Option<TaskId> {
+        self.id
+    }
 }
 
 #[derive(Deserialize, Default)]
@@ -47,9 +80,11 @@ struct RawContent<'a> {
     list: Option<Vec<RawTask<'a>>>,
 }
 
+/// One entry of a page as it came: every field text borrowed from the body.
+#[doc(hidden)]
 #[derive(Deserialize, Default)]
 #[serde(default, rename_all = "PascalCase")]
-struct RawTask<'a> {
+pub struct RawTask<'a> {
     #[serde(borrow)]
     task_id: Loose<'a>,
     #[serde(borrow)]
@@ -84,10 +119,7 @@ impl RawTask<'_> {
             task_id: self.task_id.owned().unwrap_or_default(),
             task_type,
             // A task with no status at all is still a task: count it, under a name that says so.
-            state: self
-                .download_status
-                .text()
-                .map_or(DownloadState::Other("unknown".into()), DownloadState::parse),
+            state: self.state(),
             region_code: self.region_code.owned(),
             format: self.format.text().map(ExportFormat::parse),
             target_type: self.target_type.text().map(TargetType::parse),
@@ -100,6 +132,23 @@ impl RawTask<'_> {
             created_at_ms: self.gmt_create.number(),
             backup_set_time_ms: self.backup_set_time.number(),
         }
+    }
+
+    /// The counted part only: the id hashed from the body's text, no string kept.
+    fn into_summary(self) -> TaskSummary {
+        TaskSummary {
+            id: self.task_id.text().and_then(TaskId::of),
+            state: self.state(),
+            export_bytes: self.export_data_size.number().unwrap_or(0),
+            import_bytes: self.import_data_size.number().unwrap_or(0),
+            progress: self.progress.text().and_then(Progress::parse),
+            created_at_ms: self.gmt_create.number(),
+        }
+    }
+
+    fn state(&self) -> DownloadState {
+        // A task with no status at all is still a task: count it, under a name that says so.
+        self.download_status.text().map_or(DownloadState::Other("unknown".into()), DownloadState::parse)
     }
 }
 
@@ -114,19 +163,31 @@ pub fn decode_page(
     Ok(page_from(decode_answer(status, body, retry_after, Payload::named(DATA))?, task_type))
 }
 
+/// The same, keeping of each task only what the exporter counts (what the poller decodes).
+pub fn decode_summary_page(
+    status: u16,
+    body: &[u8],
+    retry_after: Option<std::time::Duration>,
+) -> Result<Page<TaskSummary>, ApiError> {
+    Ok(page_from(decode_answer(status, body, retry_after, Payload::named(DATA))?, None))
+}
+
 /// The page a call's answer holds, or the error it carries.
-pub(super) fn page_of(response: &RpcResponse, task_type: Option<TaskType>) -> Result<Page, ApiError> {
+pub(super) fn page_of<T: ListedTask>(
+    response: &RpcResponse,
+    task_type: Option<TaskType>,
+) -> Result<Page<T>, ApiError> {
     Ok(page_from(response.decode(DATA)?, task_type))
 }
 
-fn page_from(answer: Answer<RawData<'_>>, task_type: Option<TaskType>) -> Page {
+fn page_from<T: ListedTask>(answer: Answer<RawData<'_>>, task_type: Option<TaskType>) -> Page<T> {
     let data = answer.payload;
     let tasks = data
         .content
         .and_then(|content| content.list)
         .unwrap_or_default()
         .into_iter()
-        .map(|raw| raw.into_task(task_type))
+        .map(|raw| T::decode(raw, task_type))
         .collect();
     Page {
         request_id: answer.request_id,

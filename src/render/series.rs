@@ -5,7 +5,7 @@ use super::text::{Family, Value};
 use super::Rope;
 use crate::api::{DownloadState, TaskType};
 use crate::config::{MetricsOptions, OptionalFamily, OTHER_STATE};
-use crate::model::StateTotals;
+use crate::model::{ByState, StateTotals};
 use crate::state::StoreView;
 
 /// What the renderer needs to know of the configuration.
@@ -138,8 +138,8 @@ pub fn render_view(view: &StoreView, layout: &Layout, out: &mut Rope) {
     if options.enabled(OptionalFamily::Transitions) {
         let mut transitions = TRANSITIONS.write_to(out);
         for (instance, task_type, target) in view.targets() {
-            let counts =
-                by_state_label(target.transitions.iter().map(|(s, n)| (s, *n)), options, |a, b| *a += b);
+            let counts = target.transitions.iter().flat_map(ByState::iter).map(|(s, n)| (s, *n));
+            let counts = by_state_label(counts, options, |a, b| *a += b);
             for (state, count) in counts {
                 transitions.target(instance, task_type, ("state", state), count);
             }

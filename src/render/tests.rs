@@ -5,19 +5,20 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use super::*;
-use crate::api::{DownloadState, DownloadTask, TaskType};
+use crate::api::{DownloadState, DownloadTask, TaskSummary, TaskType};
 use crate::config::OptionalFamily;
 use crate::metrics::ExporterMetrics;
 use crate::model::{InstanceKey, TargetKey, TaskAggregate};
 use crate::state::{RoundReport, Store};
 
-fn task(state: &str, export: u64, created: u64) -> DownloadTask {
+fn task(state: &str, export: u64, created: u64) -> TaskSummary {
     DownloadTask {
         export_bytes: export,
         import_bytes: export / 2,
         created_at_ms: Some(created),
         ..DownloadTask::new(format!("dt-{created}"), Some(TaskType::Full), DownloadState::parse(state))
     }
+    .summary()
 }
 
 fn layout() -> Layout {
