@@ -175,7 +175,7 @@ fn main() {
             "body", "bytes", "exporter rps", "p99 ms", "static rps", "p99 ms", "ratio"
         );
         for gzip in [false, true] {
-            let body = Bytes::from(exposition.scrape(gzip).chunks.concat());
+            let body = Bytes::from(exposition.scrape(gzip).concat());
             let fixed = static_server(body.clone(), gzip).await;
             let ours = tokio::task::spawn_blocking(move || {
                 wrk(&format!("http://{exporter}/metrics"), gzip, seconds, connections)

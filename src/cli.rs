@@ -372,10 +372,8 @@ async fn once(cli: &Cli) -> Result<ExitCode, Error> {
     let config = load_config(cli)?;
     let pipeline = Pipeline::build_with(&config, credentials(), shard(cli)?)?;
     let report = pipeline.poll_once().await;
-    let body = pipeline.exposition.body();
-    use std::io::Write as _;
-    let mut stdout = std::io::stdout().lock();
-    stdout.write_all(&body).and_then(|_| stdout.flush()).map_err(Error::Stdout)?;
+    // Written as it is rendered: at 10,000 instances the exposition is tens of megabytes.
+    pipeline.exposition.write_plain(std::io::stdout().lock()).map_err(Error::Stdout)?;
     if report.failed > 0 {
         eprintln!(
             "dbs-exporter: {} of {} listings failed (see the log above)",

@@ -4,17 +4,40 @@ use std::fmt;
 
 use bytes::Bytes;
 
-/// The exposition as a list of frozen chunks of about [`CHUNK`] bytes: a large exposition is
-/// never reallocated while it grows, and each chunk goes to the socket as it is.
+/// Where the chunks of a [`Rope`] go as they fill up: kept ([`Vec<Bytes>`], the default), or
+/// passed on at once (compressed, written out), so that a large exposition is never whole.
+pub trait Sink {
+    fn take(&mut self, chunk: Bytes);
+}
+
+impl Sink for Vec<Bytes> {
+    fn take(&mut self, chunk: Bytes) {
+        self.push(chunk);
+    }
+}
+
+/// The exposition as frozen chunks of about [`CHUNK`] bytes handed to a [`Sink`]: a large
+/// exposition is never reallocated while it grows, and each chunk goes on as it is.
 #[derive(Debug, Default)]
-pub struct Rope {
-    done: Vec<Bytes>,
+pub struct Rope<S: Sink = Vec<Bytes>> {
+    done: S,
     current: String,
 }
 
 const CHUNK: usize = 1 << 20;
 
 impl Rope {
+    pub fn into_chunks(self) -> Vec<Bytes> {
+        self.finish()
+    }
+}
+
+impl<S: Sink> Rope<S> {
+    /// A rope that hands each full chunk to `sink`.
+    pub fn new(sink: S) -> Self {
+        Rope { done: sink, current: String::new() }
+    }
+
     pub fn push_str(&mut self, text: &str) {
         if self.current.len() + text.len() > CHUNK && !self.current.is_empty() {
             self.freeze();
@@ -32,12 +55,13 @@ impl Rope {
 
     fn freeze(&mut self) {
         let full = std::mem::take(&mut self.current);
-        self.done.push(Bytes::from(full));
+        self.done.take(Bytes::from(full));
     }
 
-    pub fn into_chunks(mut self) -> Vec<Bytes> {
+    /// Hands on the last chunk and gives the sink back.
+    pub fn finish(mut self) -> S {
         if !self.current.is_empty() {
-            // Shrink the last, partly filled chunk: it is kept for a whole cycle.
+            // Shrink the last, partly filled chunk: it may be kept for a whole cycle.
             self.current.shrink_to_fit();
             self.freeze();
         }
@@ -45,7 +69,7 @@ impl Rope {
     }
 }
 
-impl fmt::Write for Rope {
+impl<S: Sink> fmt::Write for Rope<S> {
     fn write_str(&mut self, text: &str) -> fmt::Result {
         self.push_str(text);
         Ok(())

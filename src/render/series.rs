@@ -1,8 +1,8 @@
 //! Which series the store shows: the task series of every target, the health of every
 //! instance and the figures of the last round.
 
+use super::rope::{Rope, Sink};
 use super::text::{Family, Value};
-use super::Rope;
 use crate::api::{DownloadState, TaskType};
 use crate::config::{MetricsOptions, OptionalFamily, OTHER_STATE};
 use crate::model::{ByState, StateTotals};
@@ -113,7 +113,7 @@ const POLL_LAG: Family = Family::gauge(
 );
 
 /// Renders the task and health series of `view`.
-pub fn render_view(view: &StoreView, layout: &Layout, out: &mut Rope) {
+pub fn render_view<S: Sink>(view: &StoreView, layout: &Layout, out: &mut Rope<S>) {
     let options = &layout.metrics;
     for TaskFamily { family, value, optional, zero_in } in &TASK_FAMILIES {
         if optional.is_some_and(|family| !options.enabled(family)) {
