@@ -30,15 +30,22 @@ pub struct Page<T = DownloadTask> {
 
 /// A task as a page can be decoded into.
 pub trait ListedTask: Sized {
+    /// One entry of a page as it came, its text borrowed from the body: only the fields the
+    /// task needs are read, the others skipped.
+    #[doc(hidden)]
+    type Raw<'a>: Deserialize<'a> + Default;
+
     /// The task of one raw entry; `task_type` is the listing's filter.
     #[doc(hidden)]
-    fn decode(raw: RawTask<'_>, task_type: Option<TaskType>) -> Self;
+    fn decode(raw: Self::Raw<'_>, task_type: Option<TaskType>) -> Self;
 
     /// Its id, to recognise it on a later page; `None` when it has none.
     fn id(&self) -> Option<TaskId>;
 }
 
 impl ListedTask for DownloadTask {
+    type Raw<'a> = RawTask<'a>;
+
     fn decode(raw: RawTask<'_>, task_type: Option<TaskType>) -> Self {
         raw.into_task(task_type)
     }
@@ -49,8 +56,18 @@ impl ListedTask for DownloadTask {
 }
 
 impl ListedTask for TaskSummary {
-    fn decode(raw: RawTask<'_>, _: Option<TaskType>) -> Self {
-        raw.into_summary()
+    type Raw<'a> = RawSummary<'a>;
+
+    /// The counted part only: the id hashed from the body's text, no string kept.
+    fn decode(raw: RawSummary<'_>, _: Option<TaskType>) -> Self {
+        TaskSummary {
+            id: raw.task_id.text().and_then(TaskId::of),
+            state: state_of(&raw.download_status),
+            export_bytes: raw.export_data_size.number().unwrap_or(0),
+            import_bytes: raw.import_data_size.number().unwrap_or(0),
+            progress: raw.progress.text().and_then(Progress::parse),
+            created_at_ms: raw.gmt_create.number(),
+        }
     }
 
     fn id(&self) -> Option<TaskId> {
@@ -59,8 +76,8 @@ impl ListedTask for TaskSummary {
 }
 
 #[derive(Deserialize, Default)]
-#[serde(default, rename_all = "PascalCase")]
-struct RawData<'a> {
+#[serde(default, rename_all = "PascalCase", bound(deserialize = "R: Deserialize<'de> + Default"))]
+struct RawData<'a, R> {
     #[serde(borrow)]
     page_number: Loose<'a>,
     #[serde(borrow)]
@@ -69,15 +86,13 @@ struct RawData<'a> {
     total_elements: Loose<'a>,
     #[serde(borrow)]
     total_pages: Loose<'a>,
-    #[serde(borrow)]
-    content: Option<RawContent<'a>>,
+    content: Option<RawContent<R>>,
 }
 
 #[derive(Deserialize, Default)]
-#[serde(default, rename_all = "PascalCase")]
-struct RawContent<'a> {
-    #[serde(borrow)]
-    list: Option<Vec<RawTask<'a>>>,
+#[serde(default, rename_all = "PascalCase", bound(deserialize = "R: Deserialize<'de> + Default"))]
+struct RawContent<R> {
+    list: Option<Vec<R>>,
 }
 
 /// One entry of a page as it came: every field text borrowed from the body.
@@ -118,8 +133,7 @@ impl RawTask<'_> {
         DownloadTask {
             task_id: self.task_id.owned().unwrap_or_default(),
             task_type,
-            // A task with no status at all is still a task: count it, under a name that says so.
-            state: self.state(),
+            state: state_of(&self.download_status),
             region_code: self.region_code.owned(),
             format: self.format.text().map(ExportFormat::parse),
             target_type: self.target_type.text().map(TargetType::parse),
@@ -133,23 +147,30 @@ impl RawTask<'_> {
             backup_set_time_ms: self.backup_set_time.number(),
         }
     }
+}
 
-    /// The counted part only: the id hashed from the body's text, no string kept.
-    fn into_summary(self) -> TaskSummary {
-        TaskSummary {
-            id: self.task_id.text().and_then(TaskId::of),
-            state: self.state(),
-            export_bytes: self.export_data_size.number().unwrap_or(0),
-            import_bytes: self.import_data_size.number().unwrap_or(0),
-            progress: self.progress.text().and_then(Progress::parse),
-            created_at_ms: self.gmt_create.number(),
-        }
-    }
+/// What a [`TaskSummary`] reads of an entry; the other fields are skipped unread.
+#[doc(hidden)]
+#[derive(Deserialize, Default)]
+#[serde(default, rename_all = "PascalCase")]
+pub struct RawSummary<'a> {
+    #[serde(borrow)]
+    task_id: Loose<'a>,
+    #[serde(borrow)]
+    download_status: Loose<'a>,
+    #[serde(borrow)]
+    export_data_size: Loose<'a>,
+    #[serde(borrow)]
+    import_data_size: Loose<'a>,
+    #[serde(borrow)]
+    gmt_create: Loose<'a>,
+    #[serde(borrow)]
+    progress: Loose<'a>,
+}
 
-    fn state(&self) -> DownloadState {
-        // A task with no status at all is still a task: count it, under a name that says so.
-        self.download_status.text().map_or(DownloadState::Other("unknown".into()), DownloadState::parse)
-    }
+fn state_of(download_status: &Loose<'_>) -> DownloadState {
+    // A task with no status at all is still a task: count it, under a name that says so.
+    download_status.text().map_or(DownloadState::Other("unknown".into()), DownloadState::parse)
 }
 
 /// Turns one HTTP answer into a page or the error it carries.
@@ -180,7 +201,7 @@ pub(super) fn page_of<T: ListedTask>(
     Ok(page_from(response.decode(DATA)?, task_type))
 }
 
-fn page_from<T: ListedTask>(answer: Answer<RawData<'_>>, task_type: Option<TaskType>) -> Page<T> {
+fn page_from<T: ListedTask>(answer: Answer<RawData<'_, T::Raw<'_>>>, task_type: Option<TaskType>) -> Page<T> {
     let data = answer.payload;
     let tasks = data
         .content
