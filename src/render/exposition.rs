@@ -40,6 +40,10 @@ impl Rendered {
     }
 }
 
+/// About what a target adds to the plain exposition at the default `metrics:` (3.2 KiB at
+/// 20,000 targets): the first render's guess of its own size.
+const PLAIN_BYTES_PER_TARGET: usize = 3 << 10;
+
 /// How long single listings may wait to be published: renders of a large estate are not free.
 pub const RENDER_DEBOUNCE: Duration = Duration::from_secs(1);
 
@@ -110,8 +114,16 @@ impl Exposition {
             return Arc::clone(rendered);
         }
         let layout = self.layout.lock().expect("layout lock poisoned").clone();
+        // Whether the plain text will be kept is decided before rendering, from the last
+        // render's size or, for the first, from the number of targets: a large exposition is
+        // gzipped from its first chunk on, never held in part as plain text.
+        let expected = match cache.as_ref() {
+            Some(last) => last.plain_len,
+            None => layout.target_count.saturating_mul(PLAIN_BYTES_PER_TARGET),
+        };
+        let keep_up_to = if expected > self.plain_kept_up_to { 0 } else { self.plain_kept_up_to };
         let (publication, finished) = self.store.read(|view, publication| {
-            let mut rope = Rope::new(Cached::new(self.plain_kept_up_to));
+            let mut rope = Rope::new(Cached::new(keep_up_to));
             render_view(view, &layout, &mut rope);
             (publication, rope.finish().finish())
         });
