@@ -1,6 +1,7 @@
 //! One RPC-style call: the common parameters, the V1 signature over them and the action's own,
 //! the POST, and the answer read whole.
 
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use rand::RngCore;
@@ -205,12 +206,13 @@ impl RpcResponse {
 #[derive(Clone, Debug)]
 pub struct RpcClient {
     http: reqwest::Client,
-    options: ClientOptions,
+    /// Shared: a client is cloned into every target of an account.
+    options: Arc<ClientOptions>,
 }
 
 impl RpcClient {
     pub fn new(options: ClientOptions) -> Result<Self, RpcError> {
-        Ok(RpcClient { http: http::client(&options)?, options })
+        Ok(RpcClient { http: http::client(&options)?, options: Arc::new(options) })
     }
 
     /// One call of `request` at `endpoint` (`https://host`, or a URL such as a simulator's),
