@@ -23,7 +23,7 @@ struct Rendered {
     rendered_at: Instant,
     plain_len: usize,
     plain: Option<Vec<Bytes>>,
-    gzip: OnceLock<Bytes>,
+    gzip: OnceLock<Vec<Bytes>>,
 }
 
 impl Rendered {
@@ -34,7 +34,7 @@ impl Rendered {
                 && now.duration_since(self.rendered_at) < debounce)
     }
 
-    fn gzip(&self) -> Bytes {
+    fn gzip(&self) -> Vec<Bytes> {
         let plain = self.plain.as_deref().unwrap_or_default();
         self.gzip.get_or_init(|| gzip(plain)).clone()
     }
@@ -68,7 +68,7 @@ pub const OWN_METRICS_MAX_AGE: Duration = Duration::from_secs(1);
 struct OwnMetrics {
     encoded_at: Instant,
     plain: Bytes,
-    gzip: Bytes,
+    gzip: Vec<Bytes>,
 }
 
 impl Exposition {
@@ -164,8 +164,8 @@ impl Exposition {
         let mut scrape = Scrape::new(gzip);
         match (gzip, &rendered.plain) {
             (true, _) => {
-                scrape.push(rendered.gzip());
-                scrape.push(own.gzip.clone());
+                rendered.gzip().into_iter().for_each(|chunk| scrape.push(chunk));
+                own.gzip.iter().cloned().for_each(|chunk| scrape.push(chunk));
                 return scrape;
             }
             (false, Some(plain)) => plain.iter().cloned().for_each(|chunk| scrape.push(chunk)),

@@ -8,6 +8,12 @@ use bytes::Bytes;
 /// passed on at once (compressed, written out), so that a large exposition is never whole.
 pub trait Sink {
     fn take(&mut self, chunk: Bytes);
+
+    /// The size of the chunks it takes: large for chunks that are kept and sent as they are,
+    /// small for chunks passed on at once (less memory in flight).
+    fn chunk_size(&self) -> usize {
+        KEPT_CHUNK
+    }
 }
 
 impl Sink for Vec<Bytes> {
@@ -16,7 +22,7 @@ impl Sink for Vec<Bytes> {
     }
 }
 
-/// The exposition as frozen chunks of about [`CHUNK`] bytes handed to a [`Sink`]: a large
+/// The exposition as frozen chunks of about [`Sink::chunk_size`] bytes handed to a [`Sink`]: a large
 /// exposition is never reallocated while it grows, and each chunk goes on as it is.
 #[derive(Debug, Default)]
 pub struct Rope<S: Sink = Vec<Bytes>> {
@@ -24,7 +30,11 @@ pub struct Rope<S: Sink = Vec<Bytes>> {
     current: String,
 }
 
-const CHUNK: usize = 1 << 20;
+/// The chunk size of sinks that keep their chunks.
+pub const KEPT_CHUNK: usize = 1 << 20;
+
+/// The chunk size of sinks that pass their chunks on at once.
+pub const PASSED_ON_CHUNK: usize = 64 << 10;
 
 impl Rope {
     pub fn into_chunks(self) -> Vec<Bytes> {
@@ -39,11 +49,12 @@ impl<S: Sink> Rope<S> {
     }
 
     pub fn push_str(&mut self, text: &str) {
-        if self.current.len() + text.len() > CHUNK && !self.current.is_empty() {
+        let chunk_size = self.done.chunk_size();
+        if self.current.len() + text.len() > chunk_size && !self.current.is_empty() {
             self.freeze();
         }
         if self.current.capacity() == 0 {
-            self.current.reserve(CHUNK.max(text.len()));
+            self.current.reserve(chunk_size.max(text.len()));
         }
         self.current.push_str(text);
     }

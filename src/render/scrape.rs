@@ -2,14 +2,14 @@
 //! while it is small, the gzip form made as the text is written, or the text written out.
 
 use std::collections::VecDeque;
-use std::io::{self, Read as _, Write as _};
+use std::io::{self, BufRead, Read as _, Write as _};
 
-use bytes::Bytes;
+use bytes::{Buf as _, Bytes};
 use flate2::bufread::GzDecoder;
 use flate2::write::GzEncoder;
 use flate2::Compression;
 
-use super::rope::Sink;
+use super::rope::{Sink, KEPT_CHUNK, PASSED_ON_CHUNK};
 
 /// Plain text up to this size is kept beside its gzip form, so plain scrapes of a small or
 /// medium estate (about 8 MB at 1,000 instances) are served as they are; above it, only the
@@ -32,7 +32,7 @@ pub struct Scrape {
 
 enum Part {
     Chunk(Bytes),
-    Inflate { decoder: Box<GzDecoder<io::Cursor<Bytes>>>, left: usize },
+    Inflate { decoder: Box<GzDecoder<ChunkReader>>, left: usize },
 }
 
 impl std::fmt::Debug for Part {
@@ -57,10 +57,10 @@ impl Scrape {
     }
 
     /// The plain text of `gzip`, `plain_len` bytes once inflated, sent as it is inflated.
-    pub(super) fn push_inflated(&mut self, gzip: Bytes, plain_len: usize) {
+    pub(super) fn push_inflated(&mut self, gzip: Vec<Bytes>, plain_len: usize) {
         if plain_len > 0 {
             self.remaining += plain_len;
-            let decoder = Box::new(GzDecoder::new(io::Cursor::new(gzip)));
+            let decoder = Box::new(GzDecoder::new(ChunkReader(gzip.into())));
             self.parts.push_back(Part::Inflate { decoder, left: plain_len });
         }
     }
@@ -124,7 +124,7 @@ impl Iterator for Scrape {
 }
 
 /// Reads until `buffer` is full or the stream ends; how much was read.
-fn fill(decoder: &mut GzDecoder<io::Cursor<Bytes>>, buffer: &mut [u8]) -> usize {
+fn fill(decoder: &mut GzDecoder<ChunkReader>, buffer: &mut [u8]) -> usize {
     let mut filled = 0;
     while filled < buffer.len() {
         match decoder.read(&mut buffer[filled..]) {
@@ -135,9 +135,37 @@ fn fill(decoder: &mut GzDecoder<io::Cursor<Bytes>>, buffer: &mut [u8]) -> usize 
     filled
 }
 
-/// One complete gzip member. Fast compression: the exposition is compressed again at every
-/// render.
-pub(super) fn gzip(chunks: &[Bytes]) -> Bytes {
+/// Chunks read in order, without copying them into one buffer.
+struct ChunkReader(VecDeque<Bytes>);
+
+impl io::Read for ChunkReader {
+    fn read(&mut self, buffer: &mut [u8]) -> io::Result<usize> {
+        let available = self.fill_buf()?;
+        let n = available.len().min(buffer.len());
+        buffer[..n].copy_from_slice(&available[..n]);
+        self.consume(n);
+        Ok(n)
+    }
+}
+
+impl BufRead for ChunkReader {
+    fn fill_buf(&mut self) -> io::Result<&[u8]> {
+        while self.0.front().is_some_and(Bytes::is_empty) {
+            self.0.pop_front();
+        }
+        Ok(self.0.front().map_or(&[], |chunk| &chunk[..]))
+    }
+
+    fn consume(&mut self, n: usize) {
+        if let Some(chunk) = self.0.front_mut() {
+            chunk.advance(n);
+        }
+    }
+}
+
+/// One complete gzip member, as chunks. Fast compression: the exposition is compressed again
+/// at every render.
+pub(super) fn gzip(chunks: &[Bytes]) -> Vec<Bytes> {
     let mut zipped = Zipped::default();
     for chunk in chunks {
         zipped.write(chunk);
@@ -145,24 +173,54 @@ pub(super) fn gzip(chunks: &[Bytes]) -> Bytes {
     zipped.finish()
 }
 
-/// A gzip member written as the text comes.
-pub(super) struct Zipped(GzEncoder<Vec<u8>>);
+/// A gzip member written as the text comes, into chunks of [`ZIPPED_CHUNK`]: it grows without
+/// being copied to a larger buffer, and its last chunk is cut to size.
+pub(super) struct Zipped(GzEncoder<ChunkWriter>);
+
+const ZIPPED_CHUNK: usize = 256 << 10;
 
 impl Default for Zipped {
     fn default() -> Self {
-        Zipped(GzEncoder::new(Vec::with_capacity(64 << 10), Compression::fast()))
+        Zipped(GzEncoder::new(ChunkWriter::default(), Compression::fast()))
     }
 }
 
 impl Zipped {
     fn write(&mut self, text: &[u8]) {
-        self.0.write_all(text).expect("writing to a Vec cannot fail");
+        self.0.write_all(text).expect("writing to memory cannot fail");
     }
 
-    pub(super) fn finish(self) -> Bytes {
-        let mut zipped = self.0.finish().expect("writing to a Vec cannot fail");
-        zipped.shrink_to_fit();
-        Bytes::from(zipped)
+    pub(super) fn finish(self) -> Vec<Bytes> {
+        let mut out = self.0.finish().expect("writing to memory cannot fail");
+        if !out.current.is_empty() {
+            out.current.shrink_to_fit();
+            out.done.push(Bytes::from(out.current));
+        }
+        out.done
+    }
+}
+
+#[derive(Default)]
+struct ChunkWriter {
+    done: Vec<Bytes>,
+    current: Vec<u8>,
+}
+
+impl io::Write for ChunkWriter {
+    fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+        if self.current.len() == ZIPPED_CHUNK {
+            self.done.push(Bytes::from(std::mem::take(&mut self.current)));
+        }
+        if self.current.capacity() == 0 {
+            self.current.reserve_exact(ZIPPED_CHUNK);
+        }
+        let n = bytes.len().min(ZIPPED_CHUNK - self.current.len());
+        self.current.extend_from_slice(&bytes[..n]);
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
     }
 }
 
@@ -181,7 +239,7 @@ pub(super) struct Cached {
 pub(super) struct Finished {
     pub len: usize,
     pub plain: Option<Vec<Bytes>>,
-    pub gzip: Option<Bytes>,
+    pub gzip: Option<Vec<Bytes>>,
 }
 
 impl Cached {
@@ -198,6 +256,14 @@ impl Cached {
 }
 
 impl Sink for Cached {
+    fn chunk_size(&self) -> usize {
+        if self.keep_up_to == 0 {
+            PASSED_ON_CHUNK
+        } else {
+            KEPT_CHUNK
+        }
+    }
+
     fn take(&mut self, chunk: Bytes) {
         self.len += chunk.len();
         if let Some(zipped) = &mut self.zipped {
@@ -223,6 +289,10 @@ pub(super) struct Written<W: io::Write> {
 }
 
 impl<W: io::Write> Sink for Written<W> {
+    fn chunk_size(&self) -> usize {
+        PASSED_ON_CHUNK
+    }
+
     fn take(&mut self, chunk: Bytes) {
         if self.error.is_none() {
             self.error = self.out.write_all(&chunk).err();
@@ -245,6 +315,24 @@ mod tests {
         let pieces: Vec<Bytes> = scrape.collect();
         assert!(pieces.len() > 3, "sent in pieces, not whole: {}", pieces.len());
         assert_eq!(pieces.concat(), [text.concat(), b"tail\n".to_vec()].concat());
+    }
+
+    #[test]
+    fn a_gzip_form_larger_than_a_chunk_is_kept_in_chunks_and_read_across_them() {
+        // Text that hardly compresses: a linear congruential sequence of bytes.
+        let mut state = 7u32;
+        let text: Vec<u8> = (0..700_000)
+            .map(|_| {
+                state = state.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+                (state >> 16) as u8
+            })
+            .collect();
+        let zipped = gzip(&[Bytes::from(text.clone())]);
+        assert!(zipped.len() >= 3, "{} chunks", zipped.len());
+        assert!(zipped[..zipped.len() - 1].iter().all(|chunk| chunk.len() == ZIPPED_CHUNK));
+        let mut scrape = Scrape::new(false);
+        scrape.push_inflated(zipped, text.len());
+        assert_eq!(scrape.concat(), text);
     }
 
     #[test]
