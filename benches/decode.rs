@@ -1,8 +1,10 @@
-//! Decoding one 100-task DescribeDownloadTask page and aggregating it, in tasks per second.
+//! Decoding one 100-task DescribeDownloadTask page and aggregating it, in tasks per second:
+//! into what the poller keeps of a task (`TaskSummary`, no string per task) and, for
+//! comparison, into fully typed tasks (`DownloadTask`).
 //!
 //! `cargo bench --bench decode`
 
-use dbs_exporter::api::response::decode_page;
+use dbs_exporter::api::response::{decode_page, decode_summary_page};
 use dbs_exporter::api::TaskType;
 use dbs_exporter::model::TaskAggregate;
 use divan::counter::{BytesCount, ItemsCount};
@@ -35,12 +37,20 @@ fn page_body(tasks: usize) -> String {
 }
 
 #[divan::bench]
-fn decode_and_aggregate_100_tasks(bencher: Bencher) {
+fn decode_summaries_and_aggregate_100_tasks(bencher: Bencher) {
     let body = page_body(100);
     bencher.counter(ItemsCount::new(100usize)).counter(BytesCount::of_str(&body)).bench(|| {
-        let page = decode_page(200, divan::black_box(body.as_bytes()), None, Some(TaskType::Full)).unwrap();
+        let page = decode_summary_page(200, divan::black_box(body.as_bytes()), None).unwrap();
         TaskAggregate::from_tasks(&page.tasks)
     });
+}
+
+#[divan::bench]
+fn decode_summaries_only_100_tasks(bencher: Bencher) {
+    let body = page_body(100);
+    bencher
+        .counter(ItemsCount::new(100usize))
+        .bench(|| decode_summary_page(200, divan::black_box(body.as_bytes()), None).unwrap());
 }
 
 #[divan::bench]

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
-use dbs_exporter::api::{DownloadState, DownloadTask, TaskType};
+use dbs_exporter::api::{DownloadState, DownloadTask, TaskSummary, TaskType};
 use dbs_exporter::http::{Routes, Server};
 use dbs_exporter::metrics::ExporterMetrics;
 use dbs_exporter::model::{InstanceKey, TargetKey, TaskAggregate};
@@ -30,13 +30,14 @@ fn setting(name: &str, default: u64) -> u64 {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
 }
 
-fn task(state: DownloadState, n: u64) -> DownloadTask {
+fn task(state: DownloadState, n: u64) -> TaskSummary {
     DownloadTask {
         export_bytes: 1_000_000 + n * 7,
         import_bytes: 500_000 + n * 3,
         created_at_ms: Some(1_764_000_000_000 + n * 1000),
         ..DownloadTask::new(format!("dt-{n}"), Some(TaskType::Full), state)
     }
+    .summary()
 }
 
 /// A store as a poll of `instances` instances over 20 regions would leave it.
@@ -45,7 +46,7 @@ fn populated_store(instances: u64) -> Arc<Store> {
     for i in 0..instances {
         let instance = InstanceKey::new(&format!("bench-region-{:02}", i % 20), &format!("rm-bench{i:08}"));
         for task_type in TaskType::ALL {
-            let tasks: Vec<DownloadTask> =
+            let tasks: Vec<TaskSummary> =
                 (0..25).map(|n| task(DownloadState::KNOWN[(n % 6) as usize].clone(), i * 100 + n)).collect();
             let key = TargetKey { instance: instance.clone(), task_type };
             store.record_success(&key, TaskAggregate::from_tasks(&tasks), SystemTime::now());
@@ -175,7 +176,7 @@ fn main() {
             "body", "bytes", "exporter rps", "p99 ms", "static rps", "p99 ms", "ratio"
         );
         for gzip in [false, true] {
-            let body = Bytes::from(exposition.scrape(gzip).chunks.concat());
+            let body = Bytes::from(exposition.scrape(gzip).concat());
             let fixed = static_server(body.clone(), gzip).await;
             let ours = tokio::task::spawn_blocking(move || {
                 wrk(&format!("http://{exporter}/metrics"), gzip, seconds, connections)

@@ -1,12 +1,10 @@
 //! What the exporter remembers of each target's tasks between two listings, to see tasks
-//! change state: each task's id (as a 56-bit hash) and last state, packed in one `u64`,
+//! change state: each task's id (56 bits of its hash) and last state, packed in one `u64`,
 //! sorted. About 8 bytes a task; a task that leaves the lookback window leaves the listing and
 //! so is forgotten at the next one.
 
-use std::collections::BTreeMap;
-use std::hash::{DefaultHasher, Hash, Hasher};
-
-use crate::api::{DownloadState, DownloadTask};
+use crate::api::{DownloadState, TaskId, TaskSummary};
+use crate::model::ByState;
 
 /// The tasks of one target as of its last successful listing.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -19,7 +17,7 @@ pub struct TaskHistory {
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Changes {
     /// Tasks that entered each state: seen in it now, in another state or not at all before.
-    pub entered: BTreeMap<DownloadState, u64>,
+    pub entered: ByState<u64>,
     /// Tasks seen `finished` or `failed` for the first time after having been seen in an
     /// earlier state, with their creation time (Unix ms), for the duration histogram.
     pub completed: Vec<(DownloadState, Option<u64>)>,
@@ -29,15 +27,15 @@ const OTHER_STATE: u8 = u8::MAX;
 
 impl TaskHistory {
     /// Remembers `tasks` in place of the previous listing's, and says what changed.
-    pub fn replace(&mut self, tasks: &[DownloadTask]) -> Changes {
+    pub fn replace(&mut self, tasks: &[TaskSummary]) -> Changes {
         let mut changes = Changes::default();
         let mut entries = Vec::with_capacity(tasks.len());
-        for task in tasks.iter().filter(|task| !task.task_id.is_empty()) {
-            let id = id_hash(&task.task_id);
+        for task in tasks {
+            let Some(id) = task.id.map(id_bits) else { continue };
             let code = state_code(&task.state);
             let before = self.state_of(id);
             if before != Some(code) {
-                *changes.entered.entry(task.state.clone()).or_default() += 1;
+                *changes.entered.entry(&task.state) += 1;
                 let terminal = matches!(task.state, DownloadState::Finished | DownloadState::Failed);
                 if terminal && before.is_some_and(|b| b != code) {
                     changes.completed.push((task.state.clone(), task.created_at_ms));
@@ -73,10 +71,8 @@ impl TaskHistory {
 
 /// A task id as 56 bits: at a million tasks, the chance of any two colliding is about 1 in
 /// 10^5, and a collision only misattributes one state change.
-fn id_hash(task_id: &str) -> u64 {
-    let mut hasher = DefaultHasher::new();
-    task_id.hash(&mut hasher);
-    hasher.finish() >> 8
+fn id_bits(id: TaskId) -> u64 {
+    id.bits() >> 8
 }
 
 fn state_code(state: &DownloadState) -> u8 {
@@ -86,16 +82,18 @@ fn state_code(state: &DownloadState) -> u8 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::api::DownloadTask;
 
-    fn task(id: &str, state: &str, created: u64) -> DownloadTask {
-        DownloadTask {
+    fn task(id: &str, state: &str, created: u64) -> TaskSummary {
+        TaskSummary {
             created_at_ms: Some(created),
-            ..DownloadTask::new(id, None, DownloadState::parse(state))
+            ..DownloadTask::new(id, None, DownloadState::parse(state)).summary()
         }
     }
 
+    /// The states entered, in lifecycle order.
     fn entered(changes: &Changes) -> Vec<(&str, u64)> {
-        changes.entered.iter().map(|(s, n)| (s.as_str(), *n)).collect()
+        changes.entered.iter().filter(|(_, n)| **n > 0).map(|(s, n)| (s.as_str(), *n)).collect()
     }
 
     #[test]
@@ -138,7 +136,7 @@ mod tests {
     #[test]
     fn memory_is_eight_bytes_a_task() {
         let mut history = TaskHistory::default();
-        let tasks: Vec<DownloadTask> = (0..1000).map(|i| task(&format!("dt-{i}"), "running", i)).collect();
+        let tasks: Vec<TaskSummary> = (0..1000).map(|i| task(&format!("dt-{i}"), "running", i)).collect();
         history.replace(&tasks);
         assert_eq!(history.heap_bytes(), 8000);
     }

@@ -3,11 +3,10 @@
 //! Only the aggregate is kept between polls, never the tasks themselves, so memory grows with
 //! the number of targets, not with the number of tasks.
 
-use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
 
-use crate::api::{DownloadState, DownloadTask, TaskType};
+use crate::api::{DownloadState, TaskSummary, TaskType};
 
 /// One listing the poller runs: an instance in a region, filtered by one task type.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -73,7 +72,7 @@ impl StateTotals {
         };
     }
 
-    fn add(&mut self, task: &DownloadTask) {
+    fn add(&mut self, task: &TaskSummary) {
         self.tasks += 1;
         self.export_bytes = self.export_bytes.saturating_add(task.export_bytes);
         self.import_bytes = self.import_bytes.saturating_add(task.import_bytes);
@@ -91,25 +90,72 @@ pub struct TableProgress {
     pub total: u64,
 }
 
-/// The tasks of one target, by state. Every documented state is always present, so a state
-/// with no tasks reads as an explicit zero rather than a missing series.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct TaskAggregate {
-    by_state: BTreeMap<DownloadState, StateTotals>,
-    pub running_tables: TableProgress,
+/// A value for every documented state, in lifecycle order, then for each undocumented state
+/// seen, by name. The documented ones sit in a fixed array: at 20,000 targets, one map per
+/// target and figure would cost more than the figures.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ByState<T> {
+    known: [T; KNOWN_STATES.len()],
+    /// Usually empty, so no allocation; sorted by state.
+    others: Vec<(DownloadState, T)>,
 }
 
-impl Default for TaskAggregate {
-    fn default() -> Self {
-        TaskAggregate {
-            by_state: DownloadState::KNOWN.into_iter().map(|s| (s, StateTotals::default())).collect(),
-            running_tables: TableProgress::default(),
+/// The documented states, as a static the iterators can lend.
+static KNOWN_STATES: [DownloadState; 6] = DownloadState::KNOWN;
+
+impl<T: Default> ByState<T> {
+    /// The value of `state`, created as the default when it is a new undocumented one.
+    pub fn entry(&mut self, state: &DownloadState) -> &mut T {
+        if let Some(index) = known_index(state) {
+            return &mut self.known[index];
+        }
+        let index = match self.others.binary_search_by(|(other, _)| other.cmp(state)) {
+            Ok(index) => index,
+            Err(index) => {
+                self.others.insert(index, (state.clone(), T::default()));
+                index
+            }
+        };
+        &mut self.others[index].1
+    }
+}
+
+impl<T> ByState<T> {
+    /// Every documented state, then the undocumented ones seen, by name.
+    pub fn iter(&self) -> impl Iterator<Item = (&DownloadState, &T)> {
+        KNOWN_STATES.iter().zip(&self.known).chain(self.others.iter().map(|(state, value)| (state, value)))
+    }
+
+    pub fn get(&self, state: &DownloadState) -> Option<&T> {
+        match known_index(state) {
+            Some(index) => Some(&self.known[index]),
+            None => self.others.iter().find(|(other, _)| other == state).map(|(_, value)| value),
         }
     }
 }
 
+fn known_index(state: &DownloadState) -> Option<usize> {
+    match state {
+        DownloadState::Initializing => Some(0),
+        DownloadState::Queueing => Some(1),
+        DownloadState::Running => Some(2),
+        DownloadState::Failed => Some(3),
+        DownloadState::Finished => Some(4),
+        DownloadState::Expired => Some(5),
+        DownloadState::Other(_) => None,
+    }
+}
+
+/// The tasks of one target, by state. Every documented state is always present, so a state
+/// with no tasks reads as an explicit zero rather than a missing series.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TaskAggregate {
+    by_state: ByState<StateTotals>,
+    pub running_tables: TableProgress,
+}
+
 impl TaskAggregate {
-    pub fn from_tasks<'a>(tasks: impl IntoIterator<Item = &'a DownloadTask>) -> Self {
+    pub fn from_tasks<'a>(tasks: impl IntoIterator<Item = &'a TaskSummary>) -> Self {
         let mut aggregate = TaskAggregate::default();
         for task in tasks {
             aggregate.add(task);
@@ -117,8 +163,8 @@ impl TaskAggregate {
         aggregate
     }
 
-    pub fn add(&mut self, task: &DownloadTask) {
-        self.by_state.entry(task.state.clone()).or_default().add(task);
+    pub fn add(&mut self, task: &TaskSummary) {
+        self.by_state.entry(&task.state).add(task);
         if let (DownloadState::Running, Some(progress)) = (&task.state, task.progress) {
             self.running_tables.exported = self.running_tables.exported.saturating_add(progress.done);
             self.running_tables.total = self.running_tables.total.saturating_add(progress.total);
@@ -138,13 +184,14 @@ impl TaskAggregate {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::api::DownloadTask;
 
-    fn task(id: &str, state: &str, export: u64, import: u64, created: Option<u64>) -> DownloadTask {
-        DownloadTask {
+    fn task(id: &str, state: &str, export: u64, import: u64, created: Option<u64>) -> TaskSummary {
+        TaskSummary {
             export_bytes: export,
             import_bytes: import,
             created_at_ms: created,
-            ..DownloadTask::new(id, Some(TaskType::Full), DownloadState::parse(state))
+            ..DownloadTask::new(id, Some(TaskType::Full), DownloadState::parse(state)).summary()
         }
     }
 
@@ -181,7 +228,7 @@ mod tests {
 
     #[test]
     fn running_tasks_add_up_their_tables_and_others_or_malformed_progress_do_not() {
-        let with_progress = |id, state, progress: Option<(u64, u64)>| DownloadTask {
+        let with_progress = |id, state, progress: Option<(u64, u64)>| TaskSummary {
             progress: progress.map(|(done, total)| crate::api::Progress { done, total }),
             ..task(id, state, 0, 0, None)
         };
@@ -193,6 +240,20 @@ mod tests {
         ];
         let aggregate = TaskAggregate::from_tasks(&tasks);
         assert_eq!(aggregate.running_tables, TableProgress { exported: 4, total: 14 });
+    }
+
+    #[test]
+    fn undocumented_states_are_kept_apart_in_name_order() {
+        let mut counts = ByState::<u64>::default();
+        *counts.entry(&DownloadState::parse("zeta")) += 1;
+        *counts.entry(&DownloadState::parse("alpha")) += 2;
+        *counts.entry(&DownloadState::parse("zeta")) += 3;
+        *counts.entry(&DownloadState::Queueing) += 4;
+        let all: Vec<(&str, u64)> = counts.iter().map(|(s, n)| (s.as_str(), *n)).collect();
+        assert_eq!(all[1], ("queueing", 4));
+        assert_eq!(all[6..], [("alpha", 2), ("zeta", 4)]);
+        assert_eq!(counts.get(&DownloadState::parse("zeta")), Some(&4));
+        assert_eq!(counts.iter().count(), 8);
     }
 
     #[test]

@@ -15,11 +15,13 @@
 
 mod exposition;
 mod rope;
+mod scrape;
 mod series;
 mod text;
 
-pub use exposition::{Exposition, Scrape, OWN_METRICS_MAX_AGE, RENDER_DEBOUNCE};
-pub use rope::Rope;
+pub use exposition::{Exposition, OWN_METRICS_MAX_AGE, RENDER_DEBOUNCE};
+pub use rope::{Rope, Sink};
+pub use scrape::{Scrape, PLAIN_KEPT_UP_TO};
 pub use series::{render_view, InstanceRow, InstanceTable, Layout};
 
 #[cfg(test)]

@@ -11,9 +11,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, SystemTime};
 
-use crate::api::{DownloadState, DownloadTask, TaskType};
+use crate::api::{TaskSummary, TaskType};
 use crate::history::{Changes, TaskHistory};
-use crate::model::{InstanceKey, TargetKey, TaskAggregate};
+use crate::model::{ByState, InstanceKey, TargetKey, TaskAggregate};
 
 /// The last known outcome for one (instance, task type) that has had at least one attempt.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -27,9 +27,9 @@ pub struct TargetState {
     pub last_error: Option<ListingError>,
     /// The tasks of the last successful listing; `None` before the first one.
     pub history: Option<TaskHistory>,
-    /// Tasks seen entering each state since the exporter started (every known state present
-    /// from the first successful listing on).
-    pub transitions: BTreeMap<DownloadState, u64>,
+    /// Tasks seen entering each state since the exporter started; `None` before the first
+    /// successful listing (every known state present from then on).
+    pub transitions: Option<ByState<u64>>,
 }
 
 impl TargetState {
@@ -74,10 +74,63 @@ pub struct RoundReport {
     pub lag_seconds: f64,
 }
 
+/// The targets of one instance that have had an attempt, by task type: at most one per type,
+/// so a short list sized to fit rather than a map (a map's node has room for eleven).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct InstanceTargets(Vec<(TaskType, TargetState)>);
+
+impl InstanceTargets {
+    pub fn get(&self, task_type: &TaskType) -> Option<&TargetState> {
+        self.0.iter().find(|(t, _)| t == task_type).map(|(_, state)| state)
+    }
+
+    /// By task type, in the order of [`TaskType::ALL`].
+    pub fn iter(&self) -> impl Iterator<Item = (&TaskType, &TargetState)> {
+        self.0.iter().map(|(t, state)| (t, state))
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    fn iter_mut(&mut self) -> impl Iterator<Item = (&TaskType, &mut TargetState)> {
+        self.0.iter_mut().map(|(t, state)| (&*t, state))
+    }
+
+    fn entry(&mut self, task_type: TaskType) -> &mut TargetState {
+        let index = match self.0.binary_search_by_key(&task_type, |(t, _)| *t) {
+            Ok(index) => index,
+            Err(index) => {
+                self.0.reserve_exact(1);
+                self.0.insert(index, (task_type, TargetState::default()));
+                index
+            }
+        };
+        &mut self.0[index].1
+    }
+
+    fn retain(&mut self, mut keep: impl FnMut(TaskType) -> bool) {
+        self.0.retain(|(t, _)| keep(*t));
+        self.0.shrink_to_fit();
+    }
+}
+
+impl std::ops::Index<&TaskType> for InstanceTargets {
+    type Output = TargetState;
+
+    fn index(&self, task_type: &TaskType) -> &TargetState {
+        self.get(task_type).expect("no target of this task type")
+    }
+}
+
 /// The state of every polled target, by instance then task type.
 #[derive(Clone, Debug, Default)]
 pub struct StoreView {
-    pub instances: BTreeMap<InstanceKey, BTreeMap<TaskType, TargetState>>,
+    pub instances: BTreeMap<InstanceKey, InstanceTargets>,
     pub last_round: Option<RoundReport>,
 }
 
@@ -148,21 +201,19 @@ impl Store {
     pub fn record_listing(
         &self,
         key: &TargetKey,
-        tasks: &[DownloadTask],
+        tasks: &[TaskSummary],
         at: SystemTime,
     ) -> (Transition, Changes) {
         let aggregate = TaskAggregate::from_tasks(tasks);
         self.update(key, |state| {
             let first = state.history.is_none();
             let changes = state.history.get_or_insert_with(TaskHistory::default).replace(tasks);
+            let transitions = state.transitions.get_or_insert_with(ByState::default);
             if first {
-                for known in DownloadState::KNOWN {
-                    state.transitions.entry(known).or_default();
-                }
                 return (succeed(state, aggregate, at), Changes::default());
             }
-            for (entered, count) in &changes.entered {
-                *state.transitions.entry(entered.clone()).or_default() += count;
+            for (entered, count) in changes.entered.iter().filter(|(_, count)| **count > 0) {
+                *transitions.entry(entered) += count;
             }
             (succeed(state, aggregate, at), changes)
         })
@@ -231,9 +282,7 @@ impl Store {
     pub fn retain_targets(&self, keep: &dyn Fn(&TargetKey) -> bool) {
         let mut view = self.view.write().expect("store lock poisoned");
         view.instances.retain(|instance, targets| {
-            targets.retain(|task_type, _| {
-                keep(&TargetKey { instance: instance.clone(), task_type: *task_type })
-            });
+            targets.retain(|task_type| keep(&TargetKey { instance: instance.clone(), task_type }));
             !targets.is_empty()
         });
         drop(view);
@@ -265,7 +314,7 @@ impl Store {
 
     fn update<R>(&self, key: &TargetKey, f: impl FnOnce(&mut TargetState) -> R) -> R {
         let mut view = self.view.write().expect("store lock poisoned");
-        let state = view.instances.entry(key.instance.clone()).or_default().entry(key.task_type).or_default();
+        let state = view.instances.entry(key.instance.clone()).or_default().entry(key.task_type);
         let result = f(state);
         drop(view);
         self.changes.fetch_add(1, Ordering::AcqRel);
@@ -288,6 +337,7 @@ fn succeed(state: &mut TargetState, aggregate: TaskAggregate, at: SystemTime) ->
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::api::{DownloadState, DownloadTask};
     use crate::model::TaskAggregate;
 
     fn key(task_type: TaskType) -> TargetKey {
@@ -367,14 +417,15 @@ mod tests {
         assert!(store.first_round_done());
     }
 
-    fn task(id: &str, state: &str) -> DownloadTask {
-        DownloadTask::new(id, Some(TaskType::Full), DownloadState::parse(state))
+    fn task(id: &str, state: &str) -> TaskSummary {
+        DownloadTask::new(id, Some(TaskType::Full), DownloadState::parse(state)).summary()
     }
 
     fn transitions(store: &Store) -> Vec<(String, u64)> {
         store.read(|view, _| {
             let state = &view.instances[&InstanceKey::new("cn-hangzhou", "rm-1")][&TaskType::Full];
-            state.transitions.iter().filter(|(_, n)| **n > 0).map(|(s, n)| (s.to_string(), *n)).collect()
+            let transitions = state.transitions.iter().flat_map(ByState::iter);
+            transitions.filter(|(_, n)| **n > 0).map(|(s, n)| (s.to_string(), *n)).collect()
         })
     }
 
@@ -387,7 +438,8 @@ mod tests {
         assert_eq!(changes, Changes::default());
         assert!(transitions(&store).is_empty());
         store.read(|view, _| {
-            assert_eq!(view.instances.values().next().unwrap()[&TaskType::Full].transitions.len(), 6)
+            let transitions = &view.instances.values().next().unwrap()[&TaskType::Full].transitions;
+            assert_eq!(transitions.as_ref().map(|t| t.iter().count()), Some(6))
         });
 
         store.record_failure(&full, "server");

@@ -33,6 +33,8 @@ trap cleanup EXIT INT TERM
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 kib() { awk -v k="$1" '/^'"$1"':/ {print $2}' "/proc/$2/status"; }
 mib() { awk -v k="$1" 'BEGIN {printf "%.1f", k / 1024}'; }
+# What the process allocated (RssAnon) and the pages of its binary and libraries (RssFile).
+rss_split() { echo "$(mib "$(kib RssAnon "$1")") / $(mib "$(kib RssFile "$1")") MiB"; }
 metric() { # NAME URL: the value of an unlabelled metric
   curl -fsS "$2/metrics" | awk -v n="$1" '$1 == n {print $2}'
 }
@@ -60,8 +62,8 @@ sample() { # PID URL SECONDS
   echo "$max"
 }
 
-echo "| run | instances | listings per cycle | series | poll cycle | VmRSS at end | largest VmRSS sample | VmHWM (peak) |"
-echo "| --- | --- | --- | --- | --- | --- | --- | --- |"
+echo "| run | instances | listings per cycle | series | poll cycle | VmRSS at end | of it RssAnon / RssFile | largest VmRSS sample | VmHWM (peak) |"
+echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"
 
 # --- the demo ---------------------------------------------------------------------------------
 port=$(free_port)
@@ -72,7 +74,7 @@ url="http://127.0.0.1:$port"
 wait_ready "$url" "$demo"
 largest=$(sample "$demo" "$url" 30) # 6 cycles of 5 s
 series=$(curl -fsS "$url/metrics" | grep -c '^aliyun_dbs_download_tasks{' || true)
-echo "| demo | 6 | 12 | $series download_tasks | $(metric aliyun_dbs_poll_duration_seconds "$url") s | $(mib "$(kib VmRSS "$demo")") MiB | $(mib "$largest") MiB | $(mib "$(kib VmHWM "$demo")") MiB |"
+echo "| demo | 6 | 12 | $series download_tasks | $(metric aliyun_dbs_poll_duration_seconds "$url") s | $(mib "$(kib VmRSS "$demo")") MiB | $(rss_split "$demo") | $(mib "$largest") MiB | $(mib "$(kib VmHWM "$demo")") MiB |"
 kill "$demo"
 wait "$demo" 2>/dev/null || true
 
@@ -111,7 +113,7 @@ EOF
   series=$(curl -fsS "$url/metrics" | grep -c '^aliyun_dbs_' || true)
   up=$(curl -fsS "$url/metrics" | grep -c '^aliyun_dbs_up{.*} 1$' || true)
   [ "$up" = "$n" ] || echo "measure-memory: only $up of $n instances up; see $WORK/exporter-$n.log" >&2
-  echo "| daemon + simulate | $n | $((2 * n)) | $series aliyun_dbs_* | $(metric aliyun_dbs_poll_duration_seconds "$url") s | $(mib "$(kib VmRSS "$exporter")") MiB | $(mib "$largest") MiB | $(mib "$(kib VmHWM "$exporter")") MiB |"
+  echo "| daemon + simulate | $n | $((2 * n)) | $series aliyun_dbs_* | $(metric aliyun_dbs_poll_duration_seconds "$url") s | $(mib "$(kib VmRSS "$exporter")") MiB | $(rss_split "$exporter") | $(mib "$largest") MiB | $(mib "$(kib VmHWM "$exporter")") MiB |"
   kill "$exporter" "$sim"
   wait "$exporter" "$sim" 2>/dev/null || true
 done

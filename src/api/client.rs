@@ -5,8 +5,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use super::error::ApiError;
-use super::response::{page_of, Page};
-use super::task::{DownloadState, DownloadTask, TaskType};
+use super::response::{page_of, ListedTask, Page};
+use super::task::{DownloadState, DownloadTask, TaskSummary, TaskType};
 use crate::credentials::CredentialsProvider;
 use crate::rpc::{Attempts, CallObserver, ClientOptions, RetryPolicy, RpcClient, RpcRequest};
 
@@ -107,9 +107,9 @@ impl Default for ListOptions {
 }
 
 /// Every task of a query, each exactly once.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Listing {
-    pub tasks: Vec<DownloadTask>,
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Listing<T = DownloadTask> {
+    pub tasks: Vec<T>,
     pub pages: u32,
     /// Tasks seen again on a later page (pages shift when tasks are created mid-listing).
     pub duplicates: u64,
@@ -151,7 +151,29 @@ impl DbsClient {
         options: ListOptions,
         observer: &dyn CallObserver<Page, ApiError>,
     ) -> Result<Listing, ApiError> {
-        let mut listing = Listing::default();
+        self.list(endpoint, query, options, observer).await
+    }
+
+    /// The same walk, keeping of each task only what the exporter counts ([`TaskSummary`]):
+    /// what the poller lists, with no string built per task.
+    pub async fn list_task_summaries(
+        &self,
+        endpoint: &str,
+        query: &DownloadTaskQuery,
+        options: ListOptions,
+        observer: &dyn CallObserver<Page<TaskSummary>, ApiError>,
+    ) -> Result<Listing<TaskSummary>, ApiError> {
+        self.list(endpoint, query, options, observer).await
+    }
+
+    async fn list<T: ListedTask>(
+        &self,
+        endpoint: &str,
+        query: &DownloadTaskQuery,
+        options: ListOptions,
+        observer: &dyn CallObserver<Page<T>, ApiError>,
+    ) -> Result<Listing<T>, ApiError> {
+        let mut listing = Listing { tasks: Vec::new(), pages: 0, duplicates: 0 };
         let mut seen = HashSet::new();
         if options.max_pages == 0 {
             return Err(ApiError::PageCap { cap: 0, total_pages: 0 });
@@ -171,7 +193,7 @@ impl DbsClient {
             }
             let complete = listing_is_complete(&page, current_page, options.page_size);
             for task in page.tasks {
-                if task.task_id.is_empty() || seen.insert(task.task_id.clone()) {
+                if task.id().is_none_or(|id| seen.insert(id)) {
                     listing.tasks.push(task);
                 } else {
                     listing.duplicates += 1;
@@ -190,7 +212,7 @@ impl DbsClient {
 
 /// Whether `page` was the last one. `TotalPages` says so when present; an answer without it
 /// (0) ends only on a short page, so a gateway that drops the field cannot cut a listing short.
-fn listing_is_complete(page: &Page, current_page: u32, page_size: u32) -> bool {
+fn listing_is_complete<T>(page: &Page<T>, current_page: u32, page_size: u32) -> bool {
     if page.total_pages > 0 {
         u64::from(current_page) >= page.total_pages
     } else {

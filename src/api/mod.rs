@@ -10,7 +10,9 @@ pub mod task;
 pub use client::{DbsClient, DownloadTaskQuery, ListOptions, Listing, OrderDirection};
 pub use error::ApiError;
 pub use response::Page;
-pub use task::{DownloadState, DownloadTask, ExportFormat, Progress, TargetType, TaskType};
+pub use task::{
+    DownloadState, DownloadTask, ExportFormat, Progress, TargetType, TaskId, TaskSummary, TaskType,
+};
 // What a listing's callers name along with it: its observer, retry policy and error classes.
 pub use crate::rpc::{
     CallObserver, CallSlot, ClientOptions, ErrorClass, RetryPolicy, RpcError, TransportKind,

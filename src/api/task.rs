@@ -1,6 +1,7 @@
 //! A download task as the exporter understands it: typed, whatever spelling the API used.
 
 use std::fmt;
+use std::hash::{DefaultHasher, Hash, Hasher};
 
 /// The state of an advanced download task.
 ///
@@ -195,6 +196,62 @@ impl DownloadTask {
     }
 }
 
+/// A task id as a 64-bit hash: what the exporter needs of an id (to follow a task from one
+/// listing to the next and to drop one seen again on a later page) without a string per task.
+/// At the few thousand tasks of one listing, two ids colliding is a chance of about 1 in 10^12.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TaskId(u64);
+
+impl TaskId {
+    /// `None` for an empty id: such a task is counted but can be matched with no other.
+    pub fn of(task_id: &str) -> Option<TaskId> {
+        if task_id.is_empty() {
+            return None;
+        }
+        // `DefaultHasher::new` has fixed keys: the same id hashes the same in every run.
+        let mut hasher = DefaultHasher::new();
+        task_id.hash(&mut hasher);
+        Some(TaskId(hasher.finish()))
+    }
+
+    pub fn bits(self) -> u64 {
+        self.0
+    }
+}
+
+/// What the exporter counts of a listed task: its id (hashed), state, sizes, creation time and
+/// progress. A listing decoded into these builds no string for a task in a documented state.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TaskSummary {
+    pub id: Option<TaskId>,
+    pub state: DownloadState,
+    pub export_bytes: u64,
+    pub import_bytes: u64,
+    pub progress: Option<Progress>,
+    /// Unix milliseconds.
+    pub created_at_ms: Option<u64>,
+}
+
+impl From<&DownloadTask> for TaskSummary {
+    fn from(task: &DownloadTask) -> Self {
+        TaskSummary {
+            id: TaskId::of(&task.task_id),
+            state: task.state.clone(),
+            export_bytes: task.export_bytes,
+            import_bytes: task.import_bytes,
+            progress: task.progress,
+            created_at_ms: task.created_at_ms,
+        }
+    }
+}
+
+impl DownloadTask {
+    /// What the exporter counts of this task.
+    pub fn summary(&self) -> TaskSummary {
+        TaskSummary::from(self)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -219,6 +276,23 @@ mod tests {
         assert_eq!(Progress::parse("0/0"), Some(Progress { done: 0, total: 0 }));
         assert_eq!(Progress::parse("x/1"), None);
         assert_eq!(Progress::parse(""), None);
+    }
+
+    #[test]
+    fn a_summary_keeps_what_is_counted_and_hashes_the_id() {
+        let task = DownloadTask {
+            export_bytes: 7,
+            created_at_ms: Some(9),
+            ..DownloadTask::new("dt-1", Some(TaskType::Pitr), DownloadState::Running)
+        };
+        let summary = task.summary();
+        assert_eq!(summary.id, TaskId::of("dt-1"));
+        assert_ne!(summary.id, TaskId::of("dt-2"));
+        assert_eq!(
+            (summary.state, summary.export_bytes, summary.created_at_ms),
+            (DownloadState::Running, 7, Some(9))
+        );
+        assert_eq!(TaskId::of(""), None, "an empty id matches nothing");
     }
 
     #[test]

@@ -328,10 +328,8 @@ async fn once(cli: &Cli) -> Result<ExitCode, Error> {
     let mut pipeline = Pipeline::build_with(&config, credentials(), shard(cli)?)?;
     pipeline.discover().await;
     let report = pipeline.poll_once().await;
-    let body = pipeline.exposition.body();
-    use std::io::Write as _;
-    let mut stdout = std::io::stdout().lock();
-    stdout.write_all(&body).and_then(|_| stdout.flush()).map_err(Error::Stdout)?;
+    // Written as it is rendered: at 10,000 instances the exposition is tens of megabytes.
+    pipeline.exposition.write_plain(std::io::stdout().lock()).map_err(Error::Stdout)?;
     let failing_lists = pipeline.inventory().failing_sources();
     if report.failed > 0 {
         eprintln!(

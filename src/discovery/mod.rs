@@ -136,8 +136,8 @@ impl Calls<'_> {
     /// `Tag.N.Key` / `Tag.N.Value` for every wanted tag (PolarDB, MongoDB).
     fn with_tag_filters(&self, mut request: RpcRequest) -> RpcRequest {
         for (n, (key, value)) in self.request.tags.iter().enumerate() {
-            request = request.param(&format!("Tag.{}.Key", n + 1), key.as_str());
-            request = request.param(&format!("Tag.{}.Value", n + 1), value.as_str());
+            request = request.param(format!("Tag.{}.Key", n + 1), key.as_str());
+            request = request.param(format!("Tag.{}.Value", n + 1), value.as_str());
         }
         request
     }

@@ -241,7 +241,7 @@ async fn read_tags(
             .param("RegionId", calls.request.region_id)
             .param("ResourceType", "INSTANCE");
         for (n, id) in chunk.iter().enumerate() {
-            base = base.param(&format!("ResourceId.{}", n + 1), *id);
+            base = base.param(format!("ResourceId.{}", n + 1), *id);
         }
         let mut token: Option<String> = None;
         let mut tokens = std::collections::HashSet::new();

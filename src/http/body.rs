@@ -1,5 +1,5 @@
-//! The response body: a few shared byte chunks written in order, with an exact length, so a
-//! scrape sends the cached exposition without copying it into one buffer.
+//! The response body: shared byte chunks written in order, with an exact length, so a scrape
+//! sends the cached exposition without copying it into one buffer.
 
 use std::collections::VecDeque;
 use std::convert::Infallible;
@@ -9,9 +9,10 @@ use std::task::{Context, Poll};
 use bytes::Bytes;
 use hyper::body::{Body, Frame, SizeHint};
 
-#[derive(Debug, Default)]
+use crate::render::Scrape;
+
 pub struct Chunks {
-    chunks: VecDeque<Bytes>,
+    chunks: Box<dyn Iterator<Item = Bytes> + Send>,
     remaining: u64,
 }
 
@@ -20,12 +21,22 @@ impl Chunks {
         // An empty chunk would be an empty DATA frame and would make `is_end_stream` lie.
         let chunks: VecDeque<Bytes> = chunks.into_iter().filter(|chunk| !chunk.is_empty()).collect();
         let remaining = chunks.iter().map(|chunk| chunk.len() as u64).sum();
-        Chunks { chunks, remaining }
+        Chunks { chunks: Box::new(chunks.into_iter()), remaining }
     }
+}
 
-    /// Everything left, in one buffer (for tests and small bodies).
-    pub fn concat(&self) -> Vec<u8> {
-        self.chunks.iter().flat_map(|chunk| chunk.iter().copied()).collect()
+impl std::fmt::Debug for Chunks {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Chunks").field("remaining", &self.remaining).finish_non_exhaustive()
+    }
+}
+
+/// A scrape is sent as it comes: the plain text of a large exposition is inflated a piece at a
+/// time while the socket takes it. Its length is known in advance.
+impl From<Scrape> for Chunks {
+    fn from(scrape: Scrape) -> Self {
+        let remaining = scrape.len() as u64;
+        Chunks { chunks: Box::new(scrape.filter(|chunk| !chunk.is_empty())), remaining }
     }
 }
 
@@ -56,14 +67,14 @@ impl Body for Chunks {
         _: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
         let this = self.get_mut();
-        Poll::Ready(this.chunks.pop_front().map(|chunk| {
-            this.remaining -= chunk.len() as u64;
+        Poll::Ready(this.chunks.next().map(|chunk| {
+            this.remaining = this.remaining.saturating_sub(chunk.len() as u64);
             Ok(Frame::data(chunk))
         }))
     }
 
     fn is_end_stream(&self) -> bool {
-        self.chunks.is_empty()
+        self.remaining == 0
     }
 
     fn size_hint(&self) -> SizeHint {

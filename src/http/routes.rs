@@ -100,11 +100,12 @@ impl Routes {
 
     fn metrics(&self, headers: &HeaderMap) -> Response<Chunks> {
         let scrape = self.exposition.scrape(accepts_gzip(headers));
-        let mut response = Response::new(Chunks::new(scrape.chunks));
+        let gzip = scrape.gzip;
+        let mut response = Response::new(Chunks::from(scrape));
         let headers = response.headers_mut();
         headers.insert(CONTENT_TYPE, HeaderValue::from_static(METRICS_CONTENT_TYPE));
         headers.insert(VARY, HeaderValue::from_static("Accept-Encoding"));
-        if scrape.gzip {
+        if gzip {
             headers.insert(CONTENT_ENCODING, HeaderValue::from_static("gzip"));
         }
         response

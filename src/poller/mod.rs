@@ -21,7 +21,9 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::api::{ApiError, CallObserver, CallSlot, DbsClient, DownloadTaskQuery, ListOptions, Page};
+use crate::api::{
+    ApiError, CallObserver, CallSlot, DbsClient, DownloadTaskQuery, ListOptions, Page, TaskSummary,
+};
 use crate::config::Config;
 use crate::history::Changes;
 use crate::inventory::PolledInstance;
@@ -363,7 +365,7 @@ impl Poller {
             ..target.query.clone()
         };
         let observer = PacedCalls { poller: self, region_id: &target.key.instance.region_id };
-        match target.client.list_download_tasks(&target.endpoint, &query, options, &observer).await {
+        match target.client.list_task_summaries(&target.endpoint, &query, options, &observer).await {
             Ok(listing) => {
                 let (transition, changes) = self.store.record_listing(&target.key, &listing.tasks, now);
                 self.failures.succeeded(&target.key, transition);
@@ -463,14 +465,14 @@ struct PacedCalls<'a> {
     region_id: &'a str,
 }
 
-impl CallObserver<Page, ApiError> for PacedCalls<'_> {
+impl CallObserver<Page<TaskSummary>, ApiError> for PacedCalls<'_> {
     fn before_call(&self) -> std::pin::Pin<Box<dyn std::future::Future<Output = CallSlot> + Send + '_>> {
         Box::pin(
             async move { Some(Box::new(self.poller.pacer.call_slot(self.region_id).await) as Box<dyn Send>) },
         )
     }
 
-    fn on_call(&self, elapsed: Duration, outcome: Result<&Page, &ApiError>) {
+    fn on_call(&self, elapsed: Duration, outcome: Result<&Page<TaskSummary>, &ApiError>) {
         self.poller.calls.fetch_add(1, Ordering::Relaxed);
         self.poller.metrics.observe_call(self.region_id, elapsed, outcome.err());
     }

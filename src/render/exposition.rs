@@ -1,23 +1,29 @@
 //! The cached exposition that scrapes share: the task series rendered again only when the store
-//! has changed (single listings debounced), gzipped once per render on first demand, and the
-//! exporter's own metrics, re-encoded at most once per [`OWN_METRICS_MAX_AGE`].
+//! has changed (single listings debounced) and the exporter's own metrics, re-encoded at most
+//! once per [`OWN_METRICS_MAX_AGE`]. A small render is kept as plain text and gzipped once on
+//! first demand; a large one is gzipped as it is written and only that form is kept, plain
+//! scrapes inflating it as they are sent ([`PLAIN_KEPT_UP_TO`]).
 
+use std::io;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
+use super::scrape::{gzip, Cached, Scrape, Written, PLAIN_KEPT_UP_TO};
 use super::{render_view, Layout, Rope};
 use crate::metrics::ExporterMetrics;
 use crate::state::{Publication, Store};
 
-/// One render of the task series, with its gzip form made on first demand.
+/// One render of the task series: its plain text when small, its gzip form (made on first
+/// demand when the plain text is kept, at render time when it is not).
 #[derive(Debug)]
 struct Rendered {
     publication: Publication,
     rendered_at: Instant,
-    plain: Vec<Bytes>,
-    gzip: OnceLock<Bytes>,
+    plain_len: usize,
+    plain: Option<Vec<Bytes>>,
+    gzip: OnceLock<Vec<Bytes>>,
 }
 
 impl Rendered {
@@ -27,28 +33,19 @@ impl Rendered {
             || (self.publication.milestones == current.milestones
                 && now.duration_since(self.rendered_at) < debounce)
     }
+
+    fn gzip(&self) -> Vec<Bytes> {
+        let plain = self.plain.as_deref().unwrap_or_default();
+        self.gzip.get_or_init(|| gzip(plain)).clone()
+    }
 }
+
+/// About what a target adds to the plain exposition at the default `metrics:` (3.2 KiB at
+/// 20,000 targets): the first render's guess of its own size.
+const PLAIN_BYTES_PER_TARGET: usize = 3 << 10;
 
 /// How long single listings may wait to be published: renders of a large estate are not free.
 pub const RENDER_DEBOUNCE: Duration = Duration::from_secs(1);
-
-/// What a scrape sends: chunks to write in order, gzip members when `gzip` is set (a gzip
-/// stream may consist of several members; HTTP clients, Prometheus included, read them as one).
-#[derive(Debug)]
-pub struct Scrape {
-    pub chunks: Vec<Bytes>,
-    pub gzip: bool,
-}
-
-impl Scrape {
-    pub fn len(&self) -> usize {
-        self.chunks.iter().map(Bytes::len).sum()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-}
 
 /// The cached exposition: the task series are rendered when the store has changed (single
 /// listings debounced), and every scrape in between shares the same bytes.
@@ -57,6 +54,8 @@ pub struct Exposition {
     store: Arc<Store>,
     metrics: ExporterMetrics,
     debounce: Duration,
+    /// Plain text up to this size is kept; larger renders only as gzip.
+    plain_kept_up_to: usize,
     layout: Mutex<Layout>,
     cache: Mutex<Option<Arc<Rendered>>>,
     own: Mutex<Option<Arc<OwnMetrics>>>,
@@ -69,7 +68,7 @@ pub const OWN_METRICS_MAX_AGE: Duration = Duration::from_secs(1);
 struct OwnMetrics {
     encoded_at: Instant,
     plain: Bytes,
-    gzip: Bytes,
+    gzip: Vec<Bytes>,
 }
 
 impl Exposition {
@@ -78,6 +77,7 @@ impl Exposition {
             store,
             metrics,
             debounce: RENDER_DEBOUNCE,
+            plain_kept_up_to: PLAIN_KEPT_UP_TO,
             layout: Mutex::new(layout),
             cache: Mutex::new(None),
             own: Mutex::new(None),
@@ -87,6 +87,12 @@ impl Exposition {
     /// Another debounce than [`RENDER_DEBOUNCE`] (tests).
     pub fn with_debounce(mut self, debounce: Duration) -> Self {
         self.debounce = debounce;
+        self
+    }
+
+    /// Another size than [`PLAIN_KEPT_UP_TO`] up to which the plain text is kept (tests).
+    pub fn with_plain_kept_up_to(mut self, bytes: usize) -> Self {
+        self.plain_kept_up_to = bytes;
         self
     }
 
@@ -108,35 +114,83 @@ impl Exposition {
             return Arc::clone(rendered);
         }
         let layout = self.layout.lock().expect("layout lock poisoned").clone();
-        let (publication, chunks) = self.store.read(|view, publication| {
-            let mut rope = Rope::default();
+        // Whether the plain text will be kept is decided before rendering, from the last
+        // render's size or, for the first, from the number of targets: a large exposition is
+        // gzipped from its first chunk on, never held in part as plain text.
+        let expected = match cache.as_ref() {
+            Some(last) => last.plain_len,
+            None => layout.target_count.saturating_mul(PLAIN_BYTES_PER_TARGET),
+        };
+        let keep_up_to = if expected > self.plain_kept_up_to { 0 } else { self.plain_kept_up_to };
+        let (publication, finished) = self.store.read(|view, publication| {
+            let mut rope = Rope::new(Cached::new(keep_up_to));
             render_view(view, &layout, &mut rope);
-            (publication, rope.into_chunks())
+            (publication, rope.finish().finish())
         });
+        let gzip = OnceLock::new();
+        if let Some(zipped) = finished.gzip {
+            let _ = gzip.set(zipped);
+        }
         let rendered_at = Instant::now();
-        let rendered = Arc::new(Rendered { publication, rendered_at, plain: chunks, gzip: OnceLock::new() });
+        let rendered = Arc::new(Rendered {
+            publication,
+            rendered_at,
+            plain_len: finished.len,
+            plain: finished.plain,
+            gzip,
+        });
         *cache = Some(Arc::clone(&rendered));
         rendered
     }
 
-    /// The task series, rendered again only when the store has changed.
+    /// The task series, rendered again only when the store has changed (tests).
     pub fn task_series(&self) -> Vec<Bytes> {
-        self.rendered().plain.clone()
+        let rendered = self.rendered();
+        match &rendered.plain {
+            Some(plain) => plain.clone(),
+            None => {
+                let mut scrape = Scrape::new(false);
+                scrape.push_inflated(rendered.gzip(), rendered.plain_len);
+                scrape.collect()
+            }
+        }
     }
 
-    /// The chunks of one scrape: the cached task series (gzipped once per render when asked)
-    /// and the exporter's own metrics, at most [`OWN_METRICS_MAX_AGE`] old.
+    /// One scrape: the cached task series (gzipped once per render when asked) and the
+    /// exporter's own metrics, at most [`OWN_METRICS_MAX_AGE`] old.
     pub fn scrape(&self, gzip: bool) -> Scrape {
         let rendered = self.rendered();
         let own = self.own_metrics();
-        if gzip {
-            let tasks = rendered.gzip.get_or_init(|| Bytes::from(gzip_chunks(&rendered.plain))).clone();
-            Scrape { chunks: vec![tasks, own.gzip.clone()], gzip: true }
-        } else {
-            let mut chunks = rendered.plain.clone();
-            chunks.push(own.plain.clone());
-            Scrape { chunks, gzip: false }
+        let mut scrape = Scrape::new(gzip);
+        match (gzip, &rendered.plain) {
+            (true, _) => {
+                rendered.gzip().into_iter().for_each(|chunk| scrape.push(chunk));
+                own.gzip.iter().cloned().for_each(|chunk| scrape.push(chunk));
+                return scrape;
+            }
+            (false, Some(plain)) => plain.iter().cloned().for_each(|chunk| scrape.push(chunk)),
+            (false, None) => scrape.push_inflated(rendered.gzip(), rendered.plain_len),
         }
+        scrape.push(own.plain.clone());
+        scrape
+    }
+
+    /// Renders the plain exposition straight into `out`, a chunk at a time, without keeping
+    /// it (`once`): the task series of the store as it is now, then the exporter's own metrics.
+    pub fn write_plain(&self, out: impl io::Write) -> io::Result<()> {
+        let layout = self.layout.lock().expect("layout lock poisoned").clone();
+        let mut written = self.store.read(|view, _| {
+            let mut rope = Rope::new(Written { out, error: None });
+            render_view(view, &layout, &mut rope);
+            rope.finish()
+        });
+        if let Some(error) = written.error {
+            return Err(error);
+        }
+        let mut own = Vec::with_capacity(16 * 1024);
+        self.metrics.encode(&mut own);
+        written.out.write_all(&own)?;
+        written.out.flush()
     }
 
     /// The exporter's own metrics, encoded (and gzipped) at most once per
@@ -150,29 +204,14 @@ impl Exposition {
         let mut text = Vec::with_capacity(16 * 1024);
         self.metrics.encode(&mut text);
         let plain = Bytes::from(text);
-        let gzip = Bytes::from(gzip_chunks(std::slice::from_ref(&plain)));
+        let gzip = gzip(std::slice::from_ref(&plain));
         let own = Arc::new(OwnMetrics { encoded_at: Instant::now(), plain, gzip });
         *cached = Some(Arc::clone(&own));
         own
     }
 
-    /// The whole plain-text body of a scrape, in one buffer (for `once` and tests).
+    /// The whole plain-text body of a scrape, in one buffer (tests).
     pub fn body(&self) -> Vec<u8> {
-        self.scrape(false).chunks.concat()
+        self.scrape(false).concat()
     }
-}
-
-/// One complete gzip member of the chunks. Fast compression: the exposition is re-compressed
-/// every cycle.
-fn gzip_chunks(chunks: &[Bytes]) -> Vec<u8> {
-    use std::io::Write as _;
-    let size: usize = chunks.iter().map(Bytes::len).sum();
-    let mut encoder =
-        flate2::write::GzEncoder::new(Vec::with_capacity(size / 16 + 64), flate2::Compression::fast());
-    for chunk in chunks {
-        encoder.write_all(chunk).expect("writing to a Vec cannot fail");
-    }
-    let mut zipped = encoder.finish().expect("writing to a Vec cannot fail");
-    zipped.shrink_to_fit();
-    zipped
 }

@@ -4,23 +4,57 @@ use std::fmt;
 
 use bytes::Bytes;
 
-/// The exposition as a list of frozen chunks of about [`CHUNK`] bytes: a large exposition is
-/// never reallocated while it grows, and each chunk goes to the socket as it is.
+/// Where the chunks of a [`Rope`] go as they fill up: kept ([`Vec<Bytes>`], the default), or
+/// passed on at once (compressed, written out), so that a large exposition is never whole.
+pub trait Sink {
+    fn take(&mut self, chunk: Bytes);
+
+    /// The size of the chunks it takes: large for chunks that are kept and sent as they are,
+    /// small for chunks passed on at once (less memory in flight).
+    fn chunk_size(&self) -> usize {
+        KEPT_CHUNK
+    }
+}
+
+impl Sink for Vec<Bytes> {
+    fn take(&mut self, chunk: Bytes) {
+        self.push(chunk);
+    }
+}
+
+/// The exposition as frozen chunks of about [`Sink::chunk_size`] bytes handed to a [`Sink`]: a large
+/// exposition is never reallocated while it grows, and each chunk goes on as it is.
 #[derive(Debug, Default)]
-pub struct Rope {
-    done: Vec<Bytes>,
+pub struct Rope<S: Sink = Vec<Bytes>> {
+    done: S,
     current: String,
 }
 
-const CHUNK: usize = 1 << 20;
+/// The chunk size of sinks that keep their chunks.
+pub const KEPT_CHUNK: usize = 1 << 20;
+
+/// The chunk size of sinks that pass their chunks on at once.
+pub const PASSED_ON_CHUNK: usize = 64 << 10;
 
 impl Rope {
+    pub fn into_chunks(self) -> Vec<Bytes> {
+        self.finish()
+    }
+}
+
+impl<S: Sink> Rope<S> {
+    /// A rope that hands each full chunk to `sink`.
+    pub fn new(sink: S) -> Self {
+        Rope { done: sink, current: String::new() }
+    }
+
     pub fn push_str(&mut self, text: &str) {
-        if self.current.len() + text.len() > CHUNK && !self.current.is_empty() {
+        let chunk_size = self.done.chunk_size();
+        if self.current.len() + text.len() > chunk_size && !self.current.is_empty() {
             self.freeze();
         }
         if self.current.capacity() == 0 {
-            self.current.reserve(CHUNK.max(text.len()));
+            self.current.reserve(chunk_size.max(text.len()));
         }
         self.current.push_str(text);
     }
@@ -32,12 +66,13 @@ impl Rope {
 
     fn freeze(&mut self) {
         let full = std::mem::take(&mut self.current);
-        self.done.push(Bytes::from(full));
+        self.done.take(Bytes::from(full));
     }
 
-    pub fn into_chunks(mut self) -> Vec<Bytes> {
+    /// Hands on the last chunk and gives the sink back.
+    pub fn finish(mut self) -> S {
         if !self.current.is_empty() {
-            // Shrink the last, partly filled chunk: it is kept for a whole cycle.
+            // Shrink the last, partly filled chunk: it may be kept for a whole cycle.
             self.current.shrink_to_fit();
             self.freeze();
         }
@@ -45,7 +80,7 @@ impl Rope {
     }
 }
 
-impl fmt::Write for Rope {
+impl<S: Sink> fmt::Write for Rope<S> {
     fn write_str(&mut self, text: &str) -> fmt::Result {
         self.push_str(text);
         Ok(())

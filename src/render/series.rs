@@ -1,13 +1,13 @@
 //! Which series the store shows: the task series of every target, the health of every
 //! instance and the figures of the last round.
 
+use super::rope::{Rope, Sink};
 use super::text::{Family, Value};
-use super::Rope;
 use crate::api::{DownloadState, TaskType};
 use crate::config::{MetricsOptions, OptionalFamily, OTHER_STATE};
 use std::sync::Arc;
 
-use crate::model::{InstanceKey, StateTotals};
+use crate::model::{ByState, InstanceKey, StateTotals};
 use crate::state::StoreView;
 
 /// What the renderer needs to know of the configuration.
@@ -140,7 +140,7 @@ const POLL_LAG: Family = Family::gauge(
 );
 
 /// Renders the task and health series of `view`.
-pub fn render_view(view: &StoreView, layout: &Layout, out: &mut Rope) {
+pub fn render_view<S: Sink>(view: &StoreView, layout: &Layout, out: &mut Rope<S>) {
     let options = &layout.metrics;
     for TaskFamily { family, value, optional, zero_in } in &TASK_FAMILIES {
         if optional.is_some_and(|family| !options.enabled(family)) {
@@ -165,8 +165,8 @@ pub fn render_view(view: &StoreView, layout: &Layout, out: &mut Rope) {
     if options.enabled(OptionalFamily::Transitions) {
         let mut transitions = TRANSITIONS.write_to(out);
         for (instance, task_type, target) in view.targets() {
-            let counts =
-                by_state_label(target.transitions.iter().map(|(s, n)| (s, *n)), options, |a, b| *a += b);
+            let counts = target.transitions.iter().flat_map(ByState::iter).map(|(s, n)| (s, *n));
+            let counts = by_state_label(counts, options, |a, b| *a += b);
             for (state, count) in counts {
                 transitions.target(instance, task_type, ("state", state), count);
             }
@@ -215,7 +215,7 @@ pub fn render_view(view: &StoreView, layout: &Layout, out: &mut Rope) {
     POLL_LAG.write_to(out).unlabelled(round.lag_seconds);
 }
 
-fn render_instance_info(table: &InstanceTable, out: &mut Rope) {
+fn render_instance_info<S: Sink>(table: &InstanceTable, out: &mut Rope<S>) {
     if table.rows.is_empty() {
         return;
     }

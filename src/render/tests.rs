@@ -2,22 +2,25 @@
 //! own tests beside them, and `tests/it/golden_exposition.rs` checks a whole exposition.
 
 use std::sync::Arc;
+
+use bytes::Bytes;
 use std::time::{Duration, SystemTime};
 
 use super::*;
-use crate::api::{DownloadState, DownloadTask, TaskType};
+use crate::api::{DownloadState, DownloadTask, TaskSummary, TaskType};
 use crate::config::OptionalFamily;
 use crate::metrics::ExporterMetrics;
 use crate::model::{InstanceKey, TargetKey, TaskAggregate};
 use crate::state::{RoundReport, Store};
 
-fn task(state: &str, export: u64, created: u64) -> DownloadTask {
+fn task(state: &str, export: u64, created: u64) -> TaskSummary {
     DownloadTask {
         export_bytes: export,
         import_bytes: export / 2,
         created_at_ms: Some(created),
         ..DownloadTask::new(format!("dt-{created}"), Some(TaskType::Full), DownloadState::parse(state))
     }
+    .summary()
 }
 
 fn layout() -> Layout {
@@ -239,16 +242,56 @@ fn a_gzip_scrape_decodes_to_the_plain_one_and_its_task_part_is_compressed_once()
     let zipped = exposition.scrape(true);
     assert!(zipped.gzip);
     let mut decoded = String::new();
-    flate2::read::MultiGzDecoder::new(&zipped.chunks.concat()[..]).read_to_string(&mut decoded).unwrap();
+    let zipped: Vec<Bytes> = zipped.collect();
+    flate2::read::MultiGzDecoder::new(&zipped.concat()[..]).read_to_string(&mut decoded).unwrap();
     let plain = String::from_utf8(exposition.body()).unwrap();
     let strip_own = |text: &str| text.split("# HELP aliyun_dbs_api").next().unwrap().to_string();
     assert_eq!(strip_own(&decoded), strip_own(&plain));
     assert!(plain.starts_with(&String::from_utf8(exposition.task_series().concat()).unwrap()));
     assert!(decoded.contains("aliyun_dbs_api_requests_total"));
-    let again = exposition.scrape(true);
-    assert_eq!(
-        again.chunks[0].as_ptr(),
-        zipped.chunks[0].as_ptr(),
-        "the task part is gzipped once per render"
-    );
+    let again: Vec<Bytes> = exposition.scrape(true).collect();
+    assert_eq!(again[0].as_ptr(), zipped[0].as_ptr(), "the task part is gzipped once per render");
+}
+
+fn listed_store() -> Arc<Store> {
+    let store = Arc::new(Store::new());
+    let aggregate =
+        TaskAggregate::from_tasks(&[task("finished", 100, 1_700_000_000_123), task("running", 7, 5)]);
+    store.record_success(&key(), aggregate, SystemTime::now());
+    store.record_round(round(1));
+    store
+}
+
+#[test]
+fn a_render_above_the_plain_limit_keeps_only_gzip_and_plain_scrapes_inflate_it_to_the_same_text() {
+    use std::io::Read as _;
+    let metrics = ExporterMetrics::new(["cn-hangzhou"]);
+    let kept = Exposition::new(listed_store(), metrics.clone(), layout());
+    let zipped_only = Exposition::new(listed_store(), metrics, layout()).with_plain_kept_up_to(0);
+    let text = String::from_utf8(kept.task_series().concat()).unwrap();
+    assert!(text.contains("aliyun_dbs_download_tasks{"), "{text}");
+    assert_eq!(String::from_utf8(zipped_only.task_series().concat()).unwrap(), text);
+
+    let plain = zipped_only.scrape(false);
+    let announced = plain.len();
+    let sent = plain.concat();
+    assert_eq!(sent.len(), announced, "the announced length is what is sent");
+    assert!(String::from_utf8(sent).unwrap().starts_with(&text));
+
+    let zipped: Vec<Bytes> = zipped_only.scrape(true).collect();
+    let mut decoded = String::new();
+    flate2::read::MultiGzDecoder::new(&zipped.concat()[..]).read_to_string(&mut decoded).unwrap();
+    assert!(decoded.starts_with(&text));
+}
+
+#[test]
+fn once_writes_the_same_text_a_plain_scrape_sends() {
+    let exposition = Exposition::new(listed_store(), ExporterMetrics::new(["cn-hangzhou"]), layout());
+    let mut written = Vec::new();
+    exposition.write_plain(&mut written).unwrap();
+    let strip_own = |text: &[u8]| {
+        String::from_utf8_lossy(text).split("# HELP aliyun_dbs_api").next().unwrap().to_string()
+    };
+    assert_eq!(strip_own(&written), strip_own(&exposition.body()));
+    assert!(String::from_utf8(written).unwrap().contains("aliyun_dbs_api_requests_total"));
 }

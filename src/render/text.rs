@@ -4,7 +4,7 @@
 
 use std::fmt::{self, Write as _};
 
-use super::Rope;
+use super::rope::{Rope, Sink};
 use crate::api::TaskType;
 use crate::model::InstanceKey;
 
@@ -43,7 +43,7 @@ impl Family {
 
     /// Writes the family's header to `out`; its samples follow through what this returns.
     /// (The help texts have no `\` or line break, the only characters HELP escapes.)
-    pub(super) fn write_to<'a>(&self, out: &'a mut Rope) -> Samples<'a> {
+    pub(super) fn write_to<'a, S: Sink>(&self, out: &'a mut Rope<S>) -> Samples<'a, S> {
         let Family { name, help, kind } = self;
         let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {}", kind.as_str());
         Samples { out, name }
@@ -51,12 +51,12 @@ impl Family {
 }
 
 /// The samples of the family whose header was just written.
-pub(super) struct Samples<'a> {
-    out: &'a mut Rope,
+pub(super) struct Samples<'a, S: Sink> {
+    out: &'a mut Rope<S>,
     name: &'static str,
 }
 
-impl Samples<'_> {
+impl<S: Sink> Samples<'_, S> {
     /// The family's one sample without labels.
     pub(super) fn unlabelled(&mut self, value: impl Into<Value>) {
         self.out.push_str(self.name);
@@ -164,7 +164,7 @@ impl From<bool> for Value {
 
 /// `{account="…",region_id="…",instance_id="…"`, the account only when set; the brace stays
 /// open for the caller's further labels.
-fn push_instance_labels(out: &mut Rope, instance: &InstanceKey) {
+fn push_instance_labels<S: Sink>(out: &mut Rope<S>, instance: &InstanceKey) {
     out.push('{');
     if let Some(account) = &instance.account {
         out.push_str("account=\"");
@@ -179,7 +179,7 @@ fn push_instance_labels(out: &mut Rope, instance: &InstanceKey) {
 }
 
 /// Label values escape `\`, `"` and newlines, as the text format requires.
-fn push_label_value(out: &mut Rope, value: &str) {
+fn push_label_value<S: Sink>(out: &mut Rope<S>, value: &str) {
     for c in value.chars() {
         match c {
             '\\' => out.push_str("\\\\"),

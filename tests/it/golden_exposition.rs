@@ -8,7 +8,7 @@
 use std::path::Path;
 use std::time::{Duration, SystemTime};
 
-use dbs_exporter::api::{DownloadState, DownloadTask, Progress, TaskType};
+use dbs_exporter::api::{DownloadState, DownloadTask, Progress, TaskSummary, TaskType};
 use dbs_exporter::model::{InstanceKey, TargetKey};
 use dbs_exporter::render::{render_view, InstanceRow, InstanceTable, Layout, Rope};
 use dbs_exporter::state::{ListingError, RoundReport, Store};
@@ -22,17 +22,18 @@ fn at(ms: u64) -> SystemTime {
     SystemTime::UNIX_EPOCH + Duration::from_millis(ms)
 }
 
-fn task(id: &str, task_type: TaskType, state: &str, export: u64, created_ms: u64) -> DownloadTask {
+fn task(id: &str, task_type: TaskType, state: &str, export: u64, created_ms: u64) -> TaskSummary {
     DownloadTask {
         export_bytes: export,
         import_bytes: export / 4,
         created_at_ms: Some(created_ms),
         ..DownloadTask::new(id, Some(task_type), DownloadState::parse(state))
     }
+    .summary()
 }
 
-fn running(id: &str, task_type: TaskType, done: u64, total: u64, created_ms: u64) -> DownloadTask {
-    DownloadTask { progress: Some(Progress { done, total }), ..task(id, task_type, "running", 0, created_ms) }
+fn running(id: &str, task_type: TaskType, done: u64, total: u64, created_ms: u64) -> TaskSummary {
+    TaskSummary { progress: Some(Progress { done, total }), ..task(id, task_type, "running", 0, created_ms) }
 }
 
 fn target(account: &str, region: &str, instance: &str, task_type: TaskType) -> TargetKey {

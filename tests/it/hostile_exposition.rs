@@ -9,7 +9,7 @@ use std::time::{Duration, UNIX_EPOCH};
 use proptest::prelude::*;
 use proptest::sample::select;
 
-use dbs_exporter::api::{DownloadState, DownloadTask, TaskType};
+use dbs_exporter::api::{DownloadState, DownloadTask, TaskSummary, TaskType};
 use dbs_exporter::metrics::ExporterMetrics;
 use dbs_exporter::model::{InstanceKey, TargetKey, TaskAggregate};
 use dbs_exporter::render::{Exposition, Layout};
@@ -146,8 +146,8 @@ impl Scenario {
                 let key = TargetKey { instance: InstanceKey::new(region, instance), task_type: *task_type };
                 match outcome {
                     Outcome::Listed { tasks, at_ms, then_failed } => {
-                        let listed: Vec<DownloadTask> =
-                            tasks.iter().map(|t| t.to_download_task(*task_type)).collect();
+                        let listed: Vec<TaskSummary> =
+                            tasks.iter().map(|t| t.to_download_task(*task_type).summary()).collect();
                         let at = UNIX_EPOCH + Duration::from_millis(*at_ms);
                         store.record_success(&key, TaskAggregate::from_tasks(&listed), at);
                         if let Some(label) = then_failed {

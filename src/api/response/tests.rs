@@ -142,3 +142,11 @@ fn arbitrary_bytes_never_panic() {
         let _ = decode_page(200, &flipped, None, None);
     }
 }
+
+#[test]
+fn a_summary_page_keeps_what_the_full_page_counts() {
+    let full = decode(API_PAGE_EXAMPLE).unwrap();
+    let summaries = decode_summary_page(200, API_PAGE_EXAMPLE.as_bytes(), None).unwrap();
+    assert_eq!(summaries.tasks, full.tasks.iter().map(DownloadTask::summary).collect::<Vec<_>>());
+    assert_eq!((summaries.request_id, summaries.total_pages), (full.request_id, full.total_pages));
+}
