@@ -12,7 +12,7 @@ use flate2::Compression;
 use super::rope::{Sink, KEPT_CHUNK, PASSED_ON_CHUNK};
 
 /// Plain text up to this size is kept beside its gzip form, so plain scrapes of a small or
-/// medium estate (about 8 MB at 1,000 instances) are served as they are; above it, only the
+/// medium estate (about 7 MB at 1,000 instances) are served as they are; above it, only the
 /// gzip form is kept (about 4% of the size) and a plain scrape inflates it as it is sent.
 pub const PLAIN_KEPT_UP_TO: usize = 16 << 20;
 
