@@ -122,8 +122,14 @@ impl Daemon {
         Ok(Daemon { listener, pipeline, source, telemetry_path, web_config, enable_lifecycle })
     }
 
+    /// Listings of the instances known at start: the listed ones (discovery adds its own after
+    /// its first refresh).
     pub fn target_count(&self) -> usize {
         self.pipeline.poller.targets().len()
+    }
+
+    pub fn discovers(&self) -> bool {
+        self.pipeline.discoverer().is_some()
     }
 
     pub fn local_addr(&self) -> SocketAddr {

@@ -295,7 +295,8 @@ async fn serve(cli: &Cli) -> Result<ExitCode, Error> {
         address = %daemon.local_addr(),
         telemetry_path = %web.telemetry_path,
         config = %path.display(),
-        targets = daemon.target_count(),
+        listed_targets = daemon.target_count(),
+        discovery = daemon.discovers(),
         "dbs-exporter listening"
     );
     daemon.run(shutdown_signal()).await;
