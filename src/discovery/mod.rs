@@ -199,8 +199,18 @@ struct NumberedPage<T> {
 /// The largest `PageSize` every product accepts (PolarDB and MongoDB take 30, 50 or 100 only).
 const PAGE_SIZE: u32 = 100;
 
+/// Whether a page of `count` items, asked `size` at a time, was the last: the reported total
+/// decides when there is one (a service may page by a size of its own), a short page otherwise;
+/// an empty page always ends the walk.
+fn is_last_page(count: usize, size: usize, seen: usize, total: Option<u64>) -> bool {
+    match total {
+        Some(total) => count == 0 || seen as u64 >= total,
+        None => count < size,
+    }
+}
+
 /// Every item of a list paged by `PageNumber` with [`PAGE_SIZE`] and filtered by the wanted
-/// tags, in order: the walk ends on a short page or once the reported total is read.
+/// tags, in order, until [`is_last_page`].
 async fn walk_by_number<T>(
     calls: &Calls<'_>,
     base: RpcRequest,
@@ -214,7 +224,7 @@ async fn walk_by_number<T>(
         let page = calls.call(&request, ram_action, decode).await?;
         let count = page.items.len();
         items.extend(page.items);
-        if count < PAGE_SIZE as usize || page.total.is_some_and(|total| items.len() as u64 >= total) {
+        if is_last_page(count, PAGE_SIZE as usize, items.len(), page.total) {
             return Ok(items);
         }
     }
@@ -238,6 +248,16 @@ mod tests {
             assert!(!is_coming_or_going(Some(status)), "{status}");
         }
         assert!(!is_coming_or_going(None));
+    }
+
+    #[test]
+    fn the_reported_total_ends_a_walk_by_number_before_the_page_size_does() {
+        // A service that pages by 30 whatever was asked: short pages, more to come.
+        assert!(!is_last_page(30, 100, 30, Some(75)));
+        assert!(is_last_page(15, 100, 75, Some(75)));
+        assert!(is_last_page(0, 100, 30, Some(75)), "an empty page ends it");
+        assert!(is_last_page(99, 100, 99, None));
+        assert!(!is_last_page(100, 100, 100, None));
     }
 
     #[test]

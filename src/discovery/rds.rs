@@ -111,11 +111,20 @@ impl Pager {
         let items = page.instances.len();
         self.seen += items;
         if let Some(size) = self.by_number {
-            self.done = items < size || page.total.is_some_and(|total| self.seen as u64 >= total);
+            self.done = super::is_last_page(items, size, self.seen, page.total);
             return Ok(());
         }
         match &page.next_token {
-            Some(token) if token.is_empty() => self.done = true,
+            // A first page with an empty token but more records than it holds came from a
+            // service paging by number that still writes the member: go on by number.
+            Some(token) if token.is_empty() => {
+                let more = page.total.is_some_and(|total| total > self.seen as u64);
+                if self.pages == 1 && items > 0 && more {
+                    self.by_number = Some(items);
+                } else {
+                    self.done = true;
+                }
+            }
             Some(token) => {
                 if !self.tokens.insert(token.clone()) {
                     let detail =
@@ -346,6 +355,20 @@ mod tests {
         pager.take(&page(30, Some(75), None)).unwrap();
         assert_eq!(params(&pager), [("PageSize", "30".to_string()), ("PageNumber", "3".to_string())]);
         pager.take(&page(15, Some(75), None)).unwrap();
+        assert!(pager.next_params().unwrap().is_none());
+    }
+
+    #[test]
+    fn an_empty_token_beside_a_larger_total_on_the_first_page_means_paging_by_number() {
+        let mut pager = Pager::default();
+        pager.take(&page(30, Some(45), Some(""))).unwrap();
+        assert_eq!(params(&pager), [("PageSize", "30".to_string()), ("PageNumber", "2".to_string())]);
+        pager.take(&page(15, Some(45), Some(""))).unwrap();
+        assert!(pager.next_params().unwrap().is_none());
+        // In token mode the total counts the page: an empty token ends the walk.
+        let mut pager = Pager::default();
+        pager.take(&page(100, Some(100), Some("t"))).unwrap();
+        pager.take(&page(20, Some(20), Some(""))).unwrap();
         assert!(pager.next_params().unwrap().is_none());
     }
 
