@@ -196,6 +196,18 @@ struct NumberedPage<T> {
     total: Option<u64>,
 }
 
+/// The total of a list, reported beside its page: `TotalRecordCount` (PolarDB) or
+/// `TotalCount` (MongoDB).
+fn reported_total(response: &RpcResponse) -> Option<u64> {
+    #[derive(Default, Deserialize)]
+    #[serde(default)]
+    struct RawTotal<'a> {
+        #[serde(rename = "TotalRecordCount", alias = "TotalCount", borrow)]
+        total: Loose<'a>,
+    }
+    serde_json::from_slice::<RawTotal>(response.body()).ok()?.total.number()
+}
+
 /// The largest `PageSize` every product accepts (PolarDB and MongoDB take 30, 50 or 100 only).
 const PAGE_SIZE: u32 = 100;
 

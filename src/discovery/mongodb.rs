@@ -6,8 +6,8 @@
 use serde::Deserialize;
 
 use super::{
-    is_coming_or_going, walk_by_number, Calls, DiscoveredInstance, DiscoveryError, Engine, NumberedPage,
-    Product, RawTags,
+    is_coming_or_going, reported_total, walk_by_number, Calls, DiscoveredInstance, DiscoveryError, Engine,
+    NumberedPage, Product, RawTags,
 };
 use crate::rpc::{Loose, RpcRequest, RpcResponse};
 
@@ -96,16 +96,8 @@ struct RawInstance<'a> {
     tags: RawTags<'a>,
 }
 
-#[derive(Default, Deserialize)]
-#[serde(default)]
-struct RawPaging<'a> {
-    #[serde(rename = "TotalCount", borrow)]
-    total: Loose<'a>,
-}
-
 fn decode_page(response: &RpcResponse) -> Result<NumberedPage<Instance>, DiscoveryError> {
     let answer = response.decode::<RawInstances>("DBInstances")?;
-    let paging: RawPaging = serde_json::from_slice(response.body()).unwrap_or_default();
     let raw = answer.payload.instances.unwrap_or_default();
     let instances = raw
         .iter()
@@ -118,7 +110,7 @@ fn decode_page(response: &RpcResponse) -> Result<NumberedPage<Instance>, Discove
             })
         })
         .collect();
-    Ok(NumberedPage { items: instances, total: paging.total.number() })
+    Ok(NumberedPage { items: instances, total: reported_total(response) })
 }
 
 #[cfg(test)]

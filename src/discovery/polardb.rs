@@ -4,8 +4,8 @@
 use serde::Deserialize;
 
 use super::{
-    is_coming_or_going, walk_by_number, Calls, DiscoveredInstance, DiscoveryError, Engine, NumberedPage,
-    Product, RawTags,
+    is_coming_or_going, reported_total, walk_by_number, Calls, DiscoveredInstance, DiscoveryError, Engine,
+    NumberedPage, Product, RawTags,
 };
 use crate::rpc::{Loose, RpcRequest, RpcResponse};
 
@@ -58,16 +58,8 @@ struct RawCluster<'a> {
     tags: RawTags<'a>,
 }
 
-#[derive(Default, Deserialize)]
-#[serde(default)]
-struct RawPaging<'a> {
-    #[serde(rename = "TotalRecordCount", borrow)]
-    total: Loose<'a>,
-}
-
 fn decode_page(response: &RpcResponse) -> Result<NumberedPage<Cluster>, DiscoveryError> {
     let answer = response.decode::<RawItems>("Items")?;
-    let paging: RawPaging = serde_json::from_slice(response.body()).unwrap_or_default();
     let clusters = answer.payload.clusters.unwrap_or_default();
     let clusters = clusters
         .iter()
@@ -80,5 +72,5 @@ fn decode_page(response: &RpcResponse) -> Result<NumberedPage<Cluster>, Discover
             })
         })
         .collect();
-    Ok(NumberedPage { items: clusters, total: paging.total.number() })
+    Ok(NumberedPage { items: clusters, total: reported_total(response) })
 }
