@@ -65,8 +65,9 @@ pub struct Inventory {
     sources: BTreeMap<SourceKey, BTreeMap<String, Known>>,
     /// The error class each failing source failed with first.
     failing: HashMap<SourceKey, &'static str>,
-    /// The filters the lists were made with: lists made with others are not carried over.
-    filters: Option<Filters>,
+    /// The tags the lists were made with (`None` without discovery): lists made with other
+    /// tags are trusted only until the next good list.
+    tags: Option<Vec<(String, String)>>,
 }
 
 /// What applying a list changed.
@@ -78,7 +79,7 @@ pub struct Applied {
 
 impl Inventory {
     pub fn new(config: &Config) -> Self {
-        Inventory { filters: filters_of(config), ..Inventory::default() }
+        Inventory { tags: tags_of(config), ..Inventory::default() }
     }
 
     /// The inventory for a new configuration: the lists of sources still configured stay. When
@@ -86,9 +87,10 @@ impl Inventory {
     /// miss then drops an instance (the new filters decide at once, and no instance that
     /// still matches vanishes in between).
     pub fn carried_into(self, config: &Config) -> Inventory {
-        let filters = filters_of(config);
-        let refiltered = filters.as_ref().map(|f| &f.1) != self.filters.as_ref().map(|f| &f.1);
-        let engines: HashSet<Engine> = filters.iter().flat_map(|f| f.0.iter().copied()).collect();
+        let tags = tags_of(config);
+        let refiltered = tags != self.tags;
+        let engines: HashSet<Engine> =
+            config.discovery.iter().flat_map(|d| d.engines.iter().copied()).collect();
         let configured: HashSet<(String, String)> = config
             .accounts
             .iter()
@@ -106,7 +108,7 @@ impl Inventory {
             }
         }
         let failing = self.failing.into_iter().filter(|(key, _)| still(key)).collect();
-        Inventory { sources, failing, filters }
+        Inventory { sources, failing, tags }
     }
 
     /// Takes one source's list: a good one replaces what is known (what it misses is dropped
@@ -241,11 +243,8 @@ impl Inventory {
     }
 }
 
-/// The engines and tags lists were made with.
-type Filters = (Vec<Engine>, Vec<(String, String)>);
-
-fn filters_of(config: &Config) -> Option<Filters> {
-    config.discovery.as_ref().map(|d| (d.engines.clone(), d.tags.clone()))
+fn tags_of(config: &Config) -> Option<Vec<(String, String)>> {
+    config.discovery.as_ref().map(|d| d.tags.clone())
 }
 
 /// The sources of one account and region, whatever the engine.
