@@ -58,6 +58,18 @@ fn set(ids: &[&str]) -> BTreeSet<String> {
     ids.iter().map(|id| id.to_string()).collect()
 }
 
+/// The daemon on `config`, listening on a port of its choosing, and its base URL.
+async fn serve(config: &std::path::Path) -> (Running, String) {
+    let exporter = Running::spawn(exporter(KEY_ID, SECRET).args([
+        "--config.file",
+        config.to_str().unwrap(),
+        "--web.listen-address",
+        "127.0.0.1:0",
+    ]));
+    let base = format!("http://{}", exporter.listening().await);
+    (exporter, base)
+}
+
 async fn metrics_until(base: &str, what: &str, check: impl Fn(&str) -> bool) -> String {
     let deadline = Instant::now() + PATIENCE;
     loop {
@@ -75,13 +87,7 @@ async fn a_config_of_regions_alone_polls_exactly_the_applicable_instances_and_fo
     let sim = simulator().await;
     let dir = tempfile::tempdir().unwrap();
     let path = write_config(dir.path(), &config_text(&sim, "{refresh_interval: 1s}"));
-    let mut exporter = Running::spawn(exporter(KEY_ID, SECRET).args([
-        "--config.file",
-        path.to_str().unwrap(),
-        "--web.listen-address",
-        "127.0.0.1:0",
-    ]));
-    let base = format!("http://{}", exporter.listening().await);
+    let (mut exporter, base) = serve(&path).await;
     let applicable = set(&["dds-sharded", "pc-cluster", "rm-primary"]);
     let text = metrics_until(&base, "every applicable instance up", |t| polled(t) == applicable).await;
     let values = samples(&text);
@@ -186,13 +192,7 @@ async fn a_reload_with_another_engine_list_discovers_at_once_and_keeps_what_stay
     let sim = simulator().await;
     let dir = tempfile::tempdir().unwrap();
     let path = write_config(dir.path(), &config_text(&sim, "{engines: [rds_mysql]}"));
-    let mut exporter = Running::spawn(exporter(KEY_ID, SECRET).args([
-        "--config.file",
-        path.to_str().unwrap(),
-        "--web.listen-address",
-        "127.0.0.1:0",
-    ]));
-    let base = format!("http://{}", exporter.listening().await);
+    let (mut exporter, base) = serve(&path).await;
     metrics_until(&base, "the RDS instance polled", |t| polled(t) == set(&["rm-primary"])).await;
 
     write_config(dir.path(), &config_text(&sim, "{engines: [rds_mysql, polardb_mysql], tags: {}}"));
