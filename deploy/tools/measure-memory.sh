@@ -84,16 +84,7 @@ for n in "${SIZES[@]}"; do
   port=$(free_port)
   while [ "$port" = "$sim_port" ]; do port=$(free_port); done
   config="$WORK/estate-$n.yaml"
-  python3 - "$n" "$sim_port" >"$config" <<'EOF'
-import sys
-n, port = int(sys.argv[1]), sys.argv[2]
-regions = 10 if n >= 10 else 1
-print("poll_interval: 60s\nlookback: 1d\nrate_limit_per_region: 10000\nregions:")
-for r in range(regions):
-    print(f"  - region_id: mem-region-{r:02}\n    endpoint: http://127.0.0.1:{port}\n    instances:")
-    for i in range(r, n, regions):
-        print(f"      - instance_id: rm-mem{i:05}")
-EOF
+  python3 deploy/tools/write-estate.py "$n" "$sim_port" >"$config"
   "$BIN" simulate --simulator.listen-address "127.0.0.1:$sim_port" --config.file "$config" \
     >"$WORK/sim-$n.log" 2>&1 &
   sim=$!

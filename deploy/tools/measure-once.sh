@@ -28,16 +28,7 @@ trap cleanup EXIT INT TERM
 for n in "${SIZES[@]}"; do
   port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
   config="$WORK/estate-$n.yaml"
-  python3 - "$n" "$port" >"$config" <<'EOF'
-import sys
-n, port = int(sys.argv[1]), sys.argv[2]
-regions = 10 if n >= 10 else 1
-print("poll_interval: 60s\nlookback: 1d\nrate_limit_per_region: 10000\nregions:")
-for r in range(regions):
-    print(f"  - region_id: mem-region-{r:02}\n    endpoint: http://127.0.0.1:{port}\n    instances:")
-    for i in range(r, n, regions):
-        print(f"      - instance_id: rm-mem{i:05}")
-EOF
+  python3 deploy/tools/write-estate.py "$n" "$port" >"$config"
   "$BIN" simulate --simulator.listen-address "127.0.0.1:$port" --config.file "$config" >"$WORK/sim.log" 2>&1 &
   SIM=$!
   for _ in $(seq 1 100); do grep -q 'access key secret' "$WORK/sim.log" && break; sleep 0.1; done
