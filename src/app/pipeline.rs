@@ -201,8 +201,7 @@ impl Setup {
     ) -> Arc<Poller> {
         let targets = targets_of(polled, &self.config, shard, &|account| self.dbs_clients[account].clone());
         let settings = PollSettings::from_config(&self.config);
-        let poller = Poller::new(targets, settings, Arc::clone(store), metrics.clone());
-        Arc::new(poller.with_pacer(Arc::clone(&self.pacer)))
+        Arc::new(Poller::new(targets, settings, Arc::clone(store), metrics.clone(), Arc::clone(&self.pacer)))
     }
 
     pub(super) fn config(&self) -> &Config {
@@ -226,22 +225,12 @@ fn instance_table(config: &Config, polled: &[PolledInstance], shard: Shard) -> I
         .iter()
         .filter(|p| shard.owns(&p.region_id, &p.instance.instance_id))
         .map(|p| InstanceRow {
-            instance: instance_key(config, p),
+            instance: p.key(config.labels_accounts()),
             engine: p.engine.map(Engine::as_str),
             tag_values: p.tag_values(&tag_keys),
         })
         .collect();
     InstanceTable { tag_labels: tag_keys.iter().map(|key| config::tag_label_name(key)).collect(), rows }
-}
-
-/// The instance's key in the series: with its account when series carry one.
-fn instance_key(config: &Config, polled: &PolledInstance) -> InstanceKey {
-    let key = InstanceKey::new(&polled.region_id, &polled.instance.instance_id);
-    if config.labels_accounts() {
-        key.in_account(&polled.account)
-    } else {
-        key
-    }
 }
 
 /// What the status page says of the configuration, and the targets it lists.
@@ -250,7 +239,7 @@ fn catalog(config: &Config, poller: &Poller, polled: &[PolledInstance], shard: S
     let mut instances: Vec<_> = targets.iter().map(|key| &key.instance).collect();
     instances.dedup();
     let engines: HashMap<InstanceKey, &'static str> =
-        polled.iter().filter_map(|p| Some((instance_key(config, p), p.engine?.as_str()))).collect();
+        polled.iter().filter_map(|p| Some((p.key(config.labels_accounts()), p.engine?.as_str()))).collect();
     let summary = Summary {
         version: env!("CARGO_PKG_VERSION"),
         accounts: config.accounts.iter().map(|account| account.name.clone()).collect(),

@@ -14,6 +14,7 @@ pub use refresh::{Discoverer, Refresh};
 
 use crate::config::{Config, InstanceConfig};
 use crate::discovery::{DiscoveredInstance, DiscoveryError, Engine};
+use crate::model::InstanceKey;
 
 /// Where discovered instances come from: one list API call sequence.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -42,6 +43,16 @@ pub struct PolledInstance {
 }
 
 impl PolledInstance {
+    /// Its key in the series: with its account when series carry one (`labels_accounts`).
+    pub fn key(&self, labels_accounts: bool) -> InstanceKey {
+        let key = InstanceKey::new(&self.region_id, &self.instance.instance_id);
+        if labels_accounts {
+            key.in_account(&self.account)
+        } else {
+            key
+        }
+    }
+
     /// The value of each of the tag keys `keys`: empty where the instance has no such tag.
     pub fn tag_values(&self, keys: &[String]) -> Vec<String> {
         let value = |key: &String| self.tags.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone());

@@ -28,7 +28,7 @@ use crate::config::Config;
 use crate::history::Changes;
 use crate::inventory::PolledInstance;
 use crate::metrics::ExporterMetrics;
-use crate::model::{InstanceKey, TargetKey};
+use crate::model::TargetKey;
 pub use crate::pacing::Pacer;
 use crate::state::{ListingError, RoundReport, Store};
 use crate::util::unix_ms;
@@ -75,10 +75,7 @@ pub fn targets_of(
         };
         let client = client_of(&polled.account);
         let instance = &polled.instance;
-        let mut instance_key = InstanceKey::new(&polled.region_id, &instance.instance_id);
-        if labelled {
-            instance_key = instance_key.in_account(&polled.account);
-        }
+        let instance_key = polled.key(labelled);
         for task_type in &config.task_types {
             let query = DownloadTaskQuery {
                 cluster_name: instance.cluster_name.clone(),
@@ -172,11 +169,14 @@ pub struct Poller {
 }
 
 impl Poller {
+    /// A poller of `targets` whose calls are paced by `pacer`, which it may share with other
+    /// callers of the same regions (discovery's list calls).
     pub fn new(
         targets: Vec<Arc<Target>>,
         settings: PollSettings,
         store: Arc<Store>,
         metrics: ExporterMetrics,
+        pacer: Arc<Pacer>,
     ) -> Self {
         let mut regions: Vec<&str> = Vec::new();
         let lane_of = targets
@@ -189,7 +189,6 @@ impl Poller {
                 })
             })
             .collect();
-        let pacer = Arc::new(Pacer::new(regions, settings.rate_limit_per_region, settings.concurrency));
         Poller {
             targets,
             lane_of,
@@ -200,13 +199,6 @@ impl Poller {
             failures: FailureLog::default(),
             calls: AtomicU64::new(0),
         }
-    }
-
-    /// Shares `pacer` (its token buckets and request slots) with other callers of the same
-    /// API regions, discovery's list calls among them.
-    pub fn with_pacer(mut self, pacer: Arc<Pacer>) -> Self {
-        self.pacer = pacer;
-        self
     }
 
     pub fn targets(&self) -> &[Arc<Target>] {

@@ -1,6 +1,7 @@
 use super::*;
 use crate::api::{ClientOptions, TaskType};
 use crate::credentials::{Credentials, StaticCredentials};
+use crate::model::InstanceKey;
 
 const MINUTE: Duration = Duration::from_secs(60);
 
@@ -26,7 +27,9 @@ fn poller(targets: &[(&str, &str)]) -> Poller {
             Arc::new(Target::new(key, "http://127.0.0.1:9".into(), query, client.clone()))
         })
         .collect();
-    Poller::new(targets, settings(), Arc::new(Store::new()), ExporterMetrics::new(["a", "b"]))
+    let settings = settings();
+    let pacer = Arc::new(Pacer::new(["a", "b"], settings.rate_limit_per_region, settings.concurrency));
+    Poller::new(targets, settings, Arc::new(Store::new()), ExporterMetrics::new(["a", "b"]), pacer)
 }
 
 #[tokio::test(start_paused = true)]
