@@ -84,7 +84,7 @@ async fn refresh(url: &str, regions: &[String], block: &str) -> (Duration, usize
     let mut pipeline = Pipeline::build(&config, credentials).unwrap();
     let started = Instant::now();
     pipeline.discover().await;
-    (started.elapsed(), pipeline.poller.targets().len())
+    (started.elapsed(), pipeline.targets().len())
 }
 
 /// A region's calls beyond its one-second burst at the default rate, or the estate's calls x

@@ -15,10 +15,10 @@ use bytes::Bytes;
 use dbs_exporter::api::{DownloadState, DownloadTask, TaskSummary, TaskType};
 use dbs_exporter::http::{Routes, Server};
 use dbs_exporter::metrics::ExporterMetrics;
-use dbs_exporter::model::{InstanceKey, TargetKey, TaskAggregate};
-use dbs_exporter::render::{Exposition, Layout};
-use dbs_exporter::state::{RoundReport, Store};
-use dbs_exporter::status::{Catalog, StatusBoard, Summary};
+use dbs_exporter::model::{InstanceKey, QueryId, TargetKey, TaskAggregate};
+use dbs_exporter::render::Exposition;
+use dbs_exporter::state::{Attempt, Generation, RoundReport, Store};
+use dbs_exporter::status::StatusBoard;
 use http_body_util::Full;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -42,15 +42,15 @@ fn task(state: DownloadState, n: u64) -> TaskSummary {
 
 /// A store as a poll of `instances` instances over 20 regions would leave it.
 fn populated_store(instances: u64) -> Arc<Store> {
-    let store = Arc::new(Store::new());
-    for i in 0..instances {
-        let instance = InstanceKey::new(&format!("bench-region-{:02}", i % 20), &format!("rm-bench{i:08}"));
-        for task_type in TaskType::ALL {
-            let tasks: Vec<TaskSummary> =
-                (0..25).map(|n| task(DownloadState::KNOWN[(n % 6) as usize].clone(), i * 100 + n)).collect();
-            let key = TargetKey { instance: instance.clone(), task_type };
-            store.record_success(&key, TaskAggregate::from_tasks(&tasks), SystemTime::now());
-        }
+    let mut generation = Generation::of_targets(1, targets(instances));
+    generation.layout.task_types = TaskType::ALL.to_vec();
+    let store = Arc::new(Store::with_generation(generation));
+    for key in targets(instances) {
+        let i = key.instance.instance_id.trim_start_matches("rm-bench").parse::<u64>().unwrap();
+        let tasks: Vec<TaskSummary> =
+            (0..25).map(|n| task(DownloadState::KNOWN[(n % 6) as usize].clone(), i * 100 + n)).collect();
+        let attempt = Attempt { key: &key, generation: 1, asked: QueryId::default() };
+        store.record_success(&attempt, TaskAggregate::from_tasks(&tasks), SystemTime::now());
     }
     store.record_round(RoundReport { duration_seconds: 1.0, api_calls: instances * 2, lag_seconds: 0.0 });
     store
@@ -117,16 +117,15 @@ fn duration_ms(text: &str) -> f64 {
     }
 }
 
-/// Every target of the populated store, for the status page.
-fn catalog(instances: u64) -> Catalog {
-    let targets = (0..instances)
+/// Every target of `instances` instances over 20 regions.
+fn targets(instances: u64) -> Vec<TargetKey> {
+    (0..instances)
         .flat_map(|i| {
             let instance =
                 InstanceKey::new(&format!("bench-region-{:02}", i % 20), &format!("rm-bench{i:08}"));
             TaskType::ALL.map(|task_type| TargetKey { instance: instance.clone(), task_type })
         })
-        .collect();
-    Catalog { summary: Summary::default(), targets, engines: Default::default() }
+        .collect()
 }
 
 /// Size and time of the status page and its JSON, loaded one after the other.
@@ -155,14 +154,8 @@ fn main() {
         let store = populated_store(instances);
         let regions: Vec<String> = (0..20).map(|r| format!("bench-region-{r:02}")).collect();
         let metrics = ExporterMetrics::new(regions.iter().map(String::as_str));
-        let layout = Layout {
-            task_types: TaskType::ALL.to_vec(),
-            target_count: (instances * 2) as usize,
-            metrics: dbs_exporter::config::MetricsOptions::default(),
-            instances: Default::default(),
-        };
-        let board = Arc::new(StatusBoard::new(Arc::clone(&store), catalog(instances)));
-        let exposition = Arc::new(Exposition::new(store, metrics, layout));
+        let board = Arc::new(StatusBoard::new(Arc::clone(&store)));
+        let exposition = Arc::new(Exposition::new(store, metrics));
 
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let exporter = listener.local_addr().unwrap();

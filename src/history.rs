@@ -25,27 +25,58 @@ pub struct Changes {
 
 const OTHER_STATE: u8 = u8::MAX;
 
+/// The tasks of a listing sorted by id, made before the store's lock is taken so that the
+/// sort of a large listing never holds up scrapes or other listings.
+#[derive(Debug)]
+pub struct PreparedTasks<'a> {
+    tasks: &'a [TaskSummary],
+    /// `(hash << 8 | state code, index in tasks)`, sorted, one per task id.
+    sorted: Vec<(u64, u32)>,
+}
+
+impl<'a> PreparedTasks<'a> {
+    pub fn new(tasks: &'a [TaskSummary]) -> Self {
+        let mut sorted: Vec<(u64, u32)> = tasks
+            .iter()
+            .enumerate()
+            .filter_map(|(index, task)| {
+                let id = id_bits(task.id?);
+                Some((id << 8 | u64::from(state_code(&task.state)), index as u32))
+            })
+            .collect();
+        sorted.sort_unstable();
+        sorted.dedup_by_key(|(entry, _)| *entry >> 8);
+        PreparedTasks { tasks, sorted }
+    }
+}
+
 impl TaskHistory {
     /// Remembers `tasks` in place of the previous listing's, and says what changed.
     pub fn replace(&mut self, tasks: &[TaskSummary]) -> Changes {
+        self.replace_with(PreparedTasks::new(tasks))
+    }
+
+    /// Remembers a prepared listing in place of the previous one, and says what changed: one
+    /// walk over the two sorted lists.
+    pub fn replace_with(&mut self, prepared: PreparedTasks) -> Changes {
         let mut changes = Changes::default();
-        let mut entries = Vec::with_capacity(tasks.len());
-        for task in tasks {
-            let Some(id) = task.id.map(id_bits) else { continue };
-            let code = state_code(&task.state);
-            let before = self.state_of(id);
+        let mut previous = self.entries.iter().peekable();
+        let mut entries = Vec::with_capacity(prepared.sorted.len());
+        for &(entry, index) in &prepared.sorted {
+            let id = entry >> 8;
+            while previous.next_if(|old| **old >> 8 < id).is_some() {}
+            let before = previous.next_if(|old| **old >> 8 == id).map(|old| (old & 0xFF) as u8);
+            let code = (entry & 0xFF) as u8;
             if before != Some(code) {
+                let task = &prepared.tasks[index as usize];
                 *changes.entered.entry(&task.state) += 1;
                 let terminal = matches!(task.state, DownloadState::Finished | DownloadState::Failed);
-                if terminal && before.is_some_and(|b| b != code) {
+                if terminal && before.is_some() {
                     changes.completed.push((task.state.clone(), task.created_at_ms));
                 }
             }
-            entries.push(id << 8 | u64::from(code));
+            entries.push(entry);
         }
-        entries.sort_unstable();
-        entries.dedup_by_key(|entry| *entry >> 8);
-        entries.shrink_to_fit();
         self.entries = entries;
         changes
     }
@@ -61,11 +92,6 @@ impl TaskHistory {
     /// Bytes held for the tasks.
     pub fn heap_bytes(&self) -> usize {
         self.entries.capacity() * std::mem::size_of::<u64>()
-    }
-
-    fn state_of(&self, id: u64) -> Option<u8> {
-        let index = self.entries.binary_search_by_key(&id, |entry| entry >> 8).ok()?;
-        Some((self.entries[index] & 0xFF) as u8)
     }
 }
 

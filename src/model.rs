@@ -15,30 +15,40 @@ pub struct TargetKey {
     pub task_type: TaskType,
 }
 
-/// An instance as metrics name it. `account` is set only when several accounts are
-/// configured, so that a single-account exporter's series keep their labels.
+/// An instance as the exporter knows it: always with its account, since two accounts are two
+/// API quotas and two histories even in one region. Whether series print the `account` label
+/// is the renderer's choice (only with several accounts, so that a single-account exporter's
+/// series keep their labels).
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct InstanceKey {
-    pub account: Option<Arc<str>>,
+    pub account: Arc<str>,
     pub region_id: Arc<str>,
     pub instance_id: Arc<str>,
 }
 
+/// The account of a configuration without `accounts:`.
+pub const IMPLICIT_ACCOUNT: &str = crate::config::AccountConfig::IMPLICIT_NAME;
+
 impl InstanceKey {
+    /// An instance of the implicit single account.
     pub fn new(region_id: &str, instance_id: &str) -> Self {
-        InstanceKey { account: None, region_id: region_id.into(), instance_id: instance_id.into() }
+        InstanceKey {
+            account: IMPLICIT_ACCOUNT.into(),
+            region_id: region_id.into(),
+            instance_id: instance_id.into(),
+        }
     }
 
     pub fn in_account(mut self, account: &str) -> Self {
-        self.account = Some(account.into());
+        self.account = account.into();
         self
     }
 }
 
 impl fmt::Display for InstanceKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if let Some(account) = &self.account {
-            write!(f, "{account}:")?;
+        if &*self.account != IMPLICIT_ACCOUNT {
+            write!(f, "{}:", self.account)?;
         }
         write!(f, "{}/{}", self.region_id, self.instance_id)
     }
@@ -47,6 +57,22 @@ impl fmt::Display for InstanceKey {
 impl fmt::Display for TargetKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}/{}", self.instance, self.task_type)
+    }
+}
+
+/// What a target's listing asked: a digest of everything that decides which tasks it returns
+/// (region, instance, task type, lookback, cluster, data source, backup set). A task history is
+/// only compared with a listing of the same query, so a reload that widens the lookback or a
+/// discovered instance whose cluster changes starts the history anew instead of counting every
+/// task the wider query shows as a transition.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct QueryId(u64);
+
+impl QueryId {
+    pub fn of(asked: &impl std::hash::Hash) -> Self {
+        use std::hash::{BuildHasher, BuildHasherDefault};
+        // Fixed keys: the same query gives the same id for the life of the process.
+        QueryId(BuildHasherDefault::<std::collections::hash_map::DefaultHasher>::default().hash_one(asked))
     }
 }
 

@@ -1,9 +1,11 @@
-//! Pacing of API calls: a token bucket per region and a cap on requests in flight.
+//! Pacing of API calls: a token bucket per account and region, and a cap on requests in flight.
 //!
-//! A call first waits for its region's token, holding nothing, and only then for one of the
+//! Alibaba Cloud's API quota is per account and region, so each (account, region) lane has its
+//! own bucket: two accounts in one region each get the full `rate_limit_per_region`. A call
+//! first waits for its lane's token, holding nothing, and only then for one of the
 //! `concurrency` request slots, which it holds for the call alone (not for retry back-offs
-//! or the listing's other pages). So a region that has run out of tokens never holds a slot
-//! that another region's listing could use. The buckets run on tokio's clock, which tests
+//! or the listing's other pages). So a lane that has run out of tokens never holds a slot
+//! that another lane's listing could use. The buckets run on tokio's clock, which tests
 //! pause and advance.
 
 use std::collections::HashMap;
@@ -13,26 +15,38 @@ use std::time::Duration;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 
-/// The token buckets of every region and the request slots shared by all of them.
+/// One account's region: the unit of Alibaba Cloud's API quota.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct LaneKey {
+    pub account: Arc<str>,
+    pub region_id: Arc<str>,
+}
+
+impl LaneKey {
+    pub fn new(account: &str, region_id: &str) -> Self {
+        LaneKey { account: account.into(), region_id: region_id.into() }
+    }
+}
+
+/// The token buckets of every lane and the request slots shared by all of them.
 #[derive(Debug)]
 pub struct Pacer {
-    buckets: HashMap<Arc<str>, TokenBucket>,
+    buckets: HashMap<LaneKey, TokenBucket>,
     slots: Arc<Semaphore>,
 }
 
 impl Pacer {
-    /// One bucket per region of `per_second` calls a second, bursting up to that many (at
+    /// One bucket per lane of `per_second` calls a second, bursting up to that many (at
     /// least one, so 0.5 means one call every two seconds); `concurrency` requests in flight.
-    pub fn new<'a>(regions: impl IntoIterator<Item = &'a str>, per_second: f64, concurrency: usize) -> Self {
-        let buckets =
-            regions.into_iter().map(|region| (Arc::from(region), TokenBucket::new(per_second))).collect();
+    pub fn new(lanes: impl IntoIterator<Item = LaneKey>, per_second: f64, concurrency: usize) -> Self {
+        let buckets = lanes.into_iter().map(|lane| (lane, TokenBucket::new(per_second))).collect();
         Pacer { buckets, slots: Arc::new(Semaphore::new(concurrency.max(1))) }
     }
 
-    /// Waits for the region's next token, then for a request slot, which the caller holds
-    /// while its call runs. Regions without a bucket are not rate limited.
-    pub async fn call_slot(&self, region: &str) -> OwnedSemaphorePermit {
-        if let Some(bucket) = self.buckets.get(region) {
+    /// Waits for the lane's next token, then for a request slot, which the caller holds
+    /// while its call runs. Lanes without a bucket are not rate limited.
+    pub async fn call_slot(&self, lane: &LaneKey) -> OwnedSemaphorePermit {
+        if let Some(bucket) = self.buckets.get(lane) {
             bucket.take().await;
         }
         Arc::clone(&self.slots).acquire_owned().await.expect("the request semaphore is never closed")
@@ -112,33 +126,37 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
-    async fn an_empty_region_does_not_delay_another_region() {
-        let pacer = Arc::new(Pacer::new(["a", "b"], 1.0, 4));
+    async fn an_empty_lane_does_not_delay_another_region_or_another_account() {
+        let (a, b) = (LaneKey::new("prod", "a"), LaneKey::new("prod", "b"));
+        let staging_a = LaneKey::new("staging", "a");
+        let pacer = Arc::new(Pacer::new([a.clone(), b.clone(), staging_a.clone()], 1.0, 4));
         let start = Instant::now();
-        drop(pacer.call_slot("a").await);
-        // Region a's next token is a second away: its call waits, b's goes at once.
+        drop(pacer.call_slot(&a).await);
+        // Lane a's next token is a second away: its call waits, b's and staging's go at once.
         let waiting_on_a = tokio::spawn({
-            let pacer = Arc::clone(&pacer);
+            let (pacer, a) = (Arc::clone(&pacer), a.clone());
             async move {
-                drop(pacer.call_slot("a").await);
+                drop(pacer.call_slot(&a).await);
                 Instant::now()
             }
         });
         tokio::task::yield_now().await;
-        drop(pacer.call_slot("b").await);
-        assert_eq!(Instant::now(), start, "b is not held up by a's empty bucket");
+        drop(pacer.call_slot(&b).await);
+        drop(pacer.call_slot(&staging_a).await);
+        assert_eq!(Instant::now(), start, "neither b nor another account's a waits for a's empty bucket");
         assert_eq!(waiting_on_a.await.unwrap(), start + Duration::from_secs(1));
     }
 
     #[tokio::test(start_paused = true)]
     async fn requests_in_flight_never_exceed_the_concurrency() {
         let pacer = Pacer::new(std::iter::empty(), 1.0, 2);
-        let first = pacer.call_slot("unlimited").await;
-        let _second = pacer.call_slot("unlimited").await;
-        let third = tokio::time::timeout(Duration::from_secs(5), pacer.call_slot("unlimited")).await;
+        let unlimited = LaneKey::new("default", "unlimited");
+        let first = pacer.call_slot(&unlimited).await;
+        let _second = pacer.call_slot(&unlimited).await;
+        let third = tokio::time::timeout(Duration::from_secs(5), pacer.call_slot(&unlimited)).await;
         assert!(third.is_err(), "a third call waits while two are in flight");
         drop(first);
-        let third = tokio::time::timeout(Duration::from_secs(5), pacer.call_slot("unlimited")).await;
+        let third = tokio::time::timeout(Duration::from_secs(5), pacer.call_slot(&unlimited)).await;
         assert!(third.is_ok(), "a freed slot is taken");
     }
 }

@@ -22,7 +22,7 @@ mod text;
 pub use exposition::{Exposition, OWN_METRICS_MAX_AGE, RENDER_DEBOUNCE};
 pub use rope::{Rope, Sink};
 pub use scrape::{Scrape, PLAIN_KEPT_UP_TO};
-pub use series::{render_view, InstanceRow, InstanceTable, Layout};
+pub use series::render_view;
 
 #[cfg(test)]
 mod tests;

@@ -1,46 +1,20 @@
 //! What the status page and `/api/v1/targets` show: every target with its health, last
 //! success, error and tasks by state, failing ones first, built from the store on demand.
 
-use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, RwLock};
+use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use serde::Serialize;
 
-use crate::model::{InstanceKey, TargetKey};
+use crate::model::TargetKey;
 use crate::rpc::format_timestamp;
-use crate::state::{Store, StoreView, TargetState};
+use crate::state::{Store, StoreView, Summary, TargetState};
 
-/// What the configuration says, for the page's header.
-#[derive(Clone, Debug, Default, Serialize)]
-pub struct Summary {
-    pub version: &'static str,
-    pub accounts: Vec<String>,
-    pub regions: usize,
-    pub instances: usize,
-    pub task_types: Vec<&'static str>,
-    /// `index/count`.
-    pub shard: String,
-    pub poll_interval: String,
-    pub lookback: String,
-    /// Discovery's refresh interval, when it is on.
-    pub discovery: Option<String>,
-}
-
-/// The configured targets and the summary, replaced at each reload.
-#[derive(Clone, Debug, Default)]
-pub struct Catalog {
-    pub summary: Summary,
-    pub targets: Vec<TargetKey>,
-    /// The engine of each instance discovery found.
-    pub engines: HashMap<InstanceKey, &'static str>,
-}
-
-/// The store and the catalog, shared by the HTTP routes.
+/// The store, shared by the HTTP routes: the page shows the store's current generation.
 #[derive(Debug)]
 pub struct StatusBoard {
     store: Arc<Store>,
-    catalog: RwLock<Arc<Catalog>>,
 }
 
 /// How a target stands.
@@ -95,43 +69,35 @@ pub struct Snapshot {
 }
 
 impl StatusBoard {
-    pub fn new(store: Arc<Store>, catalog: Catalog) -> Self {
-        StatusBoard { store, catalog: RwLock::new(Arc::new(catalog)) }
-    }
-
-    pub fn set_catalog(&self, catalog: Catalog) {
-        *self.catalog.write().unwrap_or_else(|poisoned| poisoned.into_inner()) = Arc::new(catalog);
+    pub fn new(store: Arc<Store>) -> Self {
+        StatusBoard { store }
     }
 
     /// Every target as of now, failing ones first, then those not listed yet, then the rest,
     /// each group in configuration order.
     pub fn snapshot(&self, now: SystemTime) -> Snapshot {
-        let catalog = Arc::clone(&self.catalog.read().unwrap_or_else(|poisoned| poisoned.into_inner()));
-        let (last_round, mut targets) = self.store.read(|view, _| {
-            let targets: Vec<TargetStatus> = catalog
+        let (summary, last_round, mut targets) = self.store.read(|view, _| {
+            let generation = &view.generation;
+            let engines = generation.engines();
+            let targets: Vec<TargetStatus> = generation
                 .targets
                 .iter()
-                .map(|key| target_status(view, key, catalog.engines.get(&key.instance).copied(), now))
+                .map(|key| target_status(view, key, engines.get(&key.instance).copied(), now))
                 .collect();
             let last_round = view.last_round.map(|round| LastRound {
                 duration_seconds: round.duration_seconds,
                 api_calls: round.api_calls,
                 lag_seconds: round.lag_seconds,
             });
-            (last_round, targets)
+            (generation.summary.clone(), last_round, targets)
         });
         targets.sort_by_key(|target| target.health);
-        Snapshot {
-            summary: catalog.summary.clone(),
-            ready: self.store.first_round_done(),
-            last_round,
-            targets,
-        }
+        Snapshot { summary, ready: self.store.first_round_done(), last_round, targets }
     }
 }
 
 fn target_status(view: &StoreView, key: &TargetKey, engine: Option<&str>, now: SystemTime) -> TargetStatus {
-    let state = view.instances.get(&key.instance).and_then(|types| types.get(&key.task_type));
+    let state = view.target(key);
     let health = match state {
         None => Health::Pending,
         Some(TargetState { healthy: true, .. }) => Health::Up,
@@ -139,7 +105,7 @@ fn target_status(view: &StoreView, key: &TargetKey, engine: Option<&str>, now: S
     };
     let last_success = state.and_then(|s| s.last_success);
     TargetStatus {
-        account: key.instance.account.as_deref().map(str::to_string),
+        account: view.generation.layout.labels_accounts.then(|| key.instance.account.to_string()),
         region_id: key.instance.region_id.to_string(),
         instance_id: key.instance.instance_id.to_string(),
         engine: engine.map(str::to_string),
@@ -164,25 +130,28 @@ fn target_status(view: &StoreView, key: &TargetKey, engine: Option<&str>, now: S
 mod tests {
     use super::*;
     use crate::api::TaskType;
-    use crate::model::{InstanceKey, TaskAggregate};
-    use crate::state::ListingError;
+    use crate::model::{InstanceKey, QueryId, TaskAggregate};
+    use crate::state::{Attempt, Generation, ListingError};
     use std::time::Duration;
 
     fn key(instance: &str) -> TargetKey {
         TargetKey { instance: InstanceKey::new("cn-hangzhou", instance), task_type: TaskType::Full }
     }
 
+    fn listing(key: &TargetKey) -> Attempt<'_> {
+        Attempt { key, generation: 1, asked: QueryId::default() }
+    }
+
     #[test]
     fn failing_targets_come_first_then_pending_then_up_with_their_details() {
-        let store = Arc::new(Store::new());
+        let targets = vec![key("rm-up"), key("rm-pending"), key("rm-down")];
+        let store = Arc::new(Store::with_generation(Generation::of_targets(1, targets)));
         let at = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
-        store.record_success(&key("rm-up"), TaskAggregate::default(), at);
+        store.record_success(&listing(&key("rm-up")), TaskAggregate::default(), at);
         let error =
             ListingError { code: "auth", message: Arc::from("SignatureDoesNotMatch"), hint: "check the key" };
-        store.record_failure(&key("rm-down"), error);
-        let catalog =
-            Catalog { targets: vec![key("rm-up"), key("rm-pending"), key("rm-down")], ..Catalog::default() };
-        let board = StatusBoard::new(store, catalog);
+        store.record_failure(&listing(&key("rm-down")), error);
+        let board = StatusBoard::new(store);
         let snapshot = board.snapshot(at + Duration::from_secs(90));
         let order: Vec<(&str, Health)> =
             snapshot.targets.iter().map(|t| (t.instance_id.as_str(), t.health)).collect();

@@ -16,6 +16,33 @@ pub fn unix_ms(at: SystemTime) -> u64 {
     at.duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
 }
 
+/// The wall clock of the poll path: the timestamps of listings, their creation-time window and
+/// the staleness of counts. Every duration on that path is measured on tokio's clock; this
+/// clock is the one source of timestamps, so a test on tokio's paused clock can move both.
+#[derive(Clone, Copy, Debug, Default)]
+pub enum WallClock {
+    /// The system's clock.
+    #[default]
+    System,
+    /// The system's time when it was made, advanced by tokio's clock since then (tests on
+    /// tokio's paused clock: an `advance` moves the timestamps too).
+    FollowingTokio { base: SystemTime, since: tokio::time::Instant },
+}
+
+impl WallClock {
+    /// A clock that reads the system's time now and then moves with tokio's clock.
+    pub fn following_tokio() -> Self {
+        WallClock::FollowingTokio { base: SystemTime::now(), since: tokio::time::Instant::now() }
+    }
+
+    pub fn now(&self) -> SystemTime {
+        match self {
+            WallClock::System => SystemTime::now(),
+            WallClock::FollowingTokio { base, since } => *base + since.elapsed(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -2,7 +2,7 @@
 
 use std::collections::HashSet;
 use std::sync::Arc;
-use std::time::Instant;
+use tokio::time::Instant;
 
 use super::error::ApiError;
 use super::response::{page_of, ListedTask, Page};

@@ -1,9 +1,10 @@
 //! Assembly: config and credentials in, a running poller and HTTP server out.
 //!
 //! `Daemon::build` validates and binds; `Daemon::run` only runs, until the shutdown future
-//! resolves. Tests build one on port 0 and read the bound address. A reload (SIGHUP or
-//! `POST /-/reload`) builds a new poller from the re-read config and swaps it in; an invalid
-//! config is refused and the running one stays.
+//! resolves. Tests build one on port 0 and read the bound address. One poller runs from the
+//! first target set to shutdown: a reload (SIGHUP or `POST /-/reload`) or a discovery refresh
+//! that changes the instances publishes a new generation and hands the poller its new target
+//! set; an invalid config is refused and the running one stays.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -11,6 +12,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use tokio::net::TcpListener;
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -22,8 +24,9 @@ use crate::config::{self, AccountConfig, Config};
 use crate::credentials::{CredentialEnv, CredentialsProvider};
 use crate::http::{self, Routes};
 use crate::inventory::{Discoverer, Refresh};
-use crate::poller::{Cadences, Poller, Shard};
+use crate::poller::{Shard, TargetSet};
 use crate::reload::{self, ReloadReceiver};
+use crate::util::WallClock;
 use crate::Error;
 
 /// Flags of the web side.
@@ -112,7 +115,7 @@ impl Daemon {
         shard: Shard,
     ) -> Result<Self, Error> {
         let config = source.load()?;
-        let pipeline = Pipeline::build_with(&config, credentials, shard)?;
+        let pipeline = Pipeline::build_with(&config, credentials, shard, WallClock::System)?;
         let web_config = web.web_config_file.as_deref().map(http::WebConfigWatch::load).transpose()?;
         let listener = TcpListener::bind(web.listen_address)
             .await
@@ -125,7 +128,7 @@ impl Daemon {
     /// Listings of the instances known at start: the listed ones (discovery adds its own after
     /// its first refresh).
     pub fn target_count(&self) -> usize {
-        self.pipeline.poller.targets().len()
+        self.pipeline.targets().len()
     }
 
     pub fn discovers(&self) -> bool {
@@ -153,33 +156,35 @@ impl Daemon {
             http::Server::new(self.listener, Arc::new(routes)).with_web_config(self.web_config.take());
         let server = tokio::spawn(server.run(token.clone()));
         let mut discovery = Discovery::start(&self.pipeline);
-        let mut polling = match discovery.is_on() {
-            // The first poll waits for the first refresh.
-            true => RunningPoller::idle(),
-            false => RunningPoller::start(&self.pipeline.poller, &token, Cadences::default()),
-        };
+        let mut polling = Polling::new(self.pipeline.target_set());
+        if !discovery.is_on() {
+            // Without discovery the first target set is complete now; with it, the first poll
+            // waits for the first refresh, so that the first round covers the estate.
+            polling.start(&self.pipeline, &token);
+        }
         let mut hangups = hangup_signals();
         tokio::pin!(shutdown);
         loop {
             tokio::select! {
                 _ = &mut shutdown => break,
                 Some(request) = reload_requests.recv() => {
-                    let outcome = reload(&mut self.pipeline, &self.source, &mut polling, &token).await;
+                    let outcome = reload(&mut self.pipeline, &self.source);
                     if outcome.is_ok() {
-                        discovery.restart(&self.pipeline);
+                        after_reload(&self.pipeline, &mut discovery, &mut polling, &token);
                     }
                     let _ = request.reply.send(outcome);
                 }
                 Some(()) = next_hangup(&mut hangups) => {
-                    if reload(&mut self.pipeline, &self.source, &mut polling, &token).await.is_ok() {
-                        discovery.restart(&self.pipeline);
+                    if reload(&mut self.pipeline, &self.source).is_ok() {
+                        after_reload(&self.pipeline, &mut discovery, &mut polling, &token);
                     }
                 }
                 refresh = discovery.next_refresh() => {
                     let changed = self.pipeline.apply(refresh);
-                    if changed || !polling.is_running() {
-                        let carried = polling.stop().await;
-                        polling = RunningPoller::start(&self.pipeline.poller, &token, carried);
+                    if !polling.is_running() {
+                        polling.start(&self.pipeline, &token);
+                    } else if changed {
+                        polling.hand(&self.pipeline);
                     }
                 }
             }
@@ -194,33 +199,54 @@ impl Daemon {
     }
 }
 
-/// The poller's task and the token that stops it; idle before the first discovery refresh.
-struct RunningPoller {
-    token: CancellationToken,
-    task: Option<JoinHandle<Cadences>>,
+/// A new configuration is in place: discovery starts over with it, and the poller takes its
+/// target set (or starts, when discovery was turned off before it had run).
+fn after_reload(
+    pipeline: &Pipeline,
+    discovery: &mut Discovery,
+    polling: &mut Polling,
+    token: &CancellationToken,
+) {
+    discovery.restart(pipeline);
+    if polling.is_running() {
+        polling.hand(pipeline);
+    } else if !discovery.is_on() {
+        polling.start(pipeline, token);
+    }
 }
 
-impl RunningPoller {
-    fn start(poller: &Arc<Poller>, parent: &CancellationToken, carried: Cadences) -> Self {
-        let token = parent.child_token();
-        let task = tokio::spawn(Arc::clone(poller).run(token.clone(), carried));
-        RunningPoller { token, task: Some(task) }
-    }
+/// The one poller of the process and the channel that hands it target sets.
+struct Polling {
+    sets: watch::Sender<Arc<TargetSet>>,
+    task: Option<JoinHandle<()>>,
+}
 
-    fn idle() -> Self {
-        RunningPoller { token: CancellationToken::new(), task: None }
+impl Polling {
+    fn new(first: Arc<TargetSet>) -> Self {
+        Polling { sets: watch::channel(first).0, task: None }
     }
 
     fn is_running(&self) -> bool {
         self.task.is_some()
     }
 
-    /// Stops polling (listings in flight are dropped) and returns each target's cadence.
-    async fn stop(&mut self) -> Cadences {
-        self.token.cancel();
-        match self.task.take() {
-            Some(task) => task.await.unwrap_or_default(),
-            None => Cadences::default(),
+    /// Starts the poller on the pipeline's current target set; it runs until `token` is
+    /// cancelled.
+    fn start(&mut self, pipeline: &Pipeline, token: &CancellationToken) {
+        self.sets.send_replace(pipeline.target_set());
+        let poller = Arc::clone(&pipeline.poller);
+        self.task = Some(tokio::spawn(poller.run(self.sets.subscribe(), token.clone())));
+    }
+
+    /// Hands the running poller the pipeline's current target set.
+    fn hand(&self, pipeline: &Pipeline) {
+        self.sets.send_replace(pipeline.target_set());
+    }
+
+    /// Waits for the poller to stop (its token is cancelled first).
+    async fn stop(&mut self) {
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
         }
     }
 }
@@ -285,27 +311,14 @@ impl Discovery {
     }
 }
 
-/// Re-reads the config; on success the old poller stops (its in-flight listings are dropped)
-/// and the new one starts: targets that stay keep their series and their cadence, new ones
-/// are listed at once.
-async fn reload(
-    pipeline: &mut Pipeline,
-    source: &ConfigSource,
-    polling: &mut RunningPoller,
-    parent: &CancellationToken,
-) -> Result<(), String> {
+/// Re-reads the config; on success its generation is published at once: targets that stay
+/// keep their series and their cadence, new ones are listed at once, removed ones are dropped.
+fn reload(pipeline: &mut Pipeline, source: &ConfigSource) -> Result<(), String> {
     let prepared = source.load().and_then(|config| pipeline.prepare(&config));
     match prepared {
         Ok(setup) => {
             let targets = setup.config().target_count();
-            let was_running = polling.is_running();
-            // The old poller is stopped before removed instances are dropped, so none of its
-            // in-flight listings can write one back afterwards.
-            let carried = polling.stop().await;
             pipeline.switch_to(setup);
-            if was_running || pipeline.discoverer().is_none() {
-                *polling = RunningPoller::start(&pipeline.poller, parent, carried);
-            }
             pipeline.metrics.record_reload(true);
             tracing::info!(listed_targets = targets, "configuration reloaded");
             Ok(())

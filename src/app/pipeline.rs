@@ -1,7 +1,8 @@
-//! The poller and everything it feeds, built from a configuration, and rebuilt when a reload
-//! or a discovery refresh changes the instances to poll.
+//! The poller and everything it feeds, built from a configuration. A reload or a discovery
+//! refresh that changes the instances to poll publishes a new generation: the store, the
+//! renderer and the status page take it in one step, and the poller gets the new target set.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use super::AccountCredentials;
@@ -10,28 +11,30 @@ use crate::config::{self, Config};
 use crate::discovery::{DiscoveryClient, Engine};
 use crate::inventory::{Discoverer, Inventory, PolledInstance, Refresh};
 use crate::metrics::ExporterMetrics;
-use crate::model::{InstanceKey, TargetKey};
-use crate::pacing::Pacer;
-use crate::poller::{targets_of, CycleReport, PollSettings, Poller, Shard};
-use crate::render::{Exposition, InstanceRow, InstanceTable, Layout};
-use crate::state::Store;
-use crate::status::{Catalog, StatusBoard, Summary};
+use crate::pacing::{LaneKey, Pacer};
+use crate::poller::{targets_of, CycleReport, PollSettings, Poller, Shard, Target, TargetSet};
+use crate::render::Exposition;
+use crate::state::{Generation, InstanceRow, InstanceTable, Layout, Store, Summary};
+use crate::status::StatusBoard;
+use crate::util::WallClock;
 use crate::Error;
 
 /// The poller and everything it feeds, without the HTTP server (used alone by `once`).
 #[derive(Debug)]
 pub struct Pipeline {
-    pub poller: Arc<Poller>,
     pub exposition: Arc<Exposition>,
     pub status: Arc<StatusBoard>,
+    pub(super) poller: Arc<Poller>,
     pub(super) store: Arc<Store>,
     pub(super) metrics: ExporterMetrics,
     credentials: AccountCredentials,
     shard: Shard,
     setup: Setup,
     inventory: Inventory,
-    /// What the poller polls now.
+    /// The instances of this shard that are polled now.
     polled: Vec<PolledInstance>,
+    /// What the poller polls now.
+    targets: Arc<TargetSet>,
 }
 
 /// What a configuration needs before it runs: each account's clients, the pacer that its API
@@ -51,46 +54,60 @@ impl Pipeline {
         config: &Config,
         credentials: Arc<dyn crate::credentials::CredentialsProvider>,
     ) -> Result<Self, Error> {
-        Self::build_with(config, AccountCredentials::Shared(credentials), Shard::default())
+        Self::build_with(config, AccountCredentials::Shared(credentials), Shard::default(), WallClock::System)
     }
 
-    /// A pipeline that polls the instances of `shard`, each account with its credentials. With
-    /// discovery, only listed instances are polled until [`Pipeline::discover`] has run.
-    pub fn build_with(config: &Config, credentials: AccountCredentials, shard: Shard) -> Result<Self, Error> {
+    /// A pipeline that polls the instances of `shard`, each account with its credentials,
+    /// stamping its listings with `clock`. With discovery, only listed instances are polled
+    /// until [`Pipeline::discover`] has run.
+    pub fn build_with(
+        config: &Config,
+        credentials: AccountCredentials,
+        shard: Shard,
+        clock: WallClock,
+    ) -> Result<Self, Error> {
         let metrics = ExporterMetrics::new(config.regions.iter().map(|r| r.region_id.as_str()));
         metrics.set_shard(shard.index(), shard.count());
         let store = Arc::new(Store::new());
         let setup = Setup::build(config, &credentials, &metrics)?;
         let inventory = Inventory::new(config);
-        let polled = inventory.instances(config);
-        let poller = setup.poller(&polled, shard, &store, &metrics);
-        let exposition = Arc::new(Exposition::new(
-            store.clone(),
-            metrics.clone(),
-            layout(config, &poller, &polled, shard),
-        ));
-        let status = Arc::new(StatusBoard::new(store.clone(), catalog(config, &poller, &polled, shard)));
-        Ok(Pipeline {
-            poller,
+        let poller = Arc::new(Poller::new(Arc::clone(&store), metrics.clone(), clock));
+        let exposition = Arc::new(Exposition::new(Arc::clone(&store), metrics.clone()));
+        let status = Arc::new(StatusBoard::new(Arc::clone(&store)));
+        let mut pipeline = Pipeline {
             exposition,
             status,
+            poller,
             store,
             metrics,
             credentials,
             shard,
             setup,
             inventory,
-            polled,
-        })
+            polled: Vec::new(),
+            targets: Arc::new(TargetSet::empty()),
+        };
+        pipeline.polled = pipeline.polled_now();
+        pipeline.publish(Reuse::No);
+        Ok(pipeline)
     }
 
     /// One pass over every target, as fast as the pacing allows: for `once` and tests.
     pub async fn poll_once(&self) -> CycleReport {
-        self.poller.poll_cycle().await
+        self.poller.poll_cycle(Arc::clone(&self.targets)).await
+    }
+
+    /// What the poller polls now.
+    pub fn target_set(&self) -> Arc<TargetSet> {
+        Arc::clone(&self.targets)
+    }
+
+    pub fn targets(&self) -> &[Arc<Target>] {
+        &self.targets.targets
     }
 
     /// Refreshes discovery now and applies what it found; true when the instances to poll
-    /// changed (the poller is then a new one, not yet running). False without discovery.
+    /// changed. False without discovery.
     pub async fn discover(&mut self) -> bool {
         match self.discoverer() {
             Some(discoverer) => {
@@ -114,13 +131,13 @@ impl Pipeline {
         &self.setup.config
     }
 
-    /// Takes a refresh's lists; when the instances to poll changed, builds the poller for them
-    /// (not running) and drops the series of targets that went. True when it changed.
+    /// Takes a refresh's lists; when the instances to poll changed, publishes the generation
+    /// of the new ones. True when it changed.
     pub fn apply(&mut self, refresh: Refresh) -> bool {
         for (key, outcome) in &refresh.outcomes {
             self.inventory.apply(key, outcome.as_deref());
         }
-        let polled = self.inventory.instances(&self.setup.config);
+        let polled = self.polled_now();
         tracing::debug!(
             seconds = refresh.took.as_secs_f64(),
             instances = polled.len(),
@@ -129,9 +146,8 @@ impl Pipeline {
         if polled == self.polled {
             return false;
         }
-        let poller = self.setup.poller(&polled, self.shard, &self.store, &self.metrics);
         self.polled = polled;
-        self.switch_to_poller(poller);
+        self.publish(Reuse::Unchanged);
         true
     }
 
@@ -141,25 +157,66 @@ impl Pipeline {
     }
 
     /// Switches to a prepared configuration: discovery's lists are carried over where its
-    /// filters did not change; the series of removed targets go at once.
+    /// filters did not change, and the new generation is published.
     pub(super) fn switch_to(&mut self, setup: Setup) {
         let config = &setup.config;
         self.metrics.add_regions(config.regions.iter().map(|r| r.region_id.as_str()));
         self.inventory = std::mem::take(&mut self.inventory).carried_into(config);
-        self.polled = self.inventory.instances(config);
-        let poller = setup.poller(&self.polled, self.shard, &self.store, &self.metrics);
         self.setup = setup;
-        self.switch_to_poller(poller);
+        self.polled = self.polled_now();
+        // New clients (credentials, timeouts): every target is built anew.
+        self.publish(Reuse::No);
     }
 
-    fn switch_to_poller(&mut self, poller: Arc<Poller>) {
-        let config = &self.setup.config;
-        let keep: HashSet<TargetKey> = poller.targets().iter().map(|t| t.key.clone()).collect();
-        self.store.retain_targets(&|target| keep.contains(target));
-        self.exposition.set_layout(layout(config, &poller, &self.polled, self.shard));
-        self.status.set_catalog(catalog(config, &poller, &self.polled, self.shard));
-        self.poller = poller;
+    /// The instances of this shard that the inventory says to poll now.
+    fn polled_now(&self) -> Vec<PolledInstance> {
+        let mut polled = self.inventory.instances(&self.setup.config);
+        polled.retain(|p| self.shard.owns(&p.region_id, &p.instance.instance_id));
+        polled
     }
+
+    /// Publishes the generation of the polled instances: the store, renderer and status page
+    /// take it in one step, then it is the target set the poller is handed.
+    fn publish(&mut self, reuse: Reuse) {
+        let config = &self.setup.config;
+        let number = self.targets.generation + 1;
+        let reused: HashMap<_, _> = match reuse {
+            Reuse::Unchanged => self.targets.targets.iter().map(|t| (&t.key, t)).collect(),
+            Reuse::No => HashMap::new(),
+        };
+        let targets: Vec<Arc<Target>> =
+            targets_of(&self.polled, config, &|account| self.setup.dbs_clients[account].clone())
+                .into_iter()
+                .map(|target| match reused.get(&target.key) {
+                    // The same target asking the same: the poller's copy is kept.
+                    Some(old) if old.asked == target.asked && old.endpoint == target.endpoint => {
+                        Arc::clone(old)
+                    }
+                    _ => target,
+                })
+                .collect();
+        let generation = Generation {
+            number,
+            targets: targets.iter().map(|t| t.key.clone()).collect(),
+            layout: layout(config, &self.polled),
+            summary: summary(config, &self.polled, self.shard),
+        };
+        self.store.publish(generation);
+        self.targets = Arc::new(TargetSet {
+            generation: number,
+            targets,
+            settings: PollSettings::from_config(config),
+            pacer: Arc::clone(&self.setup.pacer),
+        });
+    }
+}
+
+/// Whether the targets of the last generation may be kept where nothing of them changed: only
+/// while the setup (and so every client) is the same.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Reuse {
+    Unchanged,
+    No,
 }
 
 impl Setup {
@@ -184,24 +241,14 @@ impl Setup {
             }
         }
         metrics.watch_credentials(providers);
-        let regions = config.regions.iter().map(|r| r.region_id.as_str());
-        let pacer = Arc::new(Pacer::new(regions, config.rate_limit_per_region, config.concurrency));
+        let lanes = config.accounts.iter().flat_map(|account| {
+            account.regions.iter().map(|region| LaneKey::new(&account.name, &region.region_id))
+        });
+        let pacer = Arc::new(Pacer::new(lanes, config.rate_limit_per_region, config.concurrency));
         let client_of = |account: &str| discovery_clients[account].clone();
         let discoverer =
             Discoverer::new(config, &client_of, Arc::clone(&pacer), metrics.clone()).map(Arc::new);
         Ok(Setup { config: config.clone(), dbs_clients, pacer, discoverer })
-    }
-
-    fn poller(
-        &self,
-        polled: &[PolledInstance],
-        shard: Shard,
-        store: &Arc<Store>,
-        metrics: &ExporterMetrics,
-    ) -> Arc<Poller> {
-        let targets = targets_of(polled, &self.config, shard, &|account| self.dbs_clients[account].clone());
-        let settings = PollSettings::from_config(&self.config);
-        Arc::new(Poller::new(targets, settings, Arc::clone(store), metrics.clone(), Arc::clone(&self.pacer)))
     }
 
     pub(super) fn config(&self) -> &Config {
@@ -209,23 +256,22 @@ impl Setup {
     }
 }
 
-fn layout(config: &Config, poller: &Poller, polled: &[PolledInstance], shard: Shard) -> Layout {
+fn layout(config: &Config, polled: &[PolledInstance]) -> Layout {
     Layout {
         task_types: config.task_types.clone(),
-        target_count: poller.targets().len(),
         metrics: config.metrics.clone(),
-        instances: Arc::new(instance_table(config, polled, shard)),
+        labels_accounts: config.labels_accounts(),
+        instances: Arc::new(instance_table(config, polled)),
     }
 }
 
 /// `aliyun_dbs_instance_info` of the instances this shard polls.
-fn instance_table(config: &Config, polled: &[PolledInstance], shard: Shard) -> InstanceTable {
+fn instance_table(config: &Config, polled: &[PolledInstance]) -> InstanceTable {
     let tag_keys = config.discovery.as_ref().map(|d| d.tag_labels.clone()).unwrap_or_default();
     let rows = polled
         .iter()
-        .filter(|p| shard.owns(&p.region_id, &p.instance.instance_id))
         .map(|p| InstanceRow {
-            instance: p.key(config.labels_accounts()),
+            instance: p.key(),
             engine: p.engine.map(Engine::as_str),
             tag_values: p.tag_values(&tag_keys),
         })
@@ -233,23 +279,17 @@ fn instance_table(config: &Config, polled: &[PolledInstance], shard: Shard) -> I
     InstanceTable { tag_labels: tag_keys.iter().map(|key| config::tag_label_name(key)).collect(), rows }
 }
 
-/// What the status page says of the configuration, and the targets it lists.
-fn catalog(config: &Config, poller: &Poller, polled: &[PolledInstance], shard: Shard) -> Catalog {
-    let targets: Vec<_> = poller.targets().iter().map(|t| t.key.clone()).collect();
-    let mut instances: Vec<_> = targets.iter().map(|key| &key.instance).collect();
-    instances.dedup();
-    let engines: HashMap<InstanceKey, &'static str> =
-        polled.iter().filter_map(|p| Some((p.key(config.labels_accounts()), p.engine?.as_str()))).collect();
-    let summary = Summary {
+/// What the status page says of the configuration.
+fn summary(config: &Config, polled: &[PolledInstance], shard: Shard) -> Summary {
+    Summary {
         version: env!("CARGO_PKG_VERSION"),
         accounts: config.accounts.iter().map(|account| account.name.clone()).collect(),
         regions: config.regions.len(),
-        instances: instances.len(),
+        instances: polled.len(),
         task_types: config.task_types.iter().map(|t| t.as_str()).collect(),
         shard: shard.to_string(),
         poll_interval: config::format_duration(config.poll_interval),
         lookback: config::format_duration(config.lookback),
         discovery: config.discovery.as_ref().map(|d| config::format_duration(d.refresh_interval)),
-    };
-    Catalog { summary, targets, engines }
+    }
 }

@@ -9,10 +9,11 @@ use crate::config::Config;
 use crate::discovery::DiscoveredInstance;
 use crate::inventory::Refresh;
 use crate::poller::Shard;
+use crate::util::WallClock;
 use crate::Error;
 
 pub async fn run(config: &Config, credentials: AccountCredentials, shard: Shard) -> Result<ExitCode, Error> {
-    let mut pipeline = Pipeline::build_with(config, credentials, shard)?;
+    let mut pipeline = Pipeline::build_with(config, credentials, shard, WallClock::System)?;
     let Some(discoverer) = pipeline.discoverer() else {
         return Err(Error::Usage(
             "the configuration has no `discovery:` block, so there is nothing to discover".into(),
@@ -24,7 +25,7 @@ pub async fn run(config: &Config, credentials: AccountCredentials, shard: Shard)
     let failed = refresh.outcomes.iter().filter(|(_, outcome)| outcome.is_err()).count();
     let mut text = report(&refresh, &endpoints, config.accounts.len() > 1);
     pipeline.apply(refresh);
-    let polled = pipeline.poller.targets().len() / config.task_types.len().max(1);
+    let polled = pipeline.targets().len() / config.task_types.len().max(1);
     let _ = write!(text, "\npolled: {polled} instances x {} task types", config.task_types.len());
     if shard.count() > 1 {
         let _ = write!(text, " (shard {shard})");

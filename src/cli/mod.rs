@@ -14,6 +14,7 @@ use crate::credentials::CredentialEnv;
 use crate::http::parse_listen_address;
 use crate::logging::{self, LogFormat, LogLevel};
 use crate::poller::Shard;
+use crate::util::WallClock;
 use crate::{demo, simulate, Error};
 
 mod discover;
@@ -326,7 +327,7 @@ fn check_config(cli: &Cli) -> Result<ExitCode, Error> {
 
 async fn once(cli: &Cli) -> Result<ExitCode, Error> {
     let config = load_config(cli)?;
-    let mut pipeline = Pipeline::build_with(&config, credentials(), shard(cli)?)?;
+    let mut pipeline = Pipeline::build_with(&config, credentials(), shard(cli)?, WallClock::System)?;
     pipeline.discover().await;
     let report = pipeline.poll_once().await;
     // Written as it is rendered: at 10,000 instances the exposition is tens of megabytes.
@@ -336,7 +337,7 @@ async fn once(cli: &Cli) -> Result<ExitCode, Error> {
         eprintln!(
             "dbs-exporter: {} of {} listings failed (see the log above)",
             report.failed,
-            pipeline.poller.targets().len()
+            pipeline.targets().len()
         );
     }
     if failing_lists > 0 {

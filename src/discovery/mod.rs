@@ -15,7 +15,6 @@ mod polardb;
 mod rds;
 
 use std::sync::Arc;
-use std::time::Instant;
 
 use serde::Deserialize;
 
@@ -126,7 +125,11 @@ impl Calls<'_> {
         decode: impl Fn(&RpcResponse) -> Result<T, DiscoveryError>,
     ) -> Result<T, DiscoveryError> {
         let observer = Erased(self.observer);
-        let attempts = Attempts { retry: self.request.retry, deadline: None::<Instant>, observer: &observer };
+        let attempts = Attempts {
+            retry: self.request.retry,
+            deadline: None::<tokio::time::Instant>,
+            observer: &observer,
+        };
         let keys = &*self.client.credentials;
         let answer =
             self.client.rpc.call_with_retries(self.request.endpoint, request, keys, &attempts, decode);

@@ -94,12 +94,12 @@ impl Routes {
                 None => self.landing_page(),
             },
             "/api/v1/targets" => self.targets_json(request.uri().query()),
-            _ => self.metrics(request.headers()),
+            _ => self.metrics(request.headers()).await,
         }
     }
 
-    fn metrics(&self, headers: &HeaderMap) -> Response<Chunks> {
-        let scrape = self.exposition.scrape(accepts_gzip(headers));
+    async fn metrics(&self, headers: &HeaderMap) -> Response<Chunks> {
+        let scrape = Arc::clone(&self.exposition).serve(accepts_gzip(headers)).await;
         let gzip = scrape.gzip;
         let mut response = Response::new(Chunks::from(scrape));
         let headers = response.headers_mut();

@@ -201,7 +201,8 @@ shown.textContent=n+' of '+rows.length+' targets shown';}box.addEventListener('i
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::status::{ErrorStatus, Summary};
+    use crate::state::Summary;
+    use crate::status::ErrorStatus;
 
     fn target(instance: &str, health: Health) -> TargetStatus {
         TargetStatus {

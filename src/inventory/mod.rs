@@ -24,6 +24,13 @@ pub struct SourceKey {
     pub engine: Engine,
 }
 
+impl SourceKey {
+    /// The pacing lane its calls share with the listings of the same account and region.
+    pub fn lane(&self) -> crate::pacing::LaneKey {
+        crate::pacing::LaneKey::new(&self.account, &self.region_id)
+    }
+}
+
 impl std::fmt::Display for SourceKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{}/{}/{}", self.account, self.region_id, self.engine)
@@ -43,14 +50,9 @@ pub struct PolledInstance {
 }
 
 impl PolledInstance {
-    /// Its key in the series: with its account when series carry one (`labels_accounts`).
-    pub fn key(&self, labels_accounts: bool) -> InstanceKey {
-        let key = InstanceKey::new(&self.region_id, &self.instance.instance_id);
-        if labels_accounts {
-            key.in_account(&self.account)
-        } else {
-            key
-        }
+    /// Its key: account, region and id.
+    pub fn key(&self) -> InstanceKey {
+        InstanceKey::new(&self.region_id, &self.instance.instance_id).in_account(&self.account)
     }
 
     /// The value of each of the tag keys `keys`: empty where the instance has no such tag.
@@ -203,6 +205,7 @@ impl Inventory {
         let discovery = config.discovery.as_ref();
         let excluded: HashSet<&str> =
             discovery.iter().flat_map(|d| d.exclude_instances.iter().map(String::as_str)).collect();
+        let shown_tags = shown_tag_keys(config);
         let mut polled = Vec::new();
         for account in &config.accounts {
             for region in &account.regions {
@@ -220,7 +223,7 @@ impl Inventory {
                         region_id: region.region_id.clone(),
                         instance,
                         engine: found.map(|f| f.engine),
-                        tags: found.map(|f| f.tags.clone()).unwrap_or_default(),
+                        tags: found.map(|f| shown_tags_of(f, &shown_tags)).unwrap_or_default(),
                     };
                 for instance in &region.instances {
                     let found = by_id.get(instance.instance_id.as_str()).copied();
@@ -252,6 +255,24 @@ impl Inventory {
     pub fn found(&self, key: &SourceKey) -> Vec<&DiscoveredInstance> {
         self.sources.get(key).map(|known| known.values().map(|k| &k.instance).collect()).unwrap_or_default()
     }
+}
+
+/// The tag keys that reach `/metrics` or decide what is polled: `tag_labels` and the keys of
+/// the filter `tags`. The other tags of an instance are not kept, so that editing them is not
+/// a change of the polled instances.
+fn shown_tag_keys(config: &Config) -> HashSet<&str> {
+    let discovery = config.discovery.iter();
+    let labels = discovery.clone().flat_map(|d| d.tag_labels.iter().map(String::as_str));
+    labels.chain(discovery.flat_map(|d| d.tags.iter().map(|(key, _)| key.as_str()))).collect()
+}
+
+/// An instance's tags of `keys`, sorted: compared as a set, whatever order the API gave.
+fn shown_tags_of(found: &DiscoveredInstance, keys: &HashSet<&str>) -> Vec<(String, String)> {
+    let mut tags: Vec<(String, String)> =
+        found.tags.iter().filter(|(key, _)| keys.contains(key.as_str())).cloned().collect();
+    tags.sort();
+    tags.dedup();
+    tags
 }
 
 fn tags_of(config: &Config) -> Option<Vec<(String, String)>> {

@@ -10,7 +10,7 @@ use super::SourceKey;
 use crate::config::{Config, DiscoveryConfig};
 use crate::discovery::{DiscoveredInstance, DiscoveryClient, DiscoveryError, DiscoveryRequest, Engine};
 use crate::metrics::ExporterMetrics;
-use crate::pacing::Pacer;
+use crate::pacing::{LaneKey, Pacer};
 use crate::rpc::{CallObserver, CallSlot, RetryPolicy};
 
 /// A source and how to list it.
@@ -110,8 +110,7 @@ impl Discoverer {
             read_tags: self.settings.reads_tags(),
             retry: self.retry,
         };
-        let observer =
-            PacedDiscovery { discoverer: self, region_id: &plan.key.region_id, engine: plan.key.engine };
+        let observer = PacedDiscovery { discoverer: self, lane: plan.key.lane(), engine: plan.key.engine };
         let outcome = plan.client.discover(plan.key.engine, &request, &observer).await;
         if let Ok(found) = &outcome {
             self.metrics.record_discovery_list(
@@ -128,18 +127,18 @@ impl Discoverer {
 /// Paces each list call by its region and counts it.
 struct PacedDiscovery<'a> {
     discoverer: &'a Discoverer,
-    region_id: &'a str,
+    lane: LaneKey,
     engine: Engine,
 }
 
 impl CallObserver<(), DiscoveryError> for PacedDiscovery<'_> {
     fn before_call(&self) -> std::pin::Pin<Box<dyn std::future::Future<Output = CallSlot> + Send + '_>> {
-        Box::pin(async move {
-            Some(Box::new(self.discoverer.pacer.call_slot(self.region_id).await) as Box<dyn Send>)
-        })
+        Box::pin(
+            async move { Some(Box::new(self.discoverer.pacer.call_slot(&self.lane).await) as Box<dyn Send>) },
+        )
     }
 
     fn on_call(&self, _elapsed: Duration, outcome: Result<&(), &DiscoveryError>) {
-        self.discoverer.metrics.observe_discovery_call(self.region_id, self.engine, outcome.err());
+        self.discoverer.metrics.observe_discovery_call(&self.lane.region_id, self.engine, outcome.err());
     }
 }

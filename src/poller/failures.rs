@@ -7,13 +7,12 @@
 //! listings is summed up in one `warn` line. When the last listing of a class recovers, one
 //! `info` line says so.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 
-use super::Target;
 use crate::api::{ApiError, ErrorClass, RpcError};
 use crate::model::TargetKey;
-use crate::state::{Store, Transition};
+use crate::state::Transition;
 
 type Group = (Arc<str>, &'static str);
 
@@ -25,8 +24,16 @@ struct Tally {
 }
 
 #[derive(Debug, Default)]
+struct Failing {
+    groups: BTreeMap<Group, Tally>,
+    /// The class each failing target fails with, so that a target that leaves the estate
+    /// while failing leaves its group too.
+    targets: HashMap<TargetKey, &'static str>,
+}
+
+#[derive(Debug, Default)]
 pub struct FailureLog {
-    groups: Mutex<BTreeMap<Group, Tally>>,
+    failing: Mutex<Failing>,
 }
 
 impl FailureLog {
@@ -37,11 +44,12 @@ impl FailureLog {
             return;
         };
         let region = &key.instance.region_id;
-        let mut groups = self.lock();
+        let mut failing = self.lock();
         if let Some(previous) = previous {
-            leave(&mut groups, region, previous);
+            leave(&mut failing.groups, region, previous);
         }
-        let tally = groups.entry((Arc::clone(region), err.metric_label())).or_default();
+        failing.targets.insert(key.clone(), err.metric_label());
+        let tally = failing.groups.entry((Arc::clone(region), err.metric_label())).or_default();
         tally.failing += 1;
         tally.new_since_summary += 1;
         if tally.failing == 1 {
@@ -54,15 +62,16 @@ impl FailureLog {
     pub fn succeeded(&self, key: &TargetKey, transition: Transition) {
         let Transition::Recovered { from } = transition else { return };
         tracing::debug!(listing = %key, "listing succeeds again");
-        let mut groups = self.lock();
-        if leave(&mut groups, &key.instance.region_id, from) {
+        let mut failing = self.lock();
+        failing.targets.remove(key);
+        if leave(&mut failing.groups, &key.instance.region_id, from) {
             tracing::info!(region_id = %key.instance.region_id, code = from, "every listing of the region that failed with this class succeeds again");
         }
     }
 
     /// At the end of a round: one line per region and class that gained failing listings.
     pub fn summarise(&self) {
-        for ((region, code), tally) in self.lock().iter_mut() {
+        for ((region, code), tally) in self.lock().groups.iter_mut() {
             if tally.new_since_summary > 1 || (tally.new_since_summary == 1 && tally.failing > 1) {
                 tracing::warn!(region_id = %region, code, failing = tally.failing, new = tally.new_since_summary, "listings of the region are failing with this class");
             }
@@ -70,24 +79,16 @@ impl FailureLog {
         }
     }
 
-    /// Starts from what the store says of `targets` (after a reload, the failing ones that
-    /// stay), so their recovery is still reported once per region and class.
-    pub fn seed(&self, store: &Store, targets: &[Arc<Target>]) {
-        let mut groups = self.lock();
-        groups.clear();
-        store.read(|view, _| {
-            for target in targets {
-                let key = &target.key;
-                let state = view.instances.get(&key.instance).and_then(|types| types.get(&key.task_type));
-                if let Some(label) = state.and_then(|s| s.failing_with()).map(|e| e.code) {
-                    groups.entry((Arc::clone(&key.instance.region_id), label)).or_default().failing += 1;
-                }
-            }
-        });
+    /// A target left the estate: if it was failing, its group counts it no more.
+    pub fn forget(&self, key: &TargetKey) {
+        let mut failing = self.lock();
+        if let Some(code) = failing.targets.remove(key) {
+            leave(&mut failing.groups, &key.instance.region_id, code);
+        }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<Group, Tally>> {
-        crate::util::lock(&self.groups)
+    fn lock(&self) -> std::sync::MutexGuard<'_, Failing> {
+        crate::util::lock(&self.failing)
     }
 }
 
@@ -128,7 +129,7 @@ mod tests {
     }
 
     fn failing(log: &FailureLog) -> Vec<(String, &'static str, usize)> {
-        log.lock().iter().map(|((r, c), t)| (r.to_string(), *c, t.failing)).collect()
+        log.lock().groups.iter().map(|((r, c), t)| (r.to_string(), *c, t.failing)).collect()
     }
 
     #[test]
@@ -154,5 +155,18 @@ mod tests {
             ApiError::Rpc(RpcError::Decode { status: 200, request_id: String::new(), detail: "x".into() });
         log.failed(&key("a"), "e", &server, Transition::NewFailure { previous: Some("page_cap") });
         assert_eq!(failing(&log), [("cn-hangzhou".to_string(), server.metric_label(), 1)]);
+    }
+
+    #[test]
+    fn a_failing_listing_that_leaves_the_estate_leaves_its_group() {
+        let log = FailureLog::default();
+        let cap = ApiError::PageCap { cap: 1, total_pages: 2 };
+        log.failed(&key("a"), "e", &cap, Transition::NewFailure { previous: None });
+        log.failed(&key("b"), "e", &cap, Transition::NewFailure { previous: None });
+        log.forget(&key("a"));
+        log.forget(&key("never-failed"));
+        assert_eq!(failing(&log), [("cn-hangzhou".to_string(), "page_cap", 1)]);
+        log.forget(&key("b"));
+        assert!(failing(&log).is_empty());
     }
 }

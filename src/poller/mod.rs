@@ -1,95 +1,49 @@
 //! The scheduler: list every (region, instance, task type) target once per poll interval.
 //!
-//! Each target keeps its own cadence ([`schedule`]): every target is listed at once when the
-//! poller starts, then on its own slot of the interval, so a region's calls spread evenly
-//! over it. Due listings wait in their region's lane, and each API call waits for its
-//! region's token before it takes one of the `concurrency` request slots ([`crate::pacing`]), so a
-//! region out of tokens never holds up another. A completed listing is written to the store
-//! at once; a target that fails is recorded and logged by region and error class
-//! ([`failures`]), never stopping the others.
+//! One poller runs for the life of the process. It is handed [`TargetSet`]s (at the start, and
+//! whenever a reload or a discovery refresh changes the targets or the settings) and edits its
+//! targets in place: a target that stays keeps its cadence and its listing in flight, a new one
+//! is listed at once, one that goes has its listing in flight aborted (and the store refuses
+//! its result anyway, see [`crate::state`]).
+//!
+//! Each target keeps its own cadence ([`schedule`]): every target is listed at once when it
+//! joins, then on its own slot of the interval, so a lane's calls spread evenly over it. Due
+//! listings wait in their lane (one account's region), and each API call waits for its lane's
+//! token before it takes one of the `concurrency` request slots ([`crate::pacing`]), so a lane
+//! out of tokens never holds up another. A completed listing is written to the store at once; a
+//! target that fails is recorded and logged by region and error class ([`failures`]), never
+//! stopping the others. A round is over when every target present at its start has been
+//! attempted: targets that join or leave meanwhile neither restart nor hold it up.
 
 mod failures;
+mod round;
 mod schedule;
 mod shard;
+mod targets;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use tokio::task::JoinSet;
+use tokio::sync::watch;
+use tokio::task::{AbortHandle, JoinSet};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::api::{
-    ApiError, CallObserver, CallSlot, DbsClient, DownloadTaskQuery, ListOptions, Page, TaskSummary,
-};
+use crate::api::{ApiError, CallObserver, CallSlot, DownloadTaskQuery, ListOptions, Page, TaskSummary};
 use crate::config::Config;
 use crate::history::Changes;
-use crate::inventory::PolledInstance;
 use crate::metrics::ExporterMetrics;
 use crate::model::TargetKey;
-pub use crate::pacing::Pacer;
-use crate::state::{ListingError, RoundReport, Store};
-use crate::util::unix_ms;
+use crate::pacing::{LaneKey, Pacer};
+use crate::state::{Attempt, ListingError, Store};
+use crate::util::{unix_ms, WallClock};
 use failures::FailureLog;
+use round::Round;
 use schedule::{Cadence, Schedule, Start};
 pub use shard::Shard;
-
-/// One listing to run every poll interval, with the client of its account.
-#[derive(Debug)]
-pub struct Target {
-    pub key: TargetKey,
-    pub endpoint: String,
-    /// The filters of the listing; the creation-time window is filled in at each poll.
-    pub query: DownloadTaskQuery,
-    client: DbsClient,
-}
-
-impl Target {
-    pub fn new(key: TargetKey, endpoint: String, query: DownloadTaskQuery, client: DbsClient) -> Self {
-        Target { key, endpoint, query, client }
-    }
-}
-
-/// The targets of `instances` that belong to `shard`: each instance x task type, in order.
-/// `client_of` gives the client of an account by name.
-pub fn targets_of(
-    instances: &[PolledInstance],
-    config: &Config,
-    shard: Shard,
-    client_of: &dyn Fn(&str) -> DbsClient,
-) -> Vec<Arc<Target>> {
-    let labelled = config.labels_accounts();
-    let endpoints: HashMap<(&str, &str), String> = config
-        .accounts
-        .iter()
-        .flat_map(|a| {
-            a.regions.iter().map(move |r| ((a.name.as_str(), r.region_id.as_str()), r.endpoint_or_default()))
-        })
-        .collect();
-    let mut targets = Vec::new();
-    for polled in instances.iter().filter(|p| shard.owns(&p.region_id, &p.instance.instance_id)) {
-        let Some(endpoint) = endpoints.get(&(polled.account.as_str(), polled.region_id.as_str())) else {
-            continue;
-        };
-        let client = client_of(&polled.account);
-        let instance = &polled.instance;
-        let instance_key = polled.key(labelled);
-        for task_type in &config.task_types {
-            let query = DownloadTaskQuery {
-                cluster_name: instance.cluster_name.clone(),
-                datasource_id: instance.datasource_id.clone(),
-                backup_set_id: instance.backup_set_id.clone(),
-                task_type: Some(*task_type),
-                ..DownloadTaskQuery::new(&polled.region_id, &instance.instance_id)
-            };
-            let key = TargetKey { instance: instance_key.clone(), task_type: *task_type };
-            targets.push(Arc::new(Target::new(key, endpoint.clone(), query, client.clone())));
-        }
-    }
-    targets
-}
+pub use targets::{targets_of, ListFuture, ListTasks, Target, TargetSet};
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct PollSettings {
@@ -119,7 +73,7 @@ impl PollSettings {
     }
 
     /// The listing options of one poll: retries may not wait past the next poll.
-    fn list_options(&self, started: std::time::Instant) -> ListOptions {
+    fn list_options(&self, started: Instant) -> ListOptions {
         ListOptions { deadline: Some(started + self.interval), ..self.list }
     }
 }
@@ -136,6 +90,7 @@ impl CycleReport {
         match outcome {
             Outcome::Succeeded => self.succeeded += 1,
             Outcome::Failed => self.failed += 1,
+            Outcome::Dropped => {}
         }
     }
 }
@@ -144,222 +99,81 @@ impl CycleReport {
 enum Outcome {
     Succeeded,
     Failed,
+    /// The target left the generation while it was listed: nothing was written.
+    Dropped,
 }
-
-/// The cadence of every target by key, handed from a stopped poller to the one that replaces
-/// it, so the targets that stay keep their slots.
-#[derive(Debug, Default)]
-pub struct Cadences(HashMap<TargetKey, Cadence>);
 
 /// How often stale counts of failing targets are looked for.
 const EXPIRY_CHECK: Duration = Duration::from_secs(1);
 
+/// The poller: what outlives every target set (the store it writes, the failure log, the call
+/// count).
 #[derive(Debug)]
 pub struct Poller {
-    targets: Vec<Arc<Target>>,
-    /// Each target's region, numbered from 0: the lanes of the schedule.
-    lane_of: Vec<usize>,
     store: Arc<Store>,
     metrics: ExporterMetrics,
-    pacer: Arc<Pacer>,
-    settings: PollSettings,
+    clock: WallClock,
     failures: FailureLog,
     /// API calls made since the poller was built, retries included.
     calls: AtomicU64,
 }
 
 impl Poller {
-    /// A poller of `targets` whose calls are paced by `pacer`, which it may share with other
-    /// callers of the same regions (discovery's list calls).
-    pub fn new(
-        targets: Vec<Arc<Target>>,
-        settings: PollSettings,
-        store: Arc<Store>,
-        metrics: ExporterMetrics,
-        pacer: Arc<Pacer>,
-    ) -> Self {
-        let mut regions: Vec<&str> = Vec::new();
-        let lane_of = targets
-            .iter()
-            .map(|target| {
-                let region = target.key.instance.region_id.as_ref();
-                regions.iter().position(|r| *r == region).unwrap_or_else(|| {
-                    regions.push(region);
-                    regions.len() - 1
-                })
-            })
-            .collect();
-        Poller {
-            targets,
-            lane_of,
-            store,
-            metrics,
-            pacer,
-            settings,
-            failures: FailureLog::default(),
-            calls: AtomicU64::new(0),
-        }
+    pub fn new(store: Arc<Store>, metrics: ExporterMetrics, clock: WallClock) -> Self {
+        Poller { store, metrics, clock, failures: FailureLog::default(), calls: AtomicU64::new(0) }
     }
 
-    pub fn targets(&self) -> &[Arc<Target>] {
-        &self.targets
+    /// Lists every target of `set` once, as fast as the pacing allows (the `once` command,
+    /// tests and benchmarks), and returns when all are done.
+    pub async fn poll_cycle(self: &Arc<Self>, set: Arc<TargetSet>) -> CycleReport {
+        let mut run = Run::new(self, set, None);
+        run.drive(&mut pending_sets(), &CancellationToken::new()).await
     }
 
-    /// Lists every target once, as fast as the pacing allows (the `once` command, tests and
-    /// benchmarks), and returns when all are done.
-    pub async fn poll_cycle(self: &Arc<Self>) -> CycleReport {
-        let cadences = self.cadences_from(&Cadences::default(), Instant::now());
-        let mut schedule = Schedule::new(self.lane_of.clone(), cadences, None, self.settings.concurrency);
-        self.drive(&mut schedule, &CancellationToken::new()).await
-    }
-
-    /// Lists every target on its cadence until `shutdown`; targets found in `carried` keep
-    /// theirs, the others are listed at once. Returns the cadences to carry over.
-    pub async fn run(self: Arc<Self>, shutdown: CancellationToken, carried: Cadences) -> Cadences {
-        self.failures.seed(&self.store, &self.targets);
-        let cadences = self.cadences_from(&carried, Instant::now());
-        let interval = Some(self.settings.interval);
-        let mut schedule = Schedule::new(self.lane_of.clone(), cadences, interval, self.settings.concurrency);
-        self.drive(&mut schedule, &shutdown).await;
-        let cadences = self.targets.iter().map(|t| t.key.clone()).zip(schedule.cadences().iter().copied());
-        Cadences(cadences.collect())
-    }
-
-    /// The carried cadence of each target, or a first one: due now, its slot by its rank in
-    /// its region.
-    fn cadences_from(&self, carried: &Cadences, now: Instant) -> Vec<Cadence> {
-        let mut per_lane = vec![0usize; self.lane_of.iter().max().map_or(0, |m| m + 1)];
-        for lane in &self.lane_of {
-            per_lane[*lane] += 1;
-        }
-        let mut rank = vec![0usize; per_lane.len()];
-        self.targets
-            .iter()
-            .zip(&self.lane_of)
-            .map(|(target, &lane)| {
-                rank[lane] += 1;
-                carried.0.get(&target.key).copied().unwrap_or_else(|| {
-                    Cadence::first(now, self.settings.interval, rank[lane] - 1, per_lane[lane])
-                })
-            })
-            .collect()
-    }
-
-    /// Starts whatever the schedule lets start, and takes the results, until `shutdown` or, for
-    /// a one-pass schedule, until every target has been listed.
-    async fn drive(self: &Arc<Self>, schedule: &mut Schedule, shutdown: &CancellationToken) -> CycleReport {
-        let mut report = CycleReport::default();
-        let mut listings = JoinSet::new();
-        let mut running: HashMap<tokio::task::Id, (usize, Instant)> = HashMap::new();
-        let mut round = Round::new(self.targets.len(), Instant::now(), self.calls());
-        let mut falling_behind = false;
-        let mut expiry = tokio::time::interval(EXPIRY_CHECK);
-        expiry.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        if round.is_complete() {
-            self.end_round(&mut round, &mut falling_behind);
-        }
-        loop {
-            let now = Instant::now();
-            schedule.promote_due(now);
-            while let Some(start) = schedule.next_start() {
-                self.note_lag(&mut round, start, now, &mut falling_behind);
-                let (poller, target) = (Arc::clone(self), Arc::clone(&self.targets[start.target]));
-                let handle = listings.spawn(async move { poller.list(&target).await });
-                running.insert(handle.id(), (start.target, now));
-            }
-            if schedule.is_idle() {
-                break;
-            }
-            let wakeup = schedule.next_wakeup();
-            tokio::select! {
-                _ = shutdown.cancelled() => break,
-                Some(joined) = listings.join_next_with_id() => {
-                    let (id, outcome) = match joined {
-                        Ok((id, outcome)) => (id, outcome),
-                        Err(err) => {
-                            tracing::error!(error = %err, "a listing ended abnormally");
-                            (err.id(), Outcome::Failed)
-                        }
-                    };
-                    let Some((target, started)) = running.remove(&id) else { continue };
-                    schedule.finished(target, started);
-                    report.add(outcome);
-                    if round.attempted(target) {
-                        self.end_round(&mut round, &mut falling_behind);
-                    }
-                }
-                _ = sleep_until_some(wakeup) => {}
-                _ = expiry.tick() => self.expire_stale(),
-            }
-        }
-        // Dropping the set aborts the listings still in flight.
-        listings.shutdown().await;
-        report
-    }
-
-    fn note_lag(&self, round: &mut Round, start: Start, now: Instant, falling_behind: &mut bool) {
-        let lag = now.saturating_duration_since(start.due);
-        round.max_lag = round.max_lag.max(lag);
-        if lag > self.settings.interval && !*falling_behind {
-            *falling_behind = true;
-            tracing::warn!(
-                lag_seconds = lag.as_secs_f64(),
-                poll_interval = ?self.settings.interval,
-                "polling cannot keep up with poll_interval: listings start more than an interval late; raise rate_limit_per_region or concurrency, or poll_interval (aliyun_dbs_poll_lag_seconds)"
-            );
-        }
-    }
-
-    fn end_round(&self, round: &mut Round, falling_behind: &mut bool) {
-        let now = Instant::now();
-        let calls = self.calls();
-        let report = RoundReport {
-            duration_seconds: (now - round.started).as_secs_f64(),
-            api_calls: calls - round.calls_at_start,
-            lag_seconds: round.max_lag.as_secs_f64(),
-        };
-        self.store.record_round(report);
-        self.failures.summarise();
-        self.expire_stale();
-        if *falling_behind && round.max_lag <= self.settings.interval / 2 {
-            *falling_behind = false;
-            tracing::info!("polling keeps up with poll_interval again");
-        }
-        tracing::debug!(
-            seconds = report.duration_seconds,
-            calls = report.api_calls,
-            lag_seconds = report.lag_seconds,
-            "round over every target done"
-        );
-        *round = Round::new(self.targets.len(), now, calls);
+    /// Lists every target on its cadence until `shutdown`, taking each new target set that
+    /// `sets` brings.
+    pub async fn run(
+        self: Arc<Self>,
+        mut sets: watch::Receiver<Arc<TargetSet>>,
+        shutdown: CancellationToken,
+    ) {
+        let first = Arc::clone(&sets.borrow_and_update());
+        let interval = first.settings.interval;
+        let mut run = Run::new(&self, first, Some(interval));
+        run.drive(&mut sets, &shutdown).await;
     }
 
     fn calls(&self) -> u64 {
         self.calls.load(Ordering::Relaxed)
     }
 
-    fn expire_stale(&self) {
-        let expired = self.store.expire_stale(SystemTime::now(), self.settings.max_staleness);
+    fn expire_stale(&self, max_staleness: Duration) {
+        let expired = self.store.expire_stale(self.clock.now(), max_staleness);
         for key in expired {
-            tracing::info!(listing = %key, max_staleness = ?self.settings.max_staleness, "stale task counts of a failing listing removed");
+            tracing::info!(listing = %key, ?max_staleness, "stale task counts of a failing listing removed");
         }
     }
 
-    /// One listing of one target, its outcome written to the store.
-    async fn list(&self, target: &Target) -> Outcome {
-        let now = SystemTime::now();
-        let options = self.settings.list_options(std::time::Instant::now());
+    /// One listing of one target, its outcome written to the store when the target is still
+    /// in the generation.
+    async fn list(&self, target: &Target, generation: u64, settings: PollSettings, pacer: &Pacer) -> Outcome {
+        let now = self.clock.now();
+        let options = settings.list_options(Instant::now());
         let query = DownloadTaskQuery {
             start_time_ms: Some(unix_ms(
-                now.checked_sub(self.settings.lookback).unwrap_or(SystemTime::UNIX_EPOCH),
+                now.checked_sub(settings.lookback).unwrap_or(SystemTime::UNIX_EPOCH),
             )),
             end_time_ms: Some(unix_ms(now)),
             ..target.query.clone()
         };
-        let observer = PacedCalls { poller: self, region_id: &target.key.instance.region_id };
-        match target.client.list_task_summaries(&target.endpoint, &query, options, &observer).await {
+        let attempt = Attempt { key: &target.key, generation, asked: target.asked };
+        let observer = PacedCalls { poller: self, pacer, lane: target.lane() };
+        match target.client.list(&target.endpoint, &query, options, &observer).await {
             Ok(listing) => {
-                let (transition, changes) = self.store.record_listing(&target.key, &listing.tasks, now);
+                let Some((transition, changes)) = self.store.record_listing(&attempt, &listing.tasks, now)
+                else {
+                    return Outcome::Dropped;
+                };
                 self.failures.succeeded(&target.key, transition);
                 self.observe_durations(&target.key, &changes, now);
                 tracing::debug!(listing = %target.key, tasks = listing.tasks.len(), pages = listing.pages, duplicates = listing.duplicates, "listed");
@@ -371,7 +185,9 @@ impl Poller {
                     message: Arc::from(bounded(err.to_string(), MAX_ERROR_MESSAGE)),
                     hint: failures::hint(&err),
                 };
-                let transition = self.store.record_failure(&target.key, error);
+                let Some(transition) = self.store.record_failure(&attempt, error) else {
+                    return Outcome::Dropped;
+                };
                 self.failures.failed(&target.key, &target.endpoint, &err, transition);
                 Outcome::Failed
             }
@@ -394,6 +210,240 @@ impl Poller {
     }
 }
 
+/// A receiver that never brings a new set (one pass).
+fn pending_sets() -> watch::Receiver<Arc<TargetSet>> {
+    let (sender, receiver) = watch::channel(Arc::new(TargetSet::empty()));
+    // Dropping the sender makes `changed()` fail, which `drive` takes as "no more sets".
+    drop(sender);
+    receiver
+}
+
+/// A listing in flight.
+#[derive(Debug)]
+struct Running {
+    slot: usize,
+    started: Instant,
+}
+
+/// The poller at work on a target set: the slots of its targets, the listings in flight and
+/// the round.
+struct Run<'p> {
+    poller: &'p Arc<Poller>,
+    set: Arc<TargetSet>,
+    schedule: Schedule,
+    /// The target in each slot of the schedule.
+    slots: Vec<Option<Arc<Target>>>,
+    slot_of: HashMap<TargetKey, usize>,
+    lanes: HashMap<LaneKey, usize>,
+    listings: JoinSet<Outcome>,
+    running: HashMap<tokio::task::Id, Running>,
+    aborts: HashMap<usize, AbortHandle>,
+    round: Round,
+    falling_behind: bool,
+    report: CycleReport,
+}
+
+impl<'p> Run<'p> {
+    fn new(poller: &'p Arc<Poller>, set: Arc<TargetSet>, interval: Option<Duration>) -> Self {
+        let schedule = Schedule::new(interval, set.settings.concurrency);
+        let mut run = Run {
+            poller,
+            set: Arc::new(TargetSet::empty()),
+            schedule,
+            slots: Vec::new(),
+            slot_of: HashMap::new(),
+            lanes: HashMap::new(),
+            listings: JoinSet::new(),
+            running: HashMap::new(),
+            aborts: HashMap::new(),
+            round: Round::new(std::iter::empty(), Instant::now(), poller.calls()),
+            falling_behind: false,
+            report: CycleReport::default(),
+        };
+        run.take(set);
+        run.round = Round::new(run.slot_of.values().copied(), Instant::now(), poller.calls());
+        run
+    }
+
+    /// Takes a new target set: targets that stay keep their slot, cadence and listing in
+    /// flight (with the new target's query from their next listing); new ones are due at once;
+    /// those that left are aborted and leave the round. A new interval re-spreads every slot.
+    fn take(&mut self, set: Arc<TargetSet>) {
+        let now = Instant::now();
+        let interval = self.schedule.interval().map(|_| set.settings.interval);
+        let spread_over = set.settings.interval;
+        let mut per_lane: HashMap<usize, usize> = HashMap::new();
+        let lanes: Vec<usize> = set.targets.iter().map(|target| self.lane_of(target.lane())).collect();
+        for lane in &lanes {
+            *per_lane.entry(*lane).or_default() += 1;
+        }
+        let mut rank: HashMap<usize, usize> = HashMap::new();
+        let mut kept = vec![false; self.slots.len()];
+        for (target, lane) in set.targets.iter().zip(lanes) {
+            let rank = rank.entry(lane).or_default();
+            *rank += 1;
+            match self.slot_of.get(&target.key) {
+                Some(&slot) => {
+                    self.slots[slot] = Some(Arc::clone(target));
+                    kept[slot] = true;
+                }
+                None => {
+                    let cadence = Cadence::first(now, spread_over, *rank - 1, per_lane[&lane]);
+                    let slot = self.schedule.add(lane, cadence);
+                    if self.slots.len() <= slot {
+                        self.slots.resize(slot + 1, None);
+                    }
+                    self.slots[slot] = Some(Arc::clone(target));
+                    self.slot_of.insert(target.key.clone(), slot);
+                }
+            }
+        }
+        let leaving: Vec<usize> =
+            (0..kept.len()).filter(|&slot| !kept[slot] && self.slots[slot].is_some()).collect();
+        for slot in leaving {
+            self.leave(slot);
+        }
+        if let Some(interval) = interval {
+            if self.schedule.interval() != Some(interval) {
+                tracing::info!(poll_interval = ?interval, "poll_interval changed: every target's next listing is re-spread over the new interval");
+                self.schedule.respread(interval, now);
+            }
+        }
+        self.schedule.set_per_lane(set.settings.concurrency);
+        self.set = set;
+    }
+
+    /// A target left: its listing in flight is aborted, it leaves the round and the failure
+    /// log.
+    fn leave(&mut self, slot: usize) {
+        let Some(target) = self.slots[slot].take() else { return };
+        self.slot_of.remove(&target.key);
+        self.schedule.remove(slot);
+        if let Some(abort) = self.aborts.remove(&slot) {
+            abort.abort();
+        }
+        self.poller.failures.forget(&target.key);
+        if self.round.leave(slot) {
+            self.end_round();
+        }
+    }
+
+    fn lane_of(&mut self, key: LaneKey) -> usize {
+        let next = self.lanes.len();
+        *self.lanes.entry(key).or_insert(next)
+    }
+
+    /// Starts whatever the schedule lets start, and takes the results and new target sets,
+    /// until `shutdown` or, for a one-pass schedule, until every target has been listed.
+    async fn drive(
+        &mut self,
+        sets: &mut watch::Receiver<Arc<TargetSet>>,
+        shutdown: &CancellationToken,
+    ) -> CycleReport {
+        let mut expiry = tokio::time::interval(EXPIRY_CHECK);
+        expiry.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut sets_open = true;
+        if self.round.is_complete() {
+            self.end_round();
+        }
+        loop {
+            let now = Instant::now();
+            self.schedule.promote_due(now);
+            while let Some(start) = self.schedule.next_start() {
+                self.start(start, now);
+            }
+            if self.schedule.interval().is_none() && self.schedule.is_idle() {
+                break;
+            }
+            let wakeup = self.schedule.next_wakeup();
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                changed = sets.changed(), if sets_open => match changed {
+                    Ok(()) => {
+                        let set = Arc::clone(&sets.borrow_and_update());
+                        self.take(set);
+                    }
+                    Err(_) => sets_open = false,
+                },
+                Some(joined) = self.listings.join_next_with_id() => self.finished(joined),
+                _ = sleep_until_some(wakeup) => {}
+                _ = expiry.tick() => self.poller.expire_stale(self.set.settings.max_staleness),
+            }
+        }
+        // Dropping the set aborts the listings still in flight.
+        self.listings.shutdown().await;
+        self.report
+    }
+
+    fn start(&mut self, start: Start, now: Instant) {
+        let Some(target) = self.slots[start.slot].clone() else { return };
+        self.note_lag(start, now);
+        let poller = Arc::clone(self.poller);
+        let set = Arc::clone(&self.set);
+        let handle = self
+            .listings
+            .spawn(async move { poller.list(&target, set.generation, set.settings, &set.pacer).await });
+        self.running.insert(handle.id(), Running { slot: start.slot, started: now });
+        self.aborts.insert(start.slot, handle);
+    }
+
+    fn finished(&mut self, joined: Result<(tokio::task::Id, Outcome), tokio::task::JoinError>) {
+        let (id, outcome) = match joined {
+            Ok((id, outcome)) => (id, outcome),
+            Err(err) if err.is_cancelled() => (err.id(), Outcome::Dropped),
+            Err(err) => {
+                tracing::error!(error = %err, "a listing ended abnormally");
+                (err.id(), Outcome::Failed)
+            }
+        };
+        let Some(Running { slot, started }) = self.running.remove(&id) else { return };
+        if self.aborts.get(&slot).is_some_and(|abort| abort.id() == id) {
+            self.aborts.remove(&slot);
+        }
+        self.schedule.finished(slot, started);
+        self.report.add(outcome);
+        if outcome != Outcome::Dropped && self.round.attempted(slot) {
+            self.end_round();
+        }
+    }
+
+    fn note_lag(&mut self, start: Start, now: Instant) {
+        let interval = self.set.settings.interval;
+        let lag = now.saturating_duration_since(start.due);
+        self.round.max_lag = self.round.max_lag.max(lag);
+        if lag > interval && !self.falling_behind && self.schedule.interval().is_some() {
+            self.falling_behind = true;
+            tracing::warn!(
+                lag_seconds = lag.as_secs_f64(),
+                poll_interval = ?interval,
+                "polling cannot keep up with poll_interval: listings start more than an interval late; raise rate_limit_per_region or concurrency, or poll_interval (aliyun_dbs_poll_lag_seconds)"
+            );
+        }
+    }
+
+    /// Every target present at the round's start has been attempted (or has left): the round
+    /// is recorded and the next one starts with the targets present now.
+    fn end_round(&mut self) {
+        let now = Instant::now();
+        let calls = self.poller.calls();
+        let report = self.round.report(now, calls);
+        self.poller.store.record_round(report);
+        self.poller.failures.summarise();
+        self.poller.expire_stale(self.set.settings.max_staleness);
+        if self.falling_behind && self.round.max_lag <= self.set.settings.interval / 2 {
+            self.falling_behind = false;
+            tracing::info!("polling keeps up with poll_interval again");
+        }
+        tracing::debug!(
+            seconds = report.duration_seconds,
+            calls = report.api_calls,
+            lag_seconds = report.lag_seconds,
+            "round over every target done"
+        );
+        self.round = Round::new(self.slot_of.values().copied(), now, calls);
+    }
+}
+
 /// Error texts kept for the status page are cut here: some quote a whole request.
 const MAX_ERROR_MESSAGE: usize = 400;
 
@@ -409,41 +459,6 @@ fn bounded(mut text: String, max: usize) -> String {
     text
 }
 
-/// The targets not yet listed in the current round over every target.
-#[derive(Debug)]
-struct Round {
-    started: Instant,
-    listed: Vec<bool>,
-    pending: usize,
-    max_lag: Duration,
-    calls_at_start: u64,
-}
-
-impl Round {
-    fn new(targets: usize, started: Instant, calls_at_start: u64) -> Self {
-        Round {
-            started,
-            listed: vec![false; targets],
-            pending: targets,
-            max_lag: Duration::ZERO,
-            calls_at_start,
-        }
-    }
-
-    /// Marks a target listed; true when it was the last of the round.
-    fn attempted(&mut self, target: usize) -> bool {
-        if !std::mem::replace(&mut self.listed[target], true) {
-            self.pending -= 1;
-            return self.pending == 0;
-        }
-        false
-    }
-
-    fn is_complete(&self) -> bool {
-        self.pending == 0
-    }
-}
-
 async fn sleep_until_some(at: Option<Instant>) {
     match at {
         Some(at) => tokio::time::sleep_until(at).await,
@@ -451,22 +466,21 @@ async fn sleep_until_some(at: Option<Instant>) {
     }
 }
 
-/// Paces each call of a listing by its region and counts it.
+/// Paces each call of a listing by its lane and counts it.
 struct PacedCalls<'a> {
     poller: &'a Poller,
-    region_id: &'a str,
+    pacer: &'a Pacer,
+    lane: LaneKey,
 }
 
 impl CallObserver<Page<TaskSummary>, ApiError> for PacedCalls<'_> {
     fn before_call(&self) -> std::pin::Pin<Box<dyn std::future::Future<Output = CallSlot> + Send + '_>> {
-        Box::pin(
-            async move { Some(Box::new(self.poller.pacer.call_slot(self.region_id).await) as Box<dyn Send>) },
-        )
+        Box::pin(async move { Some(Box::new(self.pacer.call_slot(&self.lane).await) as Box<dyn Send>) })
     }
 
     fn on_call(&self, elapsed: Duration, outcome: Result<&Page<TaskSummary>, &ApiError>) {
         self.poller.calls.fetch_add(1, Ordering::Relaxed);
-        self.poller.metrics.observe_call(self.region_id, elapsed, outcome.err());
+        self.poller.metrics.observe_call(&self.lane.region_id, elapsed, outcome.err());
     }
 }
 

@@ -1,14 +1,19 @@
 //! When each target is listed next, and which due listings may start now.
 //!
-//! Every target has an anchor: its place in the poll interval, its rank among its region's
-//! targets spread evenly over the interval, so each region's calls are spread over the
-//! interval in steady state. The first listing of a target is due at once; later ones fall
-//! on its anchor plus whole intervals, at least half an interval after the previous start
-//! (a listing that started late does not make the next one come early; one that started very
-//! late skips a slot rather than running back to back).
+//! Every target has an anchor: its place in the poll interval, its rank among its lane's
+//! targets spread evenly over the interval, so each lane's calls are spread over the interval
+//! in steady state. The first listing of a target is due at once; later ones fall on its anchor
+//! plus whole intervals, at least half an interval after the previous start (a listing that
+//! started late does not make the next one come early; one that started very late skips a slot
+//! rather than running back to back).
 //!
-//! Due listings wait in their region's lane; a lane starts at most `per_region` listings at
-//! once, so a region out of tokens holds back only its own listings.
+//! Due listings wait in their lane (an account's region: one token bucket); a lane starts at
+//! most `per_lane` listings at once, so a lane out of tokens holds back only its own listings.
+//!
+//! Targets come and go while the schedule runs: each has a slot, numbered, that keeps its
+//! cadence for as long as it stays. A slot removed while its listing runs is freed when the
+//! listing ends; the entries a removed slot left in the queues are recognised by its epoch
+//! and skipped.
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
@@ -16,7 +21,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-/// Where a target stands in its cadence; carried over a reload for the targets that stay.
+/// Where a target stands in its cadence.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Cadence {
     pub anchor: Instant,
@@ -27,8 +32,7 @@ impl Cadence {
     /// A new target: listed at once, then at `now + interval * rank / count` plus whole
     /// intervals.
     pub fn first(now: Instant, interval: Duration, rank: usize, count: usize) -> Self {
-        let offset = interval.mul_f64(rank as f64 / count.max(1) as f64);
-        Cadence { anchor: now + offset, next_due: now }
+        Cadence { anchor: spread(now, interval, rank, count), next_due: now }
     }
 
     /// The first slot of the anchor's series at or after `not_before`.
@@ -42,16 +46,37 @@ impl Cadence {
     }
 }
 
-/// A listing the schedule lets start: the target's index and when it was due.
+/// The `rank`-th of `count` places spread evenly over the interval after `now`.
+fn spread(now: Instant, interval: Duration, rank: usize, count: usize) -> Instant {
+    now + interval.mul_f64(rank as f64 / count.max(1) as f64)
+}
+
+/// A listing the schedule lets start: the target's slot and when it was due.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Start {
-    pub target: usize,
+    pub slot: usize,
     pub due: Instant,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Phase {
+    Waiting,
+    Ready,
+    Running,
+    /// Removed while its listing runs: freed when the listing ends.
+    Leaving,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Slot {
+    lane: usize,
+    cadence: Cadence,
+    phase: Phase,
 }
 
 #[derive(Debug, Default)]
 struct Lane {
-    ready: VecDeque<usize>,
+    ready: VecDeque<(usize, u32)>,
     in_flight: usize,
 }
 
@@ -59,83 +84,181 @@ struct Lane {
 pub struct Schedule {
     /// `None`: one pass over every target (the `once` command), nothing is listed again.
     interval: Option<Duration>,
-    per_region: usize,
-    lane_of: Vec<usize>,
-    cadences: Vec<Cadence>,
-    waiting: BinaryHeap<Reverse<(Instant, usize)>>,
+    per_lane: usize,
+    slots: Vec<Option<Slot>>,
+    /// Per slot number, moved each time the slot is queued anew or freed, so that the queue
+    /// entries it left before are skipped (kept across reuse of the number).
+    epochs: Vec<u32>,
+    free: Vec<usize>,
+    waiting: BinaryHeap<Reverse<(Instant, usize, u32)>>,
     lanes: Vec<Lane>,
     /// The lane the next search for a startable listing begins with, so lanes take turns.
     turn: usize,
 }
 
 impl Schedule {
-    /// `lane_of[i]` is target `i`'s region, numbered from 0; `cadences[i]` its cadence.
-    pub fn new(
-        lane_of: Vec<usize>,
-        cadences: Vec<Cadence>,
-        interval: Option<Duration>,
-        per_region: usize,
-    ) -> Self {
-        assert_eq!(lane_of.len(), cadences.len(), "one cadence per target");
-        let lanes = (0..lane_of.iter().max().map_or(0, |max| max + 1)).map(|_| Lane::default()).collect();
-        let waiting = cadences.iter().enumerate().map(|(i, c)| Reverse((c.next_due, i))).collect();
-        Schedule { interval, per_region: per_region.max(1), lane_of, cadences, waiting, lanes, turn: 0 }
+    pub fn new(interval: Option<Duration>, per_lane: usize) -> Self {
+        Schedule {
+            interval,
+            per_lane: per_lane.max(1),
+            slots: Vec::new(),
+            epochs: Vec::new(),
+            free: Vec::new(),
+            waiting: BinaryHeap::new(),
+            lanes: Vec::new(),
+            turn: 0,
+        }
+    }
+
+    pub fn interval(&self) -> Option<Duration> {
+        self.interval
+    }
+
+    pub fn set_per_lane(&mut self, per_lane: usize) {
+        self.per_lane = per_lane.max(1);
+    }
+
+    /// A new target in `lane` with `cadence`; returns its slot.
+    pub fn add(&mut self, lane: usize, cadence: Cadence) -> usize {
+        if self.lanes.len() <= lane {
+            self.lanes.resize_with(lane + 1, Lane::default);
+        }
+        let slot = Slot { lane, cadence, phase: Phase::Waiting };
+        let index = match self.free.pop() {
+            Some(index) => {
+                self.slots[index] = Some(slot);
+                index
+            }
+            None => {
+                self.slots.push(Some(slot));
+                self.epochs.push(0);
+                self.slots.len() - 1
+            }
+        };
+        self.queue(index);
+        index
+    }
+
+    /// Takes a target out. A listing of it that is running keeps its place in the lane until
+    /// [`Schedule::finished`] is called for it.
+    pub fn remove(&mut self, index: usize) {
+        let Some(slot) = self.slots[index].as_mut() else { return };
+        if slot.phase == Phase::Running {
+            slot.phase = Phase::Leaving;
+        } else {
+            self.release(index);
+        }
+    }
+
+    /// A new interval: every target that stays gets a new anchor spread over it (in the order
+    /// of their next listings, lane by lane) and is due at the latest at that anchor, so no
+    /// target waits for a slot of the old interval.
+    pub fn respread(&mut self, interval: Duration, now: Instant) {
+        self.interval = Some(interval);
+        for lane in 0..self.lanes.len() {
+            let mut members: Vec<usize> = (0..self.slots.len())
+                .filter(|&i| self.slots[i].is_some_and(|s| s.lane == lane && s.phase != Phase::Leaving))
+                .collect();
+            members.sort_by_key(|&i| self.slots[i].map(|s| s.cadence.next_due));
+            let count = members.len();
+            for (rank, index) in members.into_iter().enumerate() {
+                let anchor = spread(now, interval, rank, count);
+                let Some(slot) = self.slots[index].as_mut() else { continue };
+                slot.cadence.anchor = anchor;
+                if slot.phase == Phase::Waiting && slot.cadence.next_due > anchor {
+                    slot.cadence.next_due = anchor;
+                    self.queue(index);
+                }
+            }
+        }
     }
 
     /// Moves the listings due by `now` into their lanes.
     pub fn promote_due(&mut self, now: Instant) {
-        while let Some(Reverse((due, target))) = self.waiting.peek().copied() {
+        while let Some(Reverse((due, index, epoch))) = self.waiting.peek().copied() {
             if due > now {
                 break;
             }
             self.waiting.pop();
-            self.lanes[self.lane_of[target]].ready.push_back(target);
+            let Some(slot) = self.slots[index].as_mut() else { continue };
+            if self.epochs[index] != epoch || slot.phase != Phase::Waiting {
+                continue;
+            }
+            slot.phase = Phase::Ready;
+            self.lanes[slot.lane].ready.push_back((index, epoch));
         }
     }
 
-    /// The next due listing whose region has room, lanes taking turns.
+    /// The next due listing whose lane has room, lanes taking turns.
     pub fn next_start(&mut self) -> Option<Start> {
         let count = self.lanes.len();
         for step in 0..count {
-            let index = (self.turn + step) % count;
-            let lane = &mut self.lanes[index];
-            if lane.in_flight >= self.per_region {
+            let lane_index = (self.turn + step) % count;
+            if self.lanes[lane_index].in_flight >= self.per_lane {
                 continue;
             }
-            if let Some(target) = lane.ready.pop_front() {
-                lane.in_flight += 1;
-                self.turn = (index + 1) % count;
-                return Some(Start { target, due: self.cadences[target].next_due });
+            while let Some((index, epoch)) = self.lanes[lane_index].ready.pop_front() {
+                let Some(slot) = self.slots[index].as_mut() else { continue };
+                if self.epochs[index] != epoch || slot.phase != Phase::Ready {
+                    continue;
+                }
+                slot.phase = Phase::Running;
+                self.lanes[lane_index].in_flight += 1;
+                self.turn = (lane_index + 1) % count;
+                return Some(Start { slot: index, due: slot.cadence.next_due });
             }
         }
         None
     }
 
-    /// A listing that started at `started` has ended: its region has room again, and the
-    /// target is due at its next slot.
-    pub fn finished(&mut self, target: usize, started: Instant) {
-        let lane = &mut self.lanes[self.lane_of[target]];
+    /// A listing that started at `started` has ended: its lane has room again, and the target
+    /// is due at its next slot (or its slot is freed, when it was removed meanwhile).
+    pub fn finished(&mut self, index: usize, started: Instant) {
+        let Some(slot) = self.slots[index].as_mut() else { return };
+        let lane = &mut self.lanes[slot.lane];
         lane.in_flight = lane.in_flight.saturating_sub(1);
-        let Some(interval) = self.interval else { return };
-        let cadence = &mut self.cadences[target];
-        cadence.next_due = cadence.slot_after(started + interval / 2, interval);
-        self.waiting.push(Reverse((cadence.next_due, target)));
+        match (slot.phase, self.interval) {
+            (Phase::Leaving, _) => self.release(index),
+            (Phase::Running, Some(interval)) => {
+                slot.cadence.next_due = slot.cadence.slot_after(started + interval / 2, interval);
+                slot.phase = Phase::Waiting;
+                self.queue(index);
+            }
+            // One pass: listed once, then done.
+            (Phase::Running, None) => self.release(index),
+            _ => {}
+        }
     }
 
     /// When the next waiting listing falls due.
     pub fn next_wakeup(&self) -> Option<Instant> {
-        self.waiting.peek().map(|Reverse((due, _))| *due)
+        self.waiting.peek().map(|Reverse((due, _, _))| *due)
     }
 
     /// Nothing waiting, ready or running: a one-pass schedule is complete.
     pub fn is_idle(&self) -> bool {
-        self.waiting.is_empty() && self.lanes.iter().all(|lane| lane.ready.is_empty() && lane.in_flight == 0)
+        self.slots.iter().all(Option::is_none)
     }
 
-    /// Every target's cadence, by index; a listing still running or queued keeps the due
-    /// time it had, so after a reload it is listed again at once.
-    pub fn cadences(&self) -> &[Cadence] {
-        &self.cadences
+    /// The cadence of a slot that is in use.
+    #[cfg(test)]
+    pub fn cadence(&self, index: usize) -> Option<Cadence> {
+        self.slots.get(index).copied().flatten().map(|slot| slot.cadence)
+    }
+
+    /// Queues a waiting slot at its due time under a new epoch.
+    fn queue(&mut self, index: usize) {
+        let Some(slot) = self.slots[index].as_mut() else { return };
+        slot.phase = Phase::Waiting;
+        let epoch = &mut self.epochs[index];
+        *epoch = epoch.wrapping_add(1);
+        self.waiting.push(Reverse((slot.cadence.next_due, index, *epoch)));
+    }
+
+    fn release(&mut self, index: usize) {
+        self.epochs[index] = self.epochs[index].wrapping_add(1);
+        self.slots[index] = None;
+        self.free.push(index);
     }
 }
 
@@ -146,40 +269,46 @@ mod tests {
     const MINUTE: Duration = Duration::from_secs(60);
 
     fn starts(schedule: &mut Schedule) -> Vec<usize> {
-        std::iter::from_fn(|| schedule.next_start()).map(|s| s.target).collect()
+        std::iter::from_fn(|| schedule.next_start()).map(|s| s.slot).collect()
     }
 
     #[tokio::test(start_paused = true)]
-    async fn every_target_is_due_at_once_and_regions_take_turns() {
+    async fn every_target_is_due_at_once_and_lanes_take_turns() {
         let now = Instant::now();
-        let cadences = (0..4).map(|rank| Cadence::first(now, MINUTE, rank % 2, 2)).collect();
-        let mut schedule = Schedule::new(vec![0, 0, 1, 1], cadences, Some(MINUTE), 8);
+        let mut schedule = Schedule::new(Some(MINUTE), 8);
+        for (lane, rank) in [(0, 0), (0, 1), (1, 0), (1, 1)] {
+            schedule.add(lane, Cadence::first(now, MINUTE, rank, 2));
+        }
         schedule.promote_due(now);
         assert_eq!(starts(&mut schedule), [0, 2, 1, 3]);
     }
 
     #[tokio::test(start_paused = true)]
-    async fn a_full_lane_does_not_hold_back_another_region() {
+    async fn a_full_lane_does_not_hold_back_another_lane() {
         let now = Instant::now();
-        let cadences = (0..5).map(|_| Cadence::first(now, MINUTE, 0, 1)).collect();
-        let mut schedule = Schedule::new(vec![0, 0, 0, 0, 1], cadences, Some(MINUTE), 2);
+        let mut schedule = Schedule::new(Some(MINUTE), 2);
+        for lane in [0, 0, 0, 0, 1] {
+            schedule.add(lane, Cadence::first(now, MINUTE, 0, 1));
+        }
         schedule.promote_due(now);
-        assert_eq!(starts(&mut schedule), [0, 4, 1], "region 0 runs two, region 1 still starts");
+        assert_eq!(starts(&mut schedule), [0, 4, 1], "lane 0 runs two, lane 1 still starts");
         schedule.finished(0, now);
         assert_eq!(starts(&mut schedule), [2]);
     }
 
     #[tokio::test(start_paused = true)]
-    async fn steady_state_spreads_a_region_over_the_interval() {
+    async fn steady_state_spreads_a_lane_over_the_interval() {
         let now = Instant::now();
-        let cadences = (0..4).map(|rank| Cadence::first(now, MINUTE, rank, 4)).collect();
-        let mut schedule = Schedule::new(vec![0; 4], cadences, Some(MINUTE), 8);
-        schedule.promote_due(now);
-        for start in std::iter::from_fn(|| schedule.next_start()).collect::<Vec<_>>() {
-            schedule.finished(start.target, now);
+        let mut schedule = Schedule::new(Some(MINUTE), 8);
+        for rank in 0..4 {
+            schedule.add(0, Cadence::first(now, MINUTE, rank, 4));
         }
-        let next: Vec<Duration> = schedule.cadences().iter().map(|c| c.next_due - now).collect();
-        let secs = |s| Duration::from_secs(s);
+        schedule.promote_due(now);
+        for slot in starts(&mut schedule) {
+            schedule.finished(slot, now);
+        }
+        let next: Vec<Duration> = (0..4).map(|i| schedule.cadence(i).unwrap().next_due - now).collect();
+        let secs = Duration::from_secs;
         assert_eq!(next, [secs(60), secs(75), secs(30), secs(45)], "half an interval to one and a half");
     }
 
@@ -196,14 +325,68 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_one_pass_schedule_ends_idle() {
         let now = Instant::now();
-        let mut schedule = Schedule::new(vec![0, 1], vec![Cadence::first(now, MINUTE, 0, 1); 2], None, 1);
+        let mut schedule = Schedule::new(None, 1);
+        schedule.add(0, Cadence::first(now, MINUTE, 0, 1));
+        schedule.add(1, Cadence::first(now, MINUTE, 0, 1));
         schedule.promote_due(now);
         let started = starts(&mut schedule);
         assert!(!schedule.is_idle());
-        for target in started {
-            schedule.finished(target, now);
+        for slot in started {
+            schedule.finished(slot, now);
         }
         assert!(schedule.is_idle());
-        assert_eq!(schedule.next_wakeup(), None);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_removed_target_is_never_started_and_its_slot_is_reused_cleanly() {
+        let now = Instant::now();
+        let mut schedule = Schedule::new(Some(MINUTE), 8);
+        let gone = schedule.add(0, Cadence::first(now, MINUTE, 0, 2));
+        let stays = schedule.add(0, Cadence::first(now, MINUTE, 1, 2));
+        schedule.remove(gone);
+        let new = schedule.add(0, Cadence { anchor: now + MINUTE, next_due: now + MINUTE });
+        assert_eq!(new, gone, "the number is reused");
+        schedule.promote_due(now);
+        assert_eq!(starts(&mut schedule), [stays], "the old entry of the reused slot is skipped");
+        schedule.promote_due(now + MINUTE);
+        assert_eq!(starts(&mut schedule), [new]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_target_removed_while_running_frees_its_lane_when_it_ends() {
+        let now = Instant::now();
+        let mut schedule = Schedule::new(Some(MINUTE), 1);
+        let running = schedule.add(0, Cadence::first(now, MINUTE, 0, 2));
+        let waiting = schedule.add(0, Cadence::first(now, MINUTE, 1, 2));
+        schedule.promote_due(now);
+        assert_eq!(starts(&mut schedule), [running]);
+        schedule.remove(running);
+        assert_eq!(starts(&mut schedule), Vec::<usize>::new(), "the lane is still busy");
+        schedule.finished(running, now);
+        assert_eq!(starts(&mut schedule), [waiting]);
+        assert_eq!(schedule.cadence(running), None, "freed");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_shorter_interval_brings_every_waiting_target_within_one_new_interval() {
+        let now = Instant::now();
+        let ten_minutes = MINUTE * 10;
+        let mut schedule = Schedule::new(Some(ten_minutes), 8);
+        for rank in 0..3 {
+            schedule.add(0, Cadence::first(now, ten_minutes, rank, 3));
+        }
+        schedule.promote_due(now);
+        for slot in starts(&mut schedule) {
+            schedule.finished(slot, now);
+        }
+        let later = now + Duration::from_secs(5);
+        let two = Duration::from_secs(2);
+        schedule.respread(two, later);
+        for slot in 0..3 {
+            let due = schedule.cadence(slot).unwrap().next_due;
+            assert!(due <= later + two, "slot {slot} is due {:?} after the change", due - later);
+        }
+        schedule.promote_due(later + two);
+        assert_eq!(starts(&mut schedule).len(), 3);
     }
 }

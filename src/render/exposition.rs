@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 
 use super::scrape::{gzip, Cached, Scrape, Written, PLAIN_KEPT_UP_TO};
-use super::{render_view, Layout, Rope};
+use super::{render_view, Rope};
 use crate::metrics::ExporterMetrics;
 use crate::state::{Publication, Store};
 
@@ -56,8 +56,11 @@ pub struct Exposition {
     debounce: Duration,
     /// Plain text up to this size is kept; larger renders only as gzip.
     plain_kept_up_to: usize,
-    layout: Mutex<Layout>,
+    /// Held only to look at or replace the last render, never while rendering.
     cache: Mutex<Option<Arc<Rendered>>>,
+    /// Held while rendering, so that scrapes arriving meanwhile wait for that render (off the
+    /// async workers) instead of rendering again.
+    rendering: Mutex<()>,
     own: Mutex<Option<Arc<OwnMetrics>>>,
 }
 
@@ -72,14 +75,15 @@ struct OwnMetrics {
 }
 
 impl Exposition {
-    pub fn new(store: Arc<Store>, metrics: ExporterMetrics, layout: Layout) -> Self {
+    /// The exposition of `store`, laid out as the store's current generation says.
+    pub fn new(store: Arc<Store>, metrics: ExporterMetrics) -> Self {
         Exposition {
             store,
             metrics,
             debounce: RENDER_DEBOUNCE,
             plain_kept_up_to: PLAIN_KEPT_UP_TO,
-            layout: Mutex::new(layout),
             cache: Mutex::new(None),
+            rendering: Mutex::new(()),
             own: Mutex::new(None),
         }
     }
@@ -101,46 +105,61 @@ impl Exposition {
         self.store.first_round_done()
     }
 
-    /// After a reload: the next scrape renders with the new layout.
-    pub fn set_layout(&self, layout: Layout) {
-        *self.layout.lock().expect("layout lock poisoned") = layout;
-        *self.cache.lock().expect("render cache poisoned") = None;
+    /// The last render, when it may still be served now.
+    fn cached(&self) -> Option<Arc<Rendered>> {
+        let current = self.store.publication();
+        let cache = crate::util::lock(&self.cache);
+        cache.as_ref().filter(|r| r.serves(current, Instant::now(), self.debounce)).cloned()
     }
 
+    /// The last render if it may still be served, else a new one. Blocks for as long as a
+    /// render takes: the server calls it through [`Exposition::serve`].
     fn rendered(&self) -> Arc<Rendered> {
-        let current = self.store.publication();
-        let mut cache = self.cache.lock().expect("render cache poisoned");
-        if let Some(rendered) = cache.as_ref().filter(|r| r.serves(current, Instant::now(), self.debounce)) {
-            return Arc::clone(rendered);
+        if let Some(rendered) = self.cached() {
+            return rendered;
         }
-        let layout = self.layout.lock().expect("layout lock poisoned").clone();
-        // Whether the plain text will be kept is decided before rendering, from the last
-        // render's size or, for the first, from the number of targets: a large exposition is
-        // gzipped from its first chunk on, never held in part as plain text.
-        let expected = match cache.as_ref() {
-            Some(last) => last.plain_len,
-            None => layout.target_count.saturating_mul(PLAIN_BYTES_PER_TARGET),
-        };
-        let keep_up_to = if expected > self.plain_kept_up_to { 0 } else { self.plain_kept_up_to };
+        let _rendering = crate::util::lock(&self.rendering);
+        // Another scrape may have rendered while this one waited.
+        if let Some(rendered) = self.cached() {
+            return rendered;
+        }
+        let last_len = crate::util::lock(&self.cache).as_ref().map(|last| last.plain_len);
         let (publication, finished) = self.store.read(|view, publication| {
+            // Whether the plain text will be kept is decided before rendering, from the last
+            // render's size or, for the first, from the number of targets: a large exposition
+            // is gzipped from its first chunk on, never held in part as plain text.
+            let expected = last_len
+                .unwrap_or_else(|| view.generation.targets.len().saturating_mul(PLAIN_BYTES_PER_TARGET));
+            let keep_up_to = if expected > self.plain_kept_up_to { 0 } else { self.plain_kept_up_to };
             let mut rope = Rope::new(Cached::new(keep_up_to));
-            render_view(view, &layout, &mut rope);
+            render_view(view, &mut rope);
             (publication, rope.finish().finish())
         });
         let gzip = OnceLock::new();
         if let Some(zipped) = finished.gzip {
             let _ = gzip.set(zipped);
         }
-        let rendered_at = Instant::now();
         let rendered = Arc::new(Rendered {
             publication,
-            rendered_at,
+            rendered_at: Instant::now(),
             plain_len: finished.len,
             plain: finished.plain,
             gzip,
         });
-        *cache = Some(Arc::clone(&rendered));
+        *crate::util::lock(&self.cache) = Some(Arc::clone(&rendered));
         rendered
+    }
+
+    /// One scrape for the HTTP server: the prepared bytes when they may be served, else a
+    /// render on a blocking thread, so that a large estate never stalls an async worker.
+    pub async fn serve(self: Arc<Self>, gzip: bool) -> Scrape {
+        if self.cached().is_some() {
+            return self.scrape(gzip);
+        }
+        match tokio::task::spawn_blocking(move || self.scrape(gzip)).await {
+            Ok(scrape) => scrape,
+            Err(err) => std::panic::resume_unwind(err.into_panic()),
+        }
     }
 
     /// The task series, rendered again only when the store has changed (tests).
@@ -178,10 +197,9 @@ impl Exposition {
     /// Renders the plain exposition straight into `out`, a chunk at a time, without keeping
     /// it (`once`): the task series of the store as it is now, then the exporter's own metrics.
     pub fn write_plain(&self, out: impl io::Write) -> io::Result<()> {
-        let layout = self.layout.lock().expect("layout lock poisoned").clone();
         let mut written = self.store.read(|view, _| {
             let mut rope = Rope::new(Written { out, error: None });
-            render_view(view, &layout, &mut rope);
+            render_view(view, &mut rope);
             rope.finish()
         });
         if let Some(error) = written.error {
@@ -197,7 +215,7 @@ impl Exposition {
     /// [`OWN_METRICS_MAX_AGE`]: reading /proc and encoding every histogram on each of many
     /// scrapes a second would make them the cost of a scrape.
     fn own_metrics(&self) -> Arc<OwnMetrics> {
-        let mut cached = self.own.lock().expect("own metrics cache poisoned");
+        let mut cached = crate::util::lock(&self.own);
         if let Some(own) = cached.as_ref().filter(|own| own.encoded_at.elapsed() < OWN_METRICS_MAX_AGE) {
             return Arc::clone(own);
         }

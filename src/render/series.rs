@@ -2,42 +2,11 @@
 //! instance and the figures of the last round.
 
 use super::rope::{Rope, Sink};
-use super::text::{Family, Value};
-use crate::api::{DownloadState, TaskType};
+use super::text::{AccountLabel, Family, Value};
+use crate::api::DownloadState;
 use crate::config::{MetricsOptions, OptionalFamily, OTHER_STATE};
-use std::sync::Arc;
-
-use crate::model::{ByState, InstanceKey, StateTotals};
-use crate::state::StoreView;
-
-/// What the renderer needs to know of the configuration.
-#[derive(Clone, Debug)]
-pub struct Layout {
-    pub task_types: Vec<TaskType>,
-    pub target_count: usize,
-    /// Which task series are written (`metrics:`).
-    pub metrics: MetricsOptions,
-    /// `aliyun_dbs_instance_info`: one row per polled instance. Shared, since a layout is
-    /// cloned at every render.
-    pub instances: Arc<InstanceTable>,
-}
-
-/// The rows of `aliyun_dbs_instance_info` and the names of its tag labels.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct InstanceTable {
-    /// `tag_<key>` label names, in the order of each row's `tag_values`.
-    pub tag_labels: Vec<String>,
-    pub rows: Vec<InstanceRow>,
-}
-
-/// One polled instance: its engine (`None` when listed by hand and not discovered) and the
-/// value of each tag label (empty when it has no such tag).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct InstanceRow {
-    pub instance: InstanceKey,
-    pub engine: Option<&'static str>,
-    pub tag_values: Vec<String>,
-}
+use crate::model::{ByState, StateTotals};
+use crate::state::{InstanceTable, StoreView};
 
 /// One family of per-state task series and the figure of a state it shows.
 struct TaskFamily {
@@ -139,14 +108,17 @@ const POLL_LAG: Family = Family::gauge(
     "How late, after its scheduled time, the most delayed listing of the last complete round started; above the poll interval, polling cannot keep up.",
 );
 
-/// Renders the task and health series of `view`.
-pub fn render_view<S: Sink>(view: &StoreView, layout: &Layout, out: &mut Rope<S>) {
+/// Renders the task and health series of `view`, laid out as its generation says.
+pub fn render_view<S: Sink>(view: &StoreView, out: &mut Rope<S>) {
+    let generation = &view.generation;
+    let layout = &generation.layout;
     let options = &layout.metrics;
+    let accounts = AccountLabel::when(layout.labels_accounts);
     for TaskFamily { family, value, optional, zero_in } in &TASK_FAMILIES {
         if optional.is_some_and(|family| !options.enabled(family)) {
             continue;
         }
-        let mut samples = family.write_to(out);
+        let mut samples = family.write_to(out, accounts);
         for (instance, task_type, target) in view.targets() {
             let Some(aggregate) = &target.aggregate else { continue };
             let totals_by_label =
@@ -163,7 +135,7 @@ pub fn render_view<S: Sink>(view: &StoreView, layout: &Layout, out: &mut Rope<S>
     }
 
     if options.enabled(OptionalFamily::Transitions) {
-        let mut transitions = TRANSITIONS.write_to(out);
+        let mut transitions = TRANSITIONS.write_to(out, accounts);
         for (instance, task_type, target) in view.targets() {
             let counts = target.transitions.iter().flat_map(ByState::iter).map(|(s, n)| (s, *n));
             let counts = by_state_label(counts, options, |a, b| *a += b);
@@ -174,7 +146,7 @@ pub fn render_view<S: Sink>(view: &StoreView, layout: &Layout, out: &mut Rope<S>
     }
 
     if options.enabled(OptionalFamily::RunningTables) {
-        let mut running_tables = RUNNING_TABLES.write_to(out);
+        let mut running_tables = RUNNING_TABLES.write_to(out, accounts);
         for (instance, task_type, target) in view.targets() {
             let Some(aggregate) = &target.aggregate else { continue };
             let tables = aggregate.running_tables;
@@ -184,42 +156,42 @@ pub fn render_view<S: Sink>(view: &StoreView, layout: &Layout, out: &mut Rope<S>
         }
     }
 
-    let mut error_info = ERROR_INFO.write_to(out);
+    let mut error_info = ERROR_INFO.write_to(out, accounts);
     for (instance, task_type, target) in view.targets() {
         if let Some(error) = target.failing_with() {
             error_info.target(instance, task_type, ("code", error.code), 1_u64);
         }
     }
 
-    let mut up = UP.write_to(out);
+    let mut up = UP.write_to(out, accounts);
     for instance in view.instances.keys() {
         if let Some(is_up) = view.instance_up(instance, &layout.task_types) {
             up.instance(instance, is_up);
         }
     }
 
-    let mut last_success = LAST_SUCCESS.write_to(out);
+    let mut last_success = LAST_SUCCESS.write_to(out, accounts);
     for instance in view.instances.keys() {
         if let Some(at) = view.instance_last_success(instance, &layout.task_types) {
             last_success.instance(instance, Value::UnixMillis(crate::util::unix_ms(at)));
         }
     }
 
-    render_instance_info(&layout.instances, out);
+    render_instance_info(&layout.instances, accounts, out);
 
-    TARGETS.write_to(out).unlabelled(layout.target_count);
+    TARGETS.write_to(out, accounts).unlabelled(generation.targets.len());
 
     let Some(round) = view.last_round else { return };
-    API_CALLS_PER_CYCLE.write_to(out).unlabelled(round.api_calls);
-    POLL_DURATION.write_to(out).unlabelled(round.duration_seconds);
-    POLL_LAG.write_to(out).unlabelled(round.lag_seconds);
+    API_CALLS_PER_CYCLE.write_to(out, accounts).unlabelled(round.api_calls);
+    POLL_DURATION.write_to(out, accounts).unlabelled(round.duration_seconds);
+    POLL_LAG.write_to(out, accounts).unlabelled(round.lag_seconds);
 }
 
-fn render_instance_info<S: Sink>(table: &InstanceTable, out: &mut Rope<S>) {
+fn render_instance_info<S: Sink>(table: &InstanceTable, accounts: AccountLabel, out: &mut Rope<S>) {
     if table.rows.is_empty() {
         return;
     }
-    let mut info = INSTANCE_INFO.write_to(out);
+    let mut info = INSTANCE_INFO.write_to(out, accounts);
     let mut labels: Vec<(&str, &str)> = Vec::with_capacity(1 + table.tag_labels.len());
     for row in &table.rows {
         labels.clear();

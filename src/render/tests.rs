@@ -10,8 +10,8 @@ use super::*;
 use crate::api::{DownloadState, DownloadTask, TaskSummary, TaskType};
 use crate::config::OptionalFamily;
 use crate::metrics::ExporterMetrics;
-use crate::model::{InstanceKey, TargetKey, TaskAggregate};
-use crate::state::{RoundReport, Store};
+use crate::model::{InstanceKey, QueryId, TargetKey, TaskAggregate};
+use crate::state::{Attempt, Generation, RoundReport, Store};
 
 fn task(state: &str, export: u64, created: u64) -> TaskSummary {
     DownloadTask {
@@ -23,19 +23,26 @@ fn task(state: &str, export: u64, created: u64) -> TaskSummary {
     .summary()
 }
 
-fn layout() -> Layout {
-    Layout {
-        task_types: vec![TaskType::Full],
-        target_count: 1,
-        metrics: crate::config::MetricsOptions::default(),
-        instances: Default::default(),
-    }
+/// A store whose generation is the one target [`key`], laid out with `metrics`.
+fn store_with(metrics: crate::config::MetricsOptions) -> Store {
+    let mut generation = Generation::of_targets(1, vec![key()]);
+    generation.layout.metrics = metrics;
+    Store::with_generation(generation)
+}
+
+fn one_target_store() -> Store {
+    store_with(crate::config::MetricsOptions::default())
+}
+
+/// A listing of [`key`] in the first generation.
+fn attempt(key: &TargetKey) -> Attempt<'_> {
+    Attempt { key, generation: 1, asked: QueryId::default() }
 }
 
 fn rendered(store: &Store) -> String {
     store.read(|view, _| {
         let mut out = Rope::default();
-        render_view(view, &layout(), &mut out);
+        render_view(view, &mut out);
         String::from_utf8(out.into_chunks().concat()).unwrap()
     })
 }
@@ -70,11 +77,11 @@ const ALWAYS: [&str; 10] = [
 
 #[test]
 fn counts_bytes_and_zeros_appear_with_their_labels() {
-    let store = Store::new();
+    let store = one_target_store();
     let aggregate =
         TaskAggregate::from_tasks(&[task("finished", 100, 1_700_000_000_123), task("Paused", 1, 5)]);
     store.record_success(
-        &key(),
+        &attempt(&key()),
         aggregate,
         SystemTime::UNIX_EPOCH + Duration::from_millis(1_700_000_000_500),
     );
@@ -107,9 +114,6 @@ fn counts_bytes_and_zeros_appear_with_their_labels() {
 
 #[test]
 fn chosen_states_keep_their_series_the_rest_is_other_and_disabled_families_are_left_out() {
-    let store = Store::new();
-    let tasks = [task("finished", 100, 3_000), task("running", 7, 2_000), task("Paused", 1, 1_000)];
-    store.record_success(&key(), TaskAggregate::from_tasks(&tasks), SystemTime::UNIX_EPOCH);
     let metrics = crate::config::MetricsOptions {
         disabled: vec![
             OptionalFamily::ImportBytes,
@@ -118,11 +122,10 @@ fn chosen_states_keep_their_series_the_rest_is_other_and_disabled_families_are_l
         ],
         states: Some(vec![DownloadState::Finished]),
     };
-    let text = store.read(|view, _| {
-        let mut out = Rope::default();
-        render_view(view, &Layout { metrics, ..layout() }, &mut out);
-        String::from_utf8(out.into_chunks().concat()).unwrap()
-    });
+    let store = store_with(metrics);
+    let tasks = [task("finished", 100, 3_000), task("running", 7, 2_000), task("Paused", 1, 1_000)];
+    store.record_success(&attempt(&key()), TaskAggregate::from_tasks(&tasks), SystemTime::UNIX_EPOCH);
+    let text = rendered(&store);
     let target = "region_id=\"cn-hangzhou\",instance_id=\"rm-1\",task_type=\"full\"";
     let task_lines: Vec<&str> =
         samples(&text).into_iter().filter(|l| l.starts_with("aliyun_dbs_download")).collect();
@@ -146,8 +149,8 @@ fn chosen_states_keep_their_series_the_rest_is_other_and_disabled_families_are_l
 
 #[test]
 fn a_target_that_never_succeeded_has_up_zero_and_no_task_series() {
-    let store = Store::new();
-    store.record_failure(&key(), "auth");
+    let store = one_target_store();
+    store.record_failure(&attempt(&key()), "auth");
     let text = rendered(&store);
     assert_eq!(
         samples(&text),
@@ -167,14 +170,14 @@ fn round(api_calls: u64) -> RoundReport {
 
 #[test]
 fn the_cache_renders_again_at_a_milestone_and_debounces_single_listings() {
-    let store = Arc::new(Store::new());
-    let exposition = Exposition::new(store.clone(), ExporterMetrics::new(["cn-hangzhou"]), layout())
+    let store = Arc::new(one_target_store());
+    let exposition = Exposition::new(store.clone(), ExporterMetrics::new(["cn-hangzhou"]))
         .with_debounce(Duration::from_secs(3600));
     let first = exposition.task_series();
     let second = exposition.task_series();
     assert_eq!(first[0].as_ptr(), second[0].as_ptr(), "an unchanged store must serve the same bytes");
     assert_eq!(samples(&String::from_utf8(first.concat()).unwrap()), ["aliyun_dbs_targets 1"]);
-    store.record_failure(&key(), "server");
+    store.record_failure(&attempt(&key()), "server");
     assert_eq!(exposition.task_series()[0].as_ptr(), first[0].as_ptr(), "a listing waits for the debounce");
     store.record_round(round(2));
     let third = exposition.task_series();
@@ -211,12 +214,12 @@ fn the_cache_renders_again_at_a_milestone_and_debounces_single_listings() {
 
 #[test]
 fn a_completed_listing_is_published_once_the_debounce_has_passed() {
-    let store = Arc::new(Store::new());
-    let exposition = Exposition::new(store.clone(), ExporterMetrics::new(["cn-hangzhou"]), layout())
-        .with_debounce(Duration::ZERO);
+    let store = Arc::new(one_target_store());
+    let exposition =
+        Exposition::new(store.clone(), ExporterMetrics::new(["cn-hangzhou"])).with_debounce(Duration::ZERO);
     let before = String::from_utf8(exposition.task_series().concat()).unwrap();
     assert_eq!(samples(&before), ["aliyun_dbs_targets 1"]);
-    store.record_failure(&key(), "server");
+    store.record_failure(&attempt(&key()), "server");
     let text = String::from_utf8(exposition.task_series().concat()).unwrap();
     assert_eq!(
         samples(&text),
@@ -234,11 +237,11 @@ fn a_completed_listing_is_published_once_the_debounce_has_passed() {
 #[test]
 fn a_gzip_scrape_decodes_to_the_plain_one_and_its_task_part_is_compressed_once() {
     use std::io::Read as _;
-    let store = Arc::new(Store::new());
+    let store = Arc::new(one_target_store());
     let aggregate = TaskAggregate::from_tasks(&[task("finished", 100, 1_700_000_000_123)]);
-    store.record_success(&key(), aggregate, SystemTime::now());
+    store.record_success(&attempt(&key()), aggregate, SystemTime::now());
     store.record_round(round(1));
-    let exposition = Exposition::new(store, ExporterMetrics::new(["cn-hangzhou"]), layout());
+    let exposition = Exposition::new(store, ExporterMetrics::new(["cn-hangzhou"]));
     let zipped = exposition.scrape(true);
     assert!(zipped.gzip);
     let mut decoded = String::new();
@@ -254,10 +257,10 @@ fn a_gzip_scrape_decodes_to_the_plain_one_and_its_task_part_is_compressed_once()
 }
 
 fn listed_store() -> Arc<Store> {
-    let store = Arc::new(Store::new());
+    let store = Arc::new(one_target_store());
     let aggregate =
         TaskAggregate::from_tasks(&[task("finished", 100, 1_700_000_000_123), task("running", 7, 5)]);
-    store.record_success(&key(), aggregate, SystemTime::now());
+    store.record_success(&attempt(&key()), aggregate, SystemTime::now());
     store.record_round(round(1));
     store
 }
@@ -266,8 +269,8 @@ fn listed_store() -> Arc<Store> {
 fn a_render_above_the_plain_limit_keeps_only_gzip_and_plain_scrapes_inflate_it_to_the_same_text() {
     use std::io::Read as _;
     let metrics = ExporterMetrics::new(["cn-hangzhou"]);
-    let kept = Exposition::new(listed_store(), metrics.clone(), layout());
-    let zipped_only = Exposition::new(listed_store(), metrics, layout()).with_plain_kept_up_to(0);
+    let kept = Exposition::new(listed_store(), metrics.clone());
+    let zipped_only = Exposition::new(listed_store(), metrics).with_plain_kept_up_to(0);
     let text = String::from_utf8(kept.task_series().concat()).unwrap();
     assert!(text.contains("aliyun_dbs_download_tasks{"), "{text}");
     assert_eq!(String::from_utf8(zipped_only.task_series().concat()).unwrap(), text);
@@ -286,7 +289,7 @@ fn a_render_above_the_plain_limit_keeps_only_gzip_and_plain_scrapes_inflate_it_t
 
 #[test]
 fn once_writes_the_same_text_a_plain_scrape_sends() {
-    let exposition = Exposition::new(listed_store(), ExporterMetrics::new(["cn-hangzhou"]), layout());
+    let exposition = Exposition::new(listed_store(), ExporterMetrics::new(["cn-hangzhou"]));
     let mut written = Vec::new();
     exposition.write_plain(&mut written).unwrap();
     let strip_own = |text: &[u8]| {

@@ -43,10 +43,33 @@ impl Family {
 
     /// Writes the family's header to `out`; its samples follow through what this returns.
     /// (The help texts have no `\` or line break, the only characters HELP escapes.)
-    pub(super) fn write_to<'a, S: Sink>(&self, out: &'a mut Rope<S>) -> Samples<'a, S> {
+    /// `accounts`: whether instance samples carry the `account` label.
+    pub(super) fn write_to<'a, S: Sink>(
+        &self,
+        out: &'a mut Rope<S>,
+        accounts: AccountLabel,
+    ) -> Samples<'a, S> {
         let Family { name, help, kind } = self;
         let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {}", kind.as_str());
-        Samples { out, name }
+        Samples { out, name, accounts }
+    }
+}
+
+/// Whether instance series print their account: only with several accounts configured, so a
+/// single-account exporter's series keep the label set they always had.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AccountLabel {
+    Shown,
+    Hidden,
+}
+
+impl AccountLabel {
+    pub fn when(shown: bool) -> Self {
+        if shown {
+            AccountLabel::Shown
+        } else {
+            AccountLabel::Hidden
+        }
     }
 }
 
@@ -54,6 +77,7 @@ impl Family {
 pub(super) struct Samples<'a, S: Sink> {
     out: &'a mut Rope<S>,
     name: &'static str,
+    accounts: AccountLabel,
 }
 
 impl<S: Sink> Samples<'_, S> {
@@ -66,7 +90,7 @@ impl<S: Sink> Samples<'_, S> {
     /// A sample of one instance: its labels only.
     pub(super) fn instance(&mut self, instance: &InstanceKey, value: impl Into<Value>) {
         self.out.push_str(self.name);
-        push_instance_labels(self.out, instance);
+        push_instance_labels(self.out, instance, self.accounts);
         self.out.push('}');
         self.end(value.into());
     }
@@ -81,7 +105,7 @@ impl<S: Sink> Samples<'_, S> {
     ) {
         let out = &mut *self.out;
         out.push_str(self.name);
-        push_instance_labels(out, instance);
+        push_instance_labels(out, instance, self.accounts);
         for (label, label_value) in labels {
             out.push(',');
             out.push_str(label);
@@ -102,7 +126,7 @@ impl<S: Sink> Samples<'_, S> {
     ) {
         let out = &mut *self.out;
         out.push_str(self.name);
-        push_instance_labels(out, instance);
+        push_instance_labels(out, instance, self.accounts);
         out.push_str(",task_type=\"");
         out.push_str(task_type.as_str());
         out.push_str("\",");
@@ -162,13 +186,13 @@ impl From<bool> for Value {
     }
 }
 
-/// `{account="…",region_id="…",instance_id="…"`, the account only when set; the brace stays
-/// open for the caller's further labels.
-fn push_instance_labels<S: Sink>(out: &mut Rope<S>, instance: &InstanceKey) {
+/// `{account="…",region_id="…",instance_id="…"`, the account only when shown; the brace
+/// stays open for the caller's further labels.
+fn push_instance_labels<S: Sink>(out: &mut Rope<S>, instance: &InstanceKey, accounts: AccountLabel) {
     out.push('{');
-    if let Some(account) = &instance.account {
+    if accounts == AccountLabel::Shown {
         out.push_str("account=\"");
-        push_label_value(out, account);
+        push_label_value(out, &instance.account);
         out.push_str("\",");
     }
     out.push_str("region_id=\"");
@@ -211,10 +235,12 @@ mod tests {
         const SEEN: Family = Family::counter("seen_total", "Seen so far.");
         let instance = InstanceKey::new("cn-hangzhou", "rm-\"1\"").in_account("prod");
         let text = written(|out| {
-            let mut up = UP.write_to(out);
+            let mut up = UP.write_to(out, AccountLabel::Shown);
             up.instance(&instance, true);
             up.instance(&InstanceKey::new("cn-beijing", "rm-2"), false);
-            let mut seen = SEEN.write_to(out);
+            let mut up = UP.write_to(out, AccountLabel::Hidden);
+            up.instance(&instance, true);
+            let mut seen = SEEN.write_to(out, AccountLabel::Shown);
             seen.target(&instance, TaskType::Pitr, ("state", "run\\ning"), 3_u64);
             seen.unlabelled(0.25);
         });
@@ -223,7 +249,10 @@ mod tests {
             "# HELP up_here Whether it is up.\n\
              # TYPE up_here gauge\n\
              up_here{account=\"prod\",region_id=\"cn-hangzhou\",instance_id=\"rm-\\\"1\\\"\"} 1\n\
-             up_here{region_id=\"cn-beijing\",instance_id=\"rm-2\"} 0\n\
+             up_here{account=\"default\",region_id=\"cn-beijing\",instance_id=\"rm-2\"} 0\n\
+             # HELP up_here Whether it is up.\n\
+             # TYPE up_here gauge\n\
+             up_here{region_id=\"cn-hangzhou\",instance_id=\"rm-\\\"1\\\"\"} 1\n\
              # HELP seen_total Seen so far.\n\
              # TYPE seen_total counter\n\
              seen_total{account=\"prod\",region_id=\"cn-hangzhou\",instance_id=\"rm-\\\"1\\\"\",task_type=\"pitr\",state=\"run\\\\ning\"} 3\n\

@@ -11,6 +11,7 @@ use dbs_exporter::config;
 use dbs_exporter::credentials::{CredentialEndpoints, CredentialEnv};
 use dbs_exporter::poller::Shard;
 use dbs_exporter::sim::{SimTask, Simulator};
+use dbs_exporter::util::WallClock;
 
 fn now_ms() -> u64 {
     SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap().as_millis() as u64
@@ -46,8 +47,13 @@ async fn each_account_signs_with_its_own_keys_and_its_series_carry_the_account()
     ];
     let lookup = move |name: &str| variables.iter().find(|(k, _)| *k == name).map(|(_, v)| v.to_string());
     let env = CredentialEnv::new(lookup, None, CredentialEndpoints::default());
-    let pipeline =
-        Pipeline::build_with(&config, AccountCredentials::Resolved(Arc::new(env)), Shard::default()).unwrap();
+    let pipeline = Pipeline::build_with(
+        &config,
+        AccountCredentials::Resolved(Arc::new(env)),
+        Shard::default(),
+        WallClock::System,
+    )
+    .unwrap();
     let report = pipeline.poll_once().await;
     assert_eq!((report.succeeded, report.failed), (2, 0));
 
@@ -83,8 +89,13 @@ async fn a_single_account_keeps_the_labels_it_always_had() {
         [("ALIBABA_CLOUD_ACCESS_KEY_ID", "LTAIone"), ("ALIBABA_CLOUD_ACCESS_KEY_SECRET", "one-secret")];
     let lookup = move |name: &str| variables.iter().find(|(k, _)| *k == name).map(|(_, v)| v.to_string());
     let env = CredentialEnv::new(lookup, None, CredentialEndpoints::default());
-    let pipeline =
-        Pipeline::build_with(&config, AccountCredentials::Resolved(Arc::new(env)), Shard::default()).unwrap();
+    let pipeline = Pipeline::build_with(
+        &config,
+        AccountCredentials::Resolved(Arc::new(env)),
+        Shard::default(),
+        WallClock::System,
+    )
+    .unwrap();
     assert_eq!(pipeline.poll_once().await.failed, 0);
     let body = String::from_utf8(pipeline.exposition.body()).unwrap();
     assert!(body.contains("aliyun_dbs_up{region_id=\"cn-hangzhou\",instance_id=\"rm-one\"} 1\n"), "{body}");

@@ -14,6 +14,7 @@ use dbs_exporter::config;
 use dbs_exporter::credentials::{CredentialEndpoints, CredentialEnv, Credentials, StaticCredentials};
 use dbs_exporter::poller::Shard;
 use dbs_exporter::sim::{SimDbInstance, SimHandle, SimTask, Simulator};
+use dbs_exporter::util::WallClock;
 
 const KEY_ID: &str = "LTAI5tDiscovery";
 const SECRET: &str = "discovery-secret";
@@ -52,7 +53,7 @@ fn pipeline(text: &str) -> Pipeline {
 
 /// The instance ids the pipeline polls.
 fn polled(pipeline: &Pipeline) -> BTreeSet<String> {
-    pipeline.poller.targets().iter().map(|t| t.key.instance.instance_id.to_string()).collect()
+    pipeline.targets().iter().map(|t| t.key.instance.instance_id.to_string()).collect()
 }
 
 fn set(ids: &[&str]) -> BTreeSet<String> {
@@ -286,19 +287,18 @@ async fn each_account_discovers_its_own_regions_with_its_own_key() {
     ];
     let lookup = move |name: &str| variables.iter().find(|(k, _)| *k == name).map(|(_, v)| v.to_string());
     let env = CredentialEnv::new(lookup, None, CredentialEndpoints::default());
-    let mut pipeline =
-        Pipeline::build_with(&config, AccountCredentials::Resolved(Arc::new(env)), Shard::default()).unwrap();
+    let mut pipeline = Pipeline::build_with(
+        &config,
+        AccountCredentials::Resolved(Arc::new(env)),
+        Shard::default(),
+        WallClock::System,
+    )
+    .unwrap();
     pipeline.discover().await;
     let accounts: BTreeSet<(String, String)> = pipeline
-        .poller
         .targets()
         .iter()
-        .map(|t| {
-            (
-                t.key.instance.account.as_deref().unwrap_or("").to_string(),
-                t.key.instance.instance_id.to_string(),
-            )
-        })
+        .map(|t| (t.key.instance.account.to_string(), t.key.instance.instance_id.to_string()))
         .collect();
     assert_eq!(
         accounts,
@@ -324,7 +324,8 @@ async fn shards_split_the_discovered_instances_without_overlap() {
     let mut seen = BTreeSet::new();
     for index in 0..3 {
         let mut pipeline =
-            Pipeline::build_with(&config, credentials(), Shard::new(index, 3).unwrap()).unwrap();
+            Pipeline::build_with(&config, credentials(), Shard::new(index, 3).unwrap(), WallClock::System)
+                .unwrap();
         pipeline.discover().await;
         let mine = polled(&pipeline);
         assert!(!mine.is_empty() && mine.len() < 40, "shard {index} polls {}", mine.len());

@@ -9,9 +9,11 @@ use std::path::Path;
 use std::time::{Duration, SystemTime};
 
 use dbs_exporter::api::{DownloadState, DownloadTask, Progress, TaskSummary, TaskType};
-use dbs_exporter::model::{InstanceKey, TargetKey};
-use dbs_exporter::render::{render_view, InstanceRow, InstanceTable, Layout, Rope};
-use dbs_exporter::state::{ListingError, RoundReport, Store};
+use dbs_exporter::model::{InstanceKey, QueryId, TargetKey};
+use dbs_exporter::render::{render_view, Rope};
+use dbs_exporter::state::{
+    Attempt, Generation, InstanceRow, InstanceTable, Layout, ListingError, RoundReport, Store, Summary,
+};
 
 const GOLDEN: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/golden-exposition.prom");
 
@@ -40,6 +42,34 @@ fn target(account: &str, region: &str, instance: &str, task_type: TaskType) -> T
     TargetKey { instance: InstanceKey::new(region, instance).in_account(account), task_type }
 }
 
+/// A listing of the first generation.
+fn attempt(key: &TargetKey) -> Attempt<'_> {
+    Attempt { key, generation: 1, asked: QueryId::default() }
+}
+
+/// The eight targets of the four instances, laid out with their accounts and instance table.
+fn golden_generation() -> Generation {
+    let instances = [
+        ("prod", "cn-hangzhou", "rm-alpha"),
+        ("prod", "cn-hangzhou", "rm-beta"),
+        ("staging", "ap-southeast-1", "pc-gamma"),
+        ("staging", "eu-central-1", "dds-delta"),
+    ];
+    let targets = instances
+        .iter()
+        .flat_map(|(account, region, instance)| {
+            TaskType::ALL.map(|task_type| target(account, region, instance, task_type))
+        })
+        .collect();
+    let layout = Layout {
+        task_types: TaskType::ALL.to_vec(),
+        metrics: dbs_exporter::config::MetricsOptions::default(),
+        labels_accounts: true,
+        instances: std::sync::Arc::new(instance_table()),
+    };
+    Generation { number: 1, targets, layout, summary: Summary::default() }
+}
+
 /// Two accounts, four instances, both task types:
 /// - prod cn-hangzhou/rm-alpha: two listings of each type, so tasks have entered new states
 ///   (transitions), with running tasks (tables) and a state the API does not document;
@@ -50,11 +80,11 @@ fn target(account: &str, region: &str, instance: &str, task_type: TaskType) -> T
 /// Then a round ends.
 fn golden_store() -> Store {
     use TaskType::{Full, Pitr};
-    let store = Store::new();
+    let store = Store::with_generation(golden_generation());
 
     let alpha_full = target("prod", "cn-hangzhou", "rm-alpha", Full);
     store.record_listing(
-        &alpha_full,
+        &attempt(&alpha_full),
         &[
             task("dt-a1", Full, "queueing", 0, T0 - 3_600_000),
             running("dt-a2", Full, 3, 10, T0 - 7_200_000),
@@ -63,7 +93,7 @@ fn golden_store() -> Store {
         at(T0),
     );
     store.record_listing(
-        &alpha_full,
+        &attempt(&alpha_full),
         &[
             running("dt-a1", Full, 1, 4, T0 - 3_600_000),
             task("dt-a2", Full, "finished", 52_428_800, T0 - 7_200_000),
@@ -74,9 +104,13 @@ fn golden_store() -> Store {
         at(T0 + 60_250),
     );
     let alpha_pitr = target("prod", "cn-hangzhou", "rm-alpha", Pitr);
-    store.record_listing(&alpha_pitr, &[task("dt-p1", Pitr, "initializing", 0, T0 - 1_000)], at(T0 + 1_500));
     store.record_listing(
-        &alpha_pitr,
+        &attempt(&alpha_pitr),
+        &[task("dt-p1", Pitr, "initializing", 0, T0 - 1_000)],
+        at(T0 + 1_500),
+    );
+    store.record_listing(
+        &attempt(&alpha_pitr),
         &[
             task("dt-p1", Pitr, "failed", 0, T0 - 1_000),
             task("dt-p2", Pitr, "expired", 777, T0 - 999_999_999),
@@ -85,21 +119,30 @@ fn golden_store() -> Store {
     );
 
     let beta_full = target("prod", "cn-hangzhou", "rm-beta", Full);
-    store.record_listing(&beta_full, &[task("dt-b1", Full, "finished", 4096, T0 - 5_000)], at(T0 + 2_000));
-    store.record_failure(&beta_full, "throttled");
+    store.record_listing(
+        &attempt(&beta_full),
+        &[task("dt-b1", Full, "finished", 4096, T0 - 5_000)],
+        at(T0 + 2_000),
+    );
+    store.record_failure(&attempt(&beta_full), "throttled");
     let beta_pitr = target("prod", "cn-hangzhou", "rm-beta", Pitr);
-    store.record_listing(&beta_pitr, &[], at(T0 + 2_500));
+    store.record_listing(&attempt(&beta_pitr), &[], at(T0 + 2_500));
 
     let gamma_full = target("staging", "ap-southeast-1", "pc-gamma", Full);
     store.record_failure(
-        &gamma_full,
+        &attempt(&gamma_full),
         ListingError { code: "auth", message: "InvalidAccessKeyId.NotFound".into(), hint: "check the key" },
     );
     let gamma_pitr = target("staging", "ap-southeast-1", "pc-gamma", Pitr);
-    store.record_listing(&gamma_pitr, &[task("dt-g1", Pitr, "running", 10, T0 - 60_000)], at(T0 + 3_000));
+    store.record_listing(
+        &attempt(&gamma_pitr),
+        &[task("dt-g1", Pitr, "running", 10, T0 - 60_000)],
+        at(T0 + 3_000),
+    );
 
     for task_type in [Full, Pitr] {
-        store.record_listing(&target("staging", "eu-central-1", "dds-delta", task_type), &[], at(T0 + 4_000));
+        let delta = target("staging", "eu-central-1", "dds-delta", task_type);
+        store.record_listing(&attempt(&delta), &[], at(T0 + 4_000));
     }
 
     store.record_round(RoundReport { duration_seconds: 12.5, api_calls: 17, lag_seconds: 0.75 });
@@ -127,15 +170,9 @@ fn instance_table() -> InstanceTable {
 }
 
 fn exposition(store: &Store) -> String {
-    let layout = Layout {
-        task_types: TaskType::ALL.to_vec(),
-        target_count: 8,
-        metrics: dbs_exporter::config::MetricsOptions::default(),
-        instances: std::sync::Arc::new(instance_table()),
-    };
     store.read(|view, _| {
         let mut rope = Rope::default();
-        render_view(view, &layout, &mut rope);
+        render_view(view, &mut rope);
         String::from_utf8(rope.into_chunks().concat()).expect("the exposition is UTF-8")
     })
 }

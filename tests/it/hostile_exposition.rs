@@ -11,9 +11,9 @@ use proptest::sample::select;
 
 use dbs_exporter::api::{DownloadState, DownloadTask, TaskSummary, TaskType};
 use dbs_exporter::metrics::ExporterMetrics;
-use dbs_exporter::model::{InstanceKey, TargetKey, TaskAggregate};
-use dbs_exporter::render::{Exposition, Layout};
-use dbs_exporter::state::{RoundReport, Store};
+use dbs_exporter::model::{InstanceKey, QueryId, TargetKey, TaskAggregate};
+use dbs_exporter::render::Exposition;
+use dbs_exporter::state::{Attempt, Generation, RoundReport, Store};
 
 use crate::support::prom_text::{self, Family, Sample};
 
@@ -63,7 +63,8 @@ struct Scenario {
     /// Per instance (region id, instance id): the outcome of each of its task types.
     instances: BTreeMap<(String, String), BTreeMap<TaskType, Outcome>>,
     layout: Vec<TaskType>,
-    target_count: usize,
+    /// Targets of the generation that have not been listed yet (beside those in `instances`).
+    pending_targets: usize,
     cycle: Option<(f64, u64)>,
 }
 
@@ -126,10 +127,10 @@ fn scenario() -> impl Strategy<Value = Scenario> {
         0usize..100,
         prop::option::of((prop_oneof![0.0f64..1e4, Just(1e-300), Just(0.0)], any::<u64>())),
     )
-        .prop_map(|(instances, layout, target_count, cycle)| Scenario {
+        .prop_map(|(instances, layout, pending_targets, cycle)| Scenario {
             instances,
             layout,
-            target_count,
+            pending_targets,
             cycle,
         })
 }
@@ -139,24 +140,43 @@ impl Scenario {
         self.instances.keys().map(|(region, _)| region.as_str()).collect()
     }
 
+    fn keys(&self) -> impl Iterator<Item = (TargetKey, &Outcome)> {
+        self.instances.iter().flat_map(|((region, instance), targets)| {
+            targets.iter().map(move |(task_type, outcome)| {
+                (TargetKey { instance: InstanceKey::new(region, instance), task_type: *task_type }, outcome)
+            })
+        })
+    }
+
+    /// Every target of the generation: those listed, and the pending ones.
+    fn target_count(&self) -> usize {
+        self.keys().count() + self.pending_targets
+    }
+
     fn exposition(&self) -> String {
-        let store = Store::new();
-        for ((region, instance), targets) in &self.instances {
-            for (task_type, outcome) in targets {
-                let key = TargetKey { instance: InstanceKey::new(region, instance), task_type: *task_type };
-                match outcome {
-                    Outcome::Listed { tasks, at_ms, then_failed } => {
-                        let listed: Vec<TaskSummary> =
-                            tasks.iter().map(|t| t.to_download_task(*task_type).summary()).collect();
-                        let at = UNIX_EPOCH + Duration::from_millis(*at_ms);
-                        store.record_success(&key, TaskAggregate::from_tasks(&listed), at);
-                        if let Some(label) = then_failed {
-                            store.record_failure(&key, *label);
-                        }
-                    }
-                    Outcome::Failed(label) => {
+        let pending = (0..self.pending_targets).map(|i| TargetKey {
+            instance: InstanceKey::new("pending-region", &format!("pending-{i}")),
+            task_type: TaskType::Full,
+        });
+        let mut generation =
+            Generation::of_targets(1, self.keys().map(|(key, _)| key).chain(pending).collect());
+        generation.layout.task_types = self.layout.clone();
+        let store = Store::with_generation(generation);
+        for (target, outcome) in self.keys() {
+            let task_type = &target.task_type;
+            let key = Attempt { key: &target, generation: 1, asked: QueryId::default() };
+            match outcome {
+                Outcome::Listed { tasks, at_ms, then_failed } => {
+                    let listed: Vec<TaskSummary> =
+                        tasks.iter().map(|t| t.to_download_task(*task_type).summary()).collect();
+                    let at = UNIX_EPOCH + Duration::from_millis(*at_ms);
+                    store.record_success(&key, TaskAggregate::from_tasks(&listed), at);
+                    if let Some(label) = then_failed {
                         store.record_failure(&key, *label);
                     }
+                }
+                Outcome::Failed(label) => {
+                    store.record_failure(&key, *label);
                 }
             }
         }
@@ -164,13 +184,7 @@ impl Scenario {
             store.record_round(RoundReport { duration_seconds: seconds, api_calls: calls, lag_seconds: 0.0 });
         }
         let metrics = ExporterMetrics::new(self.regions());
-        let layout = Layout {
-            task_types: self.layout.clone(),
-            target_count: self.target_count,
-            metrics: dbs_exporter::config::MetricsOptions::default(),
-            instances: Default::default(),
-        };
-        let body = Exposition::new(Arc::new(store), metrics, layout).body();
+        let body = Exposition::new(Arc::new(store), metrics).body();
         String::from_utf8(body).expect("the exposition is UTF-8")
     }
 
@@ -334,7 +348,7 @@ fn check_exposition(scenario: &Scenario) -> Result<(), TestCaseError> {
 
     let targets = &family(&families, "aliyun_dbs_targets")?.samples;
     prop_assert_eq!(targets.len(), 1);
-    prop_assert_eq!(exact_integer(&targets[0].value), Some(scenario.target_count as u128));
+    prop_assert_eq!(exact_integer(&targets[0].value), Some(scenario.target_count() as u128));
 
     match scenario.cycle {
         Some((seconds, calls)) => {

@@ -9,8 +9,8 @@ use std::time::Duration;
 use dbs_exporter::api::TaskType;
 use dbs_exporter::http::{Limits, Routes, Server, WebConfigWatch};
 use dbs_exporter::metrics::ExporterMetrics;
-use dbs_exporter::render::{Exposition, Layout};
-use dbs_exporter::state::Store;
+use dbs_exporter::render::Exposition;
+use dbs_exporter::state::{Generation, Store};
 use rcgen::{BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -21,13 +21,10 @@ use super::PATIENCE;
 
 /// An exposition with the exporter's own metrics and no task yet.
 pub fn exposition() -> Arc<Exposition> {
-    let layout = Layout {
-        task_types: TaskType::ALL.to_vec(),
-        target_count: 0,
-        metrics: dbs_exporter::config::MetricsOptions::default(),
-        instances: Default::default(),
-    };
-    Arc::new(Exposition::new(Arc::new(Store::new()), ExporterMetrics::new(["cn-hangzhou"]), layout))
+    let mut generation = Generation::of_targets(1, Vec::new());
+    generation.layout.task_types = TaskType::ALL.to_vec();
+    let store = Store::with_generation(generation);
+    Arc::new(Exposition::new(Arc::new(store), ExporterMetrics::new(["cn-hangzhou"])))
 }
 
 pub fn routes() -> Routes {

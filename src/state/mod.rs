@@ -3,65 +3,27 @@
 //! A completed listing replaces its target's aggregate in one write, so a scrape sees either
 //! the old or the new poll of a target, never half of one. Every write is counted, so the
 //! renderer knows when to render again; milestones (a complete round over every target, an
-//! expiry, a reload) are counted apart, because they are published at once, while single
-//! listings may wait for the renderer's debounce.
+//! expiry, a new generation) are counted apart, because they are published at once, while
+//! single listings may wait for the renderer's debounce.
+//!
+//! The store holds the current [`Generation`] of targets and accepts a listing only for a
+//! target that has been in every generation since the listing began: a listing that was
+//! running when its instance went away cannot bring it back.
 
-use std::collections::BTreeMap;
+mod generation;
+mod target;
+
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, RwLock, RwLockWriteGuard};
 use std::time::{Duration, SystemTime};
 
+pub use generation::{Generation, InstanceRow, InstanceTable, Layout, Summary};
+pub use target::{InstanceTargets, ListingError, TargetState};
+
 use crate::api::{TaskSummary, TaskType};
-use crate::history::{Changes, TaskHistory};
-use crate::model::{ByState, InstanceKey, TargetKey, TaskAggregate};
-
-/// The last known outcome for one (instance, task type) that has had at least one attempt.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct TargetState {
-    /// The aggregate of the last successful listing, if there ever was one.
-    pub aggregate: Option<TaskAggregate>,
-    pub last_success: Option<SystemTime>,
-    /// Whether the most recent listing succeeded.
-    pub healthy: bool,
-    /// The most recent error; kept after a recovery only as `None`.
-    pub last_error: Option<ListingError>,
-    /// The tasks of the last successful listing; `None` before the first one.
-    pub history: Option<TaskHistory>,
-    /// Tasks seen entering each state since the exporter started; `None` before the first
-    /// successful listing (every known state present from then on).
-    pub transitions: Option<ByState<u64>>,
-}
-
-impl TargetState {
-    /// Whether this target's counts are to go: its latest listing failed and its last success
-    /// (if any) is older than `max_staleness`.
-    fn counts_are_stale(&self, now: SystemTime, max_staleness: Duration) -> bool {
-        !self.healthy
-            && self.aggregate.is_some()
-            && self.last_success.is_none_or(|at| now.duration_since(at).unwrap_or_default() > max_staleness)
-    }
-
-    /// The error class of the latest listing, when it failed.
-    pub fn failing_with(&self) -> Option<&ListingError> {
-        self.last_error.as_ref().filter(|_| !self.healthy)
-    }
-}
-
-/// Why a listing failed, as the status page and logs say it: never a secret or a signed URL.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ListingError {
-    /// The bounded error class of `aliyun_dbs_api_request_errors_total{code}`.
-    pub code: &'static str,
-    pub message: Arc<str>,
-    /// What an operator should check first.
-    pub hint: &'static str,
-}
-
-impl From<&'static str> for ListingError {
-    fn from(code: &'static str) -> Self {
-        ListingError { code, message: Arc::from(""), hint: "" }
-    }
-}
+use crate::history::{Changes, PreparedTasks, TaskHistory};
+use crate::model::{ByState, InstanceKey, QueryId, TargetKey, TaskAggregate};
 
 /// How the last complete round over every target went.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -74,64 +36,13 @@ pub struct RoundReport {
     pub lag_seconds: f64,
 }
 
-/// The targets of one instance that have had an attempt, by task type: at most one per type,
-/// so a short list sized to fit rather than a map (a map's node has room for eleven).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct InstanceTargets(Vec<(TaskType, TargetState)>);
-
-impl InstanceTargets {
-    pub fn get(&self, task_type: &TaskType) -> Option<&TargetState> {
-        self.0.iter().find(|(t, _)| t == task_type).map(|(_, state)| state)
-    }
-
-    /// By task type, in the order of [`TaskType::ALL`].
-    pub fn iter(&self) -> impl Iterator<Item = (&TaskType, &TargetState)> {
-        self.0.iter().map(|(t, state)| (t, state))
-    }
-
-    pub fn len(&self) -> usize {
-        self.0.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-
-    fn iter_mut(&mut self) -> impl Iterator<Item = (&TaskType, &mut TargetState)> {
-        self.0.iter_mut().map(|(t, state)| (&*t, state))
-    }
-
-    fn entry(&mut self, task_type: TaskType) -> &mut TargetState {
-        let index = match self.0.binary_search_by_key(&task_type, |(t, _)| *t) {
-            Ok(index) => index,
-            Err(index) => {
-                self.0.reserve_exact(1);
-                self.0.insert(index, (task_type, TargetState::default()));
-                index
-            }
-        };
-        &mut self.0[index].1
-    }
-
-    fn retain(&mut self, mut keep: impl FnMut(TaskType) -> bool) {
-        self.0.retain(|(t, _)| keep(*t));
-        self.0.shrink_to_fit();
-    }
-}
-
-impl std::ops::Index<&TaskType> for InstanceTargets {
-    type Output = TargetState;
-
-    fn index(&self, task_type: &TaskType) -> &TargetState {
-        self.get(task_type).expect("no target of this task type")
-    }
-}
-
-/// The state of every polled target, by instance then task type.
+/// The state of every polled target, by instance then task type, with the generation of
+/// targets it belongs to.
 #[derive(Clone, Debug, Default)]
 pub struct StoreView {
     pub instances: BTreeMap<InstanceKey, InstanceTargets>,
     pub last_round: Option<RoundReport>,
+    pub generation: Arc<Generation>,
 }
 
 impl StoreView {
@@ -161,6 +72,11 @@ impl StoreView {
         let targets = self.instances.get(instance)?;
         expected_types.iter().map(|t| targets.get(t).and_then(|s| s.last_success)).min().flatten()
     }
+
+    /// The state of one target, when it has had an attempt.
+    pub fn target(&self, key: &TargetKey) -> Option<&TargetState> {
+        self.instances.get(&key.instance).and_then(|types| types.get(&key.task_type))
+    }
 }
 
 /// Where the store's content stands: `changes` moves with every write, `milestones` with the
@@ -171,9 +87,25 @@ pub struct Publication {
     pub milestones: u64,
 }
 
+/// One listing as the poller ran it: which target, in which generation it started, and what
+/// it asked.
+#[derive(Clone, Copy, Debug)]
+pub struct Attempt<'a> {
+    pub key: &'a TargetKey,
+    pub generation: u64,
+    pub asked: QueryId,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    view: StoreView,
+    /// Each current target and the generation it joined in (and stayed since).
+    member_since: HashMap<TargetKey, u64>,
+}
+
 #[derive(Debug, Default)]
 pub struct Store {
-    view: RwLock<StoreView>,
+    inner: RwLock<Inner>,
     changes: AtomicU64,
     milestones: AtomicU64,
     first_round_done: AtomicBool,
@@ -195,19 +127,62 @@ impl Store {
         Store::default()
     }
 
+    /// A store whose current generation is `generation` (tools, tests, benchmarks).
+    pub fn with_generation(generation: Generation) -> Self {
+        let store = Store::new();
+        store.publish(generation);
+        store
+    }
+
+    /// Makes `generation` the current one, in one step: the states of targets that left go,
+    /// the ones that stay keep theirs, and from now on only its targets are written.
+    pub fn publish(&self, generation: Generation) {
+        let mut inner = self.write();
+        let number = generation.number;
+        let mut member_since = HashMap::with_capacity(generation.targets.len());
+        for key in &generation.targets {
+            let since = inner.member_since.get(key).copied().unwrap_or(number);
+            member_since.insert(key.clone(), since);
+        }
+        inner.view.instances.retain(|instance, targets| {
+            targets.retain(|task_type| {
+                member_since.contains_key(&TargetKey { instance: instance.clone(), task_type })
+            });
+            !targets.is_empty()
+        });
+        inner.member_since = member_since;
+        inner.view.generation = Arc::new(generation);
+        drop(inner);
+        self.publish_milestone();
+    }
+
+    /// The current generation.
+    pub fn generation(&self) -> Arc<Generation> {
+        Arc::clone(&self.read_inner().view.generation)
+    }
+
     /// A successful listing of `tasks`: its aggregate replaces the last one, and the tasks are
     /// compared with the previous listing's to count state changes. The first successful
-    /// listing of a target only remembers what it sees, so a start or a reload adds nothing.
+    /// listing of a target, or of a query other than the last one's, only remembers what it
+    /// sees, so a start, a reload or a discovery change adds nothing. `None` when the target
+    /// left the generation meanwhile: nothing is written.
     pub fn record_listing(
         &self,
-        key: &TargetKey,
+        attempt: &Attempt,
         tasks: &[TaskSummary],
         at: SystemTime,
-    ) -> (Transition, Changes) {
+    ) -> Option<(Transition, Changes)> {
+        // The aggregate and the sorted history are made before the lock is taken.
         let aggregate = TaskAggregate::from_tasks(tasks);
-        self.update(key, |state| {
-            let first = state.history.is_none();
-            let changes = state.history.get_or_insert_with(TaskHistory::default).replace(tasks);
+        let prepared = PreparedTasks::new(tasks);
+        self.update(attempt, |state| {
+            let first = state.history.is_none() || state.asked != attempt.asked;
+            if first {
+                state.history = Some(TaskHistory::default());
+                state.asked = attempt.asked;
+            }
+            let history = state.history.get_or_insert_with(TaskHistory::default);
+            let changes = history.replace_with(prepared);
             let transitions = state.transitions.get_or_insert_with(ByState::default);
             if first {
                 return (succeed(state, aggregate, at), Changes::default());
@@ -220,15 +195,20 @@ impl Store {
     }
 
     /// A successful listing known only by its aggregate (no task history kept).
-    pub fn record_success(&self, key: &TargetKey, aggregate: TaskAggregate, at: SystemTime) -> Transition {
-        self.update(key, |state| succeed(state, aggregate, at))
+    pub fn record_success(
+        &self,
+        attempt: &Attempt,
+        aggregate: TaskAggregate,
+        at: SystemTime,
+    ) -> Option<Transition> {
+        self.update(attempt, |state| succeed(state, aggregate, at))
     }
 
     /// Marks the target down; its last good aggregate stays until it is replaced or expires,
     /// and its task history stays, so a failed poll loses no state change.
-    pub fn record_failure(&self, key: &TargetKey, error: impl Into<ListingError>) -> Transition {
+    pub fn record_failure(&self, attempt: &Attempt, error: impl Into<ListingError>) -> Option<Transition> {
         let error = error.into();
-        self.update(key, |state| {
+        self.update(attempt, |state| {
             let previous = state.failing_with().map(|e| e.code);
             let transition = if previous == Some(error.code) {
                 Transition::Steady
@@ -244,7 +224,7 @@ impl Store {
     /// A round over every target has ended: published at once. The first one makes the
     /// exporter ready.
     pub fn record_round(&self, report: RoundReport) {
-        self.view.write().expect("store lock poisoned").last_round = Some(report);
+        self.write().view.last_round = Some(report);
         self.first_round_done.store(true, Ordering::Release);
         self.publish_milestone();
     }
@@ -261,9 +241,9 @@ impl Store {
         if !any_stale {
             return Vec::new();
         }
-        let mut view = self.view.write().expect("store lock poisoned");
+        let mut inner = self.write();
         let mut expired = Vec::new();
-        for (instance, targets) in view.instances.iter_mut() {
+        for (instance, targets) in inner.view.instances.iter_mut() {
             for (task_type, state) in targets.iter_mut() {
                 if state.counts_are_stale(now, max_staleness) {
                     state.aggregate = None;
@@ -271,25 +251,14 @@ impl Store {
                 }
             }
         }
-        drop(view);
+        drop(inner);
         if !expired.is_empty() {
             self.publish_milestone();
         }
         expired
     }
 
-    /// Forgets every target not in `keep` (after a config change), at once.
-    pub fn retain_targets(&self, keep: &dyn Fn(&TargetKey) -> bool) {
-        let mut view = self.view.write().expect("store lock poisoned");
-        view.instances.retain(|instance, targets| {
-            targets.retain(|task_type| keep(&TargetKey { instance: instance.clone(), task_type }));
-            !targets.is_empty()
-        });
-        drop(view);
-        self.publish_milestone();
-    }
-
-    /// Whether every target has had a first attempt (a first complete round).
+    /// Whether every target of the first round has had an attempt.
     pub fn first_round_done(&self) -> bool {
         self.first_round_done.load(Ordering::Acquire)
     }
@@ -303,8 +272,16 @@ impl Store {
 
     /// Reads a consistent view with the publication it belongs to.
     pub fn read<R>(&self, f: impl FnOnce(&StoreView, Publication) -> R) -> R {
-        let view = self.view.read().expect("store lock poisoned");
-        f(&view, self.publication())
+        let inner = self.read_inner();
+        f(&inner.view, self.publication())
+    }
+
+    fn read_inner(&self) -> std::sync::RwLockReadGuard<'_, Inner> {
+        self.inner.read().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn write(&self) -> RwLockWriteGuard<'_, Inner> {
+        self.inner.write().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     fn publish_milestone(&self) {
@@ -312,13 +289,20 @@ impl Store {
         self.changes.fetch_add(1, Ordering::AcqRel);
     }
 
-    fn update<R>(&self, key: &TargetKey, f: impl FnOnce(&mut TargetState) -> R) -> R {
-        let mut view = self.view.write().expect("store lock poisoned");
-        let state = view.instances.entry(key.instance.clone()).or_default().entry(key.task_type);
+    /// Applies `f` to the listing's target when the target has stayed in every generation
+    /// since the listing began; otherwise writes nothing.
+    fn update<R>(&self, attempt: &Attempt, f: impl FnOnce(&mut TargetState) -> R) -> Option<R> {
+        let mut inner = self.write();
+        let since = inner.member_since.get(attempt.key).copied()?;
+        if since > attempt.generation {
+            return None;
+        }
+        let key = attempt.key;
+        let state = inner.view.instances.entry(key.instance.clone()).or_default().entry(key.task_type);
         let result = f(state);
-        drop(view);
+        drop(inner);
         self.changes.fetch_add(1, Ordering::AcqRel);
-        result
+        Some(result)
     }
 }
 
@@ -344,54 +328,70 @@ mod tests {
         TargetKey { instance: InstanceKey::new("cn-hangzhou", "rm-1"), task_type }
     }
 
+    /// A listing of the first generation.
+    fn first(key: &TargetKey) -> Attempt<'_> {
+        Attempt { key, generation: 1, asked: QueryId::default() }
+    }
+
+    /// A store whose first generation holds both targets of rm-1.
+    fn store() -> Store {
+        Store::with_generation(Generation::of_targets(1, vec![key(TaskType::Full), key(TaskType::Pitr)]))
+    }
+
     fn round() -> RoundReport {
         RoundReport { duration_seconds: 1.5, api_calls: 3, lag_seconds: 0.0 }
     }
 
     #[test]
     fn a_failure_keeps_the_last_good_aggregate_but_marks_the_instance_down() {
-        let store = Store::new();
+        let store = store();
         let types = [TaskType::Full, TaskType::Pitr];
-        store.record_success(&key(TaskType::Full), TaskAggregate::default(), SystemTime::UNIX_EPOCH);
-        store.record_success(&key(TaskType::Pitr), TaskAggregate::default(), SystemTime::UNIX_EPOCH);
+        store.record_success(&first(&key(TaskType::Full)), TaskAggregate::default(), SystemTime::UNIX_EPOCH);
+        store.record_success(&first(&key(TaskType::Pitr)), TaskAggregate::default(), SystemTime::UNIX_EPOCH);
         let instance = InstanceKey::new("cn-hangzhou", "rm-1");
         store.read(|view, _| assert_eq!(view.instance_up(&instance, &types), Some(true)));
 
         let pitr = key(TaskType::Pitr);
-        assert_eq!(store.record_failure(&pitr, "server"), Transition::NewFailure { previous: None });
-        assert_eq!(store.record_failure(&pitr, "server"), Transition::Steady);
-        assert_eq!(store.record_failure(&pitr, "auth"), Transition::NewFailure { previous: Some("server") });
+        assert_eq!(
+            store.record_failure(&first(&pitr), "server"),
+            Some(Transition::NewFailure { previous: None })
+        );
+        assert_eq!(store.record_failure(&first(&pitr), "server"), Some(Transition::Steady));
+        assert_eq!(
+            store.record_failure(&first(&pitr), "auth"),
+            Some(Transition::NewFailure { previous: Some("server") })
+        );
         store.read(|view, _| {
             assert_eq!(view.instance_up(&instance, &types), Some(false));
             assert!(view.instances[&instance][&TaskType::Pitr].aggregate.is_some());
         });
-        let recovered = store.record_success(&pitr, TaskAggregate::default(), SystemTime::now());
-        assert_eq!(recovered, Transition::Recovered { from: "auth" });
+        let recovered = store.record_success(&first(&pitr), TaskAggregate::default(), SystemTime::now());
+        assert_eq!(recovered, Some(Transition::Recovered { from: "auth" }));
     }
 
     #[test]
     fn an_instance_is_neither_up_nor_down_until_every_task_type_had_an_attempt() {
-        let store = Store::new();
+        let store = store();
         let instance = InstanceKey::new("cn-hangzhou", "rm-1");
         let both = [TaskType::Full, TaskType::Pitr];
-        store.record_success(&key(TaskType::Full), TaskAggregate::default(), SystemTime::UNIX_EPOCH);
+        store.record_success(&first(&key(TaskType::Full)), TaskAggregate::default(), SystemTime::UNIX_EPOCH);
         store.read(|view, _| {
             assert_eq!(view.instance_up(&instance, &both), None, "pitr was never tried");
             assert_eq!(view.instance_last_success(&instance, &both), None);
             assert_eq!(view.instance_up(&InstanceKey::new("x", "y"), &[TaskType::Full]), None);
         });
-        store.record_failure(&key(TaskType::Pitr), "server");
+        store.record_failure(&first(&key(TaskType::Pitr)), "server");
         store.read(|view, _| assert_eq!(view.instance_up(&instance, &both), Some(false)));
     }
 
     #[test]
     fn only_a_failing_target_loses_its_counts_after_max_staleness() {
-        let store = Store::new();
+        let store = store();
         let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000);
         let max = Duration::from_secs(180);
-        store.record_success(&key(TaskType::Full), TaskAggregate::default(), t0);
-        store.record_success(&key(TaskType::Pitr), TaskAggregate::default(), t0);
-        store.record_failure(&key(TaskType::Full), "server");
+        store.record_success(&first(&key(TaskType::Full)), TaskAggregate::default(), t0);
+        store.record_success(&first(&key(TaskType::Pitr)), TaskAggregate::default(), t0);
+        store.record_failure(&first(&key(TaskType::Full)), "server");
         assert!(store.expire_stale(t0 + max, max).is_empty(), "not older than max_staleness yet");
         let expired = store.expire_stale(t0 + max * 10, max);
         assert_eq!(expired, vec![key(TaskType::Full)], "pitr is healthy, however old its last success");
@@ -405,9 +405,9 @@ mod tests {
 
     #[test]
     fn listings_are_changes_and_rounds_are_milestones() {
-        let store = Store::new();
+        let store = store();
         let before = store.publication();
-        store.record_failure(&key(TaskType::Full), "server");
+        store.record_failure(&first(&key(TaskType::Full)), "server");
         let after_listing = store.publication();
         assert_eq!(after_listing.changes, before.changes + 1);
         assert_eq!(after_listing.milestones, before.milestones, "a listing is not a milestone");
@@ -431,10 +431,11 @@ mod tests {
 
     #[test]
     fn the_first_listing_counts_nothing_and_later_ones_count_state_changes() {
-        let store = Store::new();
+        let store = store();
         let full = key(TaskType::Full);
         let at = SystemTime::UNIX_EPOCH;
-        let (_, changes) = store.record_listing(&full, &[task("a", "queueing"), task("b", "running")], at);
+        let (_, changes) =
+            store.record_listing(&first(&full), &[task("a", "queueing"), task("b", "running")], at).unwrap();
         assert_eq!(changes, Changes::default());
         assert!(transitions(&store).is_empty());
         store.read(|view, _| {
@@ -442,22 +443,63 @@ mod tests {
             assert_eq!(transitions.as_ref().map(|t| t.iter().count()), Some(6))
         });
 
-        store.record_failure(&full, "server");
+        store.record_failure(&first(&full), "server");
         let (transition, changes) =
-            store.record_listing(&full, &[task("a", "running"), task("b", "failed")], at);
+            store.record_listing(&first(&full), &[task("a", "running"), task("b", "failed")], at).unwrap();
         assert_eq!(transition, Transition::Recovered { from: "server" });
         assert_eq!(changes.completed.len(), 1);
         assert_eq!(transitions(&store), [("running".to_string(), 1), ("failed".to_string(), 1)]);
     }
 
     #[test]
-    fn retaining_targets_drops_the_others_and_empty_instances() {
-        let store = Store::new();
-        store.record_success(&key(TaskType::Full), TaskAggregate::default(), SystemTime::UNIX_EPOCH);
-        store.record_success(&key(TaskType::Pitr), TaskAggregate::default(), SystemTime::UNIX_EPOCH);
-        store.retain_targets(&|k| k.task_type == TaskType::Full);
+    fn a_new_generation_drops_the_targets_that_left_and_keeps_the_others() {
+        let store = store();
+        store.record_success(&first(&key(TaskType::Full)), TaskAggregate::default(), SystemTime::UNIX_EPOCH);
+        store.record_success(&first(&key(TaskType::Pitr)), TaskAggregate::default(), SystemTime::UNIX_EPOCH);
+        store.publish(Generation::of_targets(2, vec![key(TaskType::Full)]));
         store.read(|view, _| assert_eq!(view.instances.values().next().unwrap().len(), 1));
-        store.retain_targets(&|_| false);
+        assert_eq!(store.generation().number, 2);
+        store.publish(Generation::of_targets(3, Vec::new()));
         store.read(|view, _| assert!(view.instances.is_empty()));
+    }
+
+    #[test]
+    fn a_listing_of_a_target_that_left_meanwhile_is_not_written() {
+        let store = store();
+        let pitr = key(TaskType::Pitr);
+        let started_in_first = first(&pitr);
+        store.publish(Generation::of_targets(2, vec![key(TaskType::Full)]));
+        let written =
+            store.record_success(&started_in_first, TaskAggregate::default(), SystemTime::UNIX_EPOCH);
+        assert_eq!(written, None, "pitr left while it was listed");
+        assert!(store.read(|view, _| view.target(&pitr).is_none()), "nothing brought it back");
+
+        // Back in generation 3: a listing begun in generation 1 still may not write, one of
+        // generation 3 may.
+        store.publish(Generation::of_targets(3, vec![key(TaskType::Full), pitr.clone()]));
+        assert_eq!(store.record_failure(&started_in_first, "server"), None);
+        let third = Attempt { key: &pitr, generation: 3, asked: QueryId::default() };
+        assert!(store.record_failure(&third, "server").is_some());
+        // A target that stayed accepts listings begun in any generation it was in.
+        let full = key(TaskType::Full);
+        assert!(store.record_failure(&first(&full), "server").is_some());
+    }
+
+    #[test]
+    fn a_listing_of_another_query_starts_the_history_anew_without_counting() {
+        let store = store();
+        let full = key(TaskType::Full);
+        let narrow = first(&full);
+        let wide = Attempt { asked: QueryId::of(&"lookback 30d"), ..narrow };
+        let at = SystemTime::UNIX_EPOCH;
+        store.record_listing(&narrow, &[task("a", "running")], at).unwrap();
+        let (_, changes) =
+            store.record_listing(&wide, &[task("a", "running"), task("old", "finished")], at).unwrap();
+        assert_eq!(changes, Changes::default(), "the wider query's older tasks are not transitions");
+        assert!(transitions(&store).is_empty());
+        let (_, changes) =
+            store.record_listing(&wide, &[task("a", "finished"), task("old", "finished")], at).unwrap();
+        assert_eq!(changes.completed.len(), 1, "later listings of the same query count as before");
+        assert_eq!(transitions(&store), [("finished".to_string(), 1)]);
     }
 }

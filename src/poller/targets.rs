@@ -1,0 +1,154 @@
+//! The targets the poller lists: one per polled instance and task type, built from the
+//! instances of a configuration, and the set of them handed to the poller at once.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::PollSettings;
+use crate::api::{
+    ApiError, CallObserver, DbsClient, DownloadTaskQuery, ListOptions, Listing, Page, TaskSummary, TaskType,
+};
+use crate::config::Config;
+use crate::inventory::PolledInstance;
+use crate::model::{QueryId, TargetKey};
+use crate::pacing::{LaneKey, Pacer};
+
+/// Lists the tasks of one query, every page: the DBS client, or a fake in the poller's tests
+/// (which run on tokio's paused clock, where no real I/O may wait).
+pub trait ListTasks: std::fmt::Debug + Send + Sync {
+    fn list<'a>(
+        &'a self,
+        endpoint: &'a str,
+        query: &'a DownloadTaskQuery,
+        options: ListOptions,
+        observer: &'a dyn CallObserver<Page<TaskSummary>, ApiError>,
+    ) -> ListFuture<'a>;
+}
+
+pub type ListFuture<'a> =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<Listing<TaskSummary>, ApiError>> + Send + 'a>>;
+
+impl ListTasks for DbsClient {
+    fn list<'a>(
+        &'a self,
+        endpoint: &'a str,
+        query: &'a DownloadTaskQuery,
+        options: ListOptions,
+        observer: &'a dyn CallObserver<Page<TaskSummary>, ApiError>,
+    ) -> ListFuture<'a> {
+        Box::pin(self.list_task_summaries(endpoint, query, options, observer))
+    }
+}
+
+/// One listing to run every poll interval, with the client of its account.
+#[derive(Debug)]
+pub struct Target {
+    pub key: TargetKey,
+    pub endpoint: String,
+    /// The filters of the listing; the creation-time window is filled in at each poll.
+    pub query: DownloadTaskQuery,
+    /// What the listing asks, lookback included: its task history belongs to this query.
+    pub asked: QueryId,
+    pub(super) client: Arc<dyn ListTasks>,
+}
+
+impl Target {
+    pub fn new(
+        key: TargetKey,
+        endpoint: String,
+        query: DownloadTaskQuery,
+        lookback: Duration,
+        client: Arc<dyn ListTasks>,
+    ) -> Self {
+        let asked = QueryId::of(&(
+            &key,
+            lookback,
+            &query.cluster_name,
+            &query.datasource_id,
+            &query.backup_set_id,
+            &query.state,
+        ));
+        Target { key, endpoint, query, asked, client }
+    }
+
+    /// Its token bucket and request lane: its account's region.
+    pub(super) fn lane(&self) -> LaneKey {
+        LaneKey {
+            account: Arc::clone(&self.key.instance.account),
+            region_id: Arc::clone(&self.key.instance.region_id),
+        }
+    }
+}
+
+/// What the poller polls: one generation of targets, with the settings and the pacer they run
+/// under.
+#[derive(Debug)]
+pub struct TargetSet {
+    pub generation: u64,
+    pub targets: Vec<Arc<Target>>,
+    pub settings: PollSettings,
+    pub pacer: Arc<Pacer>,
+}
+
+impl TargetSet {
+    /// No targets: what a pipeline holds before its first generation.
+    pub fn empty() -> Self {
+        let settings = PollSettings {
+            interval: Duration::from_secs(60),
+            lookback: Duration::from_secs(86_400),
+            list: Default::default(),
+            concurrency: 1,
+            rate_limit_per_region: 1.0,
+            max_staleness: Duration::from_secs(180),
+        };
+        TargetSet { generation: 0, targets: Vec::new(), settings, pacer: Arc::new(Pacer::new([], 1.0, 1)) }
+    }
+}
+
+/// The targets of `instances` (already those of this shard): each instance x task type, in
+/// order. `client_of` gives the client of an account by name.
+pub fn targets_of(
+    instances: &[PolledInstance],
+    config: &Config,
+    client_of: &dyn Fn(&str) -> DbsClient,
+) -> Vec<Arc<Target>> {
+    let endpoints: HashMap<(&str, &str), String> = config
+        .accounts
+        .iter()
+        .flat_map(|a| {
+            a.regions.iter().map(move |r| ((a.name.as_str(), r.region_id.as_str()), r.endpoint_or_default()))
+        })
+        .collect();
+    let mut targets = Vec::with_capacity(instances.len() * config.task_types.len());
+    for polled in instances {
+        let Some(endpoint) = endpoints.get(&(polled.account.as_str(), polled.region_id.as_str())) else {
+            continue;
+        };
+        let client: Arc<dyn ListTasks> = Arc::new(client_of(&polled.account));
+        let instance_key = polled.key();
+        for task_type in &config.task_types {
+            let query = query_of(polled, *task_type);
+            let key = TargetKey { instance: instance_key.clone(), task_type: *task_type };
+            targets.push(Arc::new(Target::new(
+                key,
+                endpoint.clone(),
+                query,
+                config.lookback,
+                Arc::clone(&client),
+            )));
+        }
+    }
+    targets
+}
+
+fn query_of(polled: &PolledInstance, task_type: TaskType) -> DownloadTaskQuery {
+    let instance = &polled.instance;
+    DownloadTaskQuery {
+        cluster_name: instance.cluster_name.clone(),
+        datasource_id: instance.datasource_id.clone(),
+        backup_set_id: instance.backup_set_id.clone(),
+        task_type: Some(task_type),
+        ..DownloadTaskQuery::new(&polled.region_id, &instance.instance_id)
+    }
+}
