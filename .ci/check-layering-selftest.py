@@ -70,6 +70,7 @@ def replace(old, new):
 
 
 def unit_tests():
+    sys.dont_write_bytecode = True  # no .ci/__pycache__ left behind
     spec = importlib.util.spec_from_file_location("check_layering", SCRIPT)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
