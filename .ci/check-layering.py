@@ -1,12 +1,30 @@
 #!/usr/bin/env python3
-"""Fails when a module of the crate uses one declared after it in src/lib.rs.
+"""Checks the crate's layering, and that docs/architecture.md's module table matches the code.
 
-src/lib.rs declares the top-level modules in dependency order, bottom first; that list is the
-one place the order is written. Every `crate::<module>` path (in `use` lines and inline, outside
-comments) and every `super::<module>` in a top-level module's root file must name the module
-itself or one declared before it. The crate root's own items (the `Error` type) count as
-declared right after the last module lib.rs itself uses. Run from anywhere:
-`python3 .ci/check-layering.py`.
+1. Layering. src/lib.rs declares the top-level modules in dependency order, bottom first; that
+   list is the one place the order is written. Every `crate::<module>` path (in `use` lines and
+   inline, outside comments and string literals) and every `super::` path that climbs to the
+   crate root (`super::<module>` in a top-level module's root file, `super::super::<module>` one
+   level down, and so on) must name the module itself or one declared before it. The crate
+   root's own items (the `Error` type) count as declared right after the last module lib.rs
+   itself uses. Test code is held to this rule like the rest.
+
+2. The table. docs/architecture.md's table `| order | module | owns | uses |` must list exactly
+   the modules of src/lib.rs, in the same order, numbered 1..n, a module with a folder written
+   with a trailing `/` (`rpc/`). Each row's `uses` cell (backticked module names, or `nothing`)
+   must be exactly the set of other top-level modules the module's product code uses, through
+   the paths of rule 1. Not counted for the table:
+   - test-only code: files named `tests.rs`, files under a `tests/` folder inside src, files
+     whose `mod` declaration carries `#[cfg(test)]` (and the files below them), inline
+     `mod tests { ... }` blocks, and any item carrying `#[cfg(test)]` (or `cfg(all(test, ..))`);
+     `cfg(any(test, feature = ..))` code is product code. The table documents what the product
+     depends on; what only its tests use is left out of it;
+   - the crate root's own items (`crate::Error`): they are not a module, and a row never
+     lists them.
+
+On a difference it fails naming the row, what the table lists that the code does not use and
+what the code uses that the table leaves out, with the cell as it should read. Run from
+anywhere: `python3 .ci/check-layering.py`.
 """
 
 import pathlib
@@ -15,50 +33,272 @@ import sys
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 SRC = ROOT / "src"
+DOC = ROOT / "docs" / "architecture.md"
 
 MOD_DECL = re.compile(r"^\s*(?:pub(?:\([^)]*\))?\s+)?mod\s+([a-z_][a-z0-9_]*)\s*;", re.M)
-PATH = re.compile(r"(?<![A-Za-z0-9_$])(\$?crate|super)::")
+# A path from the crate root: `crate::`, `$crate::`, or a run of `super::` (resolved by where
+# it is). Not preceded by `::`, so the second `super` of `super::super::` is not a path of its own.
+PATH = re.compile(r"(?<![A-Za-z0-9_$:])(\$?crate|super(?:::super)*)::")
+IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+INLINE_MOD = re.compile(r"(?<![A-Za-z0-9_])mod\s+(r#)?([A-Za-z_][A-Za-z0-9_]*)\s*\{")
+OUTER_ATTR = re.compile(r"#\s*\[")
+INNER_ATTR = re.compile(r"#\s*!\s*\[")
+# The keywords an item may start with (after attributes): such an item ends at its `;` or at
+# the `}` of its body, never at a `,` (`fn f<A, B>()`); anything else (a field, a variant, an
+# expression) also ends at a `,`.
+ITEM_WORDS = {
+    "pub", "crate", "fn", "mod", "impl", "struct", "enum", "union", "trait", "type", "use",
+    "const", "static", "extern", "unsafe", "async", "default", "macro_rules", "let",
+}
+
+
+def ident_char(char):
+    return char.isalnum() or char == "_"
 
 
 def strip_comments(text):
-    """The text with // comments and /* */ blocks blanked, lines kept (strings are left alone:
-    a `crate::` inside a string literal is rare enough to be reported and looked at)."""
-    text = re.sub(r"/\*.*?\*/", lambda m: "\n" * m.group(0).count("\n"), text, flags=re.S)
-    return re.sub(r"//[^\n]*", "", text)
+    """The text with comments blanked and string and character literals emptied (their quotes
+    kept), lines and offsets kept: what is left is code. Block comments nest, as in Rust; raw
+    strings (`r#"…"#`), byte strings and lifetimes (`'a`, not a literal) are told apart."""
+    out = list(text)
+    i, n = 0, len(text)
+
+    def blank(start, end):
+        for k in range(start, end):
+            if out[k] != "\n":
+                out[k] = " "
+
+    while i < n:
+        char = text[i]
+        if text.startswith("//", i):
+            end = text.find("\n", i)
+            end = n if end < 0 else end
+            blank(i, end)
+            i = end
+        elif text.startswith("/*", i):
+            depth, k = 1, i + 2
+            while k < n and depth:
+                if text.startswith("/*", k):
+                    depth, k = depth + 1, k + 2
+                elif text.startswith("*/", k):
+                    depth, k = depth - 1, k + 2
+                else:
+                    k += 1
+            blank(i, k)
+            i = k
+        elif char == "r" and (raw := re.match(r'r(#*)"', text[i:])) and (
+            i == 0
+            or not ident_char(text[i - 1])
+            or (text[i - 1] in "bc" and (i == 1 or not ident_char(text[i - 2])))
+        ):
+            close = '"' + raw.group(1)
+            end = text.find(close, i + len(raw.group(0)))
+            end = n if end < 0 else end
+            blank(i + len(raw.group(0)), end)
+            i = end + len(close)
+        elif char == '"':
+            k = i + 1
+            while k < n and text[k] != '"':
+                k += 2 if text[k] == "\\" else 1
+            blank(i + 1, min(k, n))
+            i = k + 1
+        elif char == "'":
+            # A character literal ('x', '\n', '\u{1F600}'), or a lifetime or label ('a, 'static).
+            if text.startswith("\\", i + 1):
+                k = i + 1
+                while k < n and text[k] != "'":
+                    k += 2 if text[k] == "\\" else 1
+                blank(i + 1, k)
+                i = k + 1
+            elif i + 2 < n and text[i + 2] == "'" and text[i + 1] != "'":
+                blank(i + 1, i + 2)
+                i += 3
+            else:
+                i += 1
+        else:
+            i += 1
+    return "".join(out)
+
+
+def matching(text, start, open_char="{", close_char="}"):
+    """The offset just past the bracket that closes the one at `start` (or the end)."""
+    depth = 0
+    for k in range(start, len(text)):
+        if text[k] == open_char:
+            depth += 1
+        elif text[k] == close_char:
+            depth -= 1
+            if depth == 0:
+                return k + 1
+    return len(text)
+
+
+def cfg_is_test_only(predicate):
+    """Whether code under `cfg(<predicate>)` is compiled only for tests: `test`, or an `all(..)`
+    with a test-only term, or an `any(..)` of test-only terms. `not(test)` and
+    `any(test, feature = "x")` are not."""
+    predicate = predicate.strip()
+    if predicate == "test":
+        return True
+    match = re.fullmatch(r"(all|any)\s*\((.*)\)", predicate, re.S)
+    if not match:
+        return False
+    terms, depth, term = [], 0, ""
+    for char in match.group(2):
+        depth += char == "("
+        depth -= char == ")"
+        if char == "," and depth == 0:
+            terms.append(term)
+            term = ""
+        else:
+            term += char
+    terms = [t for t in terms + [term] if t.strip()]
+    if match.group(1) == "all":
+        return any(cfg_is_test_only(t) for t in terms)
+    return bool(terms) and all(cfg_is_test_only(t) for t in terms)
+
+
+def attribute_is_test_only(body):
+    match = re.fullmatch(r"\s*cfg\s*\((.*)\)\s*", body, re.S)
+    return bool(match) and cfg_is_test_only(match.group(1))
+
+
+def item_end(code, start):
+    """Where the item (or field, variant, statement) starting at `start` ends: after its `;`,
+    after the `}` of its body, before a `,` if it is not an item, or before the `}` that closes
+    the block around it."""
+    word = IDENT.match(code, start)
+    is_item = bool(word) and word.group(0) in ITEM_WORDS
+    depth = 0
+    for k in range(start, len(code)):
+        char = code[k]
+        if char in "([":
+            depth += 1
+        elif char in ")]":
+            depth -= 1
+        elif char == "{":
+            if depth == 0:
+                end = matching(code, k)
+                # `struct S { .. }`, `fn f() { .. }`, `mod m { .. }`: the body ends the item;
+                # `use a::{b, c};` and `static S: T = T { .. };` go on to their `;`.
+                rest = code[end:]
+                follows = rest.lstrip()
+                if is_item and word.group(0) in ("use", "const", "static", "let", "type"):
+                    semi = follows.find(";")
+                    return end + (len(rest) - len(follows)) + (semi + 1 if semi >= 0 else 0)
+                return end
+            depth += 1
+        elif char == "}":
+            if depth == 0:
+                return k
+            depth -= 1
+        elif char == ";" and depth == 0:
+            return k + 1
+        elif char == "," and depth == 0 and not is_item:
+            return k
+    return len(code)
+
+
+def test_spans(code):
+    """The (start, end) spans of test-only code in a file's code, and the names of the
+    `#[cfg(test)] mod <name>;` declarations in it with the inline modules around them."""
+    spans, test_mods = [], []
+    for match in INLINE_MOD.finditer(code):
+        if match.group(2) == "tests":
+            spans.append((match.start(), matching(code, match.end() - 1)))
+    for match in OUTER_ATTR.finditer(code):
+        close = matching(code, match.end() - 1, "[", "]")
+        if not attribute_is_test_only(code[match.end() : close - 1]):
+            continue
+        start = close
+        while True:  # the item's other attributes
+            start += len(code[start:]) - len(code[start:].lstrip())
+            more = OUTER_ATTR.match(code, start)
+            if not more:
+                break
+            start = matching(code, more.end() - 1, "[", "]")
+        end = item_end(code, start)
+        spans.append((match.start(), end))
+        declared = re.match(
+            r"(?:pub(?:\([^)]*\))?\s+)?mod\s+(?:r#)?([A-Za-z_][A-Za-z0-9_]*)\s*;", code[start:end]
+        )
+        if declared:
+            test_mods.append((inline_path(code, start), declared.group(1)))
+    for match in INNER_ATTR.finditer(code):
+        close = matching(code, match.end() - 1, "[", "]")
+        if attribute_is_test_only(code[match.end() : close - 1]):
+            opener = enclosing_block(code, match.start())
+            spans.append((opener, matching(code, opener) if opener >= 0 else len(code)))
+    return spans, test_mods
+
+
+def enclosing_block(code, offset):
+    """The offset of the `{` around `offset`, or -1 at the top of the file."""
+    depth = 0
+    for k in range(offset - 1, -1, -1):
+        if code[k] == "}":
+            depth += 1
+        elif code[k] == "{":
+            if depth == 0:
+                return k
+            depth -= 1
+    return -1
+
+
+def inline_path(code, offset):
+    """The names of the inline `mod <name> { ... }` blocks around `offset`, outermost first."""
+    return [
+        match.group(2)
+        for match in INLINE_MOD.finditer(code, 0, offset)
+        if matching(code, match.end() - 1) > offset
+    ]
 
 
 def first_names(text, start):
-    """The first segment of each path that starts at `start`: `a::b` -> [a];
-    `{a::{x, y}, b as c, self}` -> [a, b, self] (the group may span lines)."""
+    """The first segment of each path that starts at `start`, and where the path ends:
+    `a::b` -> [a]; `{a::{x, y}, b as c, self}` -> [a, b, self] (the group may span lines)."""
     if text.startswith("{", start):
+        end = matching(text, start)
         depth, parts, part = 0, [], ""
-        for char in text[start + 1 :]:
-            if char == "{":
-                depth += 1
-            elif char == "}":
-                if depth == 0:
-                    break
-                depth -= 1
+        for char in text[start + 1 : end - 1]:
+            depth += char == "{"
+            depth -= char == "}"
             if char == "," and depth == 0:
                 parts.append(part)
                 part = ""
             else:
                 part += char
         parts.append(part)
-        return [re.split(r"::|\s", p.strip())[0] for p in parts if p.strip()]
-    match = re.match(r"[A-Za-z_][A-Za-z0-9_]*", text[start:])
-    return [match.group(0)] if match else []
+        return [re.split(r"::|\s", p.strip())[0] for p in parts if p.strip()], end
+    match = IDENT.match(text, start)
+    return ([match.group(0)], match.end()) if match else ([], start)
 
 
-def crate_paths(text, module_root):
-    """(line, first name) of every crate path in `text`; `super::` counts in a module's root
-    file, where it is the crate root."""
+def module_path(path):
+    """The module a file is, as segments from the crate root: src/a/b.rs and src/a/b/mod.rs
+    are [a, b]."""
+    parts = list(path.relative_to(SRC).with_suffix("").parts)
+    if parts[-1] == "mod":
+        parts.pop()
+    return parts
+
+
+def crate_paths(text, file_module):
+    """(offset, first name) of every path in `text` (code only) that starts at the crate root:
+    `crate::<name>`, and a `super::` chain that climbs as far as the crate root from where it is
+    (the file's module and the inline modules around it)."""
+    skip_to = 0
     for match in PATH.finditer(text):
-        if match.group(1) == "super" and not module_root:
-            continue
-        line = text.count("\n", 0, match.start()) + 1
-        for name in first_names(text, match.end()):
-            yield line, name
+        if match.start() < skip_to:
+            continue  # inside a `{ .. }` group already read, relative to its prefix
+        prefix = match.group(1)
+        if not prefix.endswith("crate"):
+            here = file_module + inline_path(text, match.start())
+            if prefix.count("super") != len(here):
+                continue  # stays inside the module, or climbs past the root (not valid Rust)
+        names, skip_to = first_names(text, match.end())
+        for name in names:
+            yield match.start(), name
 
 
 def module_files(module):
@@ -72,8 +312,130 @@ def module_files(module):
     return files
 
 
-def is_module_root(path, module):
-    return path in (SRC / f"{module}.rs", SRC / module / "mod.rs")
+def test_only_files(files, codes):
+    """The files compiled only for tests: named tests.rs, under a tests/ folder, or declared by
+    a `#[cfg(test)] mod <name>;` (and the files below those)."""
+    test_dirs = []
+    for path in files:
+        _, declarations = test_spans(codes[path])
+        folder = path.parent if path.name == "mod.rs" else path.with_suffix("")
+        for inline, name in declarations:
+            test_dirs.append(folder.joinpath(*inline, name))
+    result = set()
+    for path in files:
+        inside = path.relative_to(SRC).parts[:-1]
+        if (
+            path.name == "tests.rs"
+            or "tests" in inside
+            or any(path.with_suffix("") == d or d in path.parents for d in test_dirs)
+        ):
+            result.add(path)
+    return result
+
+
+def line_of(text, offset):
+    return text.count("\n", 0, offset) + 1
+
+
+def read_table(order, folders):
+    """The module table's rows and what is wrong with them against src/lib.rs: (rows,
+    problems), a row being (its order cell, its module, its line in the doc, the names its
+    `uses` cell lists, in their written order)."""
+    lines = DOC.read_text().splitlines()
+    header = re.compile(r"^\|\s*order\s*\|\s*module\s*\|\s*owns\s*\|\s*uses\s*\|\s*$")
+    start = next((k for k, line in enumerate(lines) if header.match(line)), None)
+    where = DOC.relative_to(ROOT)
+    if start is None:
+        return [], [f"{where}: no table with the header `| order | module | owns | uses |`"]
+    rows, problems = [], []
+    for k in range(start + 1, len(lines)):
+        line = lines[k].strip()
+        if not line.startswith("|"):
+            break
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        if all(re.fullmatch(r":?-+:?", c) for c in cells):
+            continue
+        if len(cells) < 4:
+            problems.append(f"{where}:{k + 1}: a table line without its four cells")
+            continue
+        number, module, uses = cells[0], cells[1], cells[-1]
+        name = module.strip("`").rstrip("/")
+        if not re.fullmatch(r"`[a-z_][a-z0-9_]*/?`", module):
+            problems.append(f"{where}:{k + 1}: the module cell `{module}` is not one backticked name")
+        elif name in folders and not module.endswith("/`"):
+            problems.append(f"{where}:{k + 1}: row `{name}`: write it `{name}/`, src/{name}/ is a folder")
+        elif name in order and name not in folders and module.endswith("/`"):
+            problems.append(f"{where}:{k + 1}: row `{name}`: write it `{name}`, it has no folder src/{name}/")
+        listed = [n.rstrip("/") for n in re.findall(r"`([^`]+)`", uses)]
+        if not listed and uses != "nothing":
+            problems.append(f"{where}:{k + 1}: row `{name}`: the uses cell `{uses}` is neither backticked module names nor `nothing`")
+        rows.append((number, name, k + 1, listed))
+    expected = [str(k) for k in range(1, len(rows) + 1)]
+    for (number, name, line, _), want in zip(rows, expected):
+        if number != want:
+            problems.append(f"{where}:{line}: row `{name}`: the order cell says {number}, it is row {want}")
+    names = [row[1] for row in rows]
+    for name in sorted({n for n in names if names.count(n) > 1}):
+        problems.append(f"{where}: the table has {names.count(name)} rows for `{name}`")
+    for index, name in enumerate(order):
+        if name not in names:
+            after = f"after `{order[index - 1]}`" if index else "first"
+            problems.append(f"{where}: the table has no row for `{name}` (src/lib.rs declares it {after})")
+    for number, name, line, _ in rows:
+        if name not in order:
+            problems.append(f"{where}:{line}: row `{name}`: src/lib.rs declares no module `{name}`")
+    if set(names) == set(order) and len(names) == len(order) and names != order:
+        first = next(k for k, (a, b) in enumerate(zip(names, order)) if a != b)
+        problems.append(
+            f"{where}: the rows are not in src/lib.rs's order: row {first + 1} is `{names[first]}`, "
+            f"src/lib.rs declares `{order[first]}` there; the order is " + ", ".join(order)
+        )
+    return rows, problems
+
+
+def quoted(names):
+    return ", ".join(f"`{n}`" for n in names)
+
+
+def check_table(order, folders, product_uses, test_uses):
+    """The table's problems: rows against src/lib.rs, then each row's uses against the code."""
+    rows, problems = read_table(order, folders)
+    where = DOC.relative_to(ROOT)
+    for _, module, line, listed in rows:
+        if module not in order:
+            continue
+        code = product_uses.get(module, {})
+        strangers = [n for n in dict.fromkeys(listed) if n not in order]
+        unused = [n for n in dict.fromkeys(listed) if n in order and n not in code]
+        missing = [n for n in order if n in code and n not in listed]
+        if not (strangers or unused or missing) and len(set(listed)) == len(listed):
+            continue
+        said = []
+        if missing:
+            first = [f"`{n}` ({code[n]})" for n in missing]
+            said.append("the code also uses " + ", ".join(first))
+        if unused:
+            tested = [n for n in unused if n != module and n in test_uses.get(module, {})]
+            absent = [n for n in unused if n != module and n not in tested]
+            if absent:
+                said.append(f"the table lists {quoted(absent)}, which the code does not use")
+            if tested:
+                where_tests = ", ".join(f"`{n}` ({test_uses[module][n]})" for n in tested)
+                said.append(f"the table lists {where_tests}, which only its tests use")
+            if module in unused:
+                said.append(f"the table lists `{module}`, the module itself")
+        if strangers:
+            said.append(
+                f"the table lists {quoted(strangers)}, not a module of src/lib.rs (a row names "
+                "modules only, never the crate root's items such as `Error`)"
+            )
+        twice = sorted({n for n in listed if listed.count(n) > 1})
+        if twice:
+            said.append(f"the table lists {quoted(twice)} more than once")
+        kept = [n for n in dict.fromkeys(listed) if n in code]
+        cell = quoted(kept + missing) or "nothing"
+        problems.append(f"{where}:{line}: row `{module}`: " + "; ".join(said) + f"; the cell should read: {cell}")
+    return rows, problems
 
 
 def main():
@@ -89,13 +451,20 @@ def main():
 
     violations = []
     edges = 0
+    # module -> used module -> "file:line" of its first use, in product code and in test code.
+    product_uses, test_uses = {}, {}
     for module in order:
         here = position[module]
-        for path in module_files(module):
-            text = strip_comments(path.read_text())
-            for number, name in crate_paths(text, is_module_root(path, module)):
+        files = module_files(module)
+        codes = {path: strip_comments(path.read_text()) for path in files}
+        test_files = test_only_files(files, codes)
+        for path in files:
+            text = codes[path]
+            spans = [] if path in test_files else test_spans(text)[0]
+            for offset, name in crate_paths(text, module_path(path)):
                 if name in ("self", "super", "crate", module):
                     continue
+                number = line_of(text, offset)
                 target = position.get(name, root_position)
                 edges += 1
                 if target > here:
@@ -104,12 +473,34 @@ def main():
                         f"{path.relative_to(ROOT)}:{number}: `{module}` uses {what}, "
                         f"which src/lib.rs declares after it"
                     )
+                if name not in position:
+                    continue
+                test_only = path in test_files or any(a <= offset < b for a, b in spans)
+                uses = test_uses if test_only else product_uses
+                uses.setdefault(module, {}).setdefault(name, f"{path.relative_to(ROOT)}:{number}")
     if violations:
         print("Layering violations (modules may only use modules declared before them in src/lib.rs):")
         print("\n".join(sorted(set(violations))))
+    else:
+        print(f"layering: {len(order)} modules in order, {edges} crate paths checked, none reaches up:")
+        print("  " + " -> ".join(order))
+
+    folders = {module for module in order if (SRC / module).is_dir()}
+    rows, problems = check_table(order, folders, product_uses, test_uses)
+    if problems:
+        print(
+            f"The module table of {DOC.relative_to(ROOT)} does not match the code (its `uses` "
+            "column lists the other modules each module's non-test code uses):"
+        )
+        print("\n".join(problems))
+    else:
+        count = sum(len(uses) for uses in product_uses.values())
+        print(
+            f"table: {DOC.relative_to(ROOT)} lists the {len(rows)} modules in order, and its uses "
+            f"column matches the {count} module-to-module uses of the non-test code"
+        )
+    if violations or problems:
         sys.exit(1)
-    print(f"layering: {len(order)} modules in order, {edges} crate paths checked, none reaches up:")
-    print("  " + " -> ".join(order))
 
 
 if __name__ == "__main__":
