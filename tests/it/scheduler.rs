@@ -323,3 +323,95 @@ async fn polling_slower_than_the_interval_keeps_every_series_and_says_it_is_late
     );
     exporter.stop().await;
 }
+
+/// The sum of `aliyun_dbs_download_task_transitions_total` in a scrape.
+fn transitions(text: &str) -> f64 {
+    samples(text)
+        .iter()
+        .filter(|(name, _)| name.starts_with("aliyun_dbs_download_task_transitions_total"))
+        .map(|(_, v)| v)
+        .sum()
+}
+
+#[tokio::test]
+async fn a_reload_that_widens_the_lookback_counts_no_transition() {
+    let sim = simulator(&[]).await;
+    // Twenty finished tasks ten days old: outside `lookback: 1d`, inside `30d`.
+    for i in 0..20 {
+        let created = now_ms() - 10 * 86_400_000;
+        sim.push_task(SimTask::new(
+            format!("dt-old{i}"),
+            "cn-hangzhou",
+            "rm-wide",
+            TaskType::Full,
+            "finished",
+            created,
+        ));
+    }
+    sim.push_task(SimTask::new(
+        "dt-new",
+        "cn-hangzhou",
+        "rm-wide",
+        TaskType::Full,
+        "running",
+        now_ms() - 60_000,
+    ));
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("dbs.yaml");
+    let url = sim.url();
+    let write = |lookback: &str| {
+        let settings = format!("poll_interval: 2s\nlookback: {lookback}\nrequest_timeout: 1s\n");
+        std::fs::write(&config, config_text(&settings, &[("cn-hangzhou", &url, &["rm-wide"])])).unwrap();
+    };
+    write("1d");
+    let exporter = Exporter::start(&config).await;
+    let calls = || sim.calls_for("cn-hangzhou", "rm-wide");
+    let before = calls();
+    let text =
+        exporter.metrics_until("two listings with the narrow lookback", |_| calls() >= before + 2).await;
+    assert_eq!(transitions(&text), 0.0, "{text}");
+
+    write("30d");
+    let response = reqwest::Client::new().post(format!("{}/-/reload", exporter.base)).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    let before = calls();
+    exporter.metrics_until("two listings with the wide lookback", |_| calls() >= before + 2).await;
+    let text = exporter.metrics().await;
+    assert_eq!(transitions(&text), 0.0, "tasks the wider query shows are not transitions:\n{text}");
+    assert_eq!(samples(&text)[&finished_tasks("cn-hangzhou", "rm-wide")], 20.0, "{text}");
+
+    // A task that really changes state is still counted after the change.
+    assert!(sim.move_task("dt-new", "finished", "1/1"));
+    let text = exporter.metrics_until("the state change", |text| transitions(text) == 1.0).await;
+    assert_eq!(samples(&text)[&finished_tasks("cn-hangzhou", "rm-wide")], 21.0, "{text}");
+    exporter.stop().await;
+}
+
+#[tokio::test]
+async fn a_reload_to_a_shorter_interval_lists_every_target_again_at_once() {
+    let instances: Vec<String> = (0..6).map(|i| format!("rm-short{i}")).collect();
+    let sim = simulator(&[]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("dbs.yaml");
+    let url = sim.url();
+    let names: Vec<&str> = instances.iter().map(String::as_str).collect();
+    let write = |interval: &str| {
+        let settings = format!("poll_interval: {interval}\nrequest_timeout: 1s\n");
+        std::fs::write(&config, config_text(&settings, &[("cn-hangzhou", &url, &names)])).unwrap();
+    };
+    write("10m");
+    let exporter = Exporter::start(&config).await;
+    exporter
+        .metrics_until("the first round", |_| instances.iter().all(|i| sim.calls_for("cn-hangzhou", i) == 1))
+        .await;
+    write("2s");
+    let response = reqwest::Client::new().post(format!("{}/-/reload", exporter.base)).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    // Within one new interval each is due; PATIENCE bounds the wait on a loaded machine.
+    exporter
+        .metrics_until("every target listed again", |_| {
+            instances.iter().all(|i| sim.calls_for("cn-hangzhou", i) >= 2)
+        })
+        .await;
+    exporter.stop().await;
+}
