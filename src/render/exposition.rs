@@ -6,9 +6,10 @@
 
 use std::io;
 use std::sync::{Arc, Mutex, OnceLock};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::Bytes;
+use tokio::time::Instant;
 
 use super::scrape::{gzip, Cached, Scrape, Written, PLAIN_KEPT_UP_TO};
 use super::{render_view, Rope};

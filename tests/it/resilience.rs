@@ -9,10 +9,12 @@ use std::time::{Duration, SystemTime};
 use crate::support::heap::thread_heap_bytes;
 use crate::support::{samples, series};
 use dbs_exporter::api::TaskType;
-use dbs_exporter::app::Pipeline;
+use dbs_exporter::app::{AccountCredentials, Pipeline};
 use dbs_exporter::config;
 use dbs_exporter::credentials::{Credentials, StaticCredentials};
+use dbs_exporter::poller::Shard;
 use dbs_exporter::sim::{Fault, SimHandle, SimTask, Simulator};
+use dbs_exporter::util::WallClock;
 
 const KEY_ID: &str = "LTAI5tResilience";
 const SECRET: &str = "canary-resilience-secret";
@@ -76,6 +78,8 @@ async fn start_sim(tasks: Vec<SimTask>) -> SimHandle {
         .unwrap()
 }
 
+/// A pipeline whose listings are stamped by a wall clock that follows tokio's, so a test moves
+/// the staleness of counts by advancing tokio's clock instead of sleeping.
 fn pipeline(sim: &SimHandle, extra: &str) -> Pipeline {
     let instances: String = INSTANCES.iter().map(|i| format!("      - instance_id: {i}\n")).collect();
     let text = format!(
@@ -84,7 +88,9 @@ fn pipeline(sim: &SimHandle, extra: &str) -> Pipeline {
         sim.url()
     );
     let config = config::parse(&text, "test.yaml").unwrap();
-    Pipeline::build(&config, Arc::new(StaticCredentials::new(Credentials::new(KEY_ID, SECRET)))).unwrap()
+    let credentials = Arc::new(StaticCredentials::new(Credentials::new(KEY_ID, SECRET)));
+    let credentials = AccountCredentials::Shared(credentials);
+    Pipeline::build_with(&config, credentials, Shard::default(), WallClock::following_tokio()).unwrap()
 }
 
 fn scrape(pipeline: &Pipeline) -> (String, BTreeMap<String, f64>) {
@@ -233,7 +239,9 @@ async fn a_failing_target_is_down_at_once_and_its_counts_expire_after_max_stalen
     assert_eq!(values[&up], 0.0, "down at once");
     assert_truth(&values, &tasks);
 
-    tokio::time::sleep(Duration::from_millis(3_200)).await;
+    tokio::time::pause();
+    tokio::time::advance(Duration::from_millis(3_200)).await;
+    tokio::time::resume();
     assert_eq!(pipeline.poll_once().await.failed, 6);
     let (text, values) = scrape(&pipeline);
     assert_eq!(values[&up], 0.0);
