@@ -241,3 +241,33 @@ async fn a_denied_tag_read_names_its_own_ram_action() {
     assert!(out.contains("FAILED (forbidden) rds:ListTagResources: "), "{out}");
     assert!(out.contains("hint: grant the RAM action rds:ListTagResources"), "{out}");
 }
+
+#[tokio::test]
+async fn churn_at_every_refresh_during_a_slow_first_round_still_makes_the_exporter_ready() {
+    let sim = simulator().await;
+    for i in 0..30 {
+        sim.add_db_instance(SimDbInstance::rds_mysql(REGION, format!("rm-churn{i:02}")));
+    }
+    let dir = tempfile::tempdir().unwrap();
+    // About 33 listings at 4 calls a second: a first round of some eight seconds, while
+    // discovery refreshes every second and finds a new instance at almost every refresh.
+    let text = config_text(&sim, "{refresh_interval: 1s}")
+        .replace("poll_interval: 2s\n", "poll_interval: 1m\nrate_limit_per_region: 4\n");
+    let path = write_config(dir.path(), &text);
+    let (mut exporter, base) = serve(&path).await;
+    let churn = tokio::spawn({
+        let sim = sim.clone();
+        async move {
+            for i in 0.. {
+                tokio::time::sleep(Duration::from_millis(700)).await;
+                sim.add_db_instance(SimDbInstance::rds_mysql(REGION, format!("rm-new{i:03}")));
+            }
+        }
+    });
+    let ready = wait_ok(&format!("{base}/-/ready"), PATIENCE * 4).await;
+    let text = get(&format!("{base}/metrics")).await.map(|(_, text)| text).unwrap_or_default();
+    churn.abort();
+    assert!(ready, "ready although the estate changed at every refresh; last scrape:\n{text}");
+    assert!(text.contains("aliyun_dbs_poll_duration_seconds "), "a round has ended:\n{text}");
+    assert_eq!(exporter.terminate(PATIENCE).map(|s| s.success()), Some(true));
+}
