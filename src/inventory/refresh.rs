@@ -8,9 +8,9 @@ use tokio::task::JoinSet;
 
 use super::SourceKey;
 use crate::config::{Config, DiscoveryConfig};
-use crate::discovery::{DiscoveredInstance, DiscoveryClient, DiscoveryError, DiscoveryRequest, Engine};
-use crate::metrics::ExporterMetrics;
-use crate::pacing::{LaneKey, Pacer};
+use crate::discovery::{DiscoveredInstance, DiscoveryClient, DiscoveryError, DiscoveryRequest};
+use crate::metrics::{DiscoverySeries, ExporterMetrics};
+use crate::pacing::Pacer;
 use crate::rpc::{CallObserver, CallSlot, RetryPolicy};
 
 /// A source and how to list it.
@@ -28,7 +28,7 @@ pub struct Discoverer {
     settings: DiscoveryConfig,
     retry: RetryPolicy,
     pacer: Arc<Pacer>,
-    metrics: ExporterMetrics,
+    metrics: DiscoverySeries,
 }
 
 /// What one refresh found, source by source, in plan order.
@@ -39,7 +39,10 @@ pub struct Refresh {
 }
 
 impl Discoverer {
-    /// `None` without `discovery:`. `client_of` gives each account's list client.
+    /// `None` without `discovery:`. `client_of` gives each account's list client. Takes the
+    /// discovery series of this configuration from `metrics` (with `account` when it labels
+    /// accounts), which drops those of another label set at once: build the discoverer of a
+    /// configuration that is about to run.
     pub fn new(
         config: &Config,
         client_of: &dyn Fn(&str) -> DiscoveryClient,
@@ -62,7 +65,8 @@ impl Discoverer {
                 }
             }
         }
-        metrics.add_discovery_sources(plans.iter().map(|p| (p.key.region_id.as_str(), p.key.engine)));
+        let sources = plans.iter().map(|p| (p.key.account.as_str(), p.key.region_id.as_str(), p.key.engine));
+        let metrics = metrics.discovery_series(config.labels_accounts(), sources);
         Some(Discoverer { plans, settings, retry: config.retry, pacer, metrics })
     }
 
@@ -92,7 +96,7 @@ impl Discoverer {
             }
         }
         let took = started.elapsed();
-        self.metrics.record_discovery_refresh(took);
+        self.metrics.record_refresh(took);
         let outcomes = self
             .plans
             .iter()
@@ -110,15 +114,11 @@ impl Discoverer {
             read_tags: self.settings.reads_tags(),
             retry: self.retry,
         };
-        let observer = PacedDiscovery { discoverer: self, lane: plan.key.lane(), engine: plan.key.engine };
+        let observer = PacedDiscovery { discoverer: self, key: &plan.key };
         let outcome = plan.client.discover(plan.key.engine, &request, &observer).await;
         if let Ok(found) = &outcome {
-            self.metrics.record_discovery_list(
-                &plan.key.region_id,
-                plan.key.engine,
-                found.len(),
-                SystemTime::now(),
-            );
+            let SourceKey { account, region_id, engine } = &plan.key;
+            self.metrics.record_list(account, region_id, *engine, found.len(), SystemTime::now());
         }
         outcome
     }
@@ -127,18 +127,18 @@ impl Discoverer {
 /// Paces each list call by its region and counts it.
 struct PacedDiscovery<'a> {
     discoverer: &'a Discoverer,
-    lane: LaneKey,
-    engine: Engine,
+    key: &'a SourceKey,
 }
 
 impl CallObserver<(), DiscoveryError> for PacedDiscovery<'_> {
     fn before_call(&self) -> std::pin::Pin<Box<dyn std::future::Future<Output = CallSlot> + Send + '_>> {
-        Box::pin(
-            async move { Some(Box::new(self.discoverer.pacer.call_slot(&self.lane).await) as Box<dyn Send>) },
-        )
+        Box::pin(async move {
+            Some(Box::new(self.discoverer.pacer.call_slot(&self.key.lane()).await) as Box<dyn Send>)
+        })
     }
 
     fn on_call(&self, _elapsed: Duration, outcome: Result<&(), &DiscoveryError>) {
-        self.discoverer.metrics.observe_discovery_call(&self.lane.region_id, self.engine, outcome.err());
+        let SourceKey { account, region_id, engine } = self.key;
+        self.discoverer.metrics.observe_call(account, region_id, *engine, outcome.err());
     }
 }

@@ -15,10 +15,11 @@ use prometheus::proto::MetricFamily;
 mod discovery;
 
 use discovery::DiscoveryMetrics;
+pub use discovery::DiscoverySeries;
 
 use crate::api::{ApiError, TaskType};
 use crate::credentials::CredentialsProvider;
-use crate::discovery::{DiscoveryError, Engine};
+use crate::discovery::Engine;
 use crate::util::lock;
 
 /// Every value the `code` label of `aliyun_dbs_api_request_errors_total` can take.
@@ -134,7 +135,8 @@ impl ExporterMetrics {
             .register(Box::new(prometheus::process_collector::ProcessCollector::for_self()))
             .expect("process metrics register once");
 
-        let discovery = DiscoveryMetrics::register(&registry);
+        let discovery = DiscoveryMetrics::new();
+        registry.register(Box::new(discovery.clone())).expect("metric names are unique");
         let metrics = ExporterMetrics {
             discovery,
             registry,
@@ -201,29 +203,16 @@ impl ExporterMetrics {
         self.task_duration.with_label_values(&[region_id, task_type.as_str(), state]).observe(seconds);
     }
 
-    /// Creates discovery's call and error series of each region and engine at zero.
-    pub fn add_discovery_sources<'a>(&self, sources: impl IntoIterator<Item = (&'a str, Engine)>) {
-        self.discovery.add_sources(sources);
-    }
-
-    /// One discovery list call (retries count one each).
-    pub fn observe_discovery_call(&self, region_id: &str, engine: Engine, error: Option<&DiscoveryError>) {
-        self.discovery.observe_call(region_id, engine, error);
-    }
-
-    /// A successful list of a region and engine: what it found, and when.
-    pub fn record_discovery_list(
+    /// Discovery's series of a configuration's sources (account, region, engine), for its
+    /// discoverer to write: with an `account` label when `labelled` (several accounts), like the
+    /// task series. Call and error series start at zero; a change of label set drops every
+    /// series of the previous one.
+    pub fn discovery_series<'a>(
         &self,
-        region_id: &str,
-        engine: Engine,
-        found: usize,
-        at: std::time::SystemTime,
-    ) {
-        self.discovery.record_list(region_id, engine, found, at);
-    }
-
-    pub fn record_discovery_refresh(&self, took: Duration) {
-        self.discovery.record_refresh(took);
+        labelled: bool,
+        sources: impl IntoIterator<Item = (&'a str, &'a str, Engine)>,
+    ) -> DiscoverySeries {
+        self.discovery.series(labelled, sources)
     }
 
     /// Appends the text exposition of these metrics.
@@ -292,3 +281,6 @@ impl Collector for CredentialRefreshErrors {
         self.counter().collect()
     }
 }
+
+#[cfg(test)]
+mod tests;
