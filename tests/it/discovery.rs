@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use crate::support::samples;
+use crate::support::{samples, series};
 use dbs_exporter::api::TaskType;
 use dbs_exporter::app::{AccountCredentials, Pipeline};
 use dbs_exporter::config;
@@ -353,4 +353,46 @@ async fn an_rds_service_without_token_paging_is_walked_by_page_number() {
     let expected =
         [(None, None), (Some("30".into()), Some("2".into())), (Some("30".into()), Some("3".into()))];
     assert_eq!(pages, expected);
+}
+
+#[tokio::test]
+async fn two_accounts_in_one_region_keep_their_own_discovery_series() {
+    let sim = simulator(vec![SimDbInstance::rds_mysql("cn-hangzhou", "rm-shared")], Vec::new()).await;
+    let (_held, refused) = crate::support::refusing_port();
+    let (url, dead) = (sim.url(), format!("http://{refused}"));
+    let region = |endpoint: &str| {
+        format!("      - region_id: cn-hangzhou\n        endpoint: {url}\n        discovery_endpoints: {{rds: {endpoint}}}\n")
+    };
+    // Account b's list endpoint refuses connections: its discovery fails while a's succeeds.
+    let text = format!(
+        "task_types: [full]\nretry: {{max_attempts: 1}}\ndiscovery: {{engines: [rds_mysql]}}\naccounts:\n  - name: a\n    regions:\n{}  - name: b\n    regions:\n{}",
+        region(&url),
+        region(&dead)
+    );
+    let config = config::parse(&text, "accounts.yaml").unwrap_or_else(|err| panic!("{err}\n{text}"));
+    let mut pipeline =
+        Pipeline::build(&config, Arc::new(StaticCredentials::new(Credentials::new(KEY_ID, SECRET)))).unwrap();
+    pipeline.discover().await;
+    let body = String::from_utf8(pipeline.exposition.body()).unwrap();
+    let values = samples(&body);
+    let labels = |account| [("account", account), ("region_id", "cn-hangzhou"), ("engine", "rds_mysql")];
+    let found = |account| values.get(&series("aliyun_dbs_discovery_instances", &labels(account))).copied();
+    let last_success = |account| {
+        values.get(&series("aliyun_dbs_discovery_last_success_timestamp_seconds", &labels(account))).copied()
+    };
+    assert_eq!(found("a"), Some(1.0), "{body}");
+    assert!(last_success("a").is_some(), "{body}");
+    assert_eq!(found("b"), None, "b's failing list is not hidden behind a's success:\n{body}");
+    assert_eq!(last_success("b"), None, "{body}");
+    let b_errors = series(
+        "aliyun_dbs_discovery_api_request_errors_total",
+        &[("account", "b"), ("region_id", "cn-hangzhou"), ("engine", "rds_mysql"), ("code", "transport")],
+    );
+    assert_eq!(values.get(&b_errors), Some(&1.0), "{body}");
+    let polled: BTreeSet<(String, String)> = pipeline
+        .targets()
+        .iter()
+        .map(|t| (t.key.instance.account.to_string(), t.key.instance.instance_id.to_string()))
+        .collect();
+    assert_eq!(polled, [("a".to_string(), "rm-shared".to_string())].into());
 }
