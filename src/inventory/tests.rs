@@ -108,3 +108,29 @@ fn tag_labels_take_each_instances_value_or_empty() {
     assert_eq!(polled.tag_values(&config.discovery.as_ref().unwrap().tag_labels), ["", "db"]);
     assert_eq!(polled.engine, Some(Engine::PolardbMysql));
 }
+
+#[test]
+fn only_the_tags_that_reach_metrics_or_filter_make_a_change_and_their_order_does_not() {
+    let text = "discovery: {tags: {env: prod}, tag_labels: [team]}\nregions:\n  - region_id: cn-hangzhou\n";
+    let config = config(text);
+    let mut inventory = Inventory::new(&config);
+    let tagged = |tags: &[(&str, &str)]| DiscoveredInstance {
+        tags: tags.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+        ..found("pc-a", Engine::PolardbMysql)
+    };
+    let source = key(Engine::PolardbMysql);
+    inventory.apply(&source, Ok(&[tagged(&[("env", "prod"), ("team", "shop"), ("owner", "ann")])]));
+    let before = inventory.instances(&config);
+    assert_eq!(
+        before[0].tags,
+        [("env".to_string(), "prod".to_string()), ("team".to_string(), "shop".to_string())]
+    );
+
+    // Another owner, and the API's order of the tags reversed: nothing that reaches /metrics.
+    inventory.apply(&source, Ok(&[tagged(&[("owner", "bob"), ("team", "shop"), ("env", "prod")])]));
+    assert_eq!(inventory.instances(&config), before, "no change of the polled instances");
+
+    // Another value of a tag_labels key is a change.
+    inventory.apply(&source, Ok(&[tagged(&[("env", "prod"), ("team", "data")])]));
+    assert_ne!(inventory.instances(&config), before);
+}
