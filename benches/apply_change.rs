@@ -421,7 +421,7 @@ fn breakdown(config: &Config, pipeline: &Pipeline, reps: usize) {
                     .map(|p| InstanceRow {
                         instance: p.key(),
                         engine: p.engine.map(Engine::as_str),
-                        tag_values: Vec::new(),
+                        tag_values: Vec::new().into(),
                     })
                     .collect(),
             }),

@@ -12,9 +12,12 @@ use crate::discovery::{DiscoveryClient, Engine};
 use crate::inventory::{Discoverer, Inventory, PolledInstance, Refresh};
 use crate::metrics::ExporterMetrics;
 use crate::pacing::{LaneKey, Pacer};
-use crate::poller::{targets_of, CycleReport, PollSettings, Poller, Shard, Target, TargetSet};
+use crate::poller::{
+    endpoints_of, instance_targets, CycleReport, ListTasks, PollSettings, Poller, SetChange, Shard, Target,
+    TargetSet,
+};
 use crate::render::Exposition;
-use crate::state::{Generation, InstanceRow, InstanceTable, Layout, Store, Summary};
+use crate::state::{Generation, InstanceRow, InstanceTable, Layout, Store, Summary, TargetChange};
 use crate::status::StatusBoard;
 use crate::util::WallClock;
 use crate::Error;
@@ -33,8 +36,18 @@ pub struct Pipeline {
     inventory: Inventory,
     /// The instances of this shard that are polled now.
     polled: Vec<PolledInstance>,
+    /// What was published of each of `polled`, in the same order.
+    published: Vec<Published>,
     /// What the poller polls now.
     targets: Arc<TargetSet>,
+}
+
+/// What a generation holds of one polled instance: its targets and its `instance_info` row,
+/// kept so that a change of other instances reuses them as they are.
+#[derive(Debug, Default)]
+struct Published {
+    targets: Vec<Arc<Target>>,
+    row: Option<InstanceRow>,
 }
 
 /// What a configuration needs before it runs: each account's clients, the pacer that its API
@@ -85,10 +98,11 @@ impl Pipeline {
             setup,
             inventory,
             polled: Vec::new(),
+            published: Vec::new(),
             targets: Arc::new(TargetSet::empty()),
         };
         pipeline.polled = pipeline.polled_now();
-        pipeline.publish(Reuse::No);
+        pipeline.publish(None);
         Ok(pipeline)
     }
 
@@ -146,8 +160,8 @@ impl Pipeline {
         if polled == self.polled {
             return false;
         }
-        self.polled = polled;
-        self.publish(Reuse::Unchanged);
+        let previous = std::mem::replace(&mut self.polled, polled);
+        self.publish(Some(previous));
         true
     }
 
@@ -164,8 +178,8 @@ impl Pipeline {
         self.inventory = std::mem::take(&mut self.inventory).carried_into(config);
         self.setup = setup;
         self.polled = self.polled_now();
-        // New clients (credentials, timeouts): every target is built anew.
-        self.publish(Reuse::No);
+        // New clients (credentials, timeouts) and settings: every target is built anew.
+        self.publish(None);
     }
 
     /// The instances of this shard that the inventory says to poll now.
@@ -176,47 +190,125 @@ impl Pipeline {
     }
 
     /// Publishes the generation of the polled instances: the store, renderer and status page
-    /// take it in one step, then it is the target set the poller is handed.
-    fn publish(&mut self, reuse: Reuse) {
-        let config = &self.setup.config;
+    /// take it in one step, then it is the target set the poller is handed. With the
+    /// `previous` instances of the same setup (a discovery refresh), what is published of each
+    /// unchanged instance is reused, and the store and the poller are told only the change.
+    fn publish(&mut self, previous: Option<Vec<PolledInstance>>) {
         let number = self.targets.generation + 1;
-        let reused: HashMap<_, _> = match reuse {
-            Reuse::Unchanged => self.targets.targets.iter().map(|t| (&t.key, t)).collect(),
-            Reuse::No => HashMap::new(),
+        let (published, change) = match &previous {
+            Some(previous) => self.published_after(previous),
+            None => (self.published_anew(), None),
         };
+        self.published = published;
+        let config = &self.setup.config;
         let targets: Vec<Arc<Target>> =
-            targets_of(&self.polled, config, &|account| self.setup.dbs_clients[account].clone())
-                .into_iter()
-                .map(|target| match reused.get(&target.key) {
-                    // The same target asking the same: the poller's copy is kept.
-                    Some(old) if old.asked == target.asked && old.endpoint == target.endpoint => {
-                        Arc::clone(old)
-                    }
-                    _ => target,
-                })
-                .collect();
+            self.published.iter().flat_map(|p| p.targets.iter().cloned()).collect();
+        let rows = self.published.iter().filter_map(|p| p.row.clone()).collect();
         let generation = Generation {
             number,
             targets: targets.iter().map(|t| t.key.clone()).collect(),
-            layout: layout(config, &self.polled),
+            layout: layout(config, rows),
             summary: summary(config, &self.polled, self.shard),
         };
-        self.store.publish(generation);
+        let change = change.map(|mut change| {
+            change.from = self.targets.generation;
+            change
+        });
+        match &change {
+            Some(change) => self.store.publish_change(generation, &target_change(change)),
+            None => self.store.publish(generation),
+        }
         self.targets = Arc::new(TargetSet {
             generation: number,
             targets,
             settings: PollSettings::from_config(config),
             pacer: Arc::clone(&self.setup.pacer),
+            change,
         });
+    }
+
+    /// Every polled instance's targets and row, built anew.
+    fn published_anew(&self) -> Vec<Published> {
+        let endpoints = endpoints_of(&self.setup.config);
+        let clients = self.list_clients();
+        self.polled.iter().map(|p| self.published_of(p, &endpoints, &clients)).collect()
+    }
+
+    /// What is published of the polled instances after `previous`: an unchanged instance's
+    /// targets and row are taken over, the others built; and the change of targets.
+    fn published_after(&mut self, previous: &[PolledInstance]) -> (Vec<Published>, Option<SetChange>) {
+        let mut old = std::mem::take(&mut self.published);
+        let index: HashMap<(&str, &str, &str), usize> =
+            previous.iter().enumerate().map(|(i, p)| (identity(p), i)).collect();
+        let endpoints = endpoints_of(&self.setup.config);
+        let clients = self.list_clients();
+        let mut change = SetChange::default();
+        let mut taken = vec![false; old.len()];
+        let mut built: Vec<Arc<Target>> = Vec::new();
+        let published = self
+            .polled
+            .iter()
+            .map(|p| match index.get(&identity(p)) {
+                Some(&i) if previous[i] == *p => {
+                    taken[i] = true;
+                    std::mem::take(&mut old[i])
+                }
+                _ => {
+                    let new = self.published_of(p, &endpoints, &clients);
+                    built.extend(new.targets.iter().cloned());
+                    new
+                }
+            })
+            .collect();
+        let left: HashMap<&crate::model::TargetKey, ()> = old
+            .iter()
+            .zip(&taken)
+            .filter(|(_, taken)| !**taken)
+            .flat_map(|(p, _)| p.targets.iter().map(|t| (&t.key, ())))
+            .collect();
+        for target in built {
+            match left.contains_key(&target.key) {
+                true => change.rebuilt.push(target),
+                false => change.joined.push(target),
+            }
+        }
+        let rebuilt: std::collections::HashSet<_> = change.rebuilt.iter().map(|t| t.key.clone()).collect();
+        change.left = left.into_keys().filter(|key| !rebuilt.contains(*key)).cloned().collect();
+        (published, Some(change))
+    }
+
+    /// The targets and row of one polled instance.
+    fn published_of(
+        &self,
+        polled: &PolledInstance,
+        endpoints: &HashMap<(&str, &str), String>,
+        clients: &HashMap<&str, Arc<dyn ListTasks>>,
+    ) -> Published {
+        let config = &self.setup.config;
+        let targets = match clients.get(polled.account.as_str()) {
+            Some(client) => instance_targets(polled, config, endpoints, client),
+            None => Vec::new(),
+        };
+        Published { targets, row: Some(instance_row(config, polled)) }
+    }
+
+    /// Each account's DBS client, shared by the targets built in one publish.
+    fn list_clients(&self) -> HashMap<&str, Arc<dyn ListTasks>> {
+        let clients = self.setup.dbs_clients.iter();
+        clients
+            .map(|(account, client)| (account.as_str(), Arc::new(client.clone()) as Arc<dyn ListTasks>))
+            .collect()
     }
 }
 
-/// Whether the targets of the last generation may be kept where nothing of them changed: only
-/// while the setup (and so every client) is the same.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Reuse {
-    Unchanged,
-    No,
+/// Which instance a polled instance is, whatever else of it changed.
+fn identity(polled: &PolledInstance) -> (&str, &str, &str) {
+    (&polled.account, &polled.region_id, &polled.instance.instance_id)
+}
+
+/// The store's view of a poller's change: targets rebuilt with another query stay.
+fn target_change(change: &SetChange) -> TargetChange {
+    TargetChange { left: change.left.clone(), joined: change.joined.iter().map(|t| t.key.clone()).collect() }
 }
 
 impl Setup {
@@ -256,27 +348,27 @@ impl Setup {
     }
 }
 
-fn layout(config: &Config, polled: &[PolledInstance]) -> Layout {
+fn layout(config: &Config, rows: Vec<InstanceRow>) -> Layout {
+    let tag_keys = config.discovery.as_ref().map(|d| d.tag_labels.as_slice()).unwrap_or_default();
     Layout {
         task_types: config.task_types.clone(),
         metrics: config.metrics.clone(),
         labels_accounts: config.labels_accounts(),
-        instances: Arc::new(instance_table(config, polled)),
+        instances: Arc::new(InstanceTable {
+            tag_labels: tag_keys.iter().map(|key| config::tag_label_name(key)).collect(),
+            rows,
+        }),
     }
 }
 
-/// `aliyun_dbs_instance_info` of the instances this shard polls.
-fn instance_table(config: &Config, polled: &[PolledInstance]) -> InstanceTable {
-    let tag_keys = config.discovery.as_ref().map(|d| d.tag_labels.clone()).unwrap_or_default();
-    let rows = polled
-        .iter()
-        .map(|p| InstanceRow {
-            instance: p.key(),
-            engine: p.engine.map(Engine::as_str),
-            tag_values: p.tag_values(&tag_keys),
-        })
-        .collect();
-    InstanceTable { tag_labels: tag_keys.iter().map(|key| config::tag_label_name(key)).collect(), rows }
+/// The `aliyun_dbs_instance_info` row of a polled instance.
+fn instance_row(config: &Config, polled: &PolledInstance) -> InstanceRow {
+    let tag_keys = config.discovery.as_ref().map(|d| d.tag_labels.as_slice()).unwrap_or_default();
+    InstanceRow {
+        instance: polled.key(),
+        engine: polled.engine.map(Engine::as_str),
+        tag_values: polled.tag_values(tag_keys).into(),
+    }
 }
 
 /// What the status page says of the configuration.

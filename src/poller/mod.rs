@@ -43,7 +43,9 @@ use failures::FailureLog;
 use round::Round;
 use schedule::{Cadence, Schedule, Start};
 pub use shard::Shard;
-pub use targets::{targets_of, ListFuture, ListTasks, Target, TargetSet};
+pub use targets::{
+    endpoints_of, instance_targets, targets_of, ListFuture, ListTasks, SetChange, Target, TargetSet,
+};
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct PollSettings {
@@ -268,9 +270,27 @@ impl<'p> Run<'p> {
     /// Takes a new target set: targets that stay keep their slot, cadence and listing in
     /// flight (with the new target's query from their next listing); new ones are due at once;
     /// those that left are aborted and leave the round. A new interval re-spreads every slot.
+    /// A set that says how it differs from the one taken last is applied by its change alone.
     fn take(&mut self, set: Arc<TargetSet>) {
         let now = Instant::now();
-        let interval = self.schedule.interval().map(|_| set.settings.interval);
+        match &set.change {
+            Some(change) if change.from == self.set.generation => {
+                self.take_change(change, set.settings.interval, now)
+            }
+            _ => self.take_whole(&set, now),
+        }
+        if let Some(interval) = self.schedule.interval().map(|_| set.settings.interval) {
+            if self.schedule.interval() != Some(interval) {
+                tracing::info!(poll_interval = ?interval, "poll_interval changed: every target's next listing is re-spread over the new interval");
+                self.schedule.respread(interval, now);
+            }
+        }
+        self.schedule.set_per_lane(set.settings.concurrency);
+        self.set = set;
+    }
+
+    /// Every target of `set` is looked up: the ones not in it leave.
+    fn take_whole(&mut self, set: &TargetSet, now: Instant) {
         let spread_over = set.settings.interval;
         let mut per_lane: HashMap<usize, usize> = HashMap::new();
         let lanes: Vec<usize> = set.targets.iter().map(|target| self.lane_of(target.lane())).collect();
@@ -289,12 +309,7 @@ impl<'p> Run<'p> {
                 }
                 None => {
                     let cadence = Cadence::first(now, spread_over, *rank - 1, per_lane[&lane]);
-                    let slot = self.schedule.add(lane, cadence);
-                    if self.slots.len() <= slot {
-                        self.slots.resize(slot + 1, None);
-                    }
-                    self.slots[slot] = Some(Arc::clone(target));
-                    self.slot_of.insert(target.key.clone(), slot);
+                    self.join(target, lane, cadence);
                 }
             }
         }
@@ -303,14 +318,43 @@ impl<'p> Run<'p> {
         for slot in leaving {
             self.leave(slot);
         }
-        if let Some(interval) = interval {
-            if self.schedule.interval() != Some(interval) {
-                tracing::info!(poll_interval = ?interval, "poll_interval changed: every target's next listing is re-spread over the new interval");
-                self.schedule.respread(interval, now);
+    }
+
+    /// Only what changed: targets that left, joined (spread over the interval among
+    /// themselves, lane by lane) or were rebuilt with another query.
+    fn take_change(&mut self, change: &SetChange, interval: Duration, now: Instant) {
+        for key in &change.left {
+            if let Some(&slot) = self.slot_of.get(key) {
+                self.leave(slot);
             }
         }
-        self.schedule.set_per_lane(set.settings.concurrency);
-        self.set = set;
+        for target in &change.rebuilt {
+            if let Some(&slot) = self.slot_of.get(&target.key) {
+                self.slots[slot] = Some(Arc::clone(target));
+            }
+        }
+        let lanes: Vec<usize> = change.joined.iter().map(|target| self.lane_of(target.lane())).collect();
+        let mut per_lane: HashMap<usize, usize> = HashMap::new();
+        for lane in &lanes {
+            *per_lane.entry(*lane).or_default() += 1;
+        }
+        let mut rank: HashMap<usize, usize> = HashMap::new();
+        for (target, lane) in change.joined.iter().zip(lanes) {
+            let rank = rank.entry(lane).or_default();
+            let cadence = Cadence::first(now, interval, *rank, per_lane[&lane]);
+            *rank += 1;
+            self.join(target, lane, cadence);
+        }
+    }
+
+    /// A target joins: a slot in its lane with `cadence`.
+    fn join(&mut self, target: &Arc<Target>, lane: usize, cadence: Cadence) {
+        let slot = self.schedule.add(lane, cadence);
+        if self.slots.len() <= slot {
+            self.slots.resize(slot + 1, None);
+        }
+        self.slots[slot] = Some(Arc::clone(target));
+        self.slot_of.insert(target.key.clone(), slot);
     }
 
     /// A target left: its listing in flight is aborted, it leaves the round and the failure

@@ -89,6 +89,19 @@ pub struct TargetSet {
     pub targets: Vec<Arc<Target>>,
     pub settings: PollSettings,
     pub pacer: Arc<Pacer>,
+    /// How it differs from the set of generation `from`, when only targets changed (a
+    /// discovery refresh): a poller on that generation applies just this.
+    pub change: Option<SetChange>,
+}
+
+/// The targets that left, joined or were rebuilt (same key, another query) since generation
+/// `from`; every other target of the set is the very `Arc<Target>` of that generation.
+#[derive(Debug, Default)]
+pub struct SetChange {
+    pub from: u64,
+    pub left: Vec<TargetKey>,
+    pub joined: Vec<Arc<Target>>,
+    pub rebuilt: Vec<Arc<Target>>,
 }
 
 impl TargetSet {
@@ -102,8 +115,20 @@ impl TargetSet {
             rate_limit_per_region: 1.0,
             max_staleness: Duration::from_secs(180),
         };
-        TargetSet { generation: 0, targets: Vec::new(), settings, pacer: Arc::new(Pacer::new([], 1.0, 1)) }
+        let pacer = Arc::new(Pacer::new([], 1.0, 1));
+        TargetSet { generation: 0, targets: Vec::new(), settings, pacer, change: None }
     }
+}
+
+/// The DBS endpoint of each (account, region) of a configuration.
+pub fn endpoints_of(config: &Config) -> HashMap<(&str, &str), String> {
+    config
+        .accounts
+        .iter()
+        .flat_map(|a| {
+            a.regions.iter().map(move |r| ((a.name.as_str(), r.region_id.as_str()), r.endpoint_or_default()))
+        })
+        .collect()
 }
 
 /// The targets of `instances` (already those of this shard): each instance x task type, in
@@ -113,33 +138,36 @@ pub fn targets_of(
     config: &Config,
     client_of: &dyn Fn(&str) -> DbsClient,
 ) -> Vec<Arc<Target>> {
-    let endpoints: HashMap<(&str, &str), String> = config
-        .accounts
+    let endpoints = endpoints_of(config);
+    instances
         .iter()
-        .flat_map(|a| {
-            a.regions.iter().map(move |r| ((a.name.as_str(), r.region_id.as_str()), r.endpoint_or_default()))
+        .flat_map(|polled| {
+            let client: Arc<dyn ListTasks> = Arc::new(client_of(&polled.account));
+            instance_targets(polled, config, &endpoints, &client)
         })
-        .collect();
-    let mut targets = Vec::with_capacity(instances.len() * config.task_types.len());
-    for polled in instances {
-        let Some(endpoint) = endpoints.get(&(polled.account.as_str(), polled.region_id.as_str())) else {
-            continue;
-        };
-        let client: Arc<dyn ListTasks> = Arc::new(client_of(&polled.account));
-        let instance_key = polled.key();
-        for task_type in &config.task_types {
+        .collect()
+}
+
+/// The targets of one instance, one per task type; none when its account has no such region.
+pub fn instance_targets(
+    polled: &PolledInstance,
+    config: &Config,
+    endpoints: &HashMap<(&str, &str), String>,
+    client: &Arc<dyn ListTasks>,
+) -> Vec<Arc<Target>> {
+    let Some(endpoint) = endpoints.get(&(polled.account.as_str(), polled.region_id.as_str())) else {
+        return Vec::new();
+    };
+    let instance_key = polled.key();
+    config
+        .task_types
+        .iter()
+        .map(|task_type| {
             let query = query_of(polled, *task_type);
             let key = TargetKey { instance: instance_key.clone(), task_type: *task_type };
-            targets.push(Arc::new(Target::new(
-                key,
-                endpoint.clone(),
-                query,
-                config.lookback,
-                Arc::clone(&client),
-            )));
-        }
-    }
-    targets
+            Arc::new(Target::new(key, endpoint.clone(), query, config.lookback, Arc::clone(client)))
+        })
+        .collect()
 }
 
 fn query_of(polled: &PolledInstance, task_type: TaskType) -> DownloadTaskQuery {

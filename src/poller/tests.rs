@@ -146,7 +146,29 @@ impl Harness {
         self.store.publish(Generation::of_targets(self.generation, keys));
         let lanes = targets.iter().map(|t| t.lane());
         let pacer = Arc::new(Pacer::new(lanes, settings.rate_limit_per_region, settings.concurrency));
-        self.sets.send_replace(Arc::new(TargetSet { generation: self.generation, targets, settings, pacer }));
+        self.sets.send_replace(Arc::new(TargetSet {
+            generation: self.generation,
+            targets,
+            settings,
+            pacer,
+            change: None,
+        }));
+    }
+
+    /// Hands a set that says how it differs from the last one, as a discovery refresh does.
+    fn hand_change(&mut self, targets: Vec<Arc<Target>>, settings: PollSettings, change: SetChange) {
+        self.generation += 1;
+        let keys = targets.iter().map(|t| t.key.clone()).collect();
+        self.store.publish(Generation::of_targets(self.generation, keys));
+        let pacer = Arc::clone(&self.sets.borrow().pacer);
+        let change = Some(SetChange { from: self.generation - 1, ..change });
+        self.sets.send_replace(Arc::new(TargetSet {
+            generation: self.generation,
+            targets,
+            settings,
+            pacer,
+            change,
+        }));
     }
 
     fn start(&self, shutdown: &CancellationToken) -> tokio::task::JoinHandle<()> {
@@ -332,4 +354,30 @@ fn the_query_of_a_target_includes_its_lookback() {
     assert_ne!(narrow.asked, wide.asked);
     assert_eq!(narrow.asked, harness.target("default", "rm-1", DAY).asked);
     assert_ne!(narrow.asked, QueryId::default());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_set_that_says_its_change_is_applied_by_the_change_alone() {
+    let mut harness = Harness::new();
+    let first = harness.instances(names(0..3), DAY);
+    harness.hand(first.clone(), settings(MINUTE, 100.0));
+    let shutdown = CancellationToken::new();
+    let task = harness.start(&shutdown);
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    // rm-000 leaves, rm-003 joins, rm-001 is rebuilt with another lookback; rm-002 is the same.
+    let joined = harness.target("default", "rm-003", DAY);
+    let rebuilt = harness.target("default", "rm-001", DAY * 2);
+    let targets = vec![Arc::clone(&rebuilt), Arc::clone(&first[2]), Arc::clone(&joined)];
+    let change =
+        SetChange { from: 0, left: vec![first[0].key.clone()], joined: vec![joined], rebuilt: vec![rebuilt] };
+    harness.hand_change(targets, settings(MINUTE, 100.0), change);
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert_eq!(harness.dbs.listings_of("rm-003").len(), 1, "the target that joined is listed at once");
+    assert_eq!(harness.dbs.listings_of("rm-001").len(), 1, "a rebuilt target keeps its slot");
+    tokio::time::sleep(Duration::from_secs(120)).await;
+    assert_eq!(harness.dbs.listings_of("rm-000").len(), 1, "the target that left is never listed again");
+    assert!(harness.dbs.listings_of("rm-001").len() >= 2);
+    assert!(harness.dbs.listings_of("rm-003").len() >= 2);
+    shutdown.cancel();
+    task.await.unwrap();
 }

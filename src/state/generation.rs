@@ -66,7 +66,8 @@ pub struct InstanceTable {
 pub struct InstanceRow {
     pub instance: InstanceKey,
     pub engine: Option<&'static str>,
-    pub tag_values: Vec<String>,
+    /// Shared, so that a generation that keeps the instance keeps its row without a copy.
+    pub tag_values: Arc<[String]>,
 }
 
 /// What the configuration says, for the status page's header.

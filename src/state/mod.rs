@@ -87,6 +87,14 @@ pub struct Publication {
     pub milestones: u64,
 }
 
+/// The targets that left and joined between two generations (a target whose query changed
+/// stays: its history starts anew by its `QueryId`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TargetChange {
+    pub left: Vec<TargetKey>,
+    pub joined: Vec<TargetKey>,
+}
+
 /// One listing as the poller ran it: which target, in which generation it started, and what
 /// it asked.
 #[derive(Clone, Copy, Debug)]
@@ -151,6 +159,34 @@ impl Store {
             !targets.is_empty()
         });
         inner.member_since = member_since;
+        inner.view.generation = Arc::new(generation);
+        drop(inner);
+        self.publish_milestone();
+    }
+
+    /// Makes `generation` the current one when it differs from the current one by `change`
+    /// alone: the same as [`Store::publish`], in time proportional to the change. `change`
+    /// names the targets that left and those that joined since the current generation.
+    pub fn publish_change(&self, generation: Generation, change: &TargetChange) {
+        let mut inner = self.write();
+        let number = generation.number;
+        for key in &change.left {
+            inner.member_since.remove(key);
+            if let Some(targets) = inner.view.instances.get_mut(&key.instance) {
+                targets.retain(|task_type| task_type != key.task_type);
+                if targets.is_empty() {
+                    inner.view.instances.remove(&key.instance);
+                }
+            }
+        }
+        for key in &change.joined {
+            inner.member_since.entry(key.clone()).or_insert(number);
+        }
+        debug_assert_eq!(
+            inner.member_since.len(),
+            generation.targets.len(),
+            "the change covers every target"
+        );
         inner.view.generation = Arc::new(generation);
         drop(inner);
         self.publish_milestone();
@@ -501,5 +537,30 @@ mod tests {
             store.record_listing(&wide, &[task("a", "finished"), task("old", "finished")], at).unwrap();
         assert_eq!(changes.completed.len(), 1, "later listings of the same query count as before");
         assert_eq!(transitions(&store), [("finished".to_string(), 1)]);
+    }
+
+    #[test]
+    fn a_published_change_is_the_same_as_publishing_the_whole_generation() {
+        let (full, pitr) = (key(TaskType::Full), key(TaskType::Pitr));
+        let other =
+            TargetKey { instance: InstanceKey::new("cn-hangzhou", "rm-2"), task_type: TaskType::Full };
+        let whole = store();
+        let changed = store();
+        for store in [&whole, &changed] {
+            store.record_success(&first(&full), TaskAggregate::default(), SystemTime::UNIX_EPOCH);
+            store.record_success(&first(&pitr), TaskAggregate::default(), SystemTime::UNIX_EPOCH);
+        }
+        let next = || Generation::of_targets(2, vec![full.clone(), other.clone()]);
+        whole.publish(next());
+        changed
+            .publish_change(next(), &TargetChange { left: vec![pitr.clone()], joined: vec![other.clone()] });
+        for store in [&whole, &changed] {
+            assert!(store.read(|view, _| view.target(&pitr).is_none()), "pitr left");
+            assert!(store.read(|view, _| view.target(&full).is_some()), "full stayed with its state");
+            assert_eq!(store.record_failure(&first(&pitr), "server"), None);
+            assert_eq!(store.record_failure(&first(&other), "server"), None, "other joined in generation 2");
+            let second = Attempt { key: &other, generation: 2, asked: QueryId::default() };
+            assert!(store.record_failure(&second, "server").is_some());
+        }
     }
 }

@@ -156,7 +156,7 @@ fn instance_table() -> InstanceTable {
         |account: &str, region: &str, instance: &str, engine: Option<&'static str>, team: &str| InstanceRow {
             instance: InstanceKey::new(region, instance).in_account(account),
             engine,
-            tag_values: vec![team.to_string()],
+            tag_values: vec![team.to_string()].into(),
         };
     InstanceTable {
         tag_labels: vec!["tag_team".into()],
