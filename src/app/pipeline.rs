@@ -148,15 +148,20 @@ impl Pipeline {
     /// Takes a refresh's lists; when the instances to poll changed, publishes the generation
     /// of the new ones. True when it changed.
     pub fn apply(&mut self, refresh: Refresh) -> bool {
+        let mut listed_anew = false;
         for (key, outcome) in &refresh.outcomes {
-            self.inventory.apply(key, outcome.as_deref());
+            listed_anew |= !self.inventory.apply(key, outcome.as_deref()).is_unchanged();
         }
-        let polled = self.polled_now();
         tracing::debug!(
             seconds = refresh.took.as_secs_f64(),
-            instances = polled.len(),
+            changed = listed_anew,
             "discovery refresh done"
         );
+        // Lists as they were leave the polled instances as they were: nothing to compare.
+        if !listed_anew {
+            return false;
+        }
+        let polled = self.polled_now();
         if polled == self.polled {
             return false;
         }

@@ -88,6 +88,16 @@ pub struct Inventory {
 pub struct Applied {
     pub added: usize,
     pub dropped: usize,
+    /// Instances still listed whose fields (cluster, tags) differ from the last list's.
+    pub updated: usize,
+}
+
+impl Applied {
+    /// Whether the instances of the source are as they were (a miss that keeps an instance
+    /// changes nothing yet).
+    pub fn is_unchanged(&self) -> bool {
+        *self == Applied::default()
+    }
 }
 
 impl Inventory {
@@ -150,15 +160,29 @@ impl Inventory {
         let first = !self.sources.contains_key(key);
         let known = self.sources.entry(key.clone()).or_default();
         let mut applied = Applied::default();
-        let listed: HashSet<String> = found.iter().map(|i| i.instance_id.clone()).collect();
+        let listed: HashSet<&str> = found.iter().map(|i| i.instance_id.as_str()).collect();
+        // An instance listed as it was is left as it is: a refresh that changes nothing copies
+        // nothing.
         for instance in found {
-            let id = instance.instance_id.clone();
-            if known.insert(id, Known { instance: instance.clone(), misses: 0 }).is_none() {
-                applied.added += 1;
+            match known.get_mut(&instance.instance_id) {
+                Some(entry) => {
+                    entry.misses = 0;
+                    if entry.instance != *instance {
+                        entry.instance = instance.clone();
+                        applied.updated += 1;
+                    }
+                }
+                None => {
+                    known.insert(
+                        instance.instance_id.clone(),
+                        Known { instance: instance.clone(), misses: 0 },
+                    );
+                    applied.added += 1;
+                }
             }
         }
         for (id, entry) in known.iter_mut() {
-            if !listed.contains(id) {
+            if !listed.contains(id.as_str()) {
                 entry.misses += 1;
                 if entry.misses < MISSES_BEFORE_DROP {
                     tracing::debug!(source = %key, instance_id = %id, "instance missing from discovery once; kept");

@@ -134,3 +134,17 @@ fn only_the_tags_that_reach_metrics_or_filter_make_a_change_and_their_order_does
     inventory.apply(&source, Ok(&[tagged(&[("env", "prod"), ("team", "data")])]));
     assert_ne!(inventory.instances(&config), before);
 }
+
+#[test]
+fn a_list_as_it_was_changes_nothing_and_says_so() {
+    let config = config(DISCOVERY);
+    let mut inventory = Inventory::new(&config);
+    let both = vec![found("rm-a", Engine::RdsMysql), found("rm-b", Engine::RdsMysql)];
+    assert!(!inventory.apply(&key(Engine::RdsMysql), Ok(&both)).is_unchanged());
+    assert!(inventory.apply(&key(Engine::RdsMysql), Ok(&both)).is_unchanged());
+    // One miss keeps rm-b: still nothing changed for what is polled.
+    assert!(inventory.apply(&key(Engine::RdsMysql), Ok(&both[..1])).is_unchanged());
+    let clustered = DiscoveredInstance { cluster_name: Some("c".into()), ..found("rm-a", Engine::RdsMysql) };
+    let applied = inventory.apply(&key(Engine::RdsMysql), Ok(&[clustered, both[1].clone()]));
+    assert_eq!(applied, Applied { added: 0, dropped: 0, updated: 1 });
+}
