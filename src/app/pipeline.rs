@@ -32,6 +32,7 @@ pub struct Pipeline {
     pub(super) metrics: ExporterMetrics,
     credentials: AccountCredentials,
     shard: Shard,
+    clock: WallClock,
     setup: Setup,
     inventory: Inventory,
     /// The instances of this shard that are polled now.
@@ -82,7 +83,7 @@ impl Pipeline {
         let metrics = ExporterMetrics::new(config.regions.iter().map(|r| r.region_id.as_str()));
         metrics.set_shard(shard.index(), shard.count());
         let store = Arc::new(Store::new());
-        let setup = Setup::build(config, &credentials, &metrics)?;
+        let setup = Setup::build(config, &credentials, &metrics, clock)?;
         let inventory = Inventory::new(config);
         let poller = Arc::new(Poller::new(Arc::clone(&store), metrics.clone(), clock));
         let exposition = Arc::new(Exposition::new(Arc::clone(&store), metrics.clone()));
@@ -95,6 +96,7 @@ impl Pipeline {
             metrics,
             credentials,
             shard,
+            clock,
             setup,
             inventory,
             polled: Vec::new(),
@@ -172,7 +174,7 @@ impl Pipeline {
 
     /// The setup of `config`, built (credentials included) without touching the running one.
     pub(super) fn prepare(&self, config: &Config) -> Result<Setup, Error> {
-        Setup::build(config, &self.credentials, &self.metrics)
+        Setup::build(config, &self.credentials, &self.metrics, self.clock)
     }
 
     /// Switches to a prepared configuration: discovery's lists are carried over where its
@@ -322,6 +324,7 @@ impl Setup {
         config: &Config,
         credentials: &AccountCredentials,
         metrics: &ExporterMetrics,
+        clock: WallClock,
     ) -> Result<Self, Error> {
         let options = ClientOptions { timeout: config.request_timeout, ..ClientOptions::default() };
         let mut dbs_clients = HashMap::new();
@@ -344,7 +347,7 @@ impl Setup {
         let pacer = Arc::new(Pacer::new(lanes, config.rate_limit_per_region, config.concurrency));
         let client_of = |account: &str| discovery_clients[account].clone();
         let discoverer =
-            Discoverer::new(config, &client_of, Arc::clone(&pacer), metrics.clone()).map(Arc::new);
+            Discoverer::new(config, &client_of, Arc::clone(&pacer), metrics.clone(), clock).map(Arc::new);
         Ok(Setup { config: config.clone(), dbs_clients, pacer, discoverer })
     }
 

@@ -2,7 +2,9 @@
 //! bucket and the shared request slots, like the listings, and counted.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use tokio::task::JoinSet;
 
@@ -12,6 +14,7 @@ use crate::discovery::{DiscoveredInstance, DiscoveryClient, DiscoveryError, Disc
 use crate::metrics::{DiscoverySeries, ExporterMetrics};
 use crate::pacing::Pacer;
 use crate::rpc::{CallObserver, CallSlot, RetryPolicy};
+use crate::util::WallClock;
 
 /// A source and how to list it.
 #[derive(Debug)]
@@ -29,6 +32,8 @@ pub struct Discoverer {
     retry: RetryPolicy,
     pacer: Arc<Pacer>,
     metrics: DiscoverySeries,
+    /// Stamps each good list (its last-success timestamp), as the poller's listings are.
+    clock: WallClock,
 }
 
 /// What one refresh found, source by source, in plan order.
@@ -48,6 +53,7 @@ impl Discoverer {
         client_of: &dyn Fn(&str) -> DiscoveryClient,
         pacer: Arc<Pacer>,
         metrics: ExporterMetrics,
+        clock: WallClock,
     ) -> Option<Self> {
         let settings = config.discovery.clone()?;
         let mut plans = Vec::new();
@@ -67,7 +73,7 @@ impl Discoverer {
         }
         let sources = plans.iter().map(|p| (p.key.account.as_str(), p.key.region_id.as_str(), p.key.engine));
         let metrics = metrics.discovery_series(config.labels_accounts(), sources);
-        Some(Discoverer { plans, settings, retry: config.retry, pacer, metrics })
+        Some(Discoverer { plans, settings, retry: config.retry, pacer, metrics, clock })
     }
 
     pub fn refresh_interval(&self) -> Duration {
@@ -118,7 +124,7 @@ impl Discoverer {
         let outcome = plan.client.discover(plan.key.engine, &request, &observer).await;
         if let Ok(found) = &outcome {
             let SourceKey { account, region_id, engine } = &plan.key;
-            self.metrics.record_list(account, region_id, *engine, found.len(), SystemTime::now());
+            self.metrics.record_list(account, region_id, *engine, found.len(), self.clock.now());
         }
         outcome
     }
