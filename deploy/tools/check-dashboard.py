@@ -55,9 +55,11 @@ def substitute(expr: str) -> str:
 # What each series carries, and so which variables a selector of it must match on. Per-instance
 # series carry account (with several accounts), region_id and instance_id; the task series
 # task_type too; the API series only region_id; the exporter's own series none of these.
+# A recorded series goes by the level in its name (account_region_id_instance_id_task_type:...);
+# aliyun_dbs:download_running_eta_seconds has none in its name and is a task series too.
 INSTANCE_LABELS = ("job", "account", "region_id", "instance_id")
 TASK_METRICS = re.compile(
-    r"^(aliyun_dbs_download_\w+|account_region_id_instance_id_task_type\w*:\w+:\w+)$"
+    r"^(aliyun_dbs_download_\w+|aliyun_dbs:download_running_eta_seconds|account_region_id_instance_id_task_type\w*:\w+:\w+)$"
 )
 INSTANCE_METRICS = re.compile(
     r"^(aliyun_dbs_up|aliyun_dbs_last_success_timestamp_seconds|aliyun_dbs_instance_info|account_region_id_instance_id\w*:\w+:\w+)$"
