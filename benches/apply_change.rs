@@ -428,6 +428,7 @@ fn breakdown(config: &Config, pipeline: &Pipeline, reps: usize) {
             ..Layout::default()
         },
         summary: Summary::default(),
+        events_keep: config.events_keep,
     };
     // A store holding a state per target, as after a poll.
     let store = Store::with_generation(generation(1));

@@ -69,6 +69,7 @@ pub fn demo_config(simulator_url: &str) -> Config {
         rate_limit_per_region: 50.0,
         max_staleness: DEMO_POLL_INTERVAL * 3,
         metrics: crate::config::MetricsOptions::default(),
+        events_keep: crate::config::DEFAULT_EVENTS_KEEP as usize,
         discovery: Some(DiscoveryConfig {
             refresh_interval: DEMO_REFRESH_INTERVAL,
             tag_labels: vec!["env".into(), "team".into()],

@@ -21,6 +21,19 @@ pub struct Changes {
     /// Tasks seen `finished` or `failed` for the first time after having been seen in an
     /// earlier state, with their creation time (Unix ms), for the duration histogram.
     pub completed: Vec<(DownloadState, Option<u64>)>,
+    /// Every task counted in `entered`: its place in the listing and the state it was seen in
+    /// before (`None`: not seen before), for the task events.
+    pub changed: Vec<TaskChange>,
+}
+
+/// One task that entered a state.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TaskChange {
+    /// Its index in the listing's tasks.
+    pub index: u32,
+    /// The documented state it was in, `Some(None)` for an undocumented one (its name is not
+    /// kept), `None` when it was not seen before.
+    pub from: Option<Option<&'static DownloadState>>,
 }
 
 const OTHER_STATE: u8 = u8::MAX;
@@ -70,6 +83,7 @@ impl TaskHistory {
             if before != Some(code) {
                 let task = &prepared.tasks[index as usize];
                 *changes.entered.entry(&task.state) += 1;
+                changes.changed.push(TaskChange { index, from: before.map(known_state) });
                 let terminal = matches!(task.state, DownloadState::Finished | DownloadState::Failed);
                 if terminal && before.is_some() {
                     changes.completed.push((task.state.clone(), task.created_at_ms));
@@ -100,6 +114,13 @@ impl TaskHistory {
 fn id_bits(id: TaskId) -> u64 {
     id.bits() >> 8
 }
+
+/// The documented state of a code, `None` for an undocumented one.
+fn known_state(code: u8) -> Option<&'static DownloadState> {
+    KNOWN_STATES.get(usize::from(code))
+}
+
+static KNOWN_STATES: [DownloadState; 6] = DownloadState::KNOWN;
 
 fn state_code(state: &DownloadState) -> u8 {
     DownloadState::KNOWN.iter().position(|known| known == state).map_or(OTHER_STATE, |i| i as u8)

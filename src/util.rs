@@ -16,6 +16,11 @@ pub fn unix_ms(at: SystemTime) -> u64 {
     at.duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
 }
 
+/// The instant `ms` milliseconds after the Unix epoch.
+pub fn from_unix_ms(ms: u64) -> SystemTime {
+    SystemTime::UNIX_EPOCH + std::time::Duration::from_millis(ms)
+}
+
 /// The wall clock of the poll path: the timestamps of listings, their creation-time window and
 /// the staleness of counts. Every duration on that path is measured on tokio's clock; this
 /// clock is the one source of timestamps, so a test on tokio's paused clock can move both.

@@ -11,7 +11,8 @@ pub use client::{DbsClient, DownloadTaskQuery, ListOptions, Listing, OrderDirect
 pub use error::ApiError;
 pub use response::Page;
 pub use task::{
-    DownloadState, DownloadTask, ExportFormat, Progress, TargetType, TaskId, TaskSummary, TaskType,
+    DownloadState, DownloadTask, ExportFormat, Progress, TargetType, TaskDetail, TaskId, TaskSummary,
+    TaskType,
 };
 // What a listing's callers name along with it: its observer, retry policy and error classes.
 pub use crate::rpc::{

@@ -9,7 +9,8 @@ use serde::Deserialize;
 
 use super::error::ApiError;
 use super::task::{
-    DownloadState, DownloadTask, ExportFormat, Progress, TargetType, TaskId, TaskSummary, TaskType,
+    DownloadState, DownloadTask, ExportFormat, Progress, TargetType, TaskDetail, TaskId, TaskSummary,
+    TaskType,
 };
 use crate::rpc::{decode_answer, Answer, Loose, Payload, RpcResponse};
 
@@ -67,6 +68,13 @@ impl ListedTask for TaskSummary {
             import_bytes: raw.import_data_size.number().unwrap_or(0),
             progress: raw.progress.text().and_then(Progress::parse),
             created_at_ms: raw.gmt_create.number(),
+            detail: TaskDetail {
+                task_id: raw.task_id.text().unwrap_or_default().into(),
+                format: raw.format.text().map(ExportFormat::parse),
+                target_type: raw.target_type.text().map(TargetType::parse),
+                db_list: raw.db_list.text().map(Box::from),
+                backup_set_id: raw.bak_set_id.text().map(Box::from),
+            },
         }
     }
 
@@ -156,6 +164,14 @@ impl RawTask<'_> {
 pub struct RawSummary<'a> {
     #[serde(borrow)]
     task_id: Loose<'a>,
+    #[serde(borrow)]
+    format: Loose<'a>,
+    #[serde(borrow)]
+    target_type: Loose<'a>,
+    #[serde(borrow)]
+    db_list: Loose<'a>,
+    #[serde(borrow)]
+    bak_set_id: Loose<'a>,
     #[serde(borrow)]
     download_status: Loose<'a>,
     #[serde(borrow)]

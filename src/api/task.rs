@@ -107,6 +107,16 @@ pub enum ExportFormat {
 }
 
 impl ExportFormat {
+    /// `csv`, `sql`, `parquet`, or the name the service gave.
+    pub fn as_str(&self) -> &str {
+        match self {
+            ExportFormat::Csv => "csv",
+            ExportFormat::Sql => "sql",
+            ExportFormat::Parquet => "parquet",
+            ExportFormat::Other(other) => other,
+        }
+    }
+
     pub fn parse(raw: &str) -> ExportFormat {
         match raw.trim().to_ascii_lowercase().as_str() {
             "csv" => ExportFormat::Csv,
@@ -126,6 +136,15 @@ pub enum TargetType {
 }
 
 impl TargetType {
+    /// `OSS`, `URL`, or the name the service gave.
+    pub fn as_str(&self) -> &str {
+        match self {
+            TargetType::Oss => "OSS",
+            TargetType::Url => "URL",
+            TargetType::Other(other) => other,
+        }
+    }
+
     pub fn parse(raw: &str) -> TargetType {
         match raw.trim().to_ascii_uppercase().as_str() {
             "OSS" => TargetType::Oss,
@@ -220,7 +239,9 @@ impl TaskId {
 }
 
 /// What the exporter counts of a listed task: its id (hashed), state, sizes, creation time and
-/// progress. A listing decoded into these builds no string for a task in a documented state.
+/// progress, and what an operator is told of it when it changes state ([`TaskDetail`]). Only
+/// the aggregate and the history outlive the listing; the detail is kept for the tasks still
+/// in progress.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TaskSummary {
     pub id: Option<TaskId>,
@@ -230,6 +251,17 @@ pub struct TaskSummary {
     pub progress: Option<Progress>,
     /// Unix milliseconds.
     pub created_at_ms: Option<u64>,
+    pub detail: TaskDetail,
+}
+
+/// Which download a task is, as the DBS console shows it: for task events and the active tasks.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TaskDetail {
+    pub task_id: Box<str>,
+    pub format: Option<ExportFormat>,
+    pub target_type: Option<TargetType>,
+    pub db_list: Option<Box<str>>,
+    pub backup_set_id: Option<Box<str>>,
 }
 
 impl From<&DownloadTask> for TaskSummary {
@@ -241,6 +273,13 @@ impl From<&DownloadTask> for TaskSummary {
             import_bytes: task.import_bytes,
             progress: task.progress,
             created_at_ms: task.created_at_ms,
+            detail: TaskDetail {
+                task_id: task.task_id.as_str().into(),
+                format: task.format.clone(),
+                target_type: task.target_type.clone(),
+                db_list: task.db_list.as_deref().map(Box::from),
+                backup_set_id: task.backup_set_id.as_deref().map(Box::from),
+            },
         }
     }
 }

@@ -216,6 +216,7 @@ impl Pipeline {
             targets: targets.iter().map(|t| t.key.clone()).collect(),
             layout: layout(config, rows),
             summary: summary(config, &self.polled, self.shard),
+            events_keep: config.events_keep,
         };
         let change = change.map(|mut change| {
             change.from = self.targets.generation;

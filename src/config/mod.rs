@@ -44,6 +44,8 @@ pub const DEFAULT_RETRY: RetryPolicy = RetryPolicy {
 pub const DEFAULT_RATE_LIMIT_PER_REGION: f64 = 10.0;
 /// Aggregates of a failing target are kept this many poll intervals, unless `max_staleness` says.
 pub const DEFAULT_STALENESS_INTERVALS: u32 = 3;
+/// Task events `/api/v1/events` keeps unless `events.keep` says (a few hundred KiB).
+pub const DEFAULT_EVENTS_KEEP: u32 = 1_000;
 
 /// A validated configuration. Every field has been checked against its range; the lists are
 /// non-empty and free of duplicates.
@@ -71,6 +73,8 @@ pub struct Config {
     pub max_staleness: Duration,
     /// Which task series are written.
     pub metrics: MetricsOptions,
+    /// How many task events `/api/v1/events` keeps (`events.keep`).
+    pub events_keep: usize,
     /// Instances found by the RDS, PolarDB and MongoDB list APIs of every region, besides
     /// those listed; `None` when only listed instances are polled.
     pub discovery: Option<DiscoveryConfig>,
@@ -282,6 +286,7 @@ impl From<RawConfig> for Config {
                 states: raw.metrics.states.0.map(|list| list.0.into_iter().map(|name| name.0).collect()),
             },
             discovery: raw.discovery.0.map(RawDiscovery::into_config),
+            events_keep: raw.events.keep.0 as usize,
             regions: accounts.iter().flat_map(|account| account.regions.iter().cloned()).collect(),
             accounts,
         }

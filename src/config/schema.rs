@@ -76,6 +76,22 @@ pub(super) struct RawConfig {
     /// Written (even empty): every region's instances are discovered.
     #[serde(default)]
     pub discovery: IfWritten<Option<RawDiscovery>>,
+    #[serde(default)]
+    pub events: RawEvents,
+}
+
+/// `events: {keep}`: how many task events `/api/v1/events` remembers.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawEvents {
+    #[serde(default = "defaults::events_keep")]
+    pub keep: Bounded<0, 100_000>,
+}
+
+impl Default for RawEvents {
+    fn default() -> Self {
+        RawEvents { keep: defaults::events_keep() }
+    }
 }
 
 /// `metrics: {disable, states}`; both may be left out.
@@ -259,6 +275,9 @@ mod defaults {
     }
     pub fn request_timeout() -> PositiveDuration {
         PositiveDuration(DEFAULT_REQUEST_TIMEOUT)
+    }
+    pub fn events_keep() -> Bounded<0, 100_000> {
+        Bounded(crate::config::DEFAULT_EVENTS_KEEP)
     }
     pub fn page_size() -> Bounded<1, 100> {
         Bounded(DEFAULT_PAGE_SIZE)

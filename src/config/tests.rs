@@ -28,6 +28,7 @@ fn the_shipped_example_parses_with_every_key_read() {
         max_staleness: Duration::from_secs(180),
         discovery: None,
         metrics: crate::config::MetricsOptions::default(),
+        events_keep: 1_000,
         accounts: Vec::new(),
         regions: vec![
             RegionConfig {

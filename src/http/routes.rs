@@ -12,7 +12,14 @@ use super::body::Chunks;
 use super::status_page::{self, StatusQuery};
 use crate::reload::{self, ReloadSender};
 use crate::render::Exposition;
-use crate::status::StatusBoard;
+use crate::status::{ActivityQuery, StatusBoard};
+
+/// The JSON views of the tasks beside the targets.
+#[derive(Clone, Copy, Debug)]
+enum Activity {
+    Events,
+    Tasks,
+}
 
 /// The content type of the Prometheus text format.
 pub const METRICS_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -75,7 +82,8 @@ impl Routes {
         }
         let known = path == self.telemetry_path
             || matches!(path, "/" | "/-/healthy" | "/-/ready")
-            || (path == "/api/v1/targets" && self.status.is_some());
+            || (matches!(path, "/api/v1/targets" | "/api/v1/events" | "/api/v1/tasks")
+                && self.status.is_some());
         if !known {
             return text(StatusCode::NOT_FOUND, "not found\n");
         }
@@ -94,6 +102,8 @@ impl Routes {
                 None => self.landing_page(),
             },
             "/api/v1/targets" => self.targets_json(request.uri().query()),
+            "/api/v1/events" => self.activity_json(request.uri().query(), Activity::Events),
+            "/api/v1/tasks" => self.activity_json(request.uri().query(), Activity::Tasks),
             _ => self.metrics(request.headers()).await,
         }
     }
@@ -116,6 +126,18 @@ impl Routes {
         let page = status_page::html(&snapshot, &StatusQuery::parse(query), &self.telemetry_path);
         let mut response = Response::new(Chunks::from(page));
         response.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
+        response
+    }
+
+    fn activity_json(&self, query: Option<&str>, activity: Activity) -> Response<Chunks> {
+        let Some(board) = &self.status else { return text(StatusCode::NOT_FOUND, "not found\n") };
+        let body = match activity {
+            Activity::Events => serde_json::to_vec(&board.events(&ActivityQuery::parse(query, "to"))),
+            Activity::Tasks => serde_json::to_vec(&board.tasks(&ActivityQuery::parse(query, "state"))),
+        };
+        let body = body.expect("plain rows serialise");
+        let mut response = Response::new(Chunks::from(body));
+        response.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
         response
     }
 

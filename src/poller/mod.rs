@@ -15,6 +15,7 @@
 //! stopping the others. A round is over when every target present at its start has been
 //! attempted: targets that join or leave meanwhile neither restart nor hold it up.
 
+mod events;
 mod failures;
 mod round;
 mod run;
@@ -170,12 +171,15 @@ impl Poller {
         let observer = PacedCalls { poller: self, pacer, lane: target.lane() };
         match target.client.list(&target.endpoint, &query, options, &observer).await {
             Ok(listing) => {
-                let Some((transition, changes)) = self.store.record_listing(&attempt, &listing.tasks, now)
-                else {
+                let Some(recorded) = self.store.record_listing(&attempt, &listing.tasks, now) else {
                     return Outcome::Dropped;
                 };
-                self.failures.succeeded(&target.key, transition);
-                self.observe_durations(&target.key, &changes, now);
+                self.failures.succeeded(&target.key, recorded.transition);
+                self.observe_durations(&target.key, &recorded.changes, now);
+                if !recorded.events.is_empty() {
+                    let accounts = self.store.generation().layout.labels_accounts;
+                    recorded.events.iter().for_each(|event| events::log(event, accounts));
+                }
                 tracing::debug!(listing = %target.key, tasks = listing.tasks.len(), pages = listing.pages, duplicates = listing.duplicates, "listed");
                 Outcome::Succeeded
             }

@@ -21,6 +21,8 @@ pub struct Generation {
     pub targets: Vec<TargetKey>,
     pub layout: Layout,
     pub summary: Summary,
+    /// How many task events the store keeps (`events.keep`).
+    pub events_keep: usize,
 }
 
 impl Generation {
@@ -30,7 +32,8 @@ impl Generation {
         task_types.sort();
         task_types.dedup();
         let layout = Layout { task_types, ..Layout::default() };
-        Generation { number, targets, layout, summary: Summary::default() }
+        let events_keep = crate::config::DEFAULT_EVENTS_KEEP as usize;
+        Generation { number, targets, layout, summary: Summary::default(), events_keep }
     }
 
     /// The engine of each instance that has one, for the status page.

@@ -10,6 +10,7 @@
 //! target that has been in every generation since the listing began: a listing that was
 //! running when its instance went away cannot bring it back.
 
+mod activity;
 mod generation;
 mod target;
 
@@ -18,6 +19,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock, RwLockWriteGuard};
 use std::time::{Duration, SystemTime};
 
+pub use activity::{ActiveTask, EventRing, TaskEvent, STALLED_AFTER_POLLS};
 pub use generation::{Generation, InstanceRow, InstanceTable, Layout, Summary};
 pub use target::{InstanceTargets, ListingError, TargetState};
 
@@ -43,6 +45,8 @@ pub struct StoreView {
     pub instances: BTreeMap<InstanceKey, InstanceTargets>,
     pub last_round: Option<RoundReport>,
     pub generation: Arc<Generation>,
+    /// The most recent task events of every target.
+    pub events: EventRing,
 }
 
 impl StoreView {
@@ -85,6 +89,15 @@ impl StoreView {
 pub struct Publication {
     pub changes: u64,
     pub milestones: u64,
+}
+
+/// What a successful listing changed: the target's health, the tasks that entered a state, and
+/// their events (none at a target's first listing, or the first of another query).
+#[derive(Debug)]
+pub struct Recorded {
+    pub transition: Transition,
+    pub changes: Changes,
+    pub events: Vec<Arc<TaskEvent>>,
 }
 
 /// The targets that left and joined between two generations (a target whose query changed
@@ -159,6 +172,7 @@ impl Store {
             !targets.is_empty()
         });
         inner.member_since = member_since;
+        inner.view.events.set_keep(generation.events_keep);
         inner.view.generation = Arc::new(generation);
         drop(inner);
         self.publish_milestone();
@@ -207,11 +221,12 @@ impl Store {
         attempt: &Attempt,
         tasks: &[TaskSummary],
         at: SystemTime,
-    ) -> Option<(Transition, Changes)> {
+    ) -> Option<Recorded> {
         // The aggregate and the sorted history are made before the lock is taken.
         let aggregate = TaskAggregate::from_tasks(tasks);
         let prepared = PreparedTasks::new(tasks);
-        self.update(attempt, |state| {
+        let (transition, changes) = self.update(attempt, |state| {
+            state.active = activity::active_tasks(&state.active, tasks, at);
             let first = state.history.is_none() || state.asked != attempt.asked;
             if first {
                 state.history = Some(TaskHistory::default());
@@ -227,7 +242,16 @@ impl Store {
                 *transitions.entry(entered) += count;
             }
             (succeed(state, aggregate, at), changes)
-        })
+        })?;
+        let events: Vec<Arc<TaskEvent>> =
+            TaskEvent::of_listing(attempt.key, tasks, &changes, at).into_iter().map(Arc::new).collect();
+        if !events.is_empty() {
+            let mut inner = self.write();
+            for event in &events {
+                inner.view.events.push(Arc::clone(event));
+            }
+        }
+        Some(Recorded { transition, changes, events })
     }
 
     /// A successful listing known only by its aggregate (no task history kept).

@@ -3,12 +3,13 @@
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+use super::activity::ActiveTask;
 use crate::api::TaskType;
 use crate::history::TaskHistory;
 use crate::model::{ByState, QueryId, TaskAggregate};
 
 /// The last known outcome for one (instance, task type) that has had at least one attempt.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct TargetState {
     /// The aggregate of the last successful listing, if there ever was one.
     pub aggregate: Option<TaskAggregate>,
@@ -24,6 +25,8 @@ pub struct TargetState {
     /// Tasks seen entering each state since the exporter started; `None` before the first
     /// successful listing (every known state present from then on).
     pub transitions: Option<ByState<u64>>,
+    /// The tasks the last successful listing showed in progress.
+    pub active: Vec<ActiveTask>,
 }
 
 impl TargetState {
@@ -59,7 +62,7 @@ impl From<&'static str> for ListingError {
 
 /// The targets of one instance that have had an attempt, by task type: at most one per type,
 /// so a short list sized to fit rather than a map (a map's node has room for eleven).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct InstanceTargets(Vec<(TaskType, TargetState)>);
 
 impl InstanceTargets {

@@ -112,8 +112,10 @@ fn the_first_listing_counts_nothing_and_later_ones_count_state_changes() {
     let store = store();
     let full = key(TaskType::Full);
     let at = SystemTime::UNIX_EPOCH;
-    let (_, changes) =
-        store.record_listing(&first(&full), &[task("a", "queueing"), task("b", "running")], at).unwrap();
+    let changes = store
+        .record_listing(&first(&full), &[task("a", "queueing"), task("b", "running")], at)
+        .unwrap()
+        .changes;
     assert_eq!(changes, Changes::default());
     assert!(transitions(&store).is_empty());
     store.read(|view, _| {
@@ -122,8 +124,12 @@ fn the_first_listing_counts_nothing_and_later_ones_count_state_changes() {
     });
 
     store.record_failure(&first(&full), "server");
-    let (transition, changes) =
+    let recorded =
         store.record_listing(&first(&full), &[task("a", "running"), task("b", "failed")], at).unwrap();
+    let (transition, changes) = (recorded.transition, recorded.changes);
+    let events: Vec<(&str, &str, &str)> =
+        recorded.events.iter().map(|e| (&*e.detail.task_id, e.from_name(), e.to.as_str())).collect();
+    assert_eq!(events, [("a", "queueing", "running"), ("b", "running", "failed")], "one event per change");
     assert_eq!(transition, Transition::Recovered { from: "server" });
     assert_eq!(changes.completed.len(), 1);
     assert_eq!(transitions(&store), [("running".to_string(), 1), ("failed".to_string(), 1)]);
@@ -170,12 +176,12 @@ fn a_listing_of_another_query_starts_the_history_anew_without_counting() {
     let wide = Attempt { asked: QueryId::of(&"lookback 30d"), ..narrow };
     let at = SystemTime::UNIX_EPOCH;
     store.record_listing(&narrow, &[task("a", "running")], at).unwrap();
-    let (_, changes) =
-        store.record_listing(&wide, &[task("a", "running"), task("old", "finished")], at).unwrap();
+    let changes =
+        store.record_listing(&wide, &[task("a", "running"), task("old", "finished")], at).unwrap().changes;
     assert_eq!(changes, Changes::default(), "the wider query's older tasks are not transitions");
     assert!(transitions(&store).is_empty());
-    let (_, changes) =
-        store.record_listing(&wide, &[task("a", "finished"), task("old", "finished")], at).unwrap();
+    let changes =
+        store.record_listing(&wide, &[task("a", "finished"), task("old", "finished")], at).unwrap().changes;
     assert_eq!(changes.completed.len(), 1, "later listings of the same query count as before");
     assert_eq!(transitions(&store), [("finished".to_string(), 1)]);
 }

@@ -67,7 +67,7 @@ fn golden_generation() -> Generation {
         labels_accounts: true,
         instances: std::sync::Arc::new(instance_table()),
     };
-    Generation { number: 1, targets, layout, summary: Summary::default() }
+    Generation { number: 1, targets, layout, summary: Summary::default(), events_keep: 0 }
 }
 
 /// Two accounts, four instances, both task types:

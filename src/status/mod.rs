@@ -1,6 +1,8 @@
 //! What the status page and `/api/v1/targets` show: every target with its health, last
 //! success, error and tasks by state, failing ones first, built from the store on demand.
 
+mod activity;
+
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -10,6 +12,8 @@ use serde::Serialize;
 use crate::model::TargetKey;
 use crate::rpc::format_timestamp;
 use crate::state::{Store, StoreView, Summary, TargetState};
+
+pub use activity::{human_seconds, ActivityQuery, EventRow, Events, TaskRow, Tasks, DEFAULT_EVENT_LIMIT};
 
 /// The store, shared by the HTTP routes: the page shows the store's current generation.
 #[derive(Debug)]
@@ -71,6 +75,16 @@ pub struct Snapshot {
 impl StatusBoard {
     pub fn new(store: Arc<Store>) -> Self {
         StatusBoard { store }
+    }
+
+    /// The recent task events `query` keeps, newest first.
+    pub fn events(&self, query: &ActivityQuery) -> Events {
+        self.store.read(|view, _| activity::events(view, query))
+    }
+
+    /// The tasks in progress `query` keeps.
+    pub fn tasks(&self, query: &ActivityQuery) -> Tasks {
+        self.store.read(|view, _| activity::tasks(view, query))
     }
 
     /// Every target as of now, failing ones first, then those not listed yet, then the rest,
