@@ -39,3 +39,4 @@ mod scheduler;
 mod series_budget;
 mod signature_vectors;
 mod simulate;
+mod task_events;
