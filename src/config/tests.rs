@@ -210,3 +210,19 @@ fn bad_discovery_settings_name_their_line_and_field() {
         assert!(err.starts_with(expected), "{head:?}: {err}");
     }
 }
+
+#[test]
+fn the_events_block_sets_how_many_events_are_kept_and_names_a_bad_value() {
+    let regions = "regions:\n  - region_id: a\n    instances: [{instance_id: rm-1}]\n";
+    assert_eq!(parse(regions, "c.yaml").unwrap().events_keep, 1_000);
+    assert_eq!(parse(&format!("events: {{keep: 0}}\n{regions}"), "c.yaml").unwrap().events_keep, 0);
+    assert_eq!(parse(&format!("events:\n  keep: 250\n{regions}"), "c.yaml").unwrap().events_keep, 250);
+    for (head, expected) in [
+        ("events:\n  keep: -1\n", "c.yaml:2:9: events.keep:"),
+        ("events:\n  keep: 100001\n", "c.yaml:2:9: events.keep:"),
+        ("events:\n  ring: 5\n", "c.yaml:2:3: events.ring: unknown field"),
+    ] {
+        let err = parse(&format!("{head}{regions}"), "c.yaml").unwrap_err().to_string();
+        assert!(err.starts_with(expected), "{head:?}: {err}");
+    }
+}
