@@ -3,6 +3,12 @@
 //!
 //! Everything is a pure function of the start time, the current time and a fixed seed, so the
 //! same moment always shows the same tasks and tests can step through time without sleeping.
+//!
+//! A running task exports its tables at a steady rate of its own (0.2-1 table per second, 24-360
+//! tables in 2-6 minutes of work), so its count is the floor of a straight line in time and an
+//! estimate from two polls holds. About one task in eight stalls: part way (15-85 % of its
+//! tables) its count stops, still `running`, for 3-8 minutes; then it fails (two in five) or
+//! resumes at its rate and finishes. Of the others, about one in eight fails part way.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -172,6 +178,17 @@ pub fn living_tasks(instances: &[LivingInstance], start_ms: u64, now_ms: u64) ->
 
 /// The tasks of the `index`-th instance visible at `now_ms`, appended to `tasks`.
 fn instance_tasks(index: usize, demo: &LivingInstance, start_ms: u64, now_ms: u64, tasks: &mut Vec<SimTask>) {
+    each_planned_task(index, demo, start_ms, now_ms, |task, _| tasks.push(task));
+}
+
+/// Every task of the `index`-th instance visible at `now_ms`, with its plan, in creation order.
+fn each_planned_task(
+    index: usize,
+    demo: &LivingInstance,
+    start_ms: u64,
+    now_ms: u64,
+    mut each: impl FnMut(SimTask, Plan),
+) {
     let origin = start_ms.saturating_sub(RETENTION_MS);
     let oldest = now_ms.saturating_sub(RETENTION_MS);
     if now_ms < origin {
@@ -184,28 +201,138 @@ fn instance_tasks(index: usize, demo: &LivingInstance, start_ms: u64, now_ms: u6
         let mut dice = Dice(mix(SEED ^ ((index as u64) << 48) ^ sequence));
         let created_ms = origin + sequence * period + dice.roll(period / 3);
         if created_ms > oldest && created_ms <= now_ms {
-            tasks.push(demo_task(demo, &mut dice, created_ms, now_ms - created_ms));
+            let (task, plan) = demo_task(demo, &mut dice, created_ms, now_ms - created_ms);
+            each(task, plan);
         }
     }
 }
 
-/// One task `age_ms` after its creation.
-fn demo_task(demo: &LivingInstance, dice: &mut Dice, created_ms: u64, age_ms: u64) -> SimTask {
+/// How a task's run ends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Fate {
+    /// It exports every table, then expires a while after.
+    Finishes,
+    /// It fails once `at_ms` of its work is done.
+    Fails { at_ms: u64 },
+    /// Once `at_ms` of its work is done it stops making progress, still running, for `for_ms`;
+    /// then it fails (`then_fails`) or resumes at its own rate and finishes.
+    Stalls { at_ms: u64, for_ms: u64, then_fails: bool },
+}
+
+/// One task's life, drawn once from its dice. Ages are milliseconds since its creation; work is
+/// the milliseconds it has spent exporting, which stand still while it stalls.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Plan {
+    initializing_ms: u64,
+    queueing_ms: u64,
+    /// The work it takes to export every table: 2-6 minutes.
+    running_ms: u64,
+    /// 24-360 tables, exported at a steady 0.2-1 table per second.
+    tables: u64,
+    fate: Fate,
+    /// How long after finishing it expires.
+    expires_after_ms: u64,
+}
+
+/// Where a task is at some age.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Phase {
+    Initializing,
+    Queueing,
+    /// Running, with this much work done (less than the whole).
+    Running {
+        work_ms: u64,
+    },
+    /// Failed, with this much work done.
+    Failed {
+        work_ms: u64,
+    },
+    Finished,
+    Expired,
+}
+
+impl Plan {
+    /// The draws for a task's life, in a fixed order.
+    fn roll(dice: &mut Dice) -> Plan {
+        let initializing_ms = 3_000 + dice.roll(12_000);
+        let queueing_ms = 5_000 + dice.roll(25_000);
+        // A steady rate of at least one table every five seconds (the demo's poll interval), so
+        // that only a stalled task ever shows the same count at two polls in a row.
+        let running_s = 120 + dice.roll(241);
+        let tables_per_minute = 12 + dice.roll(49);
+        let tables = (tables_per_minute * running_s).div_ceil(60);
+        let running_ms = running_s * 1_000;
+        let fate = if dice.roll(8) == 0 {
+            Fate::Stalls {
+                at_ms: running_ms * (15 + dice.roll(71)) / 100,
+                for_ms: 3 * 60_000 + dice.roll(5 * 60_000 + 1),
+                then_fails: dice.chance(40),
+            }
+        } else if dice.chance(12) {
+            Fate::Fails { at_ms: running_ms * (10 + dice.roll(80)) / 100 }
+        } else {
+            Fate::Finishes
+        };
+        let expires_after_ms = 4 * 60_000 + dice.roll(4 * 60_000);
+        Plan { initializing_ms, queueing_ms, running_ms, tables, fate, expires_after_ms }
+    }
+
+    /// When it starts running, after its creation.
+    fn run_start_ms(&self) -> u64 {
+        self.initializing_ms + self.queueing_ms
+    }
+
+    /// Where it is `age_ms` after its creation.
+    fn phase(&self, age_ms: u64) -> Phase {
+        if age_ms < self.initializing_ms {
+            return Phase::Initializing;
+        }
+        if age_ms < self.run_start_ms() {
+            return Phase::Queueing;
+        }
+        let run_age = age_ms - self.run_start_ms();
+        let work_ms = match self.fate {
+            Fate::Finishes => run_age,
+            Fate::Fails { at_ms } if run_age >= at_ms => return Phase::Failed { work_ms: at_ms },
+            Fate::Fails { .. } => run_age,
+            Fate::Stalls { at_ms, .. } if run_age < at_ms => run_age,
+            Fate::Stalls { at_ms, for_ms, .. } if run_age < at_ms + for_ms => at_ms,
+            Fate::Stalls { at_ms, then_fails: true, .. } => return Phase::Failed { work_ms: at_ms },
+            Fate::Stalls { for_ms, .. } => run_age - for_ms,
+        };
+        if work_ms < self.running_ms {
+            Phase::Running { work_ms }
+        } else if work_ms - self.running_ms < self.expires_after_ms {
+            Phase::Finished
+        } else {
+            Phase::Expired
+        }
+    }
+
+    /// The tables exported after `work_ms` of work: the floor of a straight line from none to all.
+    fn exported(&self, work_ms: u64) -> u64 {
+        self.share(self.tables, work_ms)
+    }
+
+    /// `whole` times the share of the work done after `work_ms`, rounded down.
+    fn share(&self, whole: u64, work_ms: u64) -> u64 {
+        let work_ms = work_ms.min(self.running_ms);
+        (u128::from(whole) * u128::from(work_ms) / u128::from(self.running_ms)) as u64
+    }
+}
+
+/// One task `age_ms` after its creation, and its plan.
+fn demo_task(demo: &LivingInstance, dice: &mut Dice, created_ms: u64, age_ms: u64) -> (SimTask, Plan) {
     let task_id: String =
         (0..12).map(|_| char::from_digit(dice.roll(36) as u32, 36).expect("a digit below 36")).collect();
     let task_id = format!("dt-{task_id}");
     let task_type = if dice.chance(35) { TaskType::Pitr } else { TaskType::Full };
 
-    let initializing_ms = 3_000 + dice.roll(12_000);
-    let queueing_ms = 5_000 + dice.roll(25_000);
-    let running_ms = 30_000 + dice.roll(150_000);
-    let fails_at = dice.chance(12).then(|| 10 + dice.roll(80)); // percent done when it fails
-    let expires_after_ms = 4 * 60_000 + dice.roll(4 * 60_000);
+    let plan = Plan::roll(dice);
     let capitalised = dice.chance(50);
     let short_queuing = dice.chance(50);
 
     let total_bytes = (1u64 << (23 + dice.roll(12))) + dice.roll(1 << 23);
-    let tables = 2 + dice.roll(118);
     let (format, export_percent) = match dice.roll(3) {
         0 => ("csv", 130),
         1 => ("SQL", 110),
@@ -213,19 +340,13 @@ fn demo_task(demo: &LivingInstance, dice: &mut Dice, created_ms: u64, age_ms: u6
     };
     let to_oss = dice.chance(60);
 
-    let run_age = age_ms.saturating_sub(initializing_ms + queueing_ms);
-    let (state, permille) = if age_ms < initializing_ms {
-        (if capitalised { "Initializing" } else { "initializing" }, 0)
-    } else if age_ms < initializing_ms + queueing_ms {
-        (if short_queuing { "queuing" } else { "queueing" }, 0)
-    } else {
-        let done = (run_age * 1000 / running_ms).min(1000);
-        match fails_at {
-            Some(percent) if done >= percent * 10 => ("failed", percent * 10),
-            _ if done < 1000 => ("running", done),
-            _ if run_age >= running_ms + expires_after_ms => ("expired", 1000),
-            _ => ("finished", 1000),
-        }
+    let (state, work_ms) = match plan.phase(age_ms) {
+        Phase::Initializing => (if capitalised { "Initializing" } else { "initializing" }, 0),
+        Phase::Queueing => (if short_queuing { "queuing" } else { "queueing" }, 0),
+        Phase::Running { work_ms } => ("running", work_ms),
+        Phase::Failed { work_ms } => ("failed", work_ms),
+        Phase::Finished => ("finished", plan.running_ms),
+        Phase::Expired => ("expired", plan.running_ms),
     };
 
     let mut task = SimTask::new(task_id, &demo.region, &demo.instance, task_type, state, created_ms);
@@ -236,15 +357,15 @@ fn demo_task(demo: &LivingInstance, dice: &mut Dice, created_ms: u64, age_ms: u6
         TaskType::Pitr => created_ms.saturating_sub((1 + dice.roll(120)) * 60_000),
     };
     task.format = format.to_string();
-    task.import_bytes = total_bytes * permille / 1000;
+    task.import_bytes = plan.share(total_bytes, work_ms);
     task.export_bytes = task.import_bytes * export_percent / 100;
-    task.progress = format!("{}/{tables}", tables * permille / 1000);
+    task.progress = format!("{}/{}", plan.exported(work_ms), plan.tables);
     task.db_list = demo.db_list.clone();
     if to_oss {
         task.target_type = "OSS".to_string();
         task.target_path = format!("dbs-demo-exports/{}/{}", demo.instance, task.task_id);
     }
-    task
+    (task, plan)
 }
 
 #[cfg(test)]
@@ -255,6 +376,177 @@ mod tests {
     use crate::api::task::DownloadState;
 
     const START: u64 = 1_700_000_000_000;
+
+    /// The demo's poll interval.
+    const POLL_MS: u64 = crate::demo::DEMO_POLL_INTERVAL.as_millis() as u64;
+
+    /// A task's "exported/total" tables.
+    fn progress(task: &SimTask) -> (u64, u64) {
+        let (done, total) = task.progress.split_once('/').expect("exported/total");
+        (done.parse().expect("a count"), total.parse().expect("a count"))
+    }
+
+    /// Every demo task visible at `now_ms`, with its plan, by task id.
+    fn planned(now_ms: u64) -> BTreeMap<String, (SimTask, Plan)> {
+        let mut tasks = BTreeMap::new();
+        for (index, instance) in demo_instances().iter().enumerate() {
+            each_planned_task(index, instance, START, now_ms, |task, plan| {
+                tasks.insert(task.task_id.clone(), (task, plan));
+            });
+        }
+        tasks
+    }
+
+    #[test]
+    fn the_plans_are_the_tasks_served() {
+        for now in [START, START + 7 * 60_000 + 123] {
+            let served = demo_tasks(START, now);
+            let planned = planned(now);
+            assert_eq!(served.len(), planned.len());
+            for task in &served {
+                assert_eq!(&planned[&task.task_id].0, task);
+            }
+        }
+    }
+
+    #[test]
+    fn a_running_task_exports_its_tables_on_a_straight_line() {
+        const DELTA: u64 = 20_000;
+        let mut checked = 0;
+        for step in 0..20 {
+            let t = START + step * 37_000;
+            let at = [t, t + DELTA, t + 2 * DELTA].map(planned);
+            for (id, (task, plan)) in &at[0] {
+                let counts: Vec<u64> = at
+                    .iter()
+                    .filter_map(|tasks| tasks.get(id))
+                    .filter(|(task, _)| task.state == "running")
+                    .map(|(task, _)| progress(task).0)
+                    .collect();
+                if counts.len() < 3 || matches!(plan.fate, Fate::Stalls { .. }) {
+                    continue;
+                }
+                // Tables per millisecond, fixed for the task: the floor of the straight line at
+                // each moment, exactly.
+                let (tables, running_ms) = (plan.tables, plan.running_ms);
+                assert_eq!(progress(task).1, tables);
+                let run_start = task.created_ms + plan.run_start_ms();
+                for (moment, count) in [t, t + DELTA, t + 2 * DELTA].into_iter().zip(&counts) {
+                    assert_eq!(*count, tables * (moment - run_start) / running_ms, "{id} at {moment}");
+                }
+                // So two polls DELTA apart see the same rate, give or take one table...
+                assert!(counts[1] - counts[0] + 1 >= counts[2] - counts[1], "{id}: {counts:?}");
+                assert!(counts[2] - counts[1] + 1 >= counts[1] - counts[0], "{id}: {counts:?}");
+                // ...and the time left estimated from them is near the time it takes.
+                let rate = (counts[2] - counts[0]) as f64 / (2 * DELTA) as f64;
+                let estimate = (tables - counts[2]) as f64 / rate;
+                let actual = (run_start + running_ms - (t + 2 * DELTA)) as f64;
+                assert!((estimate - actual).abs() <= actual * 0.1 + 5_000.0, "{id}: {estimate} vs {actual}");
+                checked += 1;
+            }
+        }
+        assert!(checked > 100, "{checked}");
+    }
+
+    #[test]
+    fn a_running_task_moves_at_every_poll_unless_it_stalls() {
+        let mut before: BTreeMap<String, (SimTask, Plan)> = BTreeMap::new();
+        let mut compared = 0;
+        for step in 0..(30 * 60_000 / POLL_MS) {
+            let now = planned(START + step * POLL_MS);
+            for (id, (task, plan)) in &now {
+                let Some((earlier, _)) = before.get(id) else { continue };
+                if task.state != "running" || earlier.state != "running" {
+                    continue;
+                }
+                let (rate_per_s, stalls) = (
+                    plan.tables as f64 * 1_000.0 / plan.running_ms as f64,
+                    matches!(plan.fate, Fate::Stalls { .. }),
+                );
+                assert!((0.2..=1.01).contains(&rate_per_s), "{id}: {rate_per_s} tables per second");
+                compared += 1;
+                if progress(task).0 == progress(earlier).0 {
+                    assert!(stalls, "{id} stood still for a poll without stalling: {plan:?}");
+                }
+            }
+            before = now;
+        }
+        assert!(compared > 1_000, "{compared}");
+    }
+
+    #[test]
+    fn some_running_tasks_stall_for_minutes_early_on_then_fail_or_finish() {
+        // The longest time each task has shown the same count while running, polling as the
+        // demo does over its first ten minutes.
+        let mut flat_since: BTreeMap<String, (u64, u64)> = BTreeMap::new();
+        let mut longest: BTreeMap<String, u64> = BTreeMap::new();
+        let mut instances = BTreeSet::new();
+        for step in 0..=(10 * 60_000 / POLL_MS) {
+            let now = START + step * POLL_MS;
+            for task in demo_tasks(START, now) {
+                if task.state != "running" {
+                    flat_since.remove(&task.task_id);
+                    continue;
+                }
+                let done = progress(&task).0;
+                let since = match flat_since.get(&task.task_id) {
+                    Some(&(count, since)) if count == done => since,
+                    _ => now,
+                };
+                flat_since.insert(task.task_id.clone(), (done, since));
+                if now - since >= 60_000 {
+                    instances.insert(task.instance.clone());
+                }
+                let flat = longest.entry(task.task_id.clone()).or_default();
+                *flat = (*flat).max(now - since);
+            }
+        }
+        let stalled: Vec<&String> =
+            longest.iter().filter(|(_, &ms)| ms >= 60_000).map(|(id, _)| id).collect();
+        assert!(!stalled.is_empty(), "no task stood still for a minute in the first ten");
+        assert!(instances.len() >= 2, "{instances:?}");
+        assert!(longest.values().any(|&ms| ms >= 3 * 60_000), "{longest:?}");
+        // Later, each has failed or resumed; over half an hour, both happen.
+        let (mut failed, mut finished) = (0, 0);
+        for id in stalled {
+            let mut last = None;
+            for step in 10..=30 {
+                if let Some((task, _)) = planned(START + step * 60_000).remove(id) {
+                    last = Some(task);
+                }
+            }
+            let last = last.expect("seen later");
+            let (done, total) = progress(&last);
+            match last.state.as_str() {
+                "failed" => failed += 1,
+                "finished" | "expired" => {
+                    assert_eq!(done, total);
+                    finished += 1;
+                }
+                state => panic!("{id} still {state} twenty minutes on"),
+            }
+        }
+        assert!(failed > 0 && finished > 0, "{failed} failed, {finished} finished");
+    }
+
+    #[test]
+    fn about_one_task_in_eight_stalls_and_each_instance_has_some() {
+        let mut stalls = BTreeMap::new();
+        let mut total = 0;
+        for hour in 0..4 {
+            for (task, plan) in planned(START + hour * 3_600_000).into_values() {
+                total += 1;
+                if let Fate::Stalls { at_ms, for_ms, .. } = plan.fate {
+                    assert!((3 * 60_000..=8 * 60_000).contains(&for_ms), "{plan:?}");
+                    assert!(at_ms > 0 && at_ms < plan.running_ms, "{plan:?}");
+                    *stalls.entry(task.instance).or_insert(0) += 1;
+                }
+            }
+        }
+        let stalled: u64 = stalls.values().sum();
+        assert!(total / 16 < stalled && stalled < total / 5, "{stalled} of {total}");
+        assert_eq!(stalls.len(), demo_instances().len(), "{stalls:?}");
+    }
 
     #[test]
     fn the_same_moment_always_shows_the_same_tasks() {
@@ -299,13 +591,17 @@ mod tests {
             DownloadState::Expired => 4,
             DownloadState::Other(_) => panic!("unexpected state {state}"),
         };
-        let mut seen: BTreeMap<String, (u8, u64, u64)> = BTreeMap::new();
+        let mut seen: BTreeMap<String, (u8, u64, u64, u64)> = BTreeMap::new();
         let mut finished = 0;
         for step in 0..240 {
             for task in demo_tasks(START, START + step * 5_000) {
-                let now = (rank(&task.state), task.import_bytes, task.export_bytes);
+                let (done, _) = progress(&task);
+                let now = (rank(&task.state), task.import_bytes, task.export_bytes, done);
                 if let Some(before) = seen.get(&task.task_id) {
-                    assert!(now.0 >= before.0 && now.1 >= before.1 && now.2 >= before.2, "{task:?}");
+                    assert!(
+                        now.0 >= before.0 && now.1 >= before.1 && now.2 >= before.2 && now.3 >= before.3,
+                        "{task:?}"
+                    );
                 }
                 finished += u64::from(task.state == "finished");
                 seen.insert(task.task_id.clone(), now);
