@@ -7,7 +7,7 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use crate::api::{DownloadState, Progress, TaskDetail, TaskId, TaskSummary};
+use crate::api::{DownloadState, ExportFormat, Progress, TargetType, TaskDetail, TaskId, TaskSummary};
 use crate::history::Changes;
 use crate::model::TargetKey;
 use crate::util::unix_ms;
@@ -104,32 +104,75 @@ impl EventRing {
 
 /// Polls in a row without a new exported table after which a running task is stalled.
 pub const STALLED_AFTER_POLLS: u32 = 3;
-
-/// A task the last listing showed `initializing`, `queueing` or `running`.
-#[derive(Clone, Debug, PartialEq)]
+/// A task the last listing showed `initializing`, `queueing` or `running`, kept compact: a
+/// busy estate has tens of thousands of them, so its text is one allocation and the poll that
+/// saw it is its target's last success.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ActiveTask {
     pub id: TaskId,
-    pub state: DownloadState,
+    state: Phase,
+    /// Polls in a row without a new exported table (saturating).
+    polls_unmoved: u8,
+    /// Polls that saw it running (saturating).
+    running_polls: u16,
     pub created_ms: Option<u64>,
     pub progress: Option<Progress>,
     pub export_bytes: u64,
-    pub detail: TaskDetail,
-    /// The first poll that saw it running, and its exported tables then.
-    pub running_since: Option<(SystemTime, u64)>,
-    /// The last poll, and how many polls in a row its exported tables have not moved.
-    pub seen_at: SystemTime,
-    pub polls_unmoved: u32,
-    /// Polls that saw it running.
-    pub running_polls: u32,
+    /// The first poll that saw it running (Unix ms), and its exported tables then.
+    running_since: Option<(u64, u64)>,
+    /// The task id, format, target type, databases and backup set, separated by [`SEPARATOR`].
+    text: Box<str>,
 }
 
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Phase {
+    Initializing,
+    Queueing,
+    Running,
+}
+
+impl Phase {
+    fn of(state: &DownloadState) -> Option<Phase> {
+        match state {
+            DownloadState::Initializing => Some(Phase::Initializing),
+            DownloadState::Queueing => Some(Phase::Queueing),
+            DownloadState::Running => Some(Phase::Running),
+            _ => None,
+        }
+    }
+}
+
+/// Between the parts of an active task's text: a control character no id or name carries.
+const SEPARATOR: char = '\u{1f}';
+
 impl ActiveTask {
-    /// Exported tables per second over the polls it has been running; `None` before two
-    /// observations or without any table exported meanwhile.
-    pub fn tables_per_second(&self) -> Option<f64> {
-        let (since, first) = self.running_since?;
+    pub fn state(&self) -> DownloadState {
+        match self.state {
+            Phase::Initializing => DownloadState::Initializing,
+            Phase::Queueing => DownloadState::Queueing,
+            Phase::Running => DownloadState::Running,
+        }
+    }
+
+    /// Its detail, as the listing gave it.
+    pub fn detail(&self) -> TaskDetail {
+        let mut parts = self.text.split(SEPARATOR);
+        let mut next = || parts.next().filter(|part| !part.is_empty());
+        TaskDetail {
+            task_id: next().unwrap_or_default().into(),
+            format: next().map(ExportFormat::parse),
+            target_type: next().map(TargetType::parse),
+            db_list: next().map(Box::from),
+            backup_set_id: next().map(Box::from),
+        }
+    }
+
+    /// Exported tables per second over the polls it has been running, as of `seen` (the poll
+    /// that last saw it); `None` before two observations or without a table exported meanwhile.
+    pub fn tables_per_second(&self, seen: SystemTime) -> Option<f64> {
+        let (since_ms, first) = self.running_since?;
         let exported = self.progress?.done;
-        let seconds = self.seen_at.duration_since(since).ok()?.as_secs_f64();
+        let seconds = unix_ms(seen).saturating_sub(since_ms) as f64 / 1000.0;
         if self.running_polls < 2 || seconds <= 0.0 || exported <= first {
             return None;
         }
@@ -138,53 +181,66 @@ impl ActiveTask {
 
     /// Seconds until its remaining tables are exported at its rate; none while its count has
     /// not moved since the last poll.
-    pub fn eta_seconds(&self) -> Option<f64> {
+    pub fn eta_seconds(&self, seen: SystemTime) -> Option<f64> {
         if self.polls_unmoved > 0 {
             return None;
         }
         let progress = self.progress?;
-        let rate = self.tables_per_second()?;
+        let rate = self.tables_per_second(seen)?;
         Some(progress.total.saturating_sub(progress.done) as f64 / rate)
     }
 
     pub fn stalled(&self) -> bool {
-        self.state == DownloadState::Running && self.polls_unmoved >= STALLED_AFTER_POLLS
+        self.state == Phase::Running && u32::from(self.polls_unmoved) >= STALLED_AFTER_POLLS
     }
 }
 
-fn is_active(state: &DownloadState) -> bool {
-    matches!(state, DownloadState::Initializing | DownloadState::Queueing | DownloadState::Running)
+fn packed(detail: &TaskDetail) -> Box<str> {
+    let parts = [
+        &*detail.task_id,
+        detail.format.as_ref().map_or("", |f| f.as_str()),
+        detail.target_type.as_ref().map_or("", |t| t.as_str()),
+        detail.db_list.as_deref().unwrap_or_default(),
+        detail.backup_set_id.as_deref().unwrap_or_default(),
+    ];
+    let clean = |part: &str| part.replace(SEPARATOR, " ");
+    parts.map(clean).join(&SEPARATOR.to_string()).into_boxed_str()
 }
 
 /// The tasks in progress of a listing at `at`, following those of the listing before.
 pub fn active_tasks(previous: &[ActiveTask], tasks: &[TaskSummary], at: SystemTime) -> Vec<ActiveTask> {
     let before: HashMap<TaskId, &ActiveTask> = previous.iter().map(|task| (task.id, task)).collect();
     let mut active = Vec::new();
-    for task in tasks.iter().filter(|task| is_active(&task.state)) {
-        let Some(id) = task.id else { continue };
+    for task in tasks {
+        let (Some(phase), Some(id)) = (Phase::of(&task.state), task.id) else { continue };
         let exported = task.progress.map(|p| p.done);
         let prior = before.get(&id).copied();
-        let running = task.state == DownloadState::Running;
-        let (running_since, running_polls, polls_unmoved) = match (prior, running) {
-            (_, false) => (None, 0, 0),
-            (Some(prior), true) if prior.running_since.is_some() => {
+        let (running_since, running_polls, polls_unmoved) = match (prior, phase) {
+            (_, Phase::Initializing | Phase::Queueing) => (None, 0, 0),
+            (Some(prior), Phase::Running) if prior.running_since.is_some() => {
                 let moved = exported > prior.progress.map(|p| p.done);
-                let unmoved = if moved { 0 } else { prior.polls_unmoved + 1 };
-                (prior.running_since, prior.running_polls + 1, unmoved)
+                let unmoved = if moved { 0 } else { prior.polls_unmoved.saturating_add(1) };
+                (prior.running_since, prior.running_polls.saturating_add(1), unmoved)
             }
-            (_, true) => (Some((at, exported.unwrap_or(0))), 1, 0),
+            (_, Phase::Running) => (Some((unix_ms(at), exported.unwrap_or(0))), 1, 0),
+        };
+        // A task seen as it was keeps its text: no allocation for it.
+        let text = match prior {
+            Some(prior) if prior.text.split(SEPARATOR).next() == Some(&*task.detail.task_id) => {
+                prior.text.clone()
+            }
+            _ => packed(&task.detail),
         };
         active.push(ActiveTask {
             id,
-            state: task.state.clone(),
+            state: phase,
+            polls_unmoved,
+            running_polls,
             created_ms: task.created_at_ms,
             progress: task.progress,
             export_bytes: task.export_bytes,
-            detail: task.detail.clone(),
             running_since,
-            seen_at: at,
-            polls_unmoved,
-            running_polls,
+            text,
         });
     }
     active.shrink_to_fit();
@@ -211,28 +267,28 @@ mod tests {
     #[test]
     fn a_steady_task_gets_its_rate_and_eta_from_the_second_poll_on() {
         let first = active_tasks(&[], &[running("dt-1", 10, 100)], minute(0));
-        assert_eq!(first[0].tables_per_second(), None, "one observation");
-        assert_eq!(first[0].eta_seconds(), None);
+        assert_eq!(first[0].tables_per_second(minute(0)), None, "one observation");
+        assert_eq!(first[0].eta_seconds(minute(0)), None);
         let second = active_tasks(&first, &[running("dt-1", 16, 100)], minute(1));
-        assert_eq!(second[0].tables_per_second(), Some(0.1));
-        let eta = second[0].eta_seconds().unwrap();
+        assert_eq!(second[0].tables_per_second(minute(1)), Some(0.1));
+        let eta = second[0].eta_seconds(minute(1)).unwrap();
         assert!((eta - 840.0).abs() < 1e-6, "84 tables at 0.1 a second: {eta}");
         let third = active_tasks(&second, &[running("dt-1", 22, 100)], minute(2));
-        assert!((third[0].eta_seconds().unwrap() - 780.0).abs() < 1e-6);
+        assert!((third[0].eta_seconds(minute(2)).unwrap() - 780.0).abs() < 1e-6);
     }
 
     #[test]
     fn a_task_whose_count_does_not_move_has_no_eta_and_is_stalled_after_three_polls() {
         let mut tasks = active_tasks(&[], &[running("dt-1", 10, 100)], minute(0));
         tasks = active_tasks(&tasks, &[running("dt-1", 20, 100)], minute(1));
-        assert!(tasks[0].eta_seconds().is_some());
+        assert!(tasks[0].eta_seconds(minute(1)).is_some());
         for poll in 2..5 {
             tasks = active_tasks(&tasks, &[running("dt-1", 20, 100)], minute(poll));
-            assert_eq!(tasks[0].eta_seconds(), None, "no ETA while the count stands");
+            assert_eq!(tasks[0].eta_seconds(minute(poll)), None, "no ETA while the count stands");
             assert_eq!(tasks[0].stalled(), poll == 4, "stalled after three unmoved polls (poll {poll})");
         }
         tasks = active_tasks(&tasks, &[running("dt-1", 21, 100)], minute(5));
-        assert!(!tasks[0].stalled() && tasks[0].eta_seconds().is_some(), "moving again");
+        assert!(!tasks[0].stalled() && tasks[0].eta_seconds(minute(5)).is_some(), "moving again");
     }
 
     #[test]
@@ -240,8 +296,28 @@ mod tests {
         let queued = DownloadTask::new("dt-q", None, DownloadState::Queueing).summary();
         let done = DownloadTask::new("dt-f", None, DownloadState::Finished).summary();
         let active = active_tasks(&[], &[queued, done, running("dt-r", 1, 2)], minute(0));
-        let ids: Vec<&str> = active.iter().map(|t| &*t.detail.task_id).collect();
-        assert_eq!(ids, ["dt-q", "dt-r"]);
+        let ids: Vec<Box<str>> = active.iter().map(|t| t.detail().task_id).collect();
+        assert_eq!(ids, ["dt-q".into(), "dt-r".into()]);
+    }
+
+    #[test]
+    fn an_active_task_gives_back_the_detail_it_was_listed_with() {
+        let task = TaskSummary {
+            detail: TaskDetail {
+                task_id: "dt-1".into(),
+                format: Some(ExportFormat::Parquet),
+                target_type: None,
+                db_list: Some("[a,b]".into()),
+                backup_set_id: Some("42".into()),
+            },
+            ..running("dt-1", 1, 2)
+        };
+        let active = active_tasks(&[], std::slice::from_ref(&task), minute(0));
+        assert_eq!(active[0].detail(), task.detail);
+        assert_eq!(active[0].state(), DownloadState::Running);
+        let again = active_tasks(&active, std::slice::from_ref(&task), minute(1));
+        assert_eq!(again[0].detail(), task.detail);
+        assert!(std::mem::size_of::<ActiveTask>() <= 112, "{}", std::mem::size_of::<ActiveTask>());
     }
 
     #[test]
