@@ -1,14 +1,16 @@
 //! The HTTP server: `/metrics` (or the telemetry path), `/-/healthy`, `/-/ready`,
-//! `POST /-/reload`, the status page `/` and `/api/v1/targets`, over HTTP or TLS, with optional
-//! basic auth. It knows nothing of the API: it serves what the renderer and the status board
-//! produced.
+//! `POST /-/reload`, the status page `/`, an instance's page `/instance` and the JSON under
+//! `/api/v1/`, over HTTP or TLS, with optional basic auth. It knows nothing of the API: it
+//! serves what the renderer and the status board produced.
 //!
 //! [`routes`] answers requests, [`status_page`] writes the status page and its JSON,
+//! [`instance_page`] the page of one instance,
 //! [`server`] accepts connections and bounds what each may hold,
 //! [`web_config`] reads `--web.config.file` into the [`tls`] acceptor and [`auth`] users.
 
 mod auth;
 mod body;
+mod instance_page;
 mod routes;
 mod server;
 mod status_page;

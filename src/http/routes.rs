@@ -1,6 +1,8 @@
 //! What each path answers: `/metrics` (or the telemetry path), `/-/healthy`, `/-/ready`,
 //! `POST /-/reload` when a reload channel is attached (403 when the lifecycle API is switched
-//! off, as Prometheus answers without `--web.enable-lifecycle`), and a landing page.
+//! off, as Prometheus answers without `--web.enable-lifecycle`), and a landing page; with a
+//! status board, the status page `/`, an instance's page `/instance` and the JSON under
+//! `/api/v1/`.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -9,10 +11,11 @@ use hyper::header::{HeaderMap, HeaderValue, ACCEPT_ENCODING, ALLOW, CONTENT_ENCO
 use hyper::{Method, Request, Response, StatusCode};
 
 use super::body::Chunks;
-use super::status_page::{self, StatusQuery};
+use super::instance_page::{self, InstanceQuery};
+use super::status_page::{self, escape, StatusQuery};
 use crate::reload::{self, ReloadSender};
 use crate::render::Exposition;
-use crate::status::{ActivityQuery, StatusBoard};
+use crate::status::{ActivityQuery, InstanceLookup, StatusBoard};
 
 /// The JSON views of the tasks beside the targets.
 #[derive(Clone, Copy, Debug)]
@@ -82,7 +85,7 @@ impl Routes {
         }
         let known = path == self.telemetry_path
             || matches!(path, "/" | "/-/healthy" | "/-/ready")
-            || (matches!(path, "/api/v1/targets" | "/api/v1/events" | "/api/v1/tasks")
+            || (matches!(path, "/api/v1/targets" | "/api/v1/events" | "/api/v1/tasks" | "/instance")
                 && self.status.is_some());
         if !known {
             return text(StatusCode::NOT_FOUND, "not found\n");
@@ -101,6 +104,7 @@ impl Routes {
                 Some(board) => self.status_page(board, request.uri().query()),
                 None => self.landing_page(),
             },
+            "/instance" => self.instance_page(request.uri().query()),
             "/api/v1/targets" => self.targets_json(request.uri().query()),
             "/api/v1/events" => self.activity_json(request.uri().query(), Activity::Events),
             "/api/v1/tasks" => self.activity_json(request.uri().query(), Activity::Tasks),
@@ -127,6 +131,68 @@ impl Routes {
         let mut response = Response::new(Chunks::from(page));
         response.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
         response
+    }
+
+    /// One instance's page: 400 without a region and an instance id (or with an id several
+    /// accounts have and no account), 404 for an instance that is not a target now.
+    fn instance_page(&self, query: Option<&str>) -> Response<Chunks> {
+        let Some(board) = &self.status else { return text(StatusCode::NOT_FOUND, "not found\n") };
+        let query = InstanceQuery::parse(query);
+        let (Some(region_id), Some(instance_id)) = (&query.region_id, &query.instance_id) else {
+            let page = instance_page::problem(
+                "Which instance?",
+                &["This page needs the instance's <code>region_id</code> and <code>instance_id</code> \
+                   (and its <code>account</code> when the exporter watches several): \
+                   <code>/instance?region_id=cn-hangzhou&amp;instance_id=rm-...</code>. \
+                   The <a href=\"/\">status page</a> links every instance to its page."
+                    .to_string()],
+            );
+            return html(StatusCode::BAD_REQUEST, page);
+        };
+        let account = query.account.as_deref();
+        let now = std::time::SystemTime::now();
+        match board.instance(account, region_id, instance_id, instance_page::EVENT_LIMIT, now) {
+            InstanceLookup::Found(instance) => html(StatusCode::OK, instance_page::html(&instance)),
+            InstanceLookup::Unknown => {
+                let named = match account {
+                    Some(account) => format!(" of account <b>{}</b>", escape(account)),
+                    None => String::new(),
+                };
+                let page = instance_page::problem(
+                    "Unknown instance",
+                    &[
+                        format!(
+                            "This exporter polls no instance <b>{}</b> in region <b>{}</b>{named}.",
+                            escape(instance_id),
+                            escape(region_id)
+                        ),
+                        "It may be polled by another shard, or have left the targets at a reload or a \
+                         discovery refresh. The <a href=\"/\">status page</a> lists every target of this exporter."
+                            .to_string(),
+                    ],
+                );
+                html(StatusCode::NOT_FOUND, page)
+            }
+            InstanceLookup::Ambiguous(accounts) => {
+                let links: Vec<String> = accounts
+                    .iter()
+                    .map(|account| {
+                        let href = instance_page::href("/instance", Some(account), region_id, instance_id);
+                        format!("<a href=\"{}\">{}</a>", escape(&href), escape(account))
+                    })
+                    .collect();
+                let page = instance_page::problem(
+                    "Which account?",
+                    &[format!(
+                        "Several accounts have an instance <b>{}</b> in region <b>{}</b>: {}.",
+                        escape(instance_id),
+                        escape(region_id),
+                        links.join(", ")
+                    )],
+                );
+                html(StatusCode::BAD_REQUEST, page)
+            }
+        }
     }
 
     fn activity_json(&self, query: Option<&str>, activity: Activity) -> Response<Chunks> {
@@ -234,6 +300,13 @@ fn quality<'a>(parameters: impl Iterator<Item = &'a str>) -> Option<u16> {
 
 pub(super) fn text(status: StatusCode, body: &'static str) -> Response<Chunks> {
     with_status(status, Chunks::from(body))
+}
+
+fn html(status: StatusCode, page: String) -> Response<Chunks> {
+    let mut response = Response::new(Chunks::from(page));
+    *response.status_mut() = status;
+    response.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
+    response
 }
 
 fn owned_text(status: StatusCode, body: String) -> Response<Chunks> {

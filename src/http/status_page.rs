@@ -1,8 +1,10 @@
 //! The status page (`GET /`) and its JSON form (`GET /api/v1/targets`): plain server-rendered
 //! HTML that reads well without JavaScript; a small script only filters rows as one types.
+//! Each instance id links to the instance's page ([`instance_page`]).
 //! Every value is escaped; nothing from the request reaches the page but the filter text,
 //! escaped too.
 
+use super::instance_page;
 use crate::status::{Health, Snapshot, TargetStatus};
 use std::fmt::Write as _;
 
@@ -119,18 +121,10 @@ pub fn html(snapshot: &Snapshot, query: &StatusQuery, telemetry_path: &str) -> S
 }
 
 fn write_row(page: &mut String, target: &TargetStatus) {
-    let (class, label) = match target.health {
-        Health::Up => ("up", "UP"),
-        Health::Down => ("down", "DOWN"),
-        Health::Pending => ("pending", "NOT LISTED YET"),
-    };
+    let (class, label) = health_label(target.health);
     let search =
         format!("{} {} {}", target.account.as_deref().unwrap_or(""), target.region_id, target.instance_id)
             .to_lowercase();
-    let last_success = match (&target.last_success, target.last_success_seconds_ago) {
-        (Some(at), Some(ago)) => format!("{} ({} ago)", escape(at), escape(&ago_text(ago))),
-        _ => "never".to_string(),
-    };
     let error = match &target.error {
         Some(error) => format!(
             "<span class=\"code\">{}</span><br><span class=\"hint\">{}</span><br><small>{}</small>",
@@ -140,24 +134,54 @@ fn write_row(page: &mut String, target: &TargetStatus) {
         ),
         None => String::new(),
     };
+    let page_of_instance =
+        instance_page::href("/instance", target.account.as_deref(), &target.region_id, &target.instance_id);
+    let _ = writeln!(
+        page,
+        "<tr class=\"{class}\" data-search=\"{}\"><td>{}</td><td>{}</td><td><a class=\"instance\" href=\"{}\">{}</a></td><td>{}</td><td>{}</td>\
+         <td class=\"state\">{label}</td><td>{}</td><td class=\"error\">{error}</td><td>{}</td></tr>",
+        escape(&search),
+        escape(target.account.as_deref().unwrap_or("")),
+        escape(&target.region_id),
+        escape(&page_of_instance),
+        escape(&target.instance_id),
+        escape(target.engine.as_deref().unwrap_or("")),
+        escape(target.task_type),
+        last_success_text(target),
+        tasks_text(target),
+    );
+}
+
+/// The row class and the text of a health.
+pub(super) fn health_label(health: Health) -> (&'static str, &'static str) {
+    match health {
+        Health::Up => ("up", "UP"),
+        Health::Down => ("down", "DOWN"),
+        Health::Pending => ("pending", "NOT LISTED YET"),
+    }
+}
+
+/// `2026-01-01T00:00:00Z (90s ago)` or `never`, escaped.
+pub(super) fn last_success_text(target: &TargetStatus) -> String {
+    match (&target.last_success, target.last_success_seconds_ago) {
+        (Some(at), Some(ago)) => format!("{} ({} ago)", escape(at), escape(&ago_text(ago))),
+        _ => "never".to_string(),
+    }
+}
+
+/// `queueing=1 running=2` (the states with tasks) or `none`, escaped.
+pub(super) fn tasks_text(target: &TargetStatus) -> String {
     let tasks: Vec<String> = target
         .tasks
         .iter()
         .filter(|(_, count)| **count > 0)
         .map(|(state, count)| format!("{}={count}", escape(state)))
         .collect();
-    let _ = writeln!(
-        page,
-        "<tr class=\"{class}\" data-search=\"{}\"><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>\
-         <td class=\"state\">{label}</td><td>{last_success}</td><td class=\"error\">{error}</td><td>{}</td></tr>",
-        escape(&search),
-        escape(target.account.as_deref().unwrap_or("")),
-        escape(&target.region_id),
-        escape(&target.instance_id),
-        escape(target.engine.as_deref().unwrap_or("")),
-        escape(target.task_type),
-        if tasks.is_empty() { "none".to_string() } else { tasks.join(" ") },
-    );
+    if tasks.is_empty() {
+        "none".to_string()
+    } else {
+        tasks.join(" ")
+    }
 }
 
 fn ago_text(seconds: u64) -> String {
@@ -185,7 +209,7 @@ pub fn escape(text: &str) -> String {
     escaped
 }
 
-const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:1.5em;color:#222}\
+pub(super) const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:1.5em;color:#222}\
 table{border-collapse:collapse;width:100%;font-size:.9em}th,td{border:1px solid #ccc;padding:.3em .5em;text-align:left;vertical-align:top}\
 th{background:#f3f3f3}tr.down td.state{color:#fff;background:#c62828;font-weight:bold}tr.up td.state{color:#fff;background:#2e7d32}\
 tr.pending td.state{background:#ffe082}.summary{display:grid;grid-template-columns:max-content auto;gap:.2em 1em}\
@@ -246,6 +270,20 @@ mod tests {
         assert_eq!(page.matches("<tr class=").count(), 0, "nothing matches the odd filter");
         let page = html(&snapshot(), &StatusQuery::parse(Some("filter=GOOD")), "/metrics");
         assert_eq!(page.matches("<tr class=").count(), 1);
+    }
+
+    #[test]
+    fn every_instance_links_to_its_page_with_the_account_only_when_shown() {
+        let page = html(&snapshot(), &StatusQuery::default(), "/metrics");
+        assert!(page.contains(
+            "<a class=\"instance\" href=\"/instance?region_id=cn-hangzhou&amp;instance_id=rm-good\">rm-good</a>"
+        ));
+        let mut with_account = snapshot();
+        with_account.targets[0].account = Some("a&b \"c\"".into());
+        let page = html(&with_account, &StatusQuery::default(), "/metrics");
+        assert!(page.contains(
+            "href=\"/instance?region_id=cn-hangzhou&amp;instance_id=rm-bad&amp;account=a%26b+%22c%22\""
+        ));
     }
 
     #[test]

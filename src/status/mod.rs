@@ -3,13 +3,13 @@
 
 mod activity;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::SystemTime;
 
 use serde::Serialize;
 
-use crate::model::TargetKey;
+use crate::model::{InstanceKey, TargetKey};
 use crate::rpc::format_timestamp;
 use crate::state::{Store, StoreView, Summary, TargetState};
 
@@ -72,6 +72,33 @@ pub struct Snapshot {
     pub targets: Vec<TargetStatus>,
 }
 
+/// One instance as its page (`/instance`) shows it: its targets, its tasks in progress and its
+/// most recent events, read from one view of the store.
+#[derive(Clone, Debug, Serialize)]
+pub struct InstanceStatus {
+    /// Set when the exporter shows accounts (several are configured).
+    pub account: Option<String>,
+    pub region_id: String,
+    pub instance_id: String,
+    pub engine: Option<String>,
+    /// One per task type, in configuration order.
+    pub targets: Vec<TargetStatus>,
+    pub tasks: Vec<TaskRow>,
+    /// Newest first.
+    pub events: Vec<EventRow>,
+}
+
+/// What [`StatusBoard::instance`] found.
+#[derive(Clone, Debug)]
+pub enum InstanceLookup {
+    Found(Box<InstanceStatus>),
+    /// No target of the current generation is of that instance (in that account).
+    Unknown,
+    /// Several accounts have an instance of that region and id, and none was named: their
+    /// names.
+    Ambiguous(Vec<String>),
+}
+
 impl StatusBoard {
     pub fn new(store: Arc<Store>) -> Self {
         StatusBoard { store }
@@ -85,6 +112,54 @@ impl StatusBoard {
     /// The tasks in progress `query` keeps.
     pub fn tasks(&self, query: &ActivityQuery) -> Tasks {
         self.store.read(|view, _| activity::tasks(view, query))
+    }
+
+    /// One instance of the current generation: `account` is ignored unless the exporter shows
+    /// accounts, and may be left out when only one account has such an instance. At most
+    /// `event_limit` events, newest first.
+    pub fn instance(
+        &self,
+        account: Option<&str>,
+        region_id: &str,
+        instance_id: &str,
+        event_limit: usize,
+        now: SystemTime,
+    ) -> InstanceLookup {
+        self.store.read(|view, _| {
+            let generation = &view.generation;
+            let accounts = generation.layout.labels_accounts;
+            let account = account.filter(|_| accounts);
+            let found: BTreeSet<&InstanceKey> = generation
+                .targets
+                .iter()
+                .map(|key| &key.instance)
+                .filter(|i| &*i.region_id == region_id && &*i.instance_id == instance_id)
+                .filter(|i| account.is_none_or(|a| &*i.account == a))
+                .collect();
+            let instance = match found.len() {
+                0 => return InstanceLookup::Unknown,
+                1 => *found.first().expect("one"),
+                _ => return InstanceLookup::Ambiguous(found.iter().map(|i| i.account.to_string()).collect()),
+            };
+            let engine = generation.engines().get(instance).copied();
+            let targets = generation
+                .targets
+                .iter()
+                .filter(|key| &key.instance == instance)
+                .map(|key| target_status(view, key, engine, now))
+                .collect();
+            let query =
+                ActivityQuery { limit: Some(event_limit), ..ActivityQuery::of_instance(instance, accounts) };
+            InstanceLookup::Found(Box::new(InstanceStatus {
+                account: accounts.then(|| instance.account.to_string()),
+                region_id: instance.region_id.to_string(),
+                instance_id: instance.instance_id.to_string(),
+                engine: engine.map(str::to_string),
+                targets,
+                tasks: activity::tasks(view, &ActivityQuery { limit: None, ..query.clone() }).tasks,
+                events: activity::events(view, &query).events,
+            }))
+        })
     }
 
     /// Every target as of now, failing ones first, then those not listed yet, then the rest,

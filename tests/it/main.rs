@@ -33,6 +33,7 @@ mod http_binary;
 mod http_server;
 mod http_tls_auth;
 mod insight;
+mod instance_page;
 mod operations;
 mod resilience;
 mod scheduler;
