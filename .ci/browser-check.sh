@@ -3,8 +3,12 @@
 # exporter runs on a config of its own with one instance on the demo's simulator and one on an
 # endpoint that refuses connections (a failing target). Headless Chromium (Debian's chromium
 # and chromium-driver, driven by selenium from PyPI) loads the status page and checks rows,
-# the failing target's error class and hint, and the filter box. The screenshot stays in
-# .ci-work/browser/status-page.png.
+# the failing target's error class and hint, and the filter box. Then the instance page
+# (tests/browser/instance_page.py): on the demo's own exporter (two accounts), the status page
+# links an instance with running downloads to its page, which shows its targets and, within a
+# minute of reloads, a task with a progress bar and a time left (or "stalled") and an event; on
+# the second exporter (one account), the failing target's page shows its error. The screenshots
+# stay in .ci-work/browser/status-page.png and instance-page.png.
 #
 # Usage: .ci/browser-check.sh [path/to/dbs-exporter]   (default target/release/dbs-exporter)
 set -euo pipefail
@@ -73,5 +77,12 @@ for _ in $(seq 1 300); do
   sleep 0.1
 done
 curl -fsS "http://127.0.0.1:$PORT/-/ready" >/dev/null || { echo "browser: the exporter never became ready"; exit 1; }
+for _ in $(seq 1 300); do
+  curl -fsS "http://127.0.0.1:$DEMO_PORT/-/ready" >/dev/null 2>&1 && break
+  sleep 0.1
+done
+curl -fsS "http://127.0.0.1:$DEMO_PORT/-/ready" >/dev/null || { echo "browser: the demo never became ready"; exit 1; }
 
 "$VENV/bin/python" tests/browser/status_page.py "http://127.0.0.1:$PORT" "$OUT/status-page.png"
+"$VENV/bin/python" tests/browser/instance_page.py "http://127.0.0.1:$DEMO_PORT" "http://127.0.0.1:$PORT" \
+  "$OUT/instance-page.png"
