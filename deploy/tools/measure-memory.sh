@@ -13,6 +13,8 @@
 # VmHWM is the kernel's peak. Prints one Markdown table row per run.
 #
 # Everything runs on loopback; a run of all three sizes takes about 10 minutes on 2 cores.
+# SIM_BIN=PATH serves the estate with another binary's simulator, so that two daemons (say, before
+# and after a change) are measured against the very same tasks.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 BIN=${1:-target/release/dbs-exporter}
@@ -85,7 +87,7 @@ for n in "${SIZES[@]}"; do
   while [ "$port" = "$sim_port" ]; do port=$(free_port); done
   config="$WORK/estate-$n.yaml"
   python3 deploy/tools/write-estate.py "$n" "$sim_port" >"$config"
-  "$BIN" simulate --simulator.listen-address "127.0.0.1:$sim_port" --config.file "$config" \
+  "${SIM_BIN:-$BIN}" simulate --simulator.listen-address "127.0.0.1:$sim_port" --config.file "$config" \
     >"$WORK/sim-$n.log" 2>&1 &
   sim=$!
   PIDS+=("$sim")
