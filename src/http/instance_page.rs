@@ -5,7 +5,7 @@
 use std::fmt::Write as _;
 
 use super::status_page::{escape, health_label, last_success_text, tasks_text, STYLE};
-use crate::status::{human_seconds, EventRow, InstanceStatus, TaskRow};
+use crate::status::{human_seconds, EventRow, InstanceStatus, TaskRow, STALLED_AFTER_POLLS};
 
 /// Events the page shows, newest first.
 pub const EVENT_LIMIT: usize = 50;
@@ -116,11 +116,12 @@ pub fn html(instance: &InstanceStatus) -> String {
     for task in &instance.tasks {
         write_task(&mut page, task);
     }
-    page.push_str(
+    let _ = write!(
+        page,
         "</tbody></table>\n<p class=\"note\">Rate: tables exported per minute since the exporter first saw the task \
          running. Time left: the tables left at that rate; — while it has no rate yet or did not move at the last \
-         listing; <em>stalled</em> when its exported tables have not moved for several listings. Reload the page for \
-         newer figures.</p>\n",
+         listing; <em>stalled</em> when its exported tables have not moved for {STALLED_AFTER_POLLS} listings in a \
+         row. Reload the page for newer figures.</p>\n",
     );
 
     let _ = write!(

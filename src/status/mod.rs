@@ -13,6 +13,7 @@ use crate::model::{InstanceKey, TargetKey};
 use crate::rpc::format_timestamp;
 use crate::state::{Store, StoreView, Summary, TargetState};
 
+pub use crate::state::STALLED_AFTER_POLLS;
 pub use activity::{human_seconds, ActivityQuery, EventRow, Events, TaskRow, Tasks, DEFAULT_EVENT_LIMIT};
 
 /// The store, shared by the HTTP routes: the page shows the store's current generation.
