@@ -17,8 +17,9 @@ use crate::sim::demo::{demo_accounts, demo_simulator, DEMO_ACCESS_KEY_ID, DEMO_A
 use crate::util::unix_ms;
 use crate::Error;
 
-/// How often the demo polls: short, so changes show up within seconds.
-pub const DEMO_POLL_INTERVAL: Duration = Duration::from_secs(5);
+/// How often the demo polls: short, so changes show up within seconds (the simulated world's
+/// tasks are paced for it, so it is declared with them).
+pub use crate::sim::demo::DEMO_POLL_INTERVAL;
 
 /// The configuration the demo runs with: every simulated region, its instances found by
 /// discovery (which passes over the simulator's read-only, local-disk, creating and other

@@ -17,6 +17,10 @@ use crate::api::task::TaskType;
 
 use super::{SimTask, Simulator, TaskSource};
 
+/// How often `dbs-exporter demo` polls: short, so changes show up within seconds. Every running
+/// task moves at least one table per interval, so only a stalled one stands still.
+pub const DEMO_POLL_INTERVAL: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// The demo's AccessKey pair: the simulator accepts it, nothing else does.
 pub const DEMO_ACCESS_KEY_ID: &str = "LTAI5tDbsExporterDemo";
 pub const DEMO_ACCESS_KEY_SECRET: &str = "dbs-exporter-demo-secret-not-a-real-key";
@@ -378,7 +382,7 @@ mod tests {
     const START: u64 = 1_700_000_000_000;
 
     /// The demo's poll interval.
-    const POLL_MS: u64 = crate::demo::DEMO_POLL_INTERVAL.as_millis() as u64;
+    const POLL_MS: u64 = DEMO_POLL_INTERVAL.as_millis() as u64;
 
     /// A task's "exported/total" tables.
     fn progress(task: &SimTask) -> (u64, u64) {
