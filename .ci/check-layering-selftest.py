@@ -57,6 +57,22 @@ def row_cell(module, new_cell):
     return edit
 
 
+def edit_cell(module, change):
+    """An edit of the doc that rewrites the `uses` cell of `module`'s row: `change` takes the list
+    of names it holds now and returns the new list, so a case does not depend on today's row."""
+
+    def edit(text):
+        pattern = rf"^(\| \d+ \| `{module}/?` \|.*\| )([^|]*)( \|)$"
+
+        def rewrite(m):
+            names = re.findall(r"`([a-z_]+)`", m.group(2))
+            return m.group(1) + ", ".join(f"`{n}`" for n in change(names)) + m.group(3)
+
+        return re.sub(pattern, rewrite, text, count=1, flags=re.M)
+
+    return edit
+
+
 def append(code):
     return lambda text: text + code
 
@@ -96,19 +112,19 @@ def main():
     run("the tree as it is passes", {}, 0, [r"^table: .* lists the \d+ modules in order"])
     run(
         "a wrong row: poller without `history`, with `reload`",
-        {DOC: row_cell("poller", "`api`, `config`, `inventory`, `metrics`, `model`, `pacing`, `reload`, `state`, `util`")},
+        {DOC: edit_cell("poller", lambda names: [n for n in names if n != "history"] + ["reload"])},
         1,
         [
             r"^docs/architecture\.md:\d+: row `poller`: the code also uses `history` \(src/poller/\S+:\d+\); "
             r"the table lists `reload`, which the code does not use; the cell should read: "
-            r"`api`, `config`, `inventory`, `metrics`, `model`, `pacing`, `state`, `util`, `history`$",
+            r"`api`, .*`history`$",
             r"^layering: .* none reaches up",
         ],
     )
     run(
         "a row listing what only the tests use",
         {
-            DOC: row_cell("poller", "`api`, `config`, `credentials`, `history`, `inventory`, `metrics`, `model`, `pacing`, `state`, `util`"),
+            DOC: edit_cell("poller", lambda names: names + ["credentials"]),
             "src/poller/tests.rs": append("\nuse crate::credentials::Credentials as _OnlyTheTests;\n"),
         },
         1,
@@ -116,7 +132,7 @@ def main():
     )
     run(
         "a row listing `Error`",
-        {DOC: row_cell("demo", "`app`, `sim`, `config`, `credentials`, `poller`, `api`, `util`, `Error`")},
+        {DOC: edit_cell("demo", lambda names: names + ["Error"])},
         1,
         [r"row `demo`: the table lists `Error`, not a module of src/lib\.rs"],
     )
