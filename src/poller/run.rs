@@ -24,6 +24,14 @@ pub(super) fn pending_sets() -> watch::Receiver<Arc<TargetSet>> {
     receiver
 }
 
+/// A target's lane, and its rank among the `of` targets of that lane being placed.
+#[derive(Clone, Copy, Debug)]
+struct Place {
+    lane: usize,
+    rank: usize,
+    of: usize,
+}
+
 /// A listing in flight.
 #[derive(Debug)]
 struct Running {
@@ -95,26 +103,15 @@ impl<'p> Run<'p> {
 
     /// Every target of `set` is looked up: the ones not in it leave.
     fn take_whole(&mut self, set: &TargetSet, now: Instant) {
-        let spread_over = set.settings.interval;
-        let mut per_lane: HashMap<usize, usize> = HashMap::new();
-        let lanes: Vec<usize> = set.targets.iter().map(|target| self.lane_of(target.lane())).collect();
-        for lane in &lanes {
-            *per_lane.entry(*lane).or_default() += 1;
-        }
-        let mut rank: HashMap<usize, usize> = HashMap::new();
+        let places = self.places(&set.targets);
         let mut kept = vec![false; self.slots.len()];
-        for (target, lane) in set.targets.iter().zip(lanes) {
-            let rank = rank.entry(lane).or_default();
-            *rank += 1;
+        for (target, place) in set.targets.iter().zip(places) {
             match self.slot_of.get(&target.key) {
                 Some(&slot) => {
                     self.slots[slot] = Some(Arc::clone(target));
                     kept[slot] = true;
                 }
-                None => {
-                    let cadence = Cadence::first(now, spread_over, *rank - 1, per_lane[&lane]);
-                    self.join(target, lane, cadence);
-                }
+                None => self.join(target, place, set.settings.interval, now),
             }
         }
         let leaving: Vec<usize> =
@@ -137,23 +134,33 @@ impl<'p> Run<'p> {
                 self.slots[slot] = Some(Arc::clone(target));
             }
         }
-        let lanes: Vec<usize> = change.joined.iter().map(|target| self.lane_of(target.lane())).collect();
-        let mut per_lane: HashMap<usize, usize> = HashMap::new();
-        for lane in &lanes {
-            *per_lane.entry(*lane).or_default() += 1;
-        }
-        let mut rank: HashMap<usize, usize> = HashMap::new();
-        for (target, lane) in change.joined.iter().zip(lanes) {
-            let rank = rank.entry(lane).or_default();
-            let cadence = Cadence::first(now, interval, *rank, per_lane[&lane]);
-            *rank += 1;
-            self.join(target, lane, cadence);
+        let places = self.places(&change.joined);
+        for (target, place) in change.joined.iter().zip(places) {
+            self.join(target, place, interval, now);
         }
     }
 
-    /// A target joins: a slot in its lane with `cadence`.
-    fn join(&mut self, target: &Arc<Target>, lane: usize, cadence: Cadence) {
-        let slot = self.schedule.add(lane, cadence);
+    /// Each of `targets`' place among them: its lane, its rank in the lane and the lane's size,
+    /// which spread a lane's first listings evenly over the interval.
+    fn places(&mut self, targets: &[Arc<Target>]) -> Vec<Place> {
+        let lanes: Vec<usize> = targets.iter().map(|target| self.lane_of(target.lane())).collect();
+        let mut sizes: HashMap<usize, usize> = HashMap::new();
+        for lane in &lanes {
+            *sizes.entry(*lane).or_default() += 1;
+        }
+        let mut ranks: HashMap<usize, usize> = HashMap::new();
+        let places = lanes.into_iter().map(|lane| {
+            let rank = ranks.entry(lane).or_default();
+            *rank += 1;
+            Place { lane, rank: *rank - 1, of: sizes[&lane] }
+        });
+        places.collect()
+    }
+
+    /// A target joins: a slot in its lane, listed at once, then at its place in the interval.
+    fn join(&mut self, target: &Arc<Target>, place: Place, interval: Duration, now: Instant) {
+        let cadence = Cadence::first(now, interval, place.rank, place.of);
+        let slot = self.schedule.add(place.lane, cadence);
         if self.slots.len() <= slot {
             self.slots.resize(slot + 1, None);
         }
