@@ -4,7 +4,7 @@
 
 use std::fmt::Write as _;
 
-use super::status_page::{escape, health_label, last_success_text, tasks_text, STYLE};
+use super::status_page::{error_cell, escape, health_label, last_success_text, tasks_text, STYLE};
 use crate::status::{human_seconds, EventRow, InstanceStatus, TaskRow, STALLED_AFTER_POLLS};
 
 /// Events the page shows, newest first.
@@ -83,15 +83,7 @@ pub fn html(instance: &InstanceStatus) -> String {
     );
     for target in &instance.targets {
         let (class, label) = health_label(target.health);
-        let error = match &target.error {
-            Some(error) => format!(
-                "<span class=\"code\">{}</span><br><span class=\"hint\">{}</span><br><small>{}</small>",
-                escape(error.code),
-                escape(error.hint),
-                escape(&error.message)
-            ),
-            None => String::new(),
-        };
+        let error = error_cell(target.error.as_ref());
         let _ = writeln!(
             page,
             "<tr class=\"{class}\"><td>{}</td><td class=\"state\">{label}</td><td>{}</td><td class=\"error\">{error}</td><td>{}</td></tr>",

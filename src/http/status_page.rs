@@ -5,7 +5,7 @@
 //! escaped too.
 
 use super::instance_page;
-use crate::status::{Health, Snapshot, TargetStatus};
+use crate::status::{ErrorStatus, Health, Snapshot, TargetStatus};
 use std::fmt::Write as _;
 
 /// The query parameters the two pages understand.
@@ -125,15 +125,7 @@ fn write_row(page: &mut String, target: &TargetStatus) {
     let search =
         format!("{} {} {}", target.account.as_deref().unwrap_or(""), target.region_id, target.instance_id)
             .to_lowercase();
-    let error = match &target.error {
-        Some(error) => format!(
-            "<span class=\"code\">{}</span><br><span class=\"hint\">{}</span><br><small>{}</small>",
-            escape(error.code),
-            escape(error.hint),
-            escape(&error.message)
-        ),
-        None => String::new(),
-    };
+    let error = error_cell(target.error.as_ref());
     let page_of_instance =
         instance_page::href("/instance", target.account.as_deref(), &target.region_id, &target.instance_id);
     let _ = writeln!(
@@ -153,6 +145,19 @@ fn write_row(page: &mut String, target: &TargetStatus) {
 }
 
 /// The row class and the text of a health.
+/// A failing target's error class, hint and message, escaped; empty when it does not fail.
+pub(super) fn error_cell(error: Option<&ErrorStatus>) -> String {
+    match error {
+        Some(error) => format!(
+            "<span class=\"code\">{}</span><br><span class=\"hint\">{}</span><br><small>{}</small>",
+            escape(error.code),
+            escape(error.hint),
+            escape(&error.message)
+        ),
+        None => String::new(),
+    }
+}
+
 pub(super) fn health_label(health: Health) -> (&'static str, &'static str) {
     match health {
         Health::Up => ("up", "UP"),
