@@ -161,6 +161,13 @@ pub struct Progress {
     pub total: u64,
 }
 
+/// `exported/total`, as `Progress` reads it.
+impl std::fmt::Display for Progress {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.done, self.total)
+    }
+}
+
 impl Progress {
     pub fn parse(raw: &str) -> Option<Progress> {
         let (done, total) = raw.trim().split_once('/')?;

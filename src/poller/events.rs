@@ -16,7 +16,7 @@ pub fn log(event: &TaskEvent, accounts: bool) {
     let key = &event.target;
     let account = accounts.then_some(&*key.instance.account);
     let created = event.created_ms.map(|ms| format_timestamp(crate::util::from_unix_ms(ms)));
-    let progress = event.progress.map(|p| format!("{}/{}", p.done, p.total));
+    let progress = event.progress.map(|p| p.to_string());
     let detail = &event.detail;
     let format = detail.format.as_ref().map(|f| f.as_str());
     let target_type = detail.target_type.as_ref().map(|t| t.as_str());

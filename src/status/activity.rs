@@ -112,7 +112,7 @@ fn event_row(event: &TaskEvent, accounts: bool) -> EventRow {
         to: event.to.as_str().to_string(),
         created: event.created_ms.map(|ms| format_timestamp(from_unix_ms(ms))),
         duration_seconds: event.duration_seconds(),
-        progress: event.progress.map(|p| format!("{}/{}", p.done, p.total)),
+        progress: event.progress.map(|p| p.to_string()),
         format: detail.format.as_ref().map(|f| f.as_str().to_string()),
         db_list: detail.db_list.as_deref().map(str::to_string),
         target_type: detail.target_type.as_ref().map(|t| t.as_str().to_string()),
