@@ -2,7 +2,7 @@
 //! refresh that changes the instances to poll publishes a new generation: the store, the
 //! renderer and the status page take it in one step, and the poller gets the new target set.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use super::AccountCredentials;
@@ -11,6 +11,7 @@ use crate::config::{self, Config};
 use crate::discovery::{DiscoveryClient, Engine};
 use crate::inventory::{Discoverer, Inventory, PolledInstance, Refresh};
 use crate::metrics::ExporterMetrics;
+use crate::model::TargetKey;
 use crate::pacing::{LaneKey, Pacer};
 use crate::poller::{
     endpoints_of, instance_targets, CycleReport, ListTasks, PollSettings, Poller, SetChange, Shard, Target,
@@ -268,20 +269,20 @@ impl Pipeline {
                 }
             })
             .collect();
-        let left: HashMap<&crate::model::TargetKey, ()> = old
+        let left: HashSet<&TargetKey> = old
             .iter()
             .zip(&taken)
             .filter(|(_, taken)| !**taken)
-            .flat_map(|(p, _)| p.targets.iter().map(|t| (&t.key, ())))
+            .flat_map(|(p, _)| p.targets.iter().map(|t| &t.key))
             .collect();
         for target in built {
-            match left.contains_key(&target.key) {
+            match left.contains(&target.key) {
                 true => change.rebuilt.push(target),
                 false => change.joined.push(target),
             }
         }
-        let rebuilt: std::collections::HashSet<_> = change.rebuilt.iter().map(|t| t.key.clone()).collect();
-        change.left = left.into_keys().filter(|key| !rebuilt.contains(*key)).cloned().collect();
+        let rebuilt: HashSet<&TargetKey> = change.rebuilt.iter().map(|t| &t.key).collect();
+        change.left = left.into_iter().filter(|key| !rebuilt.contains(key)).cloned().collect();
         (published, Some(change))
     }
 

@@ -59,8 +59,7 @@ impl ListTasks for FakeDbs {
         Box::pin(async move {
             let slot = observer.before_call().await;
             let gate = crate::util::lock(&self.gate).clone();
-            if let Some((instance, gate)) = gate.filter(|(instance, _)| *instance == query.instance_name) {
-                let _ = instance;
+            if let Some((_, gate)) = gate.filter(|(instance, _)| *instance == query.instance_name) {
                 gate.notified().await;
             }
             tokio::time::sleep(LATENCY).await;

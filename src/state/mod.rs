@@ -172,10 +172,7 @@ impl Store {
             !targets.is_empty()
         });
         inner.member_since = member_since;
-        inner.view.events.set_keep(generation.events_keep);
-        inner.view.generation = Arc::new(generation);
-        drop(inner);
-        self.publish_milestone();
+        self.install(inner, generation);
     }
 
     /// Makes `generation` the current one when it differs from the current one by `change`
@@ -201,6 +198,13 @@ impl Store {
             generation.targets.len(),
             "the change covers every target"
         );
+        self.install(inner, generation);
+    }
+
+    /// The last step of a publication: the generation (and the ring's bound it carries) in
+    /// place, the lock released, published at once.
+    fn install(&self, mut inner: RwLockWriteGuard<'_, Inner>, generation: Generation) {
+        inner.view.events.set_keep(generation.events_keep);
         inner.view.generation = Arc::new(generation);
         drop(inner);
         self.publish_milestone();
