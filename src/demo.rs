@@ -1,19 +1,23 @@
-//! `dbs-exporter demo`: the exporter against the built-in simulator, over real HTTP with real
-//! signatures, with tasks that move through their states while you watch.
+//! `dbs-exporter demo`: the exporter against the built-in simulator, over real HTTPS with real
+//! signatures, with tasks that move through their states while you watch. The simulator's CA is
+//! made at start and written to a file that the demo's configuration names in `tls.ca_file`, as
+//! a user behind a TLS-intercepting proxy names the company CA.
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use crate::api::TaskType;
 use crate::app::{AccountCredentials, ConfigSource, Daemon, WebOptions};
 use crate::config::{
-    AccountConfig, Config, DiscoveryConfig, DiscoveryEndpoints, InstanceConfig, RegionConfig,
+    AccountConfig, Config, DiscoveryConfig, DiscoveryEndpoints, InstanceConfig, RegionConfig, TlsConfig,
 };
 use crate::credentials::{CredentialSpec, Credentials, StaticCredentials};
 use crate::poller::Shard;
 use crate::sim::demo::{demo_accounts, demo_simulator, DEMO_ACCESS_KEY_ID, DEMO_ACCESS_KEY_SECRET};
+use crate::sim::SimCa;
 use crate::util::unix_ms;
 use crate::Error;
 
@@ -71,6 +75,7 @@ pub fn demo_config(simulator_url: &str) -> Config {
         max_staleness: DEMO_POLL_INTERVAL * 3,
         metrics: crate::config::MetricsOptions::default(),
         events_keep: crate::config::DEFAULT_EVENTS_KEEP as usize,
+        tls: crate::config::TlsConfig::default(),
         discovery: Some(DiscoveryConfig {
             refresh_interval: DEMO_REFRESH_INTERVAL,
             tag_labels: vec!["env".into(), "team".into()],
@@ -84,12 +89,18 @@ pub fn demo_config(simulator_url: &str) -> Config {
 /// How often the demo refreshes discovery.
 pub const DEMO_REFRESH_INTERVAL: Duration = Duration::from_secs(30);
 
-/// Starts the simulator on a free loopback port and the exporter on `web`, until `shutdown`.
+/// Starts the simulator over HTTPS on a free loopback port and the exporter on `web`, trusting
+/// the simulator's CA through `tls.ca_file`, until `shutdown`.
 pub async fn run(web: WebOptions, shutdown: impl Future<Output = ()>) -> Result<(), Error> {
     let now_ms = unix_ms(SystemTime::now());
-    let simulator =
-        demo_simulator(now_ms).start(SocketAddr::from(([127, 0, 0, 1], 0))).await.map_err(Error::Demo)?;
-    let config = demo_config(&simulator.url());
+    let ca = SimCa::generate().map_err(|err| Error::Demo(std::io::Error::other(err)))?;
+    let simulator = demo_simulator(now_ms)
+        .start_tls(SocketAddr::from(([127, 0, 0, 1], 0)), &ca)
+        .await
+        .map_err(Error::Demo)?;
+    let ca_file = CaFile::write(&ca, simulator.addr().port()).map_err(Error::Demo)?;
+    let mut config = demo_config(&simulator.url());
+    config.tls = TlsConfig::with_ca_file(ca_file.path()).map_err(Error::Trust)?;
     let credentials = StaticCredentials::new(Credentials::new(DEMO_ACCESS_KEY_ID, DEMO_ACCESS_KEY_SECRET));
     let daemon = Daemon::build(
         ConfigSource::Fixed(Box::new(config)),
@@ -104,9 +115,30 @@ pub async fn run(web: WebOptions, shutdown: impl Future<Output = ()>) -> Result<
     } else {
         address.to_string()
     };
-    tracing::info!(simulator = %simulator.url(), "demo DBS simulator started");
+    tracing::info!(simulator = %simulator.url(), ca_file = %ca_file.path().display(), "demo DBS simulator started over HTTPS, its CA trusted with tls.ca_file");
     println!("dbs-exporter demo: open http://{shown}{} (Ctrl-C to stop)", web.telemetry_path);
     daemon.run(shutdown).await;
     simulator.shutdown().await;
     Ok(())
+}
+
+/// The simulator's CA certificate in the temporary directory, removed when the demo ends.
+struct CaFile(PathBuf);
+
+impl CaFile {
+    fn write(ca: &SimCa, port: u16) -> std::io::Result<CaFile> {
+        let path = std::env::temp_dir().join(format!("dbs-exporter-demo-{port}-ca.pem"));
+        ca.write_ca(&path)?;
+        Ok(CaFile(path))
+    }
+
+    fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for CaFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
 }

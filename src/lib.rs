@@ -89,6 +89,9 @@ pub enum Error {
     /// The `healthcheck` probe's HTTP client could not be built.
     #[error("cannot build the healthcheck's HTTP client: {0}")]
     HealthcheckClient(reqwest::Error),
+    /// The CA bundle named by `SSL_CERT_FILE` cannot be used (`tls.ca_file` is a config error).
+    #[error("{0}")]
+    Trust(String),
     /// A flag or a combination of flags that cannot work.
     #[error("{0}")]
     Usage(String),

@@ -10,16 +10,31 @@
 //! configuration with `discovery:` works against it too.
 
 use std::future::Future;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 use crate::config::Config;
 use crate::http::parse_listen_address;
 use crate::sim::demo::{demo_instances, living_simulator, LivingInstance};
-use crate::sim::{demo_db_instances, SimDbInstance, DEMO_ACCESS_KEY_ID, DEMO_ACCESS_KEY_SECRET};
+use crate::sim::{demo_db_instances, SimCa, SimDbInstance, DEMO_ACCESS_KEY_ID, DEMO_ACCESS_KEY_SECRET};
 use crate::Error;
 
 /// Next to the exporter's 19680, on loopback.
 pub const DEFAULT_ADDRESS: &str = "127.0.0.1:19681";
+
+/// `--tls`: HTTPS under a CA made at start, its certificate written to `ca_file` (by default
+/// [`default_ca_file`]).
+#[derive(Clone, Debug, Default)]
+pub struct Tls {
+    pub ca_file: Option<PathBuf>,
+}
+
+/// `dbs-exporter-simulator-PORT-ca.pem` in the temporary directory: one file per port, so two
+/// simulators never overwrite each other's CA.
+pub fn default_ca_file(address: SocketAddr) -> PathBuf {
+    std::env::temp_dir().join(format!("dbs-exporter-simulator-{}-ca.pem", address.port()))
+}
 
 /// The instances served: the demo's, then those of `config` that are not among them.
 pub fn instances(config: Option<&Config>) -> Vec<LivingInstance> {
@@ -61,9 +76,20 @@ pub fn discovered(instances: &[LivingInstance]) -> Vec<SimDbInstance> {
 
 /// What `simulate` prints once the simulator listens: its endpoint and key, what it serves,
 /// and a configuration that uses it (the regions of `config` when given, else a demo region).
-pub fn instructions(url: &str, instances: &[LivingInstance], config: Option<&Config>) -> String {
+pub fn instructions(
+    url: &str,
+    ca_file: Option<&Path>,
+    instances: &[LivingInstance],
+    config: Option<&Config>,
+) -> String {
     let served: Vec<String> = instances.iter().map(|i| format!("{} ({})", i.instance, i.region)).collect();
     let mut example = String::new();
+    let mut ca_line = String::new();
+    if let Some(ca_file) = ca_file {
+        ca_line =
+            format!("  CA certificate:    {} (trust it with tls: {{ca_file: ...}})\n", ca_file.display());
+        example.push_str(&format!("tls:\n  ca_file: {}\n", ca_file.display()));
+    }
     match config {
         Some(config) => {
             if config.discovery.is_some() {
@@ -103,6 +129,7 @@ pub fn instructions(url: &str, instances: &[LivingInstance], config: Option<&Con
          \n  endpoint:          {url}\n  \
          access key id:     {DEMO_ACCESS_KEY_ID}\n  \
          access key secret: {DEMO_ACCESS_KEY_SECRET}\n\
+         {ca_line}\
          \n\
          The key is a fixed test key published with this program; the simulator accepts no other,\n\
          in any region. Instances with download tasks that come and go ({count}):\n  {served}\n\
@@ -128,6 +155,7 @@ pub fn instructions(url: &str, instances: &[LivingInstance], config: Option<&Con
 /// Serves the simulator on `listen_address` (loopback only) until `shutdown`.
 pub async fn run(
     listen_address: &str,
+    tls: Option<Tls>,
     config: Option<&Config>,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), Error> {
@@ -141,14 +169,31 @@ pub async fn run(
     }
     let instances = instances(config);
     let now_ms = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
+    let ca = match &tls {
+        Some(_) => Some(SimCa::generate().map_err(Error::Usage)?),
+        None => None,
+    };
     let simulator = living_simulator(now_ms, instances.clone())
         .with_db_instances(discovered(&instances))
-        .start(address)
+        .start_with(address, ca.as_ref())
         .await
         .map_err(|source| Error::Bind { address, source })?;
     let url = simulator.url();
+    let ca_file = match (&tls, &ca) {
+        (Some(tls), Some(ca)) => {
+            let path = tls.ca_file.clone().unwrap_or_else(|| default_ca_file(simulator.addr()));
+            ca.write_ca(&path).map_err(|err| {
+                Error::Usage(format!(
+                    "cannot write the simulator's CA certificate to {}: {err}",
+                    path.display()
+                ))
+            })?;
+            Some(path)
+        }
+        _ => None,
+    };
     tracing::info!(endpoint = %url, instances = instances.len(), "DBS simulator started");
-    println!("{}", instructions(&url, &instances, config));
+    println!("{}", instructions(&url, ca_file.as_deref(), &instances, config));
     shutdown.await;
     simulator.shutdown().await;
     Ok(())
@@ -188,7 +233,7 @@ mod tests {
 
     #[test]
     fn the_instructions_give_endpoint_key_and_a_config_that_uses_them() {
-        let text = instructions("http://127.0.0.1:19681", &demo_instances(), None);
+        let text = instructions("http://127.0.0.1:19681", None, &demo_instances(), None);
         assert!(text.contains("endpoint: http://127.0.0.1:19681\n"));
         assert!(text.contains(&format!("export ALIBABA_CLOUD_ACCESS_KEY_ID={DEMO_ACCESS_KEY_ID}")));
         assert!(text.contains(&format!("export ALIBABA_CLOUD_ACCESS_KEY_SECRET={DEMO_ACCESS_KEY_SECRET}")));
@@ -198,10 +243,23 @@ mod tests {
     }
 
     #[test]
+    fn over_tls_the_banner_names_the_ca_file_and_the_example_trusts_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let ca_file = dir.path().join("sim-ca.pem");
+        SimCa::generate().unwrap().write_ca(&ca_file).unwrap();
+        let text = instructions("https://127.0.0.1:19681", Some(&ca_file), &demo_instances(), None);
+        assert!(text.contains(&format!("  CA certificate:    {} (", ca_file.display())), "{text}");
+        let example = text.split("this my-dbs.yaml:\n").nth(1).unwrap();
+        let config = config::parse(example, "my-dbs.yaml").unwrap();
+        assert_eq!(config.tls.ca_file.as_ref().map(|ca| ca.path()), Some(ca_file.as_path()));
+        assert_eq!(config.regions[0].endpoint.as_deref(), Some("https://127.0.0.1:19681"));
+    }
+
+    #[test]
     fn the_example_is_the_given_configuration_pointed_at_the_simulator() {
         let text = "regions:\n  - region_id: eu-central-1\n    instances:\n      - instance_id: rm-mine\n      - instance_id: dds-mine\n        cluster_name: dds-cluster\n";
         let mine = config::parse(text, "mine.yaml").unwrap();
-        let printed = instructions("http://127.0.0.1:1", &instances(Some(&mine)), Some(&mine));
+        let printed = instructions("http://127.0.0.1:1", None, &instances(Some(&mine)), Some(&mine));
         let example = config::parse(printed.split("this my-dbs.yaml:\n").nth(1).unwrap(), "x").unwrap();
         assert_eq!(example.regions.len(), 1);
         assert_eq!(example.regions[0].endpoint.as_deref(), Some("http://127.0.0.1:1"));
@@ -212,7 +270,7 @@ mod tests {
     fn a_discovery_configuration_is_printed_with_discovery_pointed_at_the_simulator() {
         let text = "discovery: {tags: {env: prod}}\nregions:\n  - region_id: cn-hangzhou\n  - region_id: ap-southeast-1\n    instances:\n      - instance_id: dds-mine\n";
         let mine = config::parse(text, "mine.yaml").unwrap();
-        let printed = instructions("http://127.0.0.1:1", &instances(Some(&mine)), Some(&mine));
+        let printed = instructions("http://127.0.0.1:1", None, &instances(Some(&mine)), Some(&mine));
         let example = config::parse(printed.split("this my-dbs.yaml:\n").nth(1).unwrap(), "x").unwrap();
         assert!(example.discovery.is_some());
         assert_eq!(example.regions.len(), 2);

@@ -17,8 +17,10 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 mod pipeline;
+mod trust;
 
 pub use pipeline::Pipeline;
+pub use trust::{ca_bundle, ca_bundle_from_process, describe as describe_trust, ENV_SSL_CERT_FILE};
 
 use crate::config::{self, AccountConfig, Config};
 use crate::credentials::{CredentialEnv, CredentialsProvider};
@@ -26,6 +28,7 @@ use crate::http::{self, Routes};
 use crate::inventory::{Discoverer, Refresh};
 use crate::poller::{Shard, TargetSet};
 use crate::reload::{self, ReloadReceiver};
+use crate::rpc::CaBundle;
 use crate::util::WallClock;
 use crate::Error;
 
@@ -77,10 +80,15 @@ impl std::fmt::Debug for AccountCredentials {
 }
 
 impl AccountCredentials {
-    fn for_account(&self, account: &AccountConfig) -> Result<Arc<dyn CredentialsProvider>, Error> {
+    /// The account's provider; its STS calls trust `ca_bundle` besides the built-in roots.
+    fn for_account(
+        &self,
+        account: &AccountConfig,
+        ca_bundle: Option<&CaBundle>,
+    ) -> Result<Arc<dyn CredentialsProvider>, Error> {
         match self {
             AccountCredentials::Shared(provider) => Ok(Arc::clone(provider)),
-            AccountCredentials::Resolved(env) => account_provider(account, env),
+            AccountCredentials::Resolved(env) => account_provider(account, &env.trusting(ca_bundle.cloned())),
         }
     }
 }

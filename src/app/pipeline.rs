@@ -5,7 +5,7 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
-use super::AccountCredentials;
+use super::{trust, AccountCredentials};
 use crate::api::{ClientOptions, DbsClient};
 use crate::config::{self, Config};
 use crate::discovery::{DiscoveryClient, Engine};
@@ -328,12 +328,16 @@ impl Setup {
         metrics: &ExporterMetrics,
         clock: WallClock,
     ) -> Result<Self, Error> {
-        let options = ClientOptions { timeout: config.request_timeout, ..ClientOptions::default() };
+        let ca_bundle = trust::ca_bundle_from_process(config)?;
+        let trusted = trust::describe(ca_bundle.as_ref(), config.tls.ca_file.is_some());
+        tracing::info!(roots = %trusted, "API calls trust");
+        let options =
+            ClientOptions { timeout: config.request_timeout, ca_bundle, ..ClientOptions::default() };
         let mut dbs_clients = HashMap::new();
         let mut discovery_clients = HashMap::new();
         let mut providers = Vec::new();
         for account in &config.accounts {
-            let provider = credentials.for_account(account)?;
+            let provider = credentials.for_account(account, options.ca_bundle.as_ref())?;
             tracing::info!(account = %account.name, source = provider.describe(), "credentials found");
             providers.push(Arc::clone(&provider));
             dbs_clients.insert(account.name.clone(), DbsClient::new(options.clone(), Arc::clone(&provider))?);

@@ -115,6 +115,13 @@ pub enum Command {
         /// Where the simulator listens: a loopback HOST:PORT.
         #[arg(long = "simulator.listen-address", value_name = "ADDRESS", default_value = simulate::DEFAULT_ADDRESS)]
         listen_address: String,
+        /// Serve HTTPS with a certificate from a CA made at start, written to --simulator.ca-file.
+        #[arg(long)]
+        tls: bool,
+        /// Where --tls writes the CA certificate (default: dbs-exporter-simulator-PORT-ca.pem in the
+        /// temporary directory).
+        #[arg(long = "simulator.ca-file", value_name = "PATH", requires = "tls")]
+        ca_file: Option<PathBuf>,
     },
     /// Probe /-/healthy of a running exporter at --web.listen-address (for images without a shell).
     Healthcheck,
@@ -161,7 +168,7 @@ impl Command {
             Command::Simulate { .. } => &[
                 ("web.listen-address", "the simulator listens on --simulator.listen-address"),
                 ("web.telemetry-path", "the simulator serves no metrics"),
-                ("web.config.file", "the simulator serves plain HTTP on loopback"),
+                ("web.config.file", "the simulator serves HTTPS with --tls, under a CA of its own"),
                 ("web.enable-lifecycle", "the simulator has no lifecycle API"),
                 SHARD[0],
                 SHARD[1],
@@ -238,9 +245,10 @@ pub async fn run(cli: Cli) -> Result<ExitCode, Error> {
             demo::run(web_options(&cli)?, shutdown_signal()).await?;
             Ok(ExitCode::SUCCESS)
         }
-        Some(Command::Simulate { listen_address }) => {
+        Some(Command::Simulate { listen_address, tls, ca_file }) => {
             let config = cli.config_file.as_deref().map(config::load).transpose()?;
-            simulate::run(listen_address, config.as_ref(), shutdown_signal()).await?;
+            let tls = tls.then(|| simulate::Tls { ca_file: ca_file.clone() });
+            simulate::run(listen_address, tls, config.as_ref(), shutdown_signal()).await?;
             Ok(ExitCode::SUCCESS)
         }
         Some(Command::Healthcheck) => healthcheck(&cli).await,
@@ -314,7 +322,8 @@ fn check_config(cli: &Cli) -> Result<ExitCode, Error> {
     if let Some(path) = &cli.web_config_file {
         crate::http::WebSettings::load(path)?;
     }
-    let env = CredentialEnv::from_process();
+    let ca_bundle = crate::app::ca_bundle_from_process(&config)?;
+    let env = CredentialEnv::from_process().trusting(ca_bundle.clone());
     let mut sources = Vec::new();
     for account in &config.accounts {
         let provider = crate::app::account_provider(account, &env)?;
@@ -322,6 +331,8 @@ fn check_config(cli: &Cli) -> Result<ExitCode, Error> {
     }
     let path = cli.config_file.as_deref().unwrap_or(Path::new("?"));
     println!("{}", summary(path, &config, shard, &sources));
+    let trusted = crate::app::describe_trust(ca_bundle.as_ref(), config.tls.ca_file.is_some());
+    println!("  API calls (DBS, discovery, STS) trust {trusted}");
     Ok(ExitCode::SUCCESS)
 }
 

@@ -14,6 +14,7 @@ mod list;
 mod metrics;
 mod probe;
 mod schema;
+mod tls;
 mod values;
 
 use std::path::Path;
@@ -26,6 +27,7 @@ pub use self::duration::{format_duration, parse_duration};
 pub use self::error::{ConfigError, Location, Place};
 pub use self::metrics::{MetricsOptions, OptionalFamily, OTHER_STATE};
 use self::schema::{RawConfig, RawDocument, RawInstance, RawRegion};
+pub use self::tls::TlsConfig;
 use crate::api::endpoint::default_endpoint;
 use crate::api::{RetryPolicy, TaskType};
 
@@ -78,6 +80,8 @@ pub struct Config {
     /// Instances found by the RDS, PolarDB and MongoDB list APIs of every region, besides
     /// those listed; `None` when only listed instances are polled.
     pub discovery: Option<DiscoveryConfig>,
+    /// The CA bundle of the API calls, besides the built-in roots.
+    pub tls: TlsConfig,
     /// Every region of every account, in account order: what is listed, whatever the account.
     pub regions: Vec<RegionConfig>,
     /// Never empty. A file with top-level `regions` has one account, [`AccountConfig::implicit`]
@@ -287,6 +291,7 @@ impl From<RawConfig> for Config {
             },
             discovery: raw.discovery.0.map(RawDiscovery::into_config),
             events_keep: raw.events.keep.0 as usize,
+            tls: TlsConfig::from(raw.tls),
             regions: accounts.iter().flat_map(|account| account.regions.iter().cloned()).collect(),
             accounts,
         }

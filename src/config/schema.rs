@@ -78,6 +78,8 @@ pub(super) struct RawConfig {
     pub discovery: IfWritten<Option<RawDiscovery>>,
     #[serde(default)]
     pub events: RawEvents,
+    #[serde(default)]
+    pub tls: Option<super::tls::RawTls>,
 }
 
 /// `events: {keep}`: how many task events `/api/v1/events` remembers.

@@ -29,6 +29,7 @@ fn the_shipped_example_parses_with_every_key_read() {
         discovery: None,
         metrics: crate::config::MetricsOptions::default(),
         events_keep: 1_000,
+        tls: TlsConfig::default(),
         accounts: Vec::new(),
         regions: vec![
             RegionConfig {

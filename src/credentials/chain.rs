@@ -27,6 +27,7 @@ use super::refresh::Refreshing;
 use super::spec::{AssumeRoleSpec, CredentialSource, CredentialSpec, DEFAULT_ROLE_SESSION_NAME};
 use super::sts::{self, AssumeRole, Sts};
 use super::*;
+use crate::rpc::CaBundle;
 
 /// Where the credential services are. `None` means the real ones: STS as the environment selects
 /// it (`sts.aliyuncs.com`, regional or VPC), the metadata service at `http://100.100.100.200`.
@@ -39,12 +40,15 @@ pub struct CredentialEndpoints {
 
 /// What the chain reads: variables through a lookup, files under a home directory, the
 /// credential services' endpoints, and the clock that temporary credentials are refreshed by.
-/// Tests inject all four and never touch the process's own.
+/// Tests inject all four and never touch the process's own. STS is called trusting the CA bundle
+/// of the configuration in force ([`CredentialEnv::trusting`]).
+#[derive(Clone)]
 pub struct CredentialEnv {
     lookup: Lookup,
     home: Option<PathBuf>,
     endpoints: CredentialEndpoints,
     clock: Clock,
+    ca_bundle: Option<CaBundle>,
 }
 
 impl fmt::Debug for CredentialEnv {
@@ -73,7 +77,13 @@ impl CredentialEnv {
         home: Option<PathBuf>,
         endpoints: CredentialEndpoints,
     ) -> Self {
-        CredentialEnv { lookup: Box::new(lookup), home, endpoints, clock: system_clock() }
+        CredentialEnv { lookup: Arc::new(lookup), home, endpoints, clock: system_clock(), ca_bundle: None }
+    }
+
+    /// The same environment, its STS calls trusting `ca_bundle` besides the built-in roots (the
+    /// metadata service is plain HTTP on the instance's own link and needs none).
+    pub fn trusting(&self, ca_bundle: Option<CaBundle>) -> CredentialEnv {
+        CredentialEnv { ca_bundle, ..self.clone() }
     }
 
     /// Temporary credentials refreshed by `clock` rather than the system's (tests).
@@ -329,7 +339,7 @@ impl CredentialEnv {
             ));
         }
         let fetcher = OidcFetcher {
-            sts: Sts::new(&described, &self.sts_endpoint(sts_endpoint)?)?,
+            sts: Sts::new(&described, &self.sts_endpoint(sts_endpoint)?, self.ca_bundle.clone())?,
             role_arn,
             oidc_provider_arn,
             token_file,
@@ -370,7 +380,7 @@ impl CredentialEnv {
     ) -> Result<Arc<dyn CredentialsProvider>, CredentialsError> {
         let described = format!("assume-role:{} via {}", request.role_arn, base.describe());
         let fetcher = AssumeRoleFetcher {
-            sts: Sts::new(&described, &self.sts_endpoint(sts_endpoint)?)?,
+            sts: Sts::new(&described, &self.sts_endpoint(sts_endpoint)?, self.ca_bundle.clone())?,
             base,
             request,
             described,

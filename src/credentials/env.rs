@@ -1,11 +1,12 @@
 //! Reading variables through an injectable lookup, and the environment link of the chain.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use super::{Credentials, CredentialsError};
 
 /// How the chain reads a variable: the process environment in production, a map in tests.
-pub type Lookup = Box<dyn Fn(&str) -> Option<String> + Send + Sync>;
+pub type Lookup = Arc<dyn Fn(&str) -> Option<String> + Send + Sync>;
 
 /// A variable counts as set when it holds more than whitespace: Helm charts and Kubernetes
 /// manifests often render an unused variable as an empty string.

@@ -11,7 +11,7 @@ use time::format_description::well_known::Rfc3339;
 
 use super::refresh::Expiring;
 use super::{Credentials, CredentialsError, Secret};
-use crate::rpc::{Answer, ClientOptions, RpcClient, RpcError, RpcRequest};
+use crate::rpc::{Answer, CaBundle, ClientOptions, RpcClient, RpcError, RpcRequest};
 
 pub const STS_VERSION: &str = "2015-04-01";
 pub const DEFAULT_STS_ENDPOINT: &str = "https://sts.aliyuncs.com";
@@ -78,12 +78,13 @@ pub(super) struct AssumeRoleWithOidc {
 }
 
 impl Sts {
-    pub fn new(link: &str, endpoint: &str) -> Result<Self, CredentialsError> {
+    pub fn new(link: &str, endpoint: &str, ca_bundle: Option<CaBundle>) -> Result<Self, CredentialsError> {
         let endpoint = endpoint.trim_end_matches('/').to_string();
         let options = ClientOptions {
             timeout: TIMEOUT,
             connect_timeout: CONNECT_TIMEOUT,
             max_body_bytes: MAX_BODY_BYTES,
+            ca_bundle,
             ..ClientOptions::default()
         };
         let rpc = RpcClient::new(options).map_err(|err| from_rpc(link, &endpoint, err))?;
@@ -167,6 +168,13 @@ pub(super) fn from_rpc(link: &str, endpoint: &str, err: RpcError) -> Credentials
             CredentialsError::Invalid { link, message: format!("cannot build an HTTP client: {detail}") }
         }
         RpcError::Transport { detail, .. } => CredentialsError::Transport { link, endpoint, detail },
+        RpcError::Certificate { detail, .. } => CredentialsError::Transport {
+            link,
+            endpoint,
+            detail: format!(
+                "TLS certificate refused ({detail}): give its CA with tls.ca_file or SSL_CERT_FILE"
+            ),
+        },
         RpcError::Http { status, code, message, request_id, .. } => {
             CredentialsError::Service { link, status, code, message, request_id }
         }

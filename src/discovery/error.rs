@@ -64,6 +64,9 @@ impl DiscoveryError {
             (_, Some(ErrorClass::Throttled)) => {
                 "lower rate_limit_per_region or raise refresh_interval".into()
             }
+            (DiscoveryError::Rpc { source: RpcError::Certificate { .. }, .. }, _) => format!(
+                "the {product} endpoint's TLS certificate is not trusted: give the CA that signed it (a TLS-intercepting proxy's company CA) with tls.ca_file or SSL_CERT_FILE"
+            ),
             (DiscoveryError::Rpc { source: RpcError::Transport { .. }, .. }, _) => {
                 format!("check network access to the {product} endpoint (discovery_endpoints overrides it)")
             }

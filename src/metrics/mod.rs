@@ -23,8 +23,18 @@ use crate::discovery::Engine;
 use crate::util::lock;
 
 /// Every value the `code` label of `aliyun_dbs_api_request_errors_total` can take.
-pub const ERROR_CODES: [&str; 9] =
-    ["throttled", "auth", "forbidden", "server", "client", "transport", "decode", "page_cap", "credentials"];
+pub const ERROR_CODES: [&str; 10] = [
+    "throttled",
+    "auth",
+    "forbidden",
+    "server",
+    "client",
+    "transport",
+    "certificate",
+    "decode",
+    "page_cap",
+    "credentials",
+];
 
 const API_LATENCY_BUCKETS: [f64; 10] = [0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0];
 

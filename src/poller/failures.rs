@@ -104,6 +104,9 @@ fn leave(groups: &mut BTreeMap<Group, Tally>, region: &Arc<str>, label: &'static
     true
 }
 
+/// A refused certificate is most often a proxy that re-signs TLS with a company CA.
+pub const CERTIFICATE_HINT: &str = "the endpoint's TLS certificate is not trusted: give the CA that signed it (a TLS-intercepting proxy's company CA, a private endpoint's CA) with tls.ca_file or SSL_CERT_FILE";
+
 /// What an operator should check first for a failure.
 pub fn hint(err: &ApiError) -> &'static str {
     match (err, err.class()) {
@@ -113,6 +116,7 @@ pub fn hint(err: &ApiError) -> &'static str {
         (_, Some(ErrorClass::Forbidden)) => "grant the RAM action dbs:DescribeDownloadTask on this instance",
         (_, Some(ErrorClass::Throttled)) => "lower concurrency or rate_limit_per_region, or raise poll_interval",
         (ApiError::PageCap { .. }, _) => "raise max_pages or shorten lookback",
+        (ApiError::Rpc(RpcError::Certificate { .. }), _) => CERTIFICATE_HINT,
         (ApiError::Rpc(RpcError::Transport { .. }), _) => "check network access to the endpoint",
         _ => "see the error text",
     }

@@ -97,6 +97,11 @@ pub enum RpcError {
     #[error("cannot build an HTTP client: {detail}")]
     Setup { detail: String },
 
+    /// The server's TLS certificate is not trusted (unknown CA, wrong name, expired): the same
+    /// call would meet the same certificate, so it is not retried.
+    #[error("TLS certificate of {endpoint} refused: {detail}")]
+    Certificate { endpoint: String, detail: String },
+
     #[error("transport error ({}) calling {endpoint}: {detail}", kind.as_str())]
     Transport { kind: TransportKind, endpoint: String, detail: String },
 
@@ -140,7 +145,7 @@ impl RpcError {
             RpcError::Http { .. } | RpcError::InBand { .. } => {
                 matches!(self.class(), Some(ErrorClass::Throttled | ErrorClass::Server))
             }
-            RpcError::Setup { .. } | RpcError::BodyTooLarge { .. } => false,
+            RpcError::Setup { .. } | RpcError::BodyTooLarge { .. } | RpcError::Certificate { .. } => false,
         }
     }
 
@@ -148,6 +153,7 @@ impl RpcError {
     pub fn metric_label(&self) -> &'static str {
         match self {
             RpcError::Setup { .. } | RpcError::Transport { .. } => "transport",
+            RpcError::Certificate { .. } => "certificate",
             RpcError::Decode { .. } | RpcError::BodyTooLarge { .. } => "decode",
             RpcError::Http { .. } | RpcError::InBand { .. } => {
                 self.class().map_or("client", ErrorClass::label)

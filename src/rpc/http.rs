@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use super::error::{RpcError, TransportKind};
+use super::trust::CaBundle;
 
 const RETRY_AFTER_HEADER: &str = "x-acs-retry-after";
 
@@ -20,6 +21,9 @@ pub struct ClientOptions {
     /// Whether `HTTPS_PROXY` and its kin apply. The ECS metadata service is on the instance's
     /// own link-local address, which no proxy can reach and no proxy should see.
     pub use_proxies: bool,
+    /// Certificate authorities trusted besides the built-in web PKI roots (`tls.ca_file`, or
+    /// `SSL_CERT_FILE`).
+    pub ca_bundle: Option<CaBundle>,
 }
 
 impl Default for ClientOptions {
@@ -30,6 +34,7 @@ impl Default for ClientOptions {
             max_body_bytes: 16 * 1024 * 1024,
             user_agent: format!("dbs-exporter/{}", env!("CARGO_PKG_VERSION")),
             use_proxies: true,
+            ca_bundle: None,
         }
     }
 }
@@ -43,6 +48,11 @@ pub fn client(options: &ClientOptions) -> Result<reqwest::Client, RpcError> {
         .pool_idle_timeout(Duration::from_secs(90));
     if !options.use_proxies {
         builder = builder.no_proxy();
+    }
+    for certificate in options.ca_bundle.iter().flat_map(CaBundle::certificates) {
+        let certificate = reqwest::Certificate::from_der(certificate)
+            .map_err(|err| RpcError::Setup { detail: error_chain(&err) })?;
+        builder = builder.add_root_certificate(certificate);
     }
     builder.build().map_err(|err| RpcError::Setup { detail: error_chain(&err.without_url()) })
 }
@@ -74,7 +84,10 @@ pub async fn send(
         endpoint: endpoint.to_string(),
         detail: error_chain(&err.without_url()),
     };
-    let mut response = request.send().await.map_err(|err| transport(classify_transport(&err), err))?;
+    let mut response = request.send().await.map_err(|err| match certificate_error(&err) {
+        Some(reason) => RpcError::Certificate { endpoint: endpoint.to_string(), detail: reason },
+        None => transport(classify_transport(&err), err),
+    })?;
     let status = response.status().as_u16();
     let retry_after = response
         .headers()
@@ -112,6 +125,23 @@ fn classify_body(err: &reqwest::Error) -> TransportKind {
     } else {
         TransportKind::Body
     }
+}
+
+/// Why the server's certificate was refused, when that is what stopped the call: rustls'
+/// verdict, wherever it sits in the chain (an I/O error carries it as its payload, which
+/// `source()` skips).
+fn certificate_error(err: &reqwest::Error) -> Option<String> {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(current) = source {
+        let tls = current
+            .downcast_ref::<rustls::Error>()
+            .or_else(|| current.downcast_ref::<std::io::Error>()?.get_ref()?.downcast_ref::<rustls::Error>());
+        if let Some(rustls::Error::InvalidCertificate(reason)) = tls {
+            return Some(format!("invalid peer certificate: {reason}"));
+        }
+        source = current.source();
+    }
+    None
 }
 
 /// A connection closed or reset before the answer: hyper's "incomplete message" or an I/O

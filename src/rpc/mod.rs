@@ -16,6 +16,7 @@ mod key;
 mod retry;
 pub mod sign;
 mod timestamp;
+mod trust;
 
 pub use answer::{decode_answer, Answer, Loose, Payload, UNKNOWN_REQUEST_ID};
 pub use client::{RpcClient, RpcRequest, RpcResponse};
@@ -24,3 +25,4 @@ pub use http::ClientOptions;
 pub use key::{Credentials, KeyFuture, KeySource, Secret};
 pub use retry::{Attempts, CallObserver, CallSlot, RetryPolicy, Retryable};
 pub use timestamp::{format_timestamp, parse_timestamp};
+pub use trust::CaBundle;

@@ -73,7 +73,7 @@ pub use demo::{
     DEMO_ACCESS_KEY_SECRET,
 };
 pub use discovery::{demo_db_instances, SimDbInstance, SimDbKind};
-pub use gateway::{Fault, Gateway};
+pub use gateway::{Fault, Gateway, SimCa};
 pub use handle::SimHandle;
 
 /// Produces the tasks of one instance (`now` in Unix ms, region, instance); merged with the
@@ -223,6 +223,16 @@ impl Simulator {
     /// last clone of it is dropped.
     pub async fn start(self, addr: SocketAddr) -> std::io::Result<SimHandle> {
         Ok(self.mount(&Gateway::start(addr).await?))
+    }
+
+    /// As [`Simulator::start`], over HTTPS with a certificate of `ca`.
+    pub async fn start_tls(self, addr: SocketAddr, ca: &SimCa) -> std::io::Result<SimHandle> {
+        Ok(self.mount(&Gateway::start_tls(addr, ca).await?))
+    }
+
+    /// HTTPS with `ca`'s certificate, or plain HTTP without one.
+    pub async fn start_with(self, addr: SocketAddr, ca: Option<&SimCa>) -> std::io::Result<SimHandle> {
+        Ok(self.mount(&Gateway::start_with(addr, ca).await?))
     }
 
     /// Serves DBS and the discovery APIs (RDS, PolarDB, MongoDB; with no instance, they list

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use super::IssuedCredentials;
 use crate::credentials::{format_expiration, system_clock, Clock, ECS_TOKEN_HEADER, ECS_TOKEN_TTL_HEADER};
-use crate::sim::gateway::{Account, Accounts, Call, Gateway, Product, Reply, Routes};
+use crate::sim::gateway::{Account, Accounts, Call, Gateway, Product, Reply, Routes, SimCa};
 use crate::util::lock;
 
 /// What the fake metadata service has been asked.
@@ -49,6 +49,17 @@ impl FakeMetadata {
     /// credentials live `lifetime`.
     pub async fn start(role: Option<&str>, lifetime: Duration) -> std::io::Result<FakeMetadata> {
         let gateway = Gateway::start(SocketAddr::from(([127, 0, 0, 1], 0))).await?;
+        Ok(FakeMetadata::mount(&gateway, role, lifetime))
+    }
+
+    /// As [`FakeMetadata::start`], over HTTPS with a certificate of `ca` (the real service is
+    /// plain HTTP: this shows a client that must not trust the API's CA for it).
+    pub async fn start_tls(
+        role: Option<&str>,
+        lifetime: Duration,
+        ca: &SimCa,
+    ) -> std::io::Result<FakeMetadata> {
+        let gateway = Gateway::start_tls(SocketAddr::from(([127, 0, 0, 1], 0)), ca).await?;
         Ok(FakeMetadata::mount(&gateway, role, lifetime))
     }
 

@@ -9,7 +9,7 @@ use std::time::{Duration, SystemTime};
 use super::IssuedCredentials;
 use crate::credentials::{system_clock, Clock};
 use crate::sim::gateway::{
-    Account, Accounts, Action, Call, Fault, Gateway, GatewayError, Product, Reply, Routes,
+    Account, Accounts, Action, Call, Fault, Gateway, GatewayError, Product, Reply, Routes, SimCa,
 };
 use crate::util::lock;
 
@@ -53,6 +53,12 @@ impl FakeSts {
     /// Starts on a gateway of its own, on a free loopback port; issued credentials live `lifetime`.
     pub async fn start(lifetime: Duration) -> std::io::Result<FakeSts> {
         let gateway = Gateway::start(SocketAddr::from(([127, 0, 0, 1], 0))).await?;
+        Ok(FakeSts::mount(&gateway, lifetime))
+    }
+
+    /// As [`FakeSts::start`], over HTTPS with a certificate of `ca`, as the real STS is.
+    pub async fn start_tls(lifetime: Duration, ca: &SimCa) -> std::io::Result<FakeSts> {
+        let gateway = Gateway::start_tls(SocketAddr::from(([127, 0, 0, 1], 0)), ca).await?;
         Ok(FakeSts::mount(&gateway, lifetime))
     }
 

@@ -1,6 +1,6 @@
 //! A loopback fake of Alibaba Cloud's API gateway, on which simulated products are mounted.
 //!
-//! One HTTP/1.1 server checks what the real gateway checks, once for every product: the common
+//! One server (HTTP/1.1, or HTTPS with HTTP/2 and HTTP/1.1 under a CA of its own, [`SimCa`]) checks what the real gateway checks, once for every product: the common
 //! parameters, signature V1, the timestamp window, nonce replay (a bounded memory) and STS
 //! tokens with their expiry, against one set of keys. It then routes an RPC request by its
 //! `Action` and `Version` to the [`Product`] that serves it (DBS here; STS and the ECS metadata
@@ -10,6 +10,7 @@
 mod auth;
 mod faults;
 mod server;
+mod tls;
 mod wire;
 
 use std::collections::{BTreeMap, VecDeque};
@@ -26,6 +27,7 @@ use self::auth::{authenticate, NonceCache};
 pub use self::auth::{Account, Accounts};
 pub use self::faults::Fault;
 use self::faults::FaultPlan;
+pub use self::tls::SimCa;
 pub use self::wire::{GatewayError, Reply};
 use crate::util::lock;
 
@@ -117,6 +119,11 @@ pub(crate) struct Shared {
     products: Mutex<Vec<Arc<dyn Product>>>,
     calls: AtomicU64,
     log: Mutex<VecDeque<Logged>>,
+    /// Connections accepted, and of them the TLS handshakes completed and those that
+    /// negotiated HTTP/2: what connection reuse is measured by.
+    connections: AtomicU64,
+    handshakes: AtomicU64,
+    http2_connections: AtomicU64,
 }
 
 impl Shared {
@@ -195,6 +202,8 @@ impl Shared {
 struct Running {
     shared: Arc<Shared>,
     addr: SocketAddr,
+    /// Whether it serves HTTPS.
+    tls: bool,
     shutdown: CancellationToken,
     server: Mutex<Option<JoinHandle<()>>>,
 }
@@ -214,6 +223,16 @@ pub struct Gateway {
 impl Gateway {
     /// Binds `addr` (port 0 picks a free port) and serves, with no product and no key yet.
     pub async fn start(addr: SocketAddr) -> std::io::Result<Gateway> {
+        Gateway::start_with(addr, None).await
+    }
+
+    /// Binds `addr` and serves HTTPS with a certificate of `ca`, offering HTTP/2 and HTTP/1.1.
+    pub async fn start_tls(addr: SocketAddr, ca: &SimCa) -> std::io::Result<Gateway> {
+        Gateway::start_with(addr, Some(ca)).await
+    }
+
+    /// HTTPS with `ca`'s certificate, or plain HTTP without one.
+    pub async fn start_with(addr: SocketAddr, ca: Option<&SimCa>) -> std::io::Result<Gateway> {
         let listener = TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
         let shared = Arc::new(Shared {
@@ -223,10 +242,15 @@ impl Gateway {
             products: Mutex::new(Vec::new()),
             calls: AtomicU64::new(0),
             log: Mutex::new(VecDeque::new()),
+            connections: AtomicU64::new(0),
+            handshakes: AtomicU64::new(0),
+            http2_connections: AtomicU64::new(0),
         });
         let shutdown = CancellationToken::new();
-        let server = tokio::spawn(server::accept_loop(listener, Arc::clone(&shared), shutdown.clone()));
-        let running = Running { shared, addr, shutdown, server: Mutex::new(Some(server)) };
+        let acceptor = ca.map(SimCa::acceptor);
+        let server =
+            tokio::spawn(server::accept_loop(listener, acceptor, Arc::clone(&shared), shutdown.clone()));
+        let running = Running { shared, addr, tls: ca.is_some(), shutdown, server: Mutex::new(Some(server)) };
         Ok(Gateway { running: Arc::new(running) })
     }
 
@@ -240,9 +264,26 @@ impl Gateway {
         self.shared().accounts.grant(access_key_id, account);
     }
 
-    /// `http://127.0.0.1:PORT`, ready to be used as an endpoint override.
+    /// `http://127.0.0.1:PORT` (`https://` when it serves HTTPS), ready to be used as an
+    /// endpoint override.
     pub fn url(&self) -> String {
-        format!("http://{}", self.running.addr)
+        let scheme = if self.running.tls { "https" } else { "http" };
+        format!("{scheme}://{}", self.running.addr)
+    }
+
+    /// TCP connections accepted so far.
+    pub fn connections(&self) -> u64 {
+        self.shared().connections.load(Ordering::Relaxed)
+    }
+
+    /// TLS handshakes completed so far (0 over plain HTTP).
+    pub fn handshakes(&self) -> u64 {
+        self.shared().handshakes.load(Ordering::Relaxed)
+    }
+
+    /// Connections that negotiated HTTP/2 (with ALPN, over HTTPS).
+    pub fn http2_connections(&self) -> u64 {
+        self.shared().http2_connections.load(Ordering::Relaxed)
     }
 
     pub fn addr(&self) -> SocketAddr {

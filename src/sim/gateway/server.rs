@@ -15,13 +15,14 @@ use bytes::Bytes;
 use http_body_util::{BodyExt as _, Limited};
 use hyper::body::{Body, Frame, Incoming, SizeHint};
 use hyper::header::{HeaderValue, CONTENT_LENGTH, CONTENT_TYPE, HOST};
-use hyper::server::conn::http1;
+use hyper::server::conn::{http1, http2};
 use hyper::service::service_fn;
 use hyper::{Request, Response, StatusCode};
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinSet;
+use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 
 use super::wire::{self, Rendered, Rendering, Reply};
@@ -34,15 +35,22 @@ const MAX_BODY_BYTES: usize = 64 * 1024;
 /// How long a truncated body waits between its first part and its failure.
 const TRUNCATION_PAUSE: Duration = Duration::from_millis(20);
 
-/// Accepts connections until `shutdown`, then drops every open connection.
-pub(super) async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, shutdown: CancellationToken) {
+/// Accepts connections until `shutdown`, then drops every open connection. With an acceptor,
+/// each connection is a TLS one first.
+pub(super) async fn accept_loop(
+    listener: TcpListener,
+    acceptor: Option<TlsAcceptor>,
+    shared: Arc<Shared>,
+    shutdown: CancellationToken,
+) {
     let mut connections = JoinSet::new();
     loop {
         tokio::select! {
             _ = shutdown.cancelled() => break,
             accepted = listener.accept() => match accepted {
                 Ok((stream, _)) => {
-                    connections.spawn(serve_connection(stream, Arc::clone(&shared)));
+                    shared.connections.fetch_add(1, Ordering::Relaxed);
+                    connections.spawn(serve_connection(stream, acceptor.clone(), Arc::clone(&shared)));
                 }
                 Err(error) => {
                     // Out of file descriptors and the like: pause instead of spinning.
@@ -56,14 +64,41 @@ pub(super) async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, shut
     connections.shutdown().await;
 }
 
-async fn serve_connection(stream: TcpStream, shared: Arc<Shared>) {
+async fn serve_connection(stream: TcpStream, acceptor: Option<TlsAcceptor>, shared: Arc<Shared>) {
     let reset = Arc::new(AtomicBool::new(false));
-    let io = TokioIo::new(ResettableStream { stream, reset: Arc::clone(&reset) });
+    let stream = ResettableStream { stream, reset: Arc::clone(&reset) };
+    let Some(acceptor) = acceptor else {
+        return serve_http(TokioIo::new(stream), false, shared, reset).await;
+    };
+    let tls = match acceptor.accept(stream).await {
+        Ok(tls) => tls,
+        Err(error) => {
+            tracing::trace!(%error, "gateway TLS handshake failed");
+            return;
+        }
+    };
+    shared.handshakes.fetch_add(1, Ordering::Relaxed);
+    let http2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
+    if http2 {
+        shared.http2_connections.fetch_add(1, Ordering::Relaxed);
+    }
+    serve_http(TokioIo::new(tls), http2, shared, reset).await;
+}
+
+/// HTTP/1.1, or HTTP/2 when the handshake chose it, until the client goes.
+async fn serve_http<I>(io: TokioIo<I>, http2: bool, shared: Arc<Shared>, reset: Arc<AtomicBool>)
+where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
     let service = service_fn(move |request| {
         let (shared, reset) = (Arc::clone(&shared), Arc::clone(&reset));
         async move { answer(&shared, request, &reset).await }
     });
-    let served = http1::Builder::new().timer(TokioTimer::new()).serve_connection(io, service).await;
+    let served = if http2 {
+        http2::Builder::new(TokioExecutor::new()).timer(TokioTimer::new()).serve_connection(io, service).await
+    } else {
+        http1::Builder::new().timer(TokioTimer::new()).serve_connection(io, service).await
+    };
     if let Err(error) = served {
         tracing::trace!(%error, "gateway connection ended");
     }
@@ -78,7 +113,9 @@ async fn answer(
 ) -> io::Result<Response<SimBody>> {
     let (parts, body) = request.into_parts();
     let header = |name| parts.headers.get(name).and_then(|h: &HeaderValue| h.to_str().ok());
-    let host = header(HOST).unwrap_or("dbs-api.aliyuncs.com").to_string();
+    // HTTP/2 carries the host in the URI's authority rather than a `Host` header.
+    let authority = parts.uri.authority().map(|a| a.as_str());
+    let host = header(HOST).or(authority).unwrap_or("dbs-api.aliyuncs.com").to_string();
     let is_form = header(CONTENT_TYPE)
         .is_some_and(|t| t.to_ascii_lowercase().starts_with("application/x-www-form-urlencoded"));
     let mut params = BTreeMap::new();
