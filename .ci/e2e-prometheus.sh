@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# End to end with a real Prometheus: `dbs-exporter demo` (simulated DBS, real HTTP, real
-# signatures) scraped every 2s by a Prometheus server on loopback that loads
+# End to end with a real Prometheus: `dbs-exporter demo` (simulated DBS over real HTTPS under a CA
+# the demo makes at start and trusts through `tls.ca_file`, real signatures) scraped every 2s by a Prometheus server on loopback that loads
 # deploy/prometheus/dbs-exporter.rules.yml. Asserts through Prometheus' HTTP API that
 #   1. the target is up and aliyun_dbs_download_tasks has every expected series,
 #   2. every rule evaluates without error and every recording rule has data (but
@@ -91,6 +91,18 @@ wait_http() { # URL NAME PID: poll until 200, at most 30s
 }
 wait_http "http://127.0.0.1:$EXPORTER_PORT/-/ready" "exporter" "$EXPORTER_PID"
 wait_http "http://127.0.0.1:$PROM_PORT/-/ready" "prometheus" "$PROM_PID"
+
+# The demo's API calls went over HTTPS, trusting the simulator's CA through tls.ca_file, and no
+# call was refused for its certificate.
+grep -q 'simulator=https://127.0.0.1:' "$WORK/exporter.log" \
+  || { echo "e2e: the demo's simulator does not serve HTTPS"; exit 1; }
+grep -q 'roots="the built-in web PKI roots and .*from tls.ca_file)"' "$WORK/exporter.log" \
+  || { echo "e2e: the demo does not trust its simulator's CA through tls.ca_file"; exit 1; }
+METRICS=$(curl -fsS "http://127.0.0.1:$EXPORTER_PORT/metrics")
+if grep -E '^aliyun_dbs_api_request_errors_total\{code="(certificate|transport)".*\} [1-9]' <<<"$METRICS"; then
+  echo "e2e: API calls of the demo failed over HTTPS"; exit 1
+fi
+echo "demo over HTTPS: simulator and CA file in the log, no certificate or transport error"
 
 export PROM_URL="http://127.0.0.1:$PROM_PORT" EXPORTER_PID DASHBOARD="$ROOT/deploy/grafana/dbs-exporter.json"
 python3 - <<'EOF'

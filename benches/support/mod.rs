@@ -8,12 +8,13 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, SystemTime};
 
 use dbs_exporter::api::TaskType;
-use dbs_exporter::sim::{Fault, SimTask, Simulator};
+use dbs_exporter::sim::{Fault, SimCa, SimTask, Simulator};
 
 pub const KEY_ID: &str = "LTAI5tBench";
 pub const SECRET: &str = "bench-secret";
 const STATES: [&str; 6] = ["initializing", "queueing", "running", "failed", "finished", "expired"];
 const ROLE: &str = "DBS_BENCH_ROLE";
+const TLS: &str = "DBS_BENCH_SIM_TLS";
 
 /// A benchmark setting from the environment, or its default.
 pub fn setting(name: &str, default: u64) -> u64 {
@@ -70,12 +71,20 @@ impl Estate {
 pub struct SimProcess {
     child: Child,
     pub url: String,
+    /// Over HTTPS: the file of the simulator's CA certificate.
+    pub ca_file: Option<std::path::PathBuf>,
 }
 
 impl SimProcess {
     pub fn start(estate: Estate) -> Self {
+        Self::start_with(estate, false)
+    }
+
+    /// Over HTTPS with `tls`, under a CA the simulator makes and writes to a file.
+    pub fn start_with(estate: Estate, tls: bool) -> Self {
         let mut child = Command::new(std::env::current_exe().unwrap())
             .env(ROLE, "simulator")
+            .env(TLS, if tls { "1" } else { "0" })
             .env("DBS_BENCH_REGIONS", estate.regions.to_string())
             .env("DBS_BENCH_INSTANCES", estate.instances.to_string())
             .env("DBS_BENCH_TASKS", estate.tasks.to_string())
@@ -85,7 +94,10 @@ impl SimProcess {
             .expect("simulator process starts");
         let mut line = String::new();
         BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-        SimProcess { child, url: line.trim().to_string() }
+        let mut words = line.split_whitespace();
+        let url = words.next().unwrap_or_default().to_string();
+        let ca_file = words.next().map(std::path::PathBuf::from);
+        SimProcess { child, url, ca_file }
     }
 }
 
@@ -93,6 +105,9 @@ impl Drop for SimProcess {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        if let Some(ca_file) = &self.ca_file {
+            let _ = std::fs::remove_file(ca_file);
+        }
     }
 }
 
@@ -104,14 +119,22 @@ pub fn serve_if_simulator() {
     let estate = Estate::from_env(Estate { regions: 0, instances: 0, tasks: 0, latency: Duration::ZERO });
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
     runtime.block_on(async {
+        let ca = (std::env::var(TLS).as_deref() == Ok("1")).then(|| SimCa::generate().unwrap());
         let sim = Simulator::new()
             .with_access_key(KEY_ID, SECRET)
             .with_tasks(tasks(estate))
-            .start(SocketAddr::from(([127, 0, 0, 1], 0)))
+            .start_with(SocketAddr::from(([127, 0, 0, 1], 0)), ca.as_ref())
             .await
             .unwrap();
         sim.set_fault_rate(1.0, vec![Fault::Latency(estate.latency)]);
-        println!("{}", sim.url());
+        match &ca {
+            Some(ca) => {
+                let path = std::env::temp_dir().join(format!("dbs-bench-sim-{}-ca.pem", sim.addr().port()));
+                ca.write_ca(&path).unwrap();
+                println!("{} {}", sim.url(), path.display());
+            }
+            None => println!("{}", sim.url()),
+        }
         std::future::pending::<()>().await;
     });
 }

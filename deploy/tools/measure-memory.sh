@@ -12,6 +12,10 @@
 # VmRSS is sampled from /proc every second from its start through three complete poll cycles;
 # VmHWM is the kernel's peak. Prints one Markdown table row per run.
 #
+# Each estate is measured twice, as SCHEMES says (default "http https"): over plain HTTP, and over
+# HTTPS (`simulate --tls`, its CA trusted with `tls.ca_file`), as every real Alibaba endpoint is,
+# so that the two rows stand side by side. The demo runs over HTTPS (its own CA) either way.
+#
 # Everything runs on loopback; a run of all three sizes takes about 10 minutes on 2 cores.
 # SIM_BIN=PATH serves the estate with another binary's simulator, so that two daemons (say, before
 # and after a change) are measured against the very same tasks.
@@ -20,6 +24,7 @@ cd "$(dirname "$0")/../.."
 BIN=${1:-target/release/dbs-exporter}
 shift || true
 SIZES=("$@")
+read -r -a SCHEME_LIST <<<"${SCHEMES:-http https}"
 [ ${#SIZES[@]} -gt 0 ] || SIZES=(100 1000 10000)
 [ -x "$BIN" ] || { echo "measure-memory: $BIN is not an executable (cargo build --release)" >&2; exit 1; }
 
@@ -64,8 +69,8 @@ sample() { # PID URL SECONDS
   echo "$max"
 }
 
-echo "| run | instances | listings per cycle | series | poll cycle | VmRSS at end | of it RssAnon / RssFile | largest VmRSS sample | VmHWM (peak) |"
-echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"
+echo "| run | scheme | instances | listings per cycle | series | poll cycle | VmRSS at end | of it RssAnon / RssFile | largest VmRSS sample | VmHWM (peak) |"
+echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
 
 # --- the demo ---------------------------------------------------------------------------------
 port=$(free_port)
@@ -76,18 +81,25 @@ url="http://127.0.0.1:$port"
 wait_ready "$url" "$demo"
 largest=$(sample "$demo" "$url" 30) # 6 cycles of 5 s
 series=$(curl -fsS "$url/metrics" | grep -c '^aliyun_dbs_download_tasks{' || true)
-echo "| demo | 6 | 12 | $series download_tasks | $(metric aliyun_dbs_poll_duration_seconds "$url") s | $(mib "$(kib VmRSS "$demo")") MiB | $(rss_split "$demo") | $(mib "$largest") MiB | $(mib "$(kib VmHWM "$demo")") MiB |"
+echo "| demo | https | 6 | 12 | $series download_tasks | $(metric aliyun_dbs_poll_duration_seconds "$url") s | $(mib "$(kib VmRSS "$demo")") MiB | $(rss_split "$demo") | $(mib "$largest") MiB | $(mib "$(kib VmHWM "$demo")") MiB |"
 kill "$demo"
 wait "$demo" 2>/dev/null || true
 
 # --- estates of N instances -------------------------------------------------------------------
 for n in "${SIZES[@]}"; do
+for scheme in "${SCHEME_LIST[@]}"; do
   sim_port=$(free_port)
   port=$(free_port)
   while [ "$port" = "$sim_port" ]; do port=$(free_port); done
-  config="$WORK/estate-$n.yaml"
-  python3 deploy/tools/write-estate.py "$n" "$sim_port" >"$config"
-  "${SIM_BIN:-$BIN}" simulate --simulator.listen-address "127.0.0.1:$sim_port" --config.file "$config" \
+  config="$WORK/estate-$n-$scheme.yaml"
+  tls_flags=()
+  if [ "$scheme" = https ]; then
+    tls_flags=(--tls --simulator.ca-file "$WORK/sim-ca-$n.pem")
+    { printf 'tls:\n  ca_file: %s\n' "$WORK/sim-ca-$n.pem"; python3 deploy/tools/write-estate.py "$n" "$sim_port" | sed 's#endpoint: http://#endpoint: https://#'; } >"$config"
+  else
+    python3 deploy/tools/write-estate.py "$n" "$sim_port" >"$config"
+  fi
+  "${SIM_BIN:-$BIN}" simulate --simulator.listen-address "127.0.0.1:$sim_port" --config.file "$config" "${tls_flags[@]}" \
     >"$WORK/sim-$n.log" 2>&1 &
   sim=$!
   PIDS+=("$sim")
@@ -105,8 +117,11 @@ for n in "${SIZES[@]}"; do
   wait_ready "$url" "$exporter"
   series=$(curl -fsS "$url/metrics" | grep -c '^aliyun_dbs_' || true)
   up=$(curl -fsS "$url/metrics" | grep -c '^aliyun_dbs_up{.*} 1$' || true)
-  [ "$up" = "$n" ] || echo "measure-memory: only $up of $n instances up; see $WORK/exporter-$n.log" >&2
-  echo "| daemon + simulate | $n | $((2 * n)) | $series aliyun_dbs_* | $(metric aliyun_dbs_poll_duration_seconds "$url") s | $(mib "$(kib VmRSS "$exporter")") MiB | $(rss_split "$exporter") | $(mib "$largest") MiB | $(mib "$(kib VmHWM "$exporter")") MiB |"
+  [ "$up" = "$n" ] || echo "measure-memory: only $up of $n instances up over $scheme; see $WORK/exporter-$n.log" >&2
+  cpu=$(awk '{printf "%.1f", ($14 + $15) / 100}' "/proc/$exporter/stat")
+  echo "| daemon + simulate | $scheme | $n | $((2 * n)) | $series aliyun_dbs_* | $(metric aliyun_dbs_poll_duration_seconds "$url") s | $(mib "$(kib VmRSS "$exporter")") MiB | $(rss_split "$exporter") | $(mib "$largest") MiB | $(mib "$(kib VmHWM "$exporter")") MiB |"
+  echo "  ($scheme, $n instances: the exporter used $cpu CPU-s over the run: start, ~3 poll cycles and 37 gzip scrapes)"
   kill "$exporter" "$sim"
   wait "$exporter" "$sim" 2>/dev/null || true
+done
 done

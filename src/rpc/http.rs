@@ -128,20 +128,25 @@ fn classify_body(err: &reqwest::Error) -> TransportKind {
 }
 
 /// Why the server's certificate was refused, when that is what stopped the call: rustls'
-/// verdict, wherever it sits in the chain (an I/O error carries it as its payload, which
-/// `source()` skips).
+/// verdict, wherever it sits in the chain.
 fn certificate_error(err: &reqwest::Error) -> Option<String> {
     let mut source: Option<&(dyn std::error::Error + 'static)> = Some(err);
     while let Some(current) = source {
-        let tls = current
-            .downcast_ref::<rustls::Error>()
-            .or_else(|| current.downcast_ref::<std::io::Error>()?.get_ref()?.downcast_ref::<rustls::Error>());
-        if let Some(rustls::Error::InvalidCertificate(reason)) = tls {
-            return Some(format!("invalid peer certificate: {reason}"));
+        if let Some(rustls::Error::InvalidCertificate(reason)) = current.downcast_ref::<rustls::Error>() {
+            return Some(format!("invalid peer certificate: {reason:?}"));
         }
-        source = current.source();
+        source = cause(current);
     }
     None
+}
+
+/// The next error down the chain. An I/O error's `source()` skips its own payload (it returns
+/// the payload's source), and the payload is where tokio-rustls puts rustls' error.
+fn cause<'a>(err: &'a (dyn std::error::Error + 'static)) -> Option<&'a (dyn std::error::Error + 'static)> {
+    match err.downcast_ref::<std::io::Error>().and_then(|io| io.get_ref()) {
+        Some(payload) => Some(payload),
+        None => err.source(),
+    }
 }
 
 /// A connection closed or reset before the answer: hyper's "incomplete message" or an I/O

@@ -32,6 +32,7 @@ mod hostile_response;
 mod http_binary;
 mod http_server;
 mod http_tls_auth;
+mod https;
 mod insight;
 mod instance_page;
 mod operations;

@@ -6,11 +6,13 @@
 //! - [`prom_text`]: the strict reader of the exposition format, and here [`samples`], the map
 //!   of a scrape's values the tests look series up in;
 //! - polling over HTTP: [`get`], [`wait_ok`], [`eventually`];
+//! - [`proxy`]: a CONNECT proxy that counts the tunnels through it;
 //! - [`heap`]: the bytes the current thread holds on the heap, for the leak checks.
 
 pub mod heap;
 pub mod process;
 pub mod prom_text;
+pub mod proxy;
 pub mod server;
 
 use std::collections::BTreeMap;

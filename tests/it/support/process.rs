@@ -28,10 +28,27 @@ pub fn hermetic(command: &mut Command) -> &mut Command {
             command.env_remove(name);
         }
     }
+    // The machine's proxies and CA bundle are not the test's: a test sets them when it means to.
+    for name in TRUST_AND_PROXY_VARIABLES {
+        command.env_remove(name);
+    }
     command
         .env("ALIBABA_CLOUD_ECS_METADATA_DISABLED", "true")
         .env("HOME", "/nonexistent/dbs-exporter-test-home")
 }
+
+/// Variables that change where API calls go or whom they trust.
+const TRUST_AND_PROXY_VARIABLES: [&str; 9] = [
+    "SSL_CERT_FILE",
+    "HTTPS_PROXY",
+    "https_proxy",
+    "HTTP_PROXY",
+    "http_proxy",
+    "ALL_PROXY",
+    "all_proxy",
+    "NO_PROXY",
+    "no_proxy",
+];
 
 /// The binary in a hermetic environment (see [`hermetic`]), with nothing on its stdin.
 pub fn binary() -> Command {
