@@ -77,25 +77,34 @@ impl QueryId {
 }
 
 /// What the tasks in one state add up to.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct StateTotals {
     pub tasks: u64,
     pub export_bytes: u64,
     pub import_bytes: u64,
-    /// Creation time (Unix ms) of the oldest task in this state, when any task said.
-    pub oldest_created_ms: Option<u64>,
+    /// Creation time (Unix ms) of the oldest task in this state, `u64::MAX` when no task said:
+    /// an `Option` would take 8 bytes more in each of the six states of 20,000 targets.
+    oldest_created_ms: u64,
+}
+
+impl Default for StateTotals {
+    fn default() -> Self {
+        StateTotals { tasks: 0, export_bytes: 0, import_bytes: 0, oldest_created_ms: u64::MAX }
+    }
 }
 
 impl StateTotals {
+    /// Creation time (Unix ms) of the oldest task in this state, when any task said.
+    pub fn oldest_created_ms(&self) -> Option<u64> {
+        (self.oldest_created_ms != u64::MAX).then_some(self.oldest_created_ms)
+    }
+
     /// Adds the totals of another state (for states counted together).
     pub fn merge(&mut self, other: &StateTotals) {
         self.tasks += other.tasks;
         self.export_bytes = self.export_bytes.saturating_add(other.export_bytes);
         self.import_bytes = self.import_bytes.saturating_add(other.import_bytes);
-        self.oldest_created_ms = match (self.oldest_created_ms, other.oldest_created_ms) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
+        self.oldest_created_ms = self.oldest_created_ms.min(other.oldest_created_ms);
     }
 
     fn add(&mut self, task: &TaskSummary) {
@@ -103,7 +112,7 @@ impl StateTotals {
         self.export_bytes = self.export_bytes.saturating_add(task.export_bytes);
         self.import_bytes = self.import_bytes.saturating_add(task.import_bytes);
         if let Some(created) = task.created_at_ms {
-            self.oldest_created_ms = Some(self.oldest_created_ms.map_or(created, |old| old.min(created)));
+            self.oldest_created_ms = self.oldest_created_ms.min(created);
         }
     }
 }
@@ -231,7 +240,7 @@ mod tests {
         let aggregate = TaskAggregate::from_tasks(&tasks);
         let finished = aggregate.get(&DownloadState::Finished);
         assert_eq!((finished.tasks, finished.export_bytes, finished.import_bytes), (2, 150, 15));
-        assert_eq!(finished.oldest_created_ms, Some(1000));
+        assert_eq!(finished.oldest_created_ms(), Some(1000));
         assert_eq!(aggregate.get(&DownloadState::Queueing).tasks, 1);
         assert_eq!(aggregate.states().map(|(_, t)| t.tasks).sum::<u64>(), 3);
     }

@@ -290,7 +290,7 @@ impl Pipeline {
     fn published_of(
         &self,
         polled: &PolledInstance,
-        endpoints: &HashMap<(&str, &str), String>,
+        endpoints: &HashMap<(&str, &str), Arc<str>>,
         clients: &HashMap<&str, Arc<dyn ListTasks>>,
     ) -> Published {
         let config = &self.setup.config;

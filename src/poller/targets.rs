@@ -45,7 +45,8 @@ impl ListTasks for DbsClient {
 #[derive(Debug)]
 pub struct Target {
     pub key: TargetKey,
-    pub endpoint: String,
+    /// Shared by the targets of a region: one copy, not one per target.
+    pub endpoint: Arc<str>,
     /// The filters of the listing; the creation-time window is filled in at each poll.
     pub query: DownloadTaskQuery,
     /// What the listing asks, lookback included: its task history belongs to this query.
@@ -56,7 +57,7 @@ pub struct Target {
 impl Target {
     pub fn new(
         key: TargetKey,
-        endpoint: String,
+        endpoint: Arc<str>,
         query: DownloadTaskQuery,
         lookback: Duration,
         client: Arc<dyn ListTasks>,
@@ -121,12 +122,14 @@ impl TargetSet {
 }
 
 /// The DBS endpoint of each (account, region) of a configuration.
-pub fn endpoints_of(config: &Config) -> HashMap<(&str, &str), String> {
+pub fn endpoints_of(config: &Config) -> HashMap<(&str, &str), Arc<str>> {
     config
         .accounts
         .iter()
         .flat_map(|a| {
-            a.regions.iter().map(move |r| ((a.name.as_str(), r.region_id.as_str()), r.endpoint_or_default()))
+            a.regions
+                .iter()
+                .map(move |r| ((a.name.as_str(), r.region_id.as_str()), Arc::from(r.endpoint_or_default())))
         })
         .collect()
 }
@@ -152,7 +155,7 @@ pub fn targets_of(
 pub fn instance_targets(
     polled: &PolledInstance,
     config: &Config,
-    endpoints: &HashMap<(&str, &str), String>,
+    endpoints: &HashMap<(&str, &str), Arc<str>>,
     client: &Arc<dyn ListTasks>,
 ) -> Vec<Arc<Target>> {
     let Some(endpoint) = endpoints.get(&(polled.account.as_str(), polled.region_id.as_str())) else {
@@ -165,7 +168,7 @@ pub fn instance_targets(
         .map(|task_type| {
             let query = query_of(polled, *task_type);
             let key = TargetKey { instance: instance_key.clone(), task_type: *task_type };
-            Arc::new(Target::new(key, endpoint.clone(), query, config.lookback, Arc::clone(client)))
+            Arc::new(Target::new(key, Arc::clone(endpoint), query, config.lookback, Arc::clone(client)))
         })
         .collect()
 }
