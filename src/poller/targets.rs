@@ -11,7 +11,7 @@ use crate::api::{
 };
 use crate::config::Config;
 use crate::inventory::PolledInstance;
-use crate::model::{QueryId, TargetKey};
+use crate::model::{InstanceKey, QueryId, TargetKey};
 use crate::pacing::{LaneKey, Pacer};
 
 /// Lists the tasks of one query, every page: the DBS client, or a fake in the poller's tests
@@ -166,20 +166,20 @@ pub fn instance_targets(
         .task_types
         .iter()
         .map(|task_type| {
-            let query = query_of(polled, *task_type);
+            let query = query_of(polled, &instance_key, *task_type);
             let key = TargetKey { instance: instance_key.clone(), task_type: *task_type };
             Arc::new(Target::new(key, Arc::clone(endpoint), query, config.lookback, Arc::clone(client)))
         })
         .collect()
 }
 
-fn query_of(polled: &PolledInstance, task_type: TaskType) -> DownloadTaskQuery {
+fn query_of(polled: &PolledInstance, key: &InstanceKey, task_type: TaskType) -> DownloadTaskQuery {
     let instance = &polled.instance;
     DownloadTaskQuery {
         cluster_name: instance.cluster_name.clone(),
         datasource_id: instance.datasource_id.clone(),
         backup_set_id: instance.backup_set_id.clone(),
         task_type: Some(task_type),
-        ..DownloadTaskQuery::new(&polled.region_id, &instance.instance_id)
+        ..DownloadTaskQuery::new(Arc::clone(&key.region_id), Arc::clone(&key.instance_id))
     }
 }
