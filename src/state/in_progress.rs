@@ -3,6 +3,7 @@
 //! them in two allocations, whatever their number: fixed-size records sorted by task id, and
 //! one text holding every task's id, format, target type, databases and backup set.
 
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use crate::api::{DownloadState, ExportFormat, Progress, TargetType, TaskDetail, TaskId, TaskSummary};
@@ -16,8 +17,10 @@ pub const STALLED_AFTER_POLLS: u32 = 3;
 pub struct ActiveTasks {
     /// Sorted by task id, one per id.
     records: Box<[Record]>,
-    /// The records' texts one after the other, in the records' order.
-    text: Box<str>,
+    /// The records' texts one after the other, in the records' order; shared with the
+    /// listing before when it is the same (the usual case), so a poll allocates one buffer;
+    /// `None` without tasks, so that an idle target allocates nothing.
+    text: Option<Arc<str>>,
 }
 
 /// One task, without its text: 64 bytes, its optional values kept as sentinels (a `None`
@@ -122,7 +125,23 @@ impl ActiveTasks {
                 running_polls: tracking.running_polls,
             });
         }
-        ActiveTasks { records: records.into_boxed_slice(), text: text.into_boxed_str() }
+        let text = match &self.text {
+            Some(before) if **before == *text => Arc::clone(before),
+            _ => Arc::from(text),
+        };
+        ActiveTasks { records: records.into_boxed_slice(), text: Some(text) }
+    }
+
+    /// Becomes what [`Self::following`] gives, in the buffers it has when they fit, for the
+    /// same reason as the task history: the store's buffers are not replaced at every poll.
+    pub fn update(&mut self, tasks: &[TaskSummary], at: SystemTime) {
+        let next = self.following(tasks, at);
+        if next.records.len() == self.records.len() {
+            self.records.copy_from_slice(&next.records);
+            self.text = next.text;
+        } else {
+            *self = next;
+        }
     }
 
     pub fn len(&self) -> usize {
@@ -153,7 +172,8 @@ impl ActiveTasks {
     fn task(&self, index: usize) -> ActiveTask<'_> {
         let start = index.checked_sub(1).map_or(0, |before| self.records[before].text_end as usize);
         let record = &self.records[index];
-        ActiveTask { record, text: &self.text[start..record.text_end as usize] }
+        let text = self.text.as_deref().unwrap_or_default();
+        ActiveTask { record, text: &text[start..record.text_end as usize] }
     }
 }
 
@@ -383,6 +403,23 @@ mod tests {
         assert_eq!((task.progress(), task.created_ms()), (None, None));
         assert_eq!(task.tables_per_second(minute(4)), None);
         assert!(!task.stalled(), "no count is no evidence of a stall");
+    }
+
+    #[test]
+    fn an_update_in_place_is_the_same_as_the_next_listing() {
+        let polls = [
+            vec![running("dt-1", 1, 9), running("dt-2", 1, 9)],
+            vec![running("dt-1", 2, 9), running("dt-2", 3, 9)],
+            vec![running("dt-2", 4, 9)],
+            vec![running("dt-2", 4, 9), running("dt-3", 0, 9), running("dt-4", 0, 9)],
+            vec![],
+        ];
+        let (mut updated, mut followed) = (ActiveTasks::default(), ActiveTasks::default());
+        for (poll, tasks) in polls.iter().enumerate() {
+            updated.update(tasks, minute(poll as u64));
+            followed = followed.following(tasks, minute(poll as u64));
+            assert_eq!(updated, followed, "poll {poll}");
+        }
     }
 
     #[test]

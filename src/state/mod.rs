@@ -232,7 +232,7 @@ impl Store {
         let aggregate = TaskAggregate::from_tasks(tasks);
         let prepared = PreparedTasks::new(tasks);
         let (transition, changes) = self.update(attempt, |state| {
-            state.active = state.active.following(tasks, at);
+            state.active.update(tasks, at);
             let first = state.history.is_none() || state.asked != attempt.asked;
             if first {
                 state.history = Some(TaskHistory::default());
