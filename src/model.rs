@@ -19,11 +19,27 @@ pub struct TargetKey {
 /// API quotas and two histories even in one region. Whether series print the `account` label
 /// is the renderer's choice (only with several accounts, so that a single-account exporter's
 /// series keep their labels).
+///
+/// One pointer: every map of the exporter (store, schedule, generation, published rows) is
+/// keyed by instance or target, so a key is cloned into each, and at 20,000 targets three
+/// string pointers a key cost megabytes. Its parts read as fields through `Deref`.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct InstanceKey {
+pub struct InstanceKey(Arc<InstanceName>);
+
+/// The parts of an [`InstanceKey`], compared and ordered in this order.
+#[derive(Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct InstanceName {
     pub account: Arc<str>,
     pub region_id: Arc<str>,
     pub instance_id: Arc<str>,
+}
+
+impl std::ops::Deref for InstanceKey {
+    type Target = InstanceName;
+
+    fn deref(&self) -> &InstanceName {
+        &self.0
+    }
 }
 
 /// The account of a configuration without `accounts:`.
@@ -32,17 +48,36 @@ pub const IMPLICIT_ACCOUNT: &str = crate::config::AccountConfig::IMPLICIT_NAME;
 impl InstanceKey {
     /// An instance of the implicit single account.
     pub fn new(region_id: &str, instance_id: &str) -> Self {
-        InstanceKey {
-            account: IMPLICIT_ACCOUNT.into(),
-            region_id: region_id.into(),
-            instance_id: instance_id.into(),
-        }
+        InstanceKey::of(IMPLICIT_ACCOUNT, region_id, instance_id)
     }
 
-    pub fn in_account(mut self, account: &str) -> Self {
-        self.account = account.into();
-        self
+    /// An instance of `account`. Account and region names are shared by every key that
+    /// names them: a handful of strings for the whole estate.
+    pub fn of(account: &str, region_id: &str, instance_id: &str) -> Self {
+        InstanceKey(Arc::new(InstanceName {
+            account: intern(account),
+            region_id: intern(region_id),
+            instance_id: instance_id.into(),
+        }))
     }
+
+    pub fn in_account(self, account: &str) -> Self {
+        InstanceKey::of(account, &self.region_id, &self.instance_id)
+    }
+}
+
+/// The one shared copy of a name that many keys carry (accounts, regions): they are few, so
+/// the set stays small for the life of the process.
+fn intern(name: &str) -> Arc<str> {
+    static NAMES: std::sync::Mutex<Option<std::collections::HashSet<Arc<str>>>> = std::sync::Mutex::new(None);
+    let mut names = crate::util::lock(&NAMES);
+    let names = names.get_or_insert_with(Default::default);
+    if let Some(name) = names.get(name) {
+        return Arc::clone(name);
+    }
+    let name: Arc<str> = name.into();
+    names.insert(Arc::clone(&name));
+    name
 }
 
 impl fmt::Display for InstanceKey {

@@ -146,7 +146,7 @@ pub fn targets_of(
         .iter()
         .flat_map(|polled| {
             let client: Arc<dyn ListTasks> = Arc::new(client_of(&polled.account));
-            instance_targets(polled, config, &endpoints, &client)
+            instance_targets(polled, &polled.key(), config, &endpoints, &client)
         })
         .collect()
 }
@@ -154,6 +154,7 @@ pub fn targets_of(
 /// The targets of one instance, one per task type; none when its account has no such region.
 pub fn instance_targets(
     polled: &PolledInstance,
+    instance_key: &InstanceKey,
     config: &Config,
     endpoints: &HashMap<(&str, &str), Arc<str>>,
     client: &Arc<dyn ListTasks>,
@@ -161,12 +162,11 @@ pub fn instance_targets(
     let Some(endpoint) = endpoints.get(&(polled.account.as_str(), polled.region_id.as_str())) else {
         return Vec::new();
     };
-    let instance_key = polled.key();
     config
         .task_types
         .iter()
         .map(|task_type| {
-            let query = query_of(polled, &instance_key, *task_type);
+            let query = query_of(polled, instance_key, *task_type);
             let key = TargetKey { instance: instance_key.clone(), task_type: *task_type };
             Arc::new(Target::new(key, Arc::clone(endpoint), query, config.lookback, Arc::clone(client)))
         })
