@@ -52,8 +52,12 @@ for _ in $(seq 1 100); do
   sleep 0.1
 done
 [ -n "$SIM" ] || { echo "browser: the demo did not say where its simulator is"; exit 1; }
+# The demo's simulator serves HTTPS under the demo's own CA, whose file the same line names.
+SIM_CA=$(grep -o '"ca_file":"[^"]*"' "$OUT/demo.log" | head -1 | cut -d'"' -f4)
+[ -n "$SIM_CA" ] || { echo "browser: the demo did not say where its simulator's CA is"; exit 1; }
 
 cat >"$OUT/dbs.yaml" <<YAML
+tls: {ca_file: $SIM_CA}
 poll_interval: 10s
 request_timeout: 3s
 retry: {max_attempts: 1}

@@ -91,24 +91,27 @@ for scheme in "${SCHEME_LIST[@]}"; do
   sim_port=$(free_port)
   port=$(free_port)
   while [ "$port" = "$sim_port" ]; do port=$(free_port); done
-  config="$WORK/estate-$n-$scheme.yaml"
+  # The simulator reads the estate's instances from the plain file; over HTTPS the exporter
+  # reads a copy that points at https:// and trusts the CA the simulator writes at start.
+  estate="$WORK/estate-$n.yaml"
+  python3 deploy/tools/write-estate.py "$n" "$sim_port" >"$estate"
+  config=$estate
   tls_flags=()
   if [ "$scheme" = https ]; then
     tls_flags=(--tls --simulator.ca-file "$WORK/sim-ca-$n.pem")
-    { printf 'tls:\n  ca_file: %s\n' "$WORK/sim-ca-$n.pem"; python3 deploy/tools/write-estate.py "$n" "$sim_port" | sed 's#endpoint: http://#endpoint: https://#'; } >"$config"
-  else
-    python3 deploy/tools/write-estate.py "$n" "$sim_port" >"$config"
+    config="$WORK/estate-$n-https.yaml"
+    { printf 'tls:\n  ca_file: %s\n' "$WORK/sim-ca-$n.pem"; sed 's#endpoint: http://#endpoint: https://#' "$estate"; } >"$config"
   fi
-  "${SIM_BIN:-$BIN}" simulate --simulator.listen-address "127.0.0.1:$sim_port" --config.file "$config" "${tls_flags[@]}" \
-    >"$WORK/sim-$n.log" 2>&1 &
+  "${SIM_BIN:-$BIN}" simulate --simulator.listen-address "127.0.0.1:$sim_port" --config.file "$estate" "${tls_flags[@]}" \
+    >"$WORK/sim-$n-$scheme.log" 2>&1 &
   sim=$!
   PIDS+=("$sim")
-  for _ in $(seq 1 100); do grep -q 'access key secret' "$WORK/sim-$n.log" && break; sleep 0.1; done
-  key_id=$(awk '/access key id:/ {print $4}' "$WORK/sim-$n.log")
-  secret=$(awk '/access key secret:/ {print $4}' "$WORK/sim-$n.log")
+  for _ in $(seq 1 100); do grep -q 'access key secret' "$WORK/sim-$n-$scheme.log" && break; sleep 0.1; done
+  key_id=$(awk '/access key id:/ {print $4}' "$WORK/sim-$n-$scheme.log")
+  secret=$(awk '/access key secret:/ {print $4}' "$WORK/sim-$n-$scheme.log")
   ALIBABA_CLOUD_ACCESS_KEY_ID=$key_id ALIBABA_CLOUD_ACCESS_KEY_SECRET=$secret ALIBABA_CLOUD_ECS_METADATA_DISABLED=true \
     "$BIN" --config.file "$config" --web.listen-address "127.0.0.1:$port" --log.level warn \
-    >"$WORK/exporter-$n.log" 2>&1 &
+    >"$WORK/exporter-$n-$scheme.log" 2>&1 &
   exporter=$!
   PIDS+=("$exporter")
   url="http://127.0.0.1:$port"
@@ -117,7 +120,7 @@ for scheme in "${SCHEME_LIST[@]}"; do
   wait_ready "$url" "$exporter"
   series=$(curl -fsS "$url/metrics" | grep -c '^aliyun_dbs_' || true)
   up=$(curl -fsS "$url/metrics" | grep -c '^aliyun_dbs_up{.*} 1$' || true)
-  [ "$up" = "$n" ] || echo "measure-memory: only $up of $n instances up over $scheme; see $WORK/exporter-$n.log" >&2
+  [ "$up" = "$n" ] || echo "measure-memory: only $up of $n instances up over $scheme; see $WORK/exporter-$n-$scheme.log" >&2
   cpu=$(awk '{printf "%.1f", ($14 + $15) / 100}' "/proc/$exporter/stat")
   echo "| daemon + simulate | $scheme | $n | $((2 * n)) | $series aliyun_dbs_* | $(metric aliyun_dbs_poll_duration_seconds "$url") s | $(mib "$(kib VmRSS "$exporter")") MiB | $(rss_split "$exporter") | $(mib "$largest") MiB | $(mib "$(kib VmHWM "$exporter")") MiB |"
   echo "  ($scheme, $n instances: the exporter used $cpu CPU-s over the run: start, ~3 poll cycles and 37 gzip scrapes)"
