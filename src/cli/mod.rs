@@ -30,6 +30,7 @@ pub const DEFAULT_LISTEN_ADDRESS: &str = ":19680";
 #[command(
     name = "dbs-exporter",
     version,
+    long_version = crate::util::build::LONG_VERSION,
     about = "Prometheus exporter for Alibaba Cloud DBS advanced download tasks"
 )]
 pub struct Cli {

@@ -380,3 +380,20 @@ fn an_error_that_stops_a_command_is_printed_once() {
         assert_eq!(err.matches("invalid duration").count(), 1, "{args:?}: {err}");
     }
 }
+
+#[test]
+fn version_says_what_was_built_as_prometheus_binaries_do() {
+    let (ok, out, _) = run(binary().arg("--version"));
+    assert!(ok);
+    let mut lines = out.lines();
+    let first = lines.next().unwrap();
+    let expected_start = format!("dbs-exporter {} (branch: ", env!("CARGO_PKG_VERSION"));
+    assert!(first.starts_with(&expected_start) && first.contains(", revision: "), "{out}");
+    for (line, label) in lines.zip(["build date:", "rust version:", "platform:"]) {
+        assert!(line.trim_start().starts_with(label), "{label} in {out}");
+        assert!(!line.trim_end().ends_with(':'), "a value after {label}");
+    }
+    let date = out.lines().nth(1).unwrap().split_whitespace().last().unwrap().to_string();
+    assert_eq!(date.len(), "20261204-17:22:59".len(), "{date}");
+    assert_eq!(&date[8..9], "-");
+}
