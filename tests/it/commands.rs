@@ -397,3 +397,46 @@ fn version_says_what_was_built_as_prometheus_binaries_do() {
     assert_eq!(date.len(), "20261204-17:22:59".len(), "{date}");
     assert_eq!(&date[8..9], "-");
 }
+
+#[test]
+fn a_subcommands_help_lists_only_the_flags_it_takes() {
+    let flags_of = |subcommand: &str| {
+        let (ok, out, _) = run(binary().args([subcommand, "--help"]));
+        assert!(ok, "{subcommand} --help");
+        let mut flags: Vec<String> = out
+            .split_whitespace()
+            .filter(|word| word.starts_with("--"))
+            .map(|word| word.trim_end_matches([',', '.']).split('=').next().unwrap().to_string())
+            .collect();
+        flags.sort();
+        flags.dedup();
+        flags
+    };
+    let expected = |flags: &[&str]| flags.iter().map(|f| f.to_string()).collect::<Vec<_>>();
+    assert_eq!(
+        flags_of("simulate"),
+        expected(&["--config.file", "--help", "--log.format", "--log.level", "--simulator.listen-address"])
+    );
+    assert_eq!(
+        flags_of("once"),
+        expected(&[
+            "--config.file",
+            "--help",
+            "--log.format",
+            "--log.level",
+            "--shard.count",
+            "--shard.index"
+        ])
+    );
+    assert_eq!(
+        flags_of("healthcheck"),
+        expected(&["--help", "--log.format", "--log.level", "--web.config.file", "--web.listen-address"])
+    );
+    let check_config = flags_of("check-config");
+    for flag in ["--web.listen-address", "--web.telemetry-path", "--shard.index", "--web.config.file"] {
+        assert!(
+            check_config.contains(&flag.to_string()),
+            "check-config checks what the daemon is given: {flag}"
+        );
+    }
+}
