@@ -308,7 +308,7 @@ mod tests {
         let message = error("basic_auth_users: {}\nhttp_server_config:\n  http2: false\n  tls: x\n");
         assert!(message.starts_with("web.yml:4:3: http_server_config.tls: unknown field"), "{message}");
         let message = error("http_server_config:\n  http2: true\n");
-        assert!(message.starts_with("web.yml:2:10: http_server_config.http2: "), "{message}");
+        assert!(message.starts_with("web.yml:2:3: http_server_config.http2: "), "{message}");
         assert!(message.contains("HTTP/1.1 only"), "{message}");
         let message = error("tls_server_config:\n  cert_file: a\n  key_file: b\n  cipher_suites: []\n");
         assert!(
