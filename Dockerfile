@@ -3,7 +3,8 @@
 # dbs-exporter image: a release build on Debian bookworm, run on distroless cc-debian12 (glibc,
 # libgcc, CA certificates, tzdata, a nonroot user; no shell, no package manager).
 #
-#   docker build -t dbs-exporter:0.1.0 --build-arg REVISION="$(git rev-parse --short HEAD)" .
+#   docker build -t dbs-exporter:0.1.0 --build-arg REVISION="$(git rev-parse --short=12 HEAD)" \
+#     --build-arg BRANCH="$(git rev-parse --abbrev-ref HEAD)" .
 #   docker run --rm -p 19680:19680 dbs-exporter:0.1.0 demo
 #
 # The root filesystem can be mounted read-only: the exporter writes nothing to disk.
@@ -27,9 +28,12 @@ RUN mkdir src \
 
 # The real build. `touch` makes cargo see the sources as newer than the stub build whatever
 # modification times COPY gave them.
+COPY build.rs ./
 COPY src ./src
+# build.rs reads these (the build context has no .git); --version and build_info show them.
 ARG REVISION=unknown
-ENV DBS_EXPORTER_REVISION=${REVISION}
+ARG BRANCH=unknown
+ENV DBS_EXPORTER_REVISION=${REVISION} DBS_EXPORTER_BRANCH=${BRANCH}
 RUN touch src/main.rs src/lib.rs \
  && cargo build --release --locked \
  && cp target/release/dbs-exporter /dbs-exporter

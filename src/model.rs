@@ -166,8 +166,9 @@ pub struct TableProgress {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ByState<T> {
     known: [T; KNOWN_STATES.len()],
-    /// Usually empty, so no allocation; sorted by state.
-    others: Vec<(DownloadState, T)>,
+    /// Usually `None`; sorted by state. Boxed: 8 bytes instead of a `Vec`'s 24 in every
+    /// aggregate and transition count of 20,000 targets.
+    others: Option<Box<[(DownloadState, T)]>>,
 }
 
 /// The documented states, as a static the iterators can lend.
@@ -179,27 +180,29 @@ impl<T: Default> ByState<T> {
         if let Some(index) = known_index(state) {
             return &mut self.known[index];
         }
-        let index = match self.others.binary_search_by(|(other, _)| other.cmp(state)) {
+        let mut others = self.others.take().map(Vec::from).unwrap_or_default();
+        let index = match others.binary_search_by(|(other, _)| other.cmp(state)) {
             Ok(index) => index,
             Err(index) => {
-                self.others.insert(index, (state.clone(), T::default()));
+                others.insert(index, (state.clone(), T::default()));
                 index
             }
         };
-        &mut self.others[index].1
+        &mut self.others.insert(others.into_boxed_slice())[index].1
     }
 }
 
 impl<T> ByState<T> {
     /// Every documented state, then the undocumented ones seen, by name.
     pub fn iter(&self) -> impl Iterator<Item = (&DownloadState, &T)> {
-        KNOWN_STATES.iter().zip(&self.known).chain(self.others.iter().map(|(state, value)| (state, value)))
+        let others = self.others.as_deref().unwrap_or_default();
+        KNOWN_STATES.iter().zip(&self.known).chain(others.iter().map(|(state, value)| (state, value)))
     }
 
     pub fn get(&self, state: &DownloadState) -> Option<&T> {
         match known_index(state) {
             Some(index) => Some(&self.known[index]),
-            None => self.others.iter().find(|(other, _)| other == state).map(|(_, value)| value),
+            None => self.others.as_deref()?.iter().find(|(other, _)| other == state).map(|(_, value)| value),
         }
     }
 }

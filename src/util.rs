@@ -75,3 +75,32 @@ mod tests {
         assert_eq!(*lock(&mutex), 7);
     }
 }
+
+/// What `--version` and `aliyun_dbs_exporter_build_info` say of this build (`build.rs`).
+pub mod build {
+    pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+    /// The git revision (12 digits), or `unknown` when built from neither a checkout nor a
+    /// `DBS_EXPORTER_REVISION`.
+    pub const REVISION: &str = env!("DBS_EXPORTER_REVISION");
+    pub const BRANCH: &str = env!("DBS_EXPORTER_BRANCH");
+    /// `YYYYMMDD-HH:MM:SS`, UTC.
+    pub const BUILD_DATE: &str = env!("DBS_EXPORTER_BUILD_DATE");
+    pub const RUST_VERSION: &str = env!("DBS_EXPORTER_RUST_VERSION");
+    /// `os/arch` of the target.
+    pub const PLATFORM: &str = env!("DBS_EXPORTER_PLATFORM");
+
+    /// `--version`, in the layout of Prometheus' own binaries.
+    pub const LONG_VERSION: &str = concat!(
+        env!("CARGO_PKG_VERSION"),
+        " (branch: ",
+        env!("DBS_EXPORTER_BRANCH"),
+        ", revision: ",
+        env!("DBS_EXPORTER_REVISION"),
+        ")\n  build date:   ",
+        env!("DBS_EXPORTER_BUILD_DATE"),
+        "\n  rust version: ",
+        env!("DBS_EXPORTER_RUST_VERSION"),
+        "\n  platform:     ",
+        env!("DBS_EXPORTER_PLATFORM"),
+    );
+}

@@ -30,6 +30,7 @@ pub const DEFAULT_LISTEN_ADDRESS: &str = ":19680";
 #[command(
     name = "dbs-exporter",
     version,
+    long_version = crate::util::build::LONG_VERSION,
     about = "Prometheus exporter for Alibaba Cloud DBS advanced download tasks"
 )]
 pub struct Cli {
@@ -188,7 +189,7 @@ impl Command {
 /// the command is reported once: logged by the daemon and `once` (so that it lands in the log
 /// format the operator chose), printed as plain text by the other subcommands.
 pub fn main() -> ExitCode {
-    let matches = Cli::command().get_matches();
+    let matches = command_line().get_matches();
     let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|err| err.exit());
     if let Some(command) = &cli.command {
         refuse_ignored_flags(command, &matches);
@@ -215,6 +216,30 @@ pub fn main() -> ExitCode {
     }
 }
 
+/// The command line, each subcommand's `--help` listing only the flags it takes: the global
+/// flags it does nothing with are hidden there (and refused when given).
+fn command_line() -> clap::Command {
+    let mut cli = Cli::command();
+    let globals: Vec<clap::Arg> = cli.get_arguments().filter(|arg| arg.is_global_set()).cloned().collect();
+    let every = [
+        Command::CheckConfig,
+        Command::Once,
+        Command::Discover,
+        Command::Demo,
+        Command::Simulate { listen_address: String::new(), tls: false, ca_file: None },
+        Command::Healthcheck,
+    ];
+    // A subcommand that already has an argument of a global's id keeps its own copy when the
+    // globals are handed down: a hidden one, for the flags it does nothing with.
+    for command in every {
+        let hidden =
+            globals.iter().filter(|arg| command.ignored_flags().iter().any(|(flag, _)| arg.get_id() == flag));
+        let hidden: Vec<clap::Arg> = hidden.map(|arg| arg.clone().hide(true)).collect();
+        cli = cli.mut_subcommand(command.name(), |sub| sub.args(hidden));
+    }
+    cli
+}
+
 /// Exits with a usage error (status 2, as for any other bad flag) when a flag the subcommand
 /// does nothing with was given.
 fn refuse_ignored_flags(command: &Command, matches: &ArgMatches) {
@@ -226,8 +251,7 @@ fn refuse_ignored_flags(command: &Command, matches: &ArgMatches) {
     };
     if let Some((flag, why)) = command.ignored_flags().iter().find(|(flag, _)| given(flag)) {
         let message = format!("--{flag} does not apply to `{}`: {why}", command.name());
-        let mut cli = Cli::command();
-        cli.build();
+        let mut cli = command_line();
         let usage = match cli.find_subcommand_mut(command.name()) {
             Some(sub) => sub.error(clap::error::ErrorKind::ArgumentConflict, message),
             None => cli.error(clap::error::ErrorKind::ArgumentConflict, message),

@@ -10,6 +10,7 @@
 
 mod auth;
 mod body;
+mod headers;
 mod instance_page;
 mod routes;
 mod server;

@@ -33,7 +33,7 @@ use tokio_util::sync::CancellationToken;
 use super::body::Chunks;
 use super::routes::{text, Routes};
 use super::tls;
-use super::web_config::WebConfigWatch;
+use super::web_config::{WebConfigWatch, WebSettings};
 
 /// Read buffer per connection: request heads larger than this are refused (431). hyper's
 /// default (about 400 KiB) would let a thousand slow clients pin 400 MB.
@@ -218,6 +218,15 @@ impl Shared {
     }
 
     async fn handle(&self, request: Request<Incoming>) -> Response<Chunks> {
+        let settings = self.web_config.as_ref().map(WebConfigWatch::current);
+        let mut response = self.answer(request, settings.as_deref()).await;
+        for (name, value) in settings.iter().flat_map(|settings| settings.headers.iter()) {
+            response.headers_mut().insert(name.clone(), value.clone());
+        }
+        response
+    }
+
+    async fn answer(&self, request: Request<Incoming>, settings: Option<&WebSettings>) -> Response<Chunks> {
         if !request.body().is_end_stream() {
             // Content-Length above 0 or Transfer-Encoding. The body is not read; closing the
             // connection spares hyper from reading it to reach the next request.
@@ -225,8 +234,7 @@ impl Shared {
             response.headers_mut().insert(CONNECTION, HeaderValue::from_static("close"));
             return response;
         }
-        let settings = self.web_config.as_ref().map(WebConfigWatch::current);
-        if let Some(auth) = settings.as_ref().and_then(|settings| settings.auth.as_ref()) {
+        if let Some(auth) = settings.and_then(|settings| settings.auth.as_ref()) {
             if !auth.authorize(request.headers().get(AUTHORIZATION)).await {
                 let mut response = text(StatusCode::UNAUTHORIZED, "Unauthorized\n");
                 response

@@ -10,6 +10,10 @@
 //!   min_version: TLS12             # optional: TLS12 (default) or TLS13; max_version likewise
 //! basic_auth_users:
 //!   alice: $2y$10$...              # bcrypt hash
+//! http_server_config:
+//!   headers:                       # added to every response; the toolkit's security headers only
+//!     Strict-Transport-Security: max-age=31536000
+//!   http2: false                   # optional; this server speaks HTTP/1.1, so `true` is refused
 //! ```
 //!
 //! The file, and the files it names, are watched: [`WebConfigWatch::current`] looks at their
@@ -25,6 +29,7 @@ use serde::{Deserialize, Deserializer};
 use tokio_rustls::TlsAcceptor;
 
 use super::auth::{is_bcrypt_hash, BasicAuth};
+use super::headers::ResponseHeaders;
 use super::tls::{self, ClientAuthType, TlsFiles, TlsVersion};
 use crate::config::{ConfigError, Location, Place};
 
@@ -38,6 +43,27 @@ struct RawWebConfig {
     tls_server_config: Option<RawTls>,
     #[serde(default)]
     basic_auth_users: BTreeMap<String, BcryptHash>,
+    #[serde(default)]
+    http_server_config: RawHttpServer,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawHttpServer {
+    #[serde(default)]
+    headers: ResponseHeaders,
+    #[serde(default, deserialize_with = "http1_only")]
+    #[allow(dead_code)] // read only to refuse `true`
+    http2: bool,
+}
+
+/// `http2: true` (the toolkit's default, so rarely written) is refused: this server answers
+/// HTTP/1.1 only, and a setting it cannot honour is not accepted silently.
+fn http1_only<'de, D: Deserializer<'de>>(deserializer: D) -> Result<bool, D::Error> {
+    match bool::deserialize(deserializer)? {
+        true => Err(serde::de::Error::custom("this server speaks HTTP/1.1 only: leave it out or set false")),
+        false => Ok(false),
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -76,6 +102,8 @@ impl<'de> Deserialize<'de> for BcryptHash {
 pub struct WebSettings {
     pub tls: Option<TlsAcceptor>,
     pub auth: Option<BasicAuth>,
+    /// Added to every response.
+    pub headers: ResponseHeaders,
     /// The files besides the web config itself that the settings came from.
     files: Vec<PathBuf>,
 }
@@ -85,6 +113,7 @@ impl std::fmt::Debug for WebSettings {
         f.debug_struct("WebSettings")
             .field("tls", &self.tls.is_some())
             .field("auth", &self.auth)
+            .field("headers", &self.headers)
             .field("files", &self.files)
             .finish()
     }
@@ -107,7 +136,7 @@ impl WebSettings {
             serde_path_to_error::deserialize(serde_yaml::Deserializer::from_str(text))
                 .map_err(|err| invalid(origin, err))?;
         let raw = raw.unwrap_or_default();
-        let mut settings = WebSettings::default();
+        let mut settings = WebSettings { headers: raw.http_server_config.headers, ..WebSettings::default() };
         if let Some(tls) = raw.tls_server_config {
             let files = TlsFiles {
                 cert_file: base.join(tls.cert_file),
@@ -276,9 +305,11 @@ mod tests {
 
     #[test]
     fn unknown_keys_are_refused_with_their_place() {
-        let message = error("basic_auth_users: {}\nhttp_server_config:\n  http2: true\n");
-        assert!(message.starts_with("web.yml:2:1: "), "{message}");
-        assert!(message.contains("unknown field `http_server_config`"), "{message}");
+        let message = error("basic_auth_users: {}\nhttp_server_config:\n  http2: false\n  tls: x\n");
+        assert!(message.starts_with("web.yml:4:3: http_server_config.tls: unknown field"), "{message}");
+        let message = error("http_server_config:\n  http2: true\n");
+        assert!(message.starts_with("web.yml:2:3: http_server_config.http2: "), "{message}");
+        assert!(message.contains("HTTP/1.1 only"), "{message}");
         let message = error("tls_server_config:\n  cert_file: a\n  key_file: b\n  cipher_suites: []\n");
         assert!(
             message.starts_with("web.yml:4:3: tls_server_config.cipher_suites: unknown field"),

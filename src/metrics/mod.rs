@@ -20,7 +20,7 @@ pub use discovery::DiscoverySeries;
 use crate::api::{ApiError, TaskType};
 use crate::credentials::CredentialsProvider;
 use crate::discovery::Engine;
-use crate::util::lock;
+use crate::util::{build, lock};
 
 /// Every value the `code` label of `aliyun_dbs_api_request_errors_total` can take.
 pub const ERROR_CODES: [&str; 10] = [
@@ -97,13 +97,16 @@ impl ExporterMetrics {
                 "aliyun_dbs_exporter_build_info",
                 "Build of the running dbs-exporter; the value is always 1.",
             ),
-            &["version", "revision"],
+            &["version", "revision", "branch", "build_date", "rustversion"],
         )
         .expect("valid metric");
         build_info
             .with_label_values(&[
-                env!("CARGO_PKG_VERSION"),
-                option_env!("DBS_EXPORTER_REVISION").unwrap_or("unknown"),
+                build::VERSION,
+                build::REVISION,
+                build::BRANCH,
+                build::BUILD_DATE,
+                build::RUST_VERSION,
             ])
             .set(1);
 

@@ -24,20 +24,21 @@ pub struct ActiveTasks {
     text: Option<Arc<str>>,
 }
 
-/// One task, without its text: 64 bytes, its optional values kept as sentinels (a `None`
-/// would double their size).
+/// One task, without its text: 56 bytes, its optional values kept as sentinels (a `None`
+/// would double their size) and its table counts in 32 bits (a count at or above 2^32 - 1,
+/// which no database has, reads as 2^32 - 2).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Record {
     id: TaskId,
     /// `GmtCreate` (Unix ms), [`ABSENT`] when the listing did not say.
     created_ms: u64,
     export_bytes: u64,
-    /// Its `Progress`, both [`ABSENT`] when missing or malformed.
-    done: u64,
-    total: u64,
+    /// Its `Progress`, both [`NO_COUNT`] when missing or malformed.
+    done: u32,
+    total: u32,
     /// The first poll that saw it running (Unix ms), [`ABSENT`] before, and its exported tables then.
     running_since_ms: u64,
-    running_since_exported: u64,
+    running_since_exported: u32,
     /// Where its text ends in [`ActiveTasks::text`]; it starts where the previous one's ends.
     text_end: u32,
     phase: Phase,
@@ -48,6 +49,11 @@ struct Record {
 }
 
 const ABSENT: u64 = u64::MAX;
+const NO_COUNT: u32 = u32::MAX;
+
+fn table_count(count: u64) -> u32 {
+    u32::try_from(count).unwrap_or(NO_COUNT).min(NO_COUNT - 1)
+}
 
 fn absent_as_none(value: u64) -> Option<u64> {
     (value != ABSENT).then_some(value)
@@ -55,11 +61,12 @@ fn absent_as_none(value: u64) -> Option<u64> {
 
 impl Record {
     fn progress(&self) -> Option<Progress> {
-        (self.done != ABSENT).then_some(Progress { done: self.done, total: self.total })
+        let (done, total) = (u64::from(self.done), u64::from(self.total));
+        (self.done != NO_COUNT).then_some(Progress { done, total })
     }
 
     fn running_since(&self) -> Option<(u64, u64)> {
-        absent_as_none(self.running_since_ms).map(|ms| (ms, self.running_since_exported))
+        absent_as_none(self.running_since_ms).map(|ms| (ms, u64::from(self.running_since_exported)))
     }
 }
 
@@ -111,15 +118,16 @@ impl ActiveTasks {
             let tracking = tracking(prior.map(|p| p.record), phase, task.progress, at);
             push_text(&mut text, &task.detail);
             let (since_ms, since_exported) = tracking.running_since.unwrap_or((ABSENT, 0));
-            let progress = task.progress.unwrap_or(Progress { done: ABSENT, total: ABSENT });
+            let (done, total) =
+                task.progress.map_or((NO_COUNT, NO_COUNT), |p| (table_count(p.done), table_count(p.total)));
             records.push(Record {
                 id,
                 created_ms: task.created_at_ms.unwrap_or(ABSENT),
                 export_bytes: task.export_bytes,
-                done: progress.done,
-                total: progress.total,
+                done,
+                total,
                 running_since_ms: since_ms,
-                running_since_exported: since_exported,
+                running_since_exported: table_count(since_exported),
                 text_end: u32::try_from(text.len()).unwrap_or(u32::MAX),
                 phase,
                 polls_unmoved: tracking.polls_unmoved,
@@ -430,7 +438,18 @@ mod tests {
     }
 
     #[test]
+    fn a_count_beyond_32_bits_reads_as_the_largest_one_kept() {
+        let huge = running("dt-h", 5_000_000_000, 6_000_000_000);
+        let active = ActiveTasks::default().following(&[huge], minute(0));
+        let largest = u64::from(u32::MAX - 1);
+        assert_eq!(
+            active.iter().next().unwrap().progress(),
+            Some(Progress { done: largest, total: largest })
+        );
+    }
+
+    #[test]
     fn a_record_is_small() {
-        assert_eq!(std::mem::size_of::<Record>(), 64);
+        assert_eq!(std::mem::size_of::<Record>(), 56);
     }
 }

@@ -380,3 +380,71 @@ fn an_error_that_stops_a_command_is_printed_once() {
         assert_eq!(err.matches("invalid duration").count(), 1, "{args:?}: {err}");
     }
 }
+
+#[test]
+fn version_says_what_was_built_as_prometheus_binaries_do() {
+    let (ok, out, _) = run(binary().arg("--version"));
+    assert!(ok);
+    let mut lines = out.lines();
+    let first = lines.next().unwrap();
+    let expected_start = format!("dbs-exporter {} (branch: ", env!("CARGO_PKG_VERSION"));
+    assert!(first.starts_with(&expected_start) && first.contains(", revision: "), "{out}");
+    for (line, label) in lines.zip(["build date:", "rust version:", "platform:"]) {
+        assert!(line.trim_start().starts_with(label), "{label} in {out}");
+        assert!(!line.trim_end().ends_with(':'), "a value after {label}");
+    }
+    let date = out.lines().nth(1).unwrap().split_whitespace().last().unwrap().to_string();
+    assert_eq!(date.len(), "20261204-17:22:59".len(), "{date}");
+    assert_eq!(&date[8..9], "-");
+}
+
+#[test]
+fn a_subcommands_help_lists_only_the_flags_it_takes() {
+    let flags_of = |subcommand: &str| {
+        let (ok, out, _) = run(binary().args([subcommand, "--help"]));
+        assert!(ok, "{subcommand} --help");
+        let mut flags: Vec<String> = out
+            .split_whitespace()
+            .filter(|word| word.starts_with("--"))
+            .map(|word| word.trim_end_matches([',', '.']).split('=').next().unwrap().to_string())
+            .collect();
+        flags.sort();
+        flags.dedup();
+        flags
+    };
+    let expected = |flags: &[&str]| flags.iter().map(|f| f.to_string()).collect::<Vec<_>>();
+    assert_eq!(
+        flags_of("simulate"),
+        expected(&[
+            "--config.file",
+            "--help",
+            "--log.format",
+            "--log.level",
+            "--simulator.ca-file",
+            "--simulator.listen-address",
+            "--tls"
+        ])
+    );
+    assert_eq!(
+        flags_of("once"),
+        expected(&[
+            "--config.file",
+            "--help",
+            "--log.format",
+            "--log.level",
+            "--shard.count",
+            "--shard.index"
+        ])
+    );
+    assert_eq!(
+        flags_of("healthcheck"),
+        expected(&["--help", "--log.format", "--log.level", "--web.config.file", "--web.listen-address"])
+    );
+    let check_config = flags_of("check-config");
+    for flag in ["--web.listen-address", "--web.telemetry-path", "--shard.index", "--web.config.file"] {
+        assert!(
+            check_config.contains(&flag.to_string()),
+            "check-config checks what the daemon is given: {flag}"
+        );
+    }
+}

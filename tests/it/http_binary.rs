@@ -107,3 +107,30 @@ async fn sigterm_in_the_middle_of_scrapes_exits_zero_promptly() {
         assert!(scraper.await.unwrap() > 0, "a scraper never completed a scrape");
     }
 }
+
+#[tokio::test]
+async fn build_info_carries_what_version_prints() {
+    let version = binary().arg("--version").output().unwrap();
+    let version = String::from_utf8(version.stdout).unwrap();
+    let mut exporter = Running::spawn(&mut demo(&[]));
+    let address = exporter.demo_listening().await;
+    let metrics = reqwest::get(format!("http://{address}/metrics")).await.unwrap().text().await.unwrap();
+    exporter.terminate(PATIENCE);
+    let line =
+        metrics.lines().find(|l| l.starts_with("aliyun_dbs_exporter_build_info{")).expect("build_info");
+    let labels = &line[line.find('{').unwrap() + 1..line.rfind('}').unwrap()];
+    let label = |name: &str| {
+        let pairs = labels.split("\",").map(|pair| pair.trim_end_matches('"'));
+        let value = pairs.filter_map(|pair| pair.split_once("=\"")).find(|(key, _)| *key == name);
+        value.unwrap_or_else(|| panic!("{name} in {line}")).1.to_string()
+    };
+    let first = version.lines().next().unwrap();
+    assert!(first.contains(&format!(" {} ", label("version"))), "{first} / {line}");
+    assert!(
+        first.contains(&format!("(branch: {}, revision: {})", label("branch"), label("revision"))),
+        "{first} / {line}"
+    );
+    assert!(version.contains(&format!("build date:   {}\n", label("build_date"))), "{version} / {line}");
+    assert!(version.contains(&format!("rust version: {}\n", label("rustversion"))), "{version} / {line}");
+    assert!(line.ends_with(" 1"), "{line}");
+}

@@ -125,6 +125,46 @@ async fn basic_auth_works_without_tls_too() {
 }
 
 #[tokio::test]
+async fn the_configured_security_headers_are_on_every_answer_even_a_refusal() {
+    let dir = tempfile::tempdir().unwrap();
+    let web_config = dir.path().join("web.yml");
+    let headers = "http_server_config:\n  http2: false\n  headers:\n    X-Frame-Options: deny\n    strict-transport-security: max-age=31536000\n";
+    write_web_config(&web_config, &format!("{}{headers}", users(&[("alice", "wonderland")])));
+    let watch = WebConfigWatch::load(&web_config).unwrap();
+    let server = TestServer::start(routes(), Some(watch), Limits::default()).await;
+    let client = reqwest::Client::new();
+    let refused = client.get(server.url("http", "/metrics")).send().await.unwrap();
+    let metrics = client
+        .get(server.url("http", "/metrics"))
+        .basic_auth("alice", Some("wonderland"))
+        .send()
+        .await
+        .unwrap();
+    let missing = client
+        .get(server.url("http", "/nothing"))
+        .basic_auth("alice", Some("wonderland"))
+        .send()
+        .await
+        .unwrap();
+    for (response, status) in [(refused, 401), (metrics, 200), (missing, 404)] {
+        assert_eq!(response.status(), status);
+        assert_eq!(response.headers()["x-frame-options"], "deny", "{status}");
+        assert_eq!(response.headers()["strict-transport-security"], "max-age=31536000", "{status}");
+    }
+    server.stop().await;
+}
+
+#[test]
+fn a_header_the_toolkit_does_not_let_set_is_refused_at_its_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let web_config = dir.path().join("web.yml");
+    write_web_config(&web_config, "http_server_config:\n  headers:\n    Server: mine\n");
+    let err = WebConfigWatch::load(&web_config).unwrap_err().to_string();
+    assert!(err.contains("web.yml:3:5: http_server_config.headers: "), "{err}");
+    assert!(err.contains("header \"Server\" cannot be set here"), "{err}");
+}
+
+#[tokio::test]
 async fn a_user_added_to_the_file_can_log_in_without_a_restart() {
     let setup = Setup::new(&users(&[("alice", "wonderland")]));
     let server = setup.serve().await;
@@ -149,9 +189,8 @@ async fn an_invalid_edit_keeps_the_previous_web_config_until_a_valid_one_arrives
     let client = setup.client();
     let url = server.url("https", "/metrics");
 
-    // An unknown key, with bob added: refused as a whole.
-    let broken =
-        format!("{}http_server_config:\n  http2: false\n", tls_config(&users(&[("bob", "builder")])));
+    // A setting this server cannot honour, with bob added: refused as a whole.
+    let broken = format!("{}http_server_config:\n  http2: true\n", tls_config(&users(&[("bob", "builder")])));
     write_web_config(&setup.web_config, &broken);
     // Several checks' worth of time, to give a wrongly accepted edit every chance to show.
     tokio::time::sleep(CHECK_INTERVAL * 3).await;
