@@ -106,7 +106,7 @@ pub fn instructions(
                 if !region.instances.is_empty() {
                     example.push_str("    instances:\n");
                 }
-                for instance in &region.instances {
+                for instance in region.instances.iter() {
                     example.push_str(&format!("      - instance_id: {}\n", instance.instance_id));
                     if let Some(cluster) = &instance.cluster_name {
                         example.push_str(&format!("        cluster_name: {cluster}\n"));

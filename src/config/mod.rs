@@ -18,6 +18,7 @@ mod tls;
 mod values;
 
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 pub use self::accounts::AccountConfig;
@@ -97,8 +98,10 @@ pub struct RegionConfig {
     pub endpoint: Option<String>,
     /// Where discovery lists the region's instances.
     pub discovery_endpoints: DiscoveryEndpoints,
-    /// Listed by hand: polled whatever discovery finds, their fields winning over its.
-    pub instances: Vec<InstanceConfig>,
+    /// Listed by hand: polled whatever discovery finds, their fields winning over its. Shared:
+    /// a configuration holds each region twice (top-level and under its account) and the
+    /// running pipeline keeps a copy, so a list of 10,000 instances is not copied each time.
+    pub instances: Arc<[InstanceConfig]>,
 }
 
 /// One database instance; the optional fields are passed through as `DescribeDownloadTask`

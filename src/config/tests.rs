@@ -43,7 +43,8 @@ fn the_shipped_example_parses_with_every_key_read() {
                         backup_set_id: Some("1689345172".into()),
                         ..instance("pc-bp1s7d2f9g4h6j8k0")
                     },
-                ],
+                ]
+                .into(),
             },
             RegionConfig {
                 region_id: "ap-southeast-1".into(),
@@ -55,7 +56,8 @@ fn the_shipped_example_parses_with_every_key_read() {
                         cluster_name: Some("dds-orders-cluster".into()),
                         ..instance("dds-t4n3r5y7u9i2o4p6a")
                     },
-                ],
+                ]
+                .into(),
             },
         ],
     };

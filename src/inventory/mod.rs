@@ -249,7 +249,7 @@ impl Inventory {
                         engine: found.map(|f| f.engine),
                         tags: found.map(|f| shown_tags_of(f, &shown_tags)).unwrap_or_default(),
                     };
-                for instance in &region.instances {
+                for instance in region.instances.iter() {
                     let found = by_id.get(instance.instance_id.as_str()).copied();
                     let mut instance = instance.clone();
                     if instance.cluster_name.is_none() {
