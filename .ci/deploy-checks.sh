@@ -196,14 +196,15 @@ check "promtool check rules deploy/prometheus" promtool check rules deploy/prome
 
 check "promtool test rules (alert unit tests)" promtool test rules deploy/prometheus/tests/dbs-exporter.rules.test.yml
 
-# Every alert: CamelCase name, severity label, summary/description/runbook annotations, a
-# runbook section, and unit tests where it fires and where it does not.
+# Every alert: CamelCase name, severity label, summary/description/runbook/runbook_url
+# annotations, a runbook section, and unit tests where it fires and where it does not.
 alert_conventions() {
   "$PY" - <<'EOF'
 import re, sys, yaml
 rules = yaml.safe_load(open("deploy/prometheus/dbs-exporter.rules.yml"))
 tests = yaml.safe_load(open("deploy/prometheus/tests/dbs-exporter.rules.test.yml"))
 runbook = open("deploy/prometheus/runbook.md").read()
+RUNBOOK_BASE = "https://example.com/dbs-exporter/runbook.md"
 anchors = {re.sub(r"[^a-z0-9-]", "", h.strip().lower().replace(" ", "-")) for h in re.findall(r"^#+ (.+)$", runbook, re.M)}
 fires, quiet = set(), set()
 for test in tests["tests"]:
@@ -221,12 +222,17 @@ for group in rules["groups"]:
         if rule.get("labels", {}).get("severity") not in {"critical", "warning", "info"}:
             problems.append(f"{name}: severity label must be critical, warning or info")
         annotations = rule.get("annotations", {})
-        for key in ("summary", "description", "runbook"):
+        for key in ("summary", "description", "runbook", "runbook_url"):
             if not annotations.get(key):
                 problems.append(f"{name}: no {key} annotation")
         anchor = annotations.get("runbook", "").partition("#")[2]
         if anchor not in anchors:
             problems.append(f"{name}: runbook anchor #{anchor} is not a heading of deploy/prometheus/runbook.md")
+        # runbook_url: one absolute base for every alert (the Helm value and the kustomize
+        # ConfigMap replace it), then the same section as `runbook`.
+        url_base, _, url_anchor = annotations.get("runbook_url", "").partition("#")
+        if url_base != RUNBOOK_BASE or url_anchor != anchor:
+            problems.append(f"{name}: runbook_url must be {RUNBOOK_BASE}#{anchor}, not {annotations.get('runbook_url')!r}")
         if name not in fires:
             problems.append(f"{name}: no unit test where it fires")
         if name not in quiet:
@@ -252,6 +258,24 @@ render_kustomizations() {
       ok=1
     fi
   done
+  # The runbook address of monitoring/runbook-url.yaml reaches every alert's runbook_url: render
+  # a copy with another address and compare.
+  rm -rf "$OUT/kustomize-runbook" && cp -r deploy/kubernetes "$OUT/kustomize-runbook"
+  sed -i 's#^  url: .*#  url: https://runbooks.ci.invalid/dbs/runbook.md#' "$OUT/kustomize-runbook/monitoring/runbook-url.yaml"
+  "$KUBECTL" kustomize "$OUT/kustomize-runbook" >"$OUT/kustomize-runbook.yaml" || ok=1
+  "$PY" - "$OUT/kustomize-runbook.yaml" <<'EOF' || ok=1
+import sys, yaml
+docs = [d for d in yaml.safe_load_all(open(sys.argv[1])) if d]
+if any(d["kind"] == "ConfigMap" and d["metadata"]["name"] == "dbs-exporter-runbook" for d in docs):
+    sys.exit("monitoring: the local-config ConfigMap dbs-exporter-runbook must not be rendered")
+(rule,) = [d for d in docs if d["kind"] == "PrometheusRule"]
+alerts = [r for g in rule["spec"]["groups"] for r in g["rules"] if "alert" in r]
+bad = [r["alert"] for r in alerts
+       if r["annotations"].get("runbook_url") != "https://runbooks.ci.invalid/dbs/runbook.md#" + r["annotations"]["runbook"].partition("#")[2]]
+if bad or not alerts:
+    sys.exit(f"monitoring: runbook_url does not follow runbook-url.yaml for {bad}")
+print(f"monitoring: runbook-url.yaml sets the runbook_url of all {len(alerts)} alerts, sections kept")
+EOF
   # The overlay's hook really adds the label kube-prometheus-stack selects on.
   "$PY" - "$OUT/deploy_kubernetes_overlays_kube-prometheus-stack.yaml" <<'EOF' || ok=1
 import sys, yaml
