@@ -91,8 +91,20 @@ impl TaskHistory {
             }
             entries.push(entry);
         }
-        self.entries = entries;
+        self.keep(entries);
         changes
+    }
+
+    /// Takes `entries` into the buffer it already has when they fit: a listing like the last
+    /// one allocates nothing that outlives it, so the store's memory does not churn (an
+    /// allocator keeps the pages of long-lived buffers freed across threads).
+    fn keep(&mut self, entries: Vec<u64>) {
+        if entries.len() <= self.entries.capacity() && self.entries.capacity() <= 2 * entries.len().max(4) {
+            self.entries.clear();
+            self.entries.extend_from_slice(&entries);
+        } else {
+            self.entries = entries;
+        }
     }
 
     pub fn len(&self) -> usize {

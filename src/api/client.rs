@@ -32,8 +32,9 @@ impl OrderDirection {
 /// The filters of a DescribeDownloadTask request; paging is added by the caller.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct DownloadTaskQuery {
-    pub region_code: String,
-    pub instance_name: String,
+    /// Shared with the instance's key: a poller holds one query per target.
+    pub region_code: Arc<str>,
+    pub instance_name: Arc<str>,
     pub cluster_name: Option<String>,
     pub datasource_id: Option<String>,
     pub backup_set_id: Option<String>,
@@ -47,7 +48,7 @@ pub struct DownloadTaskQuery {
 }
 
 impl DownloadTaskQuery {
-    pub fn new(region_code: impl Into<String>, instance_name: impl Into<String>) -> Self {
+    pub fn new(region_code: impl Into<Arc<str>>, instance_name: impl Into<Arc<str>>) -> Self {
         DownloadTaskQuery {
             region_code: region_code.into(),
             instance_name: instance_name.into(),
@@ -77,8 +78,8 @@ impl DownloadTaskQuery {
             ("OrderDirect", self.order_direction.map(|d| d.as_str().to_string())),
         ];
         let mut params = vec![
-            ("RegionCode", self.region_code.clone()),
-            ("InstanceName", self.instance_name.clone()),
+            ("RegionCode", self.region_code.to_string()),
+            ("InstanceName", self.instance_name.to_string()),
             ("PageSize", page_size.to_string()),
             ("CurrentPage", current_page.to_string()),
         ];

@@ -11,7 +11,7 @@ use crate::config::{self, Config};
 use crate::discovery::{DiscoveryClient, Engine};
 use crate::inventory::{Discoverer, Inventory, PolledInstance, Refresh};
 use crate::metrics::ExporterMetrics;
-use crate::model::TargetKey;
+use crate::model::{InstanceKey, TargetKey};
 use crate::pacing::{LaneKey, Pacer};
 use crate::poller::{
     endpoints_of, instance_targets, CycleReport, ListTasks, PollSettings, Poller, SetChange, Shard, Target,
@@ -290,15 +290,17 @@ impl Pipeline {
     fn published_of(
         &self,
         polled: &PolledInstance,
-        endpoints: &HashMap<(&str, &str), String>,
+        endpoints: &HashMap<(&str, &str), Arc<str>>,
         clients: &HashMap<&str, Arc<dyn ListTasks>>,
     ) -> Published {
         let config = &self.setup.config;
+        // One key for its targets and its row.
+        let key = polled.key();
         let targets = match clients.get(polled.account.as_str()) {
-            Some(client) => instance_targets(polled, config, endpoints, client),
+            Some(client) => instance_targets(polled, &key, config, endpoints, client),
             None => Vec::new(),
         };
-        Published { targets, row: Some(instance_row(config, polled)) }
+        Published { targets, row: Some(instance_row(config, polled, key)) }
     }
 
     /// Each account's DBS client, shared by the targets built in one publish.
@@ -372,10 +374,10 @@ fn layout(config: &Config, rows: Vec<InstanceRow>) -> Layout {
 }
 
 /// The `aliyun_dbs_instance_info` row of a polled instance.
-fn instance_row(config: &Config, polled: &PolledInstance) -> InstanceRow {
+fn instance_row(config: &Config, polled: &PolledInstance, instance: InstanceKey) -> InstanceRow {
     let tag_keys = config.discovery.as_ref().map(|d| d.tag_labels.as_slice()).unwrap_or_default();
     InstanceRow {
-        instance: polled.key(),
+        instance,
         engine: polled.engine.map(Engine::as_str),
         tag_values: polled.tag_values(tag_keys).into(),
     }

@@ -51,7 +51,7 @@ pub struct Cli {
     /// Web config (TLS, basic auth) in the Prometheus exporter-toolkit format; re-read on change.
     #[arg(id = "web.config.file", long = "web.config.file", value_name = "PATH", global = true)]
     pub web_config_file: Option<PathBuf>,
-    /// Enable POST /-/reload (as Prometheus' flag of the same name). SIGHUP always reloads.
+    /// Enable POST and PUT /-/reload (as Prometheus' flag of the same name). SIGHUP always reloads.
     #[arg(id = "web.enable-lifecycle", long = "web.enable-lifecycle", global = true)]
     pub enable_lifecycle: bool,
     /// Only log messages at this level or above.
@@ -253,6 +253,13 @@ fn web_options(cli: &Cli) -> Result<WebOptions, Error> {
         return Err(Error::Usage(format!(
             "--web.telemetry-path must start with '/', got {:?}",
             cli.telemetry_path
+        )));
+    }
+    if crate::http::BUILT_IN_PATHS.contains(&cli.telemetry_path.as_str()) {
+        return Err(Error::Usage(format!(
+            "--web.telemetry-path {:?} is a path the exporter serves itself ({}); choose another, such as /metrics",
+            cli.telemetry_path,
+            crate::http::BUILT_IN_PATHS.join(", ")
         )));
     }
     Ok(WebOptions {

@@ -94,10 +94,23 @@ pub(super) fn invalid(
     }
 }
 
-/// An error from libyaml itself, or a second document.
-pub(super) fn syntax(origin: &str, err: &serde_yaml::Error) -> ConfigError {
-    let place = Place { origin: origin.to_string(), location: yaml_location(err) };
-    ConfigError::Syntax { place, message: yaml_message(err, None) }
+/// An error from libyaml itself, or a second document. A tab where libyaml stopped is named:
+/// libyaml only says it "cannot start any token".
+pub(super) fn syntax(origin: &str, text: &str, err: &serde_yaml::Error) -> ConfigError {
+    let location = yaml_location(err);
+    let place = Place { origin: origin.to_string(), location };
+    let message = match location {
+        Some(at) if char_at(text, at) == Some('\t') => {
+            "a tab character: YAML indents with spaces only".to_string()
+        }
+        _ => yaml_message(err, None),
+    };
+    ConfigError::Syntax { place, message }
+}
+
+/// The character at a 1-based line and column.
+fn char_at(text: &str, at: Location) -> Option<char> {
+    text.lines().nth(at.line.checked_sub(1)?)?.chars().nth(at.column.checked_sub(1)?)
 }
 
 /// The line and column serde_yaml attached, if any. serde_yaml reports 0:0 when it has no real

@@ -28,7 +28,7 @@ pub(super) fn check_document(text: &str, origin: &str) -> Result<(), ConfigError
         Err(err) if refused.get() => Err(error::invalid(origin, &track.path(), &err)),
         // Any other error is libyaml's (serde_yaml hands it out when the reader gets to it, so
         // it may come mid-document) or about a second document.
-        Err(err) => Err(error::syntax(origin, &err)),
+        Err(err) => Err(error::syntax(origin, text, &err)),
     }
 }
 

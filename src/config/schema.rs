@@ -37,7 +37,7 @@ impl<'de> Visitor<'de> for DocumentVisitor {
     fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<RawDocument, A::Error> {
         let raw = RawConfig::deserialize(MapAccessDeserializer::new(map))?;
         if raw.regions.0.is_none() && raw.accounts.0.is_none() {
-            return Err(de::Error::missing_field("regions"));
+            return Err(de::Error::custom("either `regions` or `accounts` is needed: neither is written"));
         }
         Ok(RawDocument(raw))
     }

@@ -21,7 +21,7 @@ use std::net::SocketAddr;
 
 pub use self::auth::VERIFIED_FOR;
 pub use self::body::Chunks;
-pub use self::routes::{Routes, LIFECYCLE_DISABLED, METRICS_CONTENT_TYPE};
+pub use self::routes::{Routes, BUILT_IN_PATHS, LIFECYCLE_DISABLED, METRICS_CONTENT_TYPE};
 pub use self::server::{serve, Limits, Server};
 pub use self::tls::{ClientAuthType, TlsVersion};
 pub use self::web_config::{WebConfigWatch, WebSettings, CHECK_INTERVAL};

@@ -232,10 +232,24 @@ impl Routes {
     }
 }
 
+/// The paths the exporter serves itself: `--web.telemetry-path` may be none of them, or
+/// Prometheus would scrape a page instead of the metrics.
+pub const BUILT_IN_PATHS: [&str; 8] = [
+    "/",
+    "/-/healthy",
+    "/-/ready",
+    "/-/reload",
+    "/api/v1/targets",
+    "/api/v1/events",
+    "/api/v1/tasks",
+    "/instance",
+];
+
 /// Asks whoever holds the receiving end to reload, and reports the outcome.
 async fn answer_reload(sender: &ReloadSender, method: &Method) -> Response<Chunks> {
-    if method != Method::POST {
-        return method_not_allowed("POST");
+    // Prometheus takes both.
+    if method != Method::POST && method != Method::PUT {
+        return method_not_allowed("POST, PUT");
     }
     match tokio::time::timeout(RELOAD_ANSWER_TIMEOUT, reload::request(sender)).await {
         Ok(Ok(())) => text(StatusCode::OK, "config reloaded\n"),

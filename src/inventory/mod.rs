@@ -52,7 +52,7 @@ pub struct PolledInstance {
 impl PolledInstance {
     /// Its key: account, region and id.
     pub fn key(&self) -> InstanceKey {
-        InstanceKey::new(&self.region_id, &self.instance.instance_id).in_account(&self.account)
+        InstanceKey::of(&self.account, &self.region_id, &self.instance.instance_id)
     }
 
     /// The value of each of the tag keys `keys`: empty where the instance has no such tag.

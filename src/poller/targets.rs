@@ -11,7 +11,7 @@ use crate::api::{
 };
 use crate::config::Config;
 use crate::inventory::PolledInstance;
-use crate::model::{QueryId, TargetKey};
+use crate::model::{InstanceKey, QueryId, TargetKey};
 use crate::pacing::{LaneKey, Pacer};
 
 /// Lists the tasks of one query, every page: the DBS client, or a fake in the poller's tests
@@ -45,7 +45,8 @@ impl ListTasks for DbsClient {
 #[derive(Debug)]
 pub struct Target {
     pub key: TargetKey,
-    pub endpoint: String,
+    /// Shared by the targets of a region: one copy, not one per target.
+    pub endpoint: Arc<str>,
     /// The filters of the listing; the creation-time window is filled in at each poll.
     pub query: DownloadTaskQuery,
     /// What the listing asks, lookback included: its task history belongs to this query.
@@ -56,7 +57,7 @@ pub struct Target {
 impl Target {
     pub fn new(
         key: TargetKey,
-        endpoint: String,
+        endpoint: Arc<str>,
         query: DownloadTaskQuery,
         lookback: Duration,
         client: Arc<dyn ListTasks>,
@@ -121,12 +122,14 @@ impl TargetSet {
 }
 
 /// The DBS endpoint of each (account, region) of a configuration.
-pub fn endpoints_of(config: &Config) -> HashMap<(&str, &str), String> {
+pub fn endpoints_of(config: &Config) -> HashMap<(&str, &str), Arc<str>> {
     config
         .accounts
         .iter()
         .flat_map(|a| {
-            a.regions.iter().map(move |r| ((a.name.as_str(), r.region_id.as_str()), r.endpoint_or_default()))
+            a.regions
+                .iter()
+                .map(move |r| ((a.name.as_str(), r.region_id.as_str()), Arc::from(r.endpoint_or_default())))
         })
         .collect()
 }
@@ -143,7 +146,7 @@ pub fn targets_of(
         .iter()
         .flat_map(|polled| {
             let client: Arc<dyn ListTasks> = Arc::new(client_of(&polled.account));
-            instance_targets(polled, config, &endpoints, &client)
+            instance_targets(polled, &polled.key(), config, &endpoints, &client)
         })
         .collect()
 }
@@ -151,32 +154,32 @@ pub fn targets_of(
 /// The targets of one instance, one per task type; none when its account has no such region.
 pub fn instance_targets(
     polled: &PolledInstance,
+    instance_key: &InstanceKey,
     config: &Config,
-    endpoints: &HashMap<(&str, &str), String>,
+    endpoints: &HashMap<(&str, &str), Arc<str>>,
     client: &Arc<dyn ListTasks>,
 ) -> Vec<Arc<Target>> {
     let Some(endpoint) = endpoints.get(&(polled.account.as_str(), polled.region_id.as_str())) else {
         return Vec::new();
     };
-    let instance_key = polled.key();
     config
         .task_types
         .iter()
         .map(|task_type| {
-            let query = query_of(polled, *task_type);
+            let query = query_of(polled, instance_key, *task_type);
             let key = TargetKey { instance: instance_key.clone(), task_type: *task_type };
-            Arc::new(Target::new(key, endpoint.clone(), query, config.lookback, Arc::clone(client)))
+            Arc::new(Target::new(key, Arc::clone(endpoint), query, config.lookback, Arc::clone(client)))
         })
         .collect()
 }
 
-fn query_of(polled: &PolledInstance, task_type: TaskType) -> DownloadTaskQuery {
+fn query_of(polled: &PolledInstance, key: &InstanceKey, task_type: TaskType) -> DownloadTaskQuery {
     let instance = &polled.instance;
     DownloadTaskQuery {
         cluster_name: instance.cluster_name.clone(),
         datasource_id: instance.datasource_id.clone(),
         backup_set_id: instance.backup_set_id.clone(),
         task_type: Some(task_type),
-        ..DownloadTaskQuery::new(&polled.region_id, &instance.instance_id)
+        ..DownloadTaskQuery::new(Arc::clone(&key.region_id), Arc::clone(&key.instance_id))
     }
 }

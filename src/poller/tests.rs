@@ -59,14 +59,14 @@ impl ListTasks for FakeDbs {
         Box::pin(async move {
             let slot = observer.before_call().await;
             let gate = crate::util::lock(&self.gate).clone();
-            if let Some((_, gate)) = gate.filter(|(instance, _)| *instance == query.instance_name) {
+            if let Some((_, gate)) = gate.filter(|(instance, _)| **instance == *query.instance_name) {
                 gate.notified().await;
             }
             tokio::time::sleep(LATENCY).await;
             drop(slot);
             let window = query.start_time_ms.unwrap_or(0)..=query.end_time_ms.unwrap_or(u64::MAX);
             let tasks: Vec<TaskSummary> = crate::util::lock(&self.tasks)
-                .get(&query.instance_name)
+                .get(&*query.instance_name)
                 .map(|tasks| {
                     let in_window = |t: &&TaskSummary| t.created_at_ms.is_some_and(|c| window.contains(&c));
                     tasks.iter().filter(in_window).cloned().collect()
@@ -81,7 +81,7 @@ impl ListTasks for FakeDbs {
                 tasks: Vec::new(),
             };
             observer.on_call(LATENCY, Ok(&page));
-            crate::util::lock(&self.listed).push((query.instance_name.clone(), Instant::now()));
+            crate::util::lock(&self.listed).push((query.instance_name.to_string(), Instant::now()));
             Ok(Listing { tasks, pages: 1, duplicates: 0 })
         })
     }

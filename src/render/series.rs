@@ -54,7 +54,7 @@ const TASK_FAMILIES: [TaskFamily; 4] = [
             "aliyun_dbs_download_oldest_task_created_timestamp_seconds",
             "Creation time of the oldest download task in each state, as of the last background poll; absent for states with no task.",
         ),
-        value: |t| t.oldest_created_ms.map(Value::UnixMillis),
+        value: |t| t.oldest_created_ms().map(Value::UnixMillis),
         optional: Some(OptionalFamily::OldestTaskTimestamps),
         zero_in: &[],
     },

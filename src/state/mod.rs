@@ -10,8 +10,9 @@
 //! target that has been in every generation since the listing began: a listing that was
 //! running when its instance went away cannot bring it back.
 
-mod activity;
+mod events;
 mod generation;
+mod in_progress;
 mod target;
 
 use std::collections::{BTreeMap, HashMap};
@@ -19,8 +20,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock, RwLockWriteGuard};
 use std::time::{Duration, SystemTime};
 
-pub use activity::{ActiveTask, EventRing, TaskEvent, STALLED_AFTER_POLLS};
+pub use events::{EventRing, TaskEvent};
 pub use generation::{Generation, InstanceRow, InstanceTable, Layout, Summary};
+pub use in_progress::{ActiveTask, ActiveTasks, STALLED_AFTER_POLLS};
 pub use target::{InstanceTargets, ListingError, TargetState};
 
 use crate::api::{TaskSummary, TaskType};
@@ -230,7 +232,7 @@ impl Store {
         let aggregate = TaskAggregate::from_tasks(tasks);
         let prepared = PreparedTasks::new(tasks);
         let (transition, changes) = self.update(attempt, |state| {
-            state.active = activity::active_tasks(&state.active, tasks, at);
+            state.active.update(tasks, at);
             let first = state.history.is_none() || state.asked != attempt.asked;
             if first {
                 state.history = Some(TaskHistory::default());
@@ -280,7 +282,7 @@ impl Store {
                 Transition::NewFailure { previous }
             };
             state.healthy = false;
-            state.last_error = Some(error);
+            state.last_error = Some(Box::new(error));
             transition
         })
     }

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use super::activity::ActiveTask;
+use super::in_progress::ActiveTasks;
 use crate::api::TaskType;
 use crate::history::TaskHistory;
 use crate::model::{ByState, QueryId, TaskAggregate};
@@ -16,8 +16,9 @@ pub struct TargetState {
     pub last_success: Option<SystemTime>,
     /// Whether the most recent listing succeeded.
     pub healthy: bool,
-    /// The most recent error; kept after a recovery only as `None`.
-    pub last_error: Option<ListingError>,
+    /// The most recent error; kept after a recovery only as `None`. Boxed: most targets
+    /// have none, and inline it would add 40 bytes to each.
+    pub last_error: Option<Box<ListingError>>,
     /// The tasks of the last successful listing; `None` before the first one.
     pub history: Option<TaskHistory>,
     /// The query the history was listed with: a listing of another query starts it anew.
@@ -26,7 +27,7 @@ pub struct TargetState {
     /// successful listing (every known state present from then on).
     pub transitions: Option<ByState<u64>>,
     /// The tasks the last successful listing showed in progress.
-    pub active: Vec<ActiveTask>,
+    pub active: ActiveTasks,
 }
 
 impl TargetState {
@@ -40,7 +41,7 @@ impl TargetState {
 
     /// The error class of the latest listing, when it failed.
     pub fn failing_with(&self) -> Option<&ListingError> {
-        self.last_error.as_ref().filter(|_| !self.healthy)
+        self.last_error.as_deref().filter(|_| !self.healthy)
     }
 }
 

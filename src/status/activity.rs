@@ -158,7 +158,9 @@ pub fn tasks(view: &StoreView, query: &ActivityQuery) -> Tasks {
     let mut rows = Vec::new();
     for (instance, task_type, target) in view.targets() {
         let seen = target.last_success.unwrap_or(SystemTime::UNIX_EPOCH);
-        for task in target.active.iter().filter(|task| query.keeps(instance, task.state().as_str())) {
+        for task in
+            target.active.by_creation().iter().filter(|task| query.keeps(instance, task.state().as_str()))
+        {
             rows.push(task_row(instance, task_type.as_str(), task, seen, accounts));
         }
         if query.limit.is_some_and(|limit| rows.len() >= limit) {
@@ -174,7 +176,7 @@ pub fn tasks(view: &StoreView, query: &ActivityQuery) -> Tasks {
 fn task_row(
     instance: &InstanceKey,
     task_type: &'static str,
-    task: &ActiveTask,
+    task: &ActiveTask<'_>,
     seen: SystemTime,
     accounts: bool,
 ) -> TaskRow {
@@ -186,15 +188,15 @@ fn task_row(
         task_type,
         task_id: detail.task_id.to_string(),
         state: task.state().as_str().to_string(),
-        created: task.created_ms.map(|ms| format_timestamp(from_unix_ms(ms))),
-        progress: task.progress.map(|p| TableProgressRow { exported: p.done, total: p.total }),
+        created: task.created_ms().map(|ms| format_timestamp(from_unix_ms(ms))),
+        progress: task.progress().map(|p| TableProgressRow { exported: p.done, total: p.total }),
         tables_per_second: task.tables_per_second(seen),
         eta_seconds: task.eta_seconds(seen),
         stalled: task.stalled(),
         format: detail.format.as_ref().map(|f| f.as_str().to_string()),
         db_list: detail.db_list.as_deref().map(str::to_string),
         target_type: detail.target_type.as_ref().map(|t| t.as_str().to_string()),
-        export_bytes: task.export_bytes,
+        export_bytes: task.export_bytes(),
         seen: format_timestamp(seen),
     }
 }

@@ -351,6 +351,18 @@ fn check_config_checks_the_web_flags_the_daemon_would_be_given() {
     ]));
     assert!(!ok);
     assert!(err.contains("--web.telemetry-path must start with '/'"), "{err}");
+
+    for built_in in ["/", "/-/ready", "/-/reload", "/api/v1/targets"] {
+        let (ok, _, err) = run(binary().args([
+            "check-config",
+            "--config.file",
+            "config/example.yaml",
+            "--web.telemetry-path",
+            built_in,
+        ]));
+        assert!(!ok, "{built_in} accepted as the telemetry path");
+        assert!(err.contains("is a path the exporter serves itself"), "{built_in}: {err}");
+    }
 }
 
 #[test]

@@ -51,8 +51,22 @@ fn an_empty_region_list_is_refused() {
 }
 
 #[test]
-fn missing_regions_is_refused_at_the_top_of_the_document() {
-    assert_refused("page_size: 10\n", "config.yaml:1:1: ", "missing field `regions`");
+fn missing_regions_and_accounts_is_refused_at_the_top_of_the_document_naming_both() {
+    assert_refused("page_size: 10\n", "config.yaml:1:1: ", "either `regions` or `accounts` is needed");
+}
+
+#[test]
+fn a_tab_is_named_as_a_tab_where_it_is_written() {
+    assert_refused(
+        "regions:\n\t- region_id: cn-hangzhou\n",
+        "config.yaml:2:1: ",
+        "invalid YAML: a tab character: YAML indents with spaces only",
+    );
+    assert_refused(
+        "regions:\n  - region_id: cn-hangzhou\n    instances: [rm-1]\n\tpoll_interval: 60s\n",
+        "config.yaml:4:1: ",
+        "a tab character",
+    );
 }
 
 #[test]

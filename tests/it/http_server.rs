@@ -64,7 +64,7 @@ async fn post_reload_answers_with_the_outcome_the_receiver_reports() {
     let (sender, mut requests) = reload::channel();
     // A fake config holder: the first reload succeeds, the second is refused.
     let receiver = tokio::spawn(async move {
-        let mut outcomes = vec![Err("regions[0].region_id: missing field".to_string()), Ok(())];
+        let mut outcomes = vec![Err("regions[0].region_id: missing field".to_string()), Ok(()), Ok(())];
         while let Some(request) = requests.recv().await {
             let _ = request.reply.send(outcomes.pop().unwrap_or(Ok(())));
         }
@@ -77,13 +77,17 @@ async fn post_reload_answers_with_the_outcome_the_receiver_reports() {
     assert_eq!(ok.status(), 200);
     assert_eq!(ok.text().await.unwrap(), "config reloaded\n");
 
+    let put = client.put(&url).send().await.unwrap();
+    assert_eq!(put.status(), 200, "PUT reloads as POST does, as in Prometheus");
+    assert_eq!(put.text().await.unwrap(), "config reloaded\n");
+
     let refused = client.post(&url).send().await.unwrap();
     assert_eq!(refused.status(), 500);
     assert!(refused.text().await.unwrap().contains("regions[0].region_id: missing field"));
 
     let get = client.get(&url).send().await.unwrap();
     assert_eq!(get.status(), 405);
-    assert_eq!(get.headers()["allow"], "POST");
+    assert_eq!(get.headers()["allow"], "POST, PUT");
 
     let post_metrics = client.post(server.url("http", "/metrics")).send().await.unwrap();
     assert_eq!(post_metrics.status(), 405);

@@ -85,7 +85,7 @@ fn accounts_and_top_level_regions_exclude_each_other() {
     assert_refused("accounts: []\n", "c.yaml:1:11: accounts: ", "at least one account");
     // Written but empty is not left out: the value itself is refused.
     assert_refused("regions:\n", "c.yaml:1:9: regions: ", "at least one region");
-    assert_refused("page_size: 10\n", "c.yaml:1:1: ", "missing field `regions`");
+    assert_refused("page_size: 10\n", "c.yaml:1:1: ", "either `regions` or `accounts` is needed");
 }
 
 #[test]
