@@ -31,7 +31,7 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::api::{ApiError, CallObserver, CallSlot, DownloadTaskQuery, ListOptions, Page, TaskSummary};
+use crate::api::{ApiError, CallObserver, CallSlot, ListOptions, Page, TaskSummary};
 use crate::config::Config;
 use crate::history::Changes;
 use crate::metrics::ExporterMetrics;
@@ -43,7 +43,8 @@ use failures::FailureLog;
 use run::{pending_sets, Run};
 pub use shard::Shard;
 pub use targets::{
-    endpoints_of, instance_targets, targets_of, ListFuture, ListTasks, SetChange, Target, TargetSet,
+    endpoints_of, instance_targets, targets_of, ListFuture, ListTasks, ListingFilters, SetChange, Target,
+    TargetSet,
 };
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -160,13 +161,8 @@ impl Poller {
     async fn list(&self, target: &Target, generation: u64, settings: PollSettings, pacer: &Pacer) -> Outcome {
         let now = self.clock.now();
         let options = settings.list_options(Instant::now());
-        let query = DownloadTaskQuery {
-            start_time_ms: Some(unix_ms(
-                now.checked_sub(settings.lookback).unwrap_or(SystemTime::UNIX_EPOCH),
-            )),
-            end_time_ms: Some(unix_ms(now)),
-            ..target.query.clone()
-        };
+        let since = now.checked_sub(settings.lookback).unwrap_or(SystemTime::UNIX_EPOCH);
+        let query = target.query(unix_ms(since), unix_ms(now));
         let attempt = Attempt { key: &target.key, generation, asked: target.asked };
         let observer = PacedCalls { poller: self, pacer, lane: target.lane() };
         match target.client.list(&target.endpoint, &query, options, &observer).await {

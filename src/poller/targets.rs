@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use super::PollSettings;
 use crate::api::{
-    ApiError, CallObserver, DbsClient, DownloadTaskQuery, ListOptions, Listing, Page, TaskSummary, TaskType,
+    ApiError, CallObserver, DbsClient, DownloadTaskQuery, ListOptions, Listing, Page, TaskSummary,
 };
 use crate::config::Config;
 use crate::inventory::PolledInstance;
@@ -47,30 +47,49 @@ pub struct Target {
     pub key: TargetKey,
     /// Shared by the targets of a region: one copy, not one per target.
     pub endpoint: Arc<str>,
-    /// The filters of the listing; the creation-time window is filled in at each poll.
-    pub query: DownloadTaskQuery,
+    /// The instance's own filters; boxed, since most instances have none and a poller holds
+    /// a target for every instance and task type.
+    filters: Option<Box<ListingFilters>>,
     /// What the listing asks, lookback included: its task history belongs to this query.
     pub asked: QueryId,
     pub(super) client: Arc<dyn ListTasks>,
+}
+
+/// What a listing asks besides its region, instance, task type and creation-time window.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub struct ListingFilters {
+    pub cluster_name: Option<String>,
+    pub datasource_id: Option<String>,
+    pub backup_set_id: Option<String>,
 }
 
 impl Target {
     pub fn new(
         key: TargetKey,
         endpoint: Arc<str>,
-        query: DownloadTaskQuery,
+        filters: ListingFilters,
         lookback: Duration,
         client: Arc<dyn ListTasks>,
     ) -> Self {
-        let asked = QueryId::of(&(
-            &key,
-            lookback,
-            &query.cluster_name,
-            &query.datasource_id,
-            &query.backup_set_id,
-            &query.state,
-        ));
-        Target { key, endpoint, query, asked, client }
+        let asked = QueryId::of(&(&key, lookback, &filters));
+        let filters = (filters != ListingFilters::default()).then(|| Box::new(filters));
+        Target { key, endpoint, filters, asked, client }
+    }
+
+    /// The DescribeDownloadTask query of a poll over the tasks created from `start_ms` to
+    /// `end_ms` (Unix ms).
+    pub fn query(&self, start_ms: u64, end_ms: u64) -> DownloadTaskQuery {
+        let filters = self.filters.as_deref().cloned().unwrap_or_default();
+        let instance = &self.key.instance;
+        DownloadTaskQuery {
+            cluster_name: filters.cluster_name,
+            datasource_id: filters.datasource_id,
+            backup_set_id: filters.backup_set_id,
+            task_type: Some(self.key.task_type),
+            start_time_ms: Some(start_ms),
+            end_time_ms: Some(end_ms),
+            ..DownloadTaskQuery::new(Arc::clone(&instance.region_id), Arc::clone(&instance.instance_id))
+        }
     }
 
     /// Its token bucket and request lane: its account's region.
@@ -166,20 +185,18 @@ pub fn instance_targets(
         .task_types
         .iter()
         .map(|task_type| {
-            let query = query_of(polled, instance_key, *task_type);
+            let filters = filters_of(polled);
             let key = TargetKey { instance: instance_key.clone(), task_type: *task_type };
-            Arc::new(Target::new(key, Arc::clone(endpoint), query, config.lookback, Arc::clone(client)))
+            Arc::new(Target::new(key, Arc::clone(endpoint), filters, config.lookback, Arc::clone(client)))
         })
         .collect()
 }
 
-fn query_of(polled: &PolledInstance, key: &InstanceKey, task_type: TaskType) -> DownloadTaskQuery {
+fn filters_of(polled: &PolledInstance) -> ListingFilters {
     let instance = &polled.instance;
-    DownloadTaskQuery {
+    ListingFilters {
         cluster_name: instance.cluster_name.clone(),
         datasource_id: instance.datasource_id.clone(),
         backup_set_id: instance.backup_set_id.clone(),
-        task_type: Some(task_type),
-        ..DownloadTaskQuery::new(Arc::clone(&key.region_id), Arc::clone(&key.instance_id))
     }
 }

@@ -8,7 +8,7 @@ use std::sync::Mutex;
 use tokio::sync::Notify;
 
 use super::*;
-use crate::api::{DownloadState, DownloadTask, Listing, TaskType};
+use crate::api::{DownloadState, DownloadTask, DownloadTaskQuery, Listing, TaskType};
 use crate::model::{InstanceKey, QueryId};
 use crate::state::Generation;
 
@@ -124,14 +124,10 @@ impl Harness {
             instance: InstanceKey::new("cn-hangzhou", instance).in_account(account),
             task_type: TaskType::Full,
         };
-        let query = DownloadTaskQuery {
-            task_type: Some(TaskType::Full),
-            ..DownloadTaskQuery::new("cn-hangzhou", instance)
-        };
         Arc::new(Target::new(
             key,
             "http://dbs.test".into(),
-            query,
+            ListingFilters::default(),
             lookback,
             Arc::clone(&self.dbs) as Arc<dyn ListTasks>,
         ))
@@ -379,4 +375,22 @@ async fn a_set_that_says_its_change_is_applied_by_the_change_alone() {
     assert!(harness.dbs.listings_of("rm-003").len() >= 2);
     shutdown.cancel();
     task.await.unwrap();
+}
+
+#[test]
+fn a_target_asks_for_its_instance_type_filters_and_window() {
+    let key =
+        TargetKey { instance: InstanceKey::of("prod", "cn-beijing", "pc-1"), task_type: TaskType::Pitr };
+    let filters = ListingFilters { cluster_name: Some("pc-1".into()), ..ListingFilters::default() };
+    let client = Arc::new(FakeDbs::default()) as Arc<dyn ListTasks>;
+    let target = Target::new(key.clone(), "https://dbs.test".into(), filters, DAY, Arc::clone(&client));
+    let query = target.query(1_000, 2_000);
+    assert_eq!((&*query.region_code, &*query.instance_name), ("cn-beijing", "pc-1"));
+    assert_eq!(query.task_type, Some(TaskType::Pitr));
+    assert_eq!(query.cluster_name.as_deref(), Some("pc-1"));
+    assert_eq!((query.datasource_id, query.backup_set_id), (None, None));
+    assert_eq!((query.start_time_ms, query.end_time_ms), (Some(1_000), Some(2_000)));
+    let unfiltered = Target::new(key, "https://dbs.test".into(), ListingFilters::default(), DAY, client);
+    assert_eq!(unfiltered.query(1_000, 2_000).cluster_name, None);
+    assert_ne!(unfiltered.asked, target.asked, "a filter is part of what is asked");
 }

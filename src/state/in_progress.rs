@@ -1,12 +1,13 @@
 //! The tasks a target's last listing showed `initializing`, `queueing` or `running`, with what
 //! their rate and ETA need. A busy estate has a hundred thousand of them, so a target keeps
 //! them in two allocations, whatever their number: fixed-size records sorted by task id, and
-//! one text holding every task's id, format, target type, databases and backup set.
+//! one text holding every task's id, format, target type and databases (what `/api/v1/tasks`
+//! and the instance page show; the backup set is in the task events only).
 
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use crate::api::{DownloadState, ExportFormat, Progress, TargetType, TaskDetail, TaskId, TaskSummary};
+use crate::api::{DownloadState, Progress, TaskDetail, TaskId, TaskSummary};
 use crate::util::unix_ms;
 
 /// Polls in a row without a new exported table after which a running task is stalled.
@@ -199,15 +200,14 @@ fn tracking(prior: Option<&Record>, phase: Phase, progress: Option<Progress>, at
     }
 }
 
-/// Appends a task's id, format, target type, databases and backup set, separated by
-/// [`SEPARATOR`] (which is never part of a value: a value carrying it has it replaced).
+/// Appends a task's id, format, target type and databases, separated by [`SEPARATOR`] (which
+/// is never part of a value: a value carrying it has it replaced).
 fn push_text(text: &mut String, detail: &TaskDetail) {
     let parts = [
         &*detail.task_id,
         detail.format.as_ref().map_or("", |f| f.as_str()),
         detail.target_type.as_ref().map_or("", |t| t.as_str()),
         detail.db_list.as_deref().unwrap_or_default(),
-        detail.backup_set_id.as_deref().unwrap_or_default(),
     ];
     for (index, part) in parts.into_iter().enumerate() {
         if index > 0 {
@@ -224,7 +224,7 @@ pub struct ActiveTask<'a> {
     text: &'a str,
 }
 
-impl ActiveTask<'_> {
+impl<'a> ActiveTask<'a> {
     pub fn state(&self) -> DownloadState {
         match self.record.phase {
             Phase::Initializing => DownloadState::Initializing,
@@ -246,21 +246,27 @@ impl ActiveTask<'_> {
         self.record.export_bytes
     }
 
-    fn task_id(&self) -> &str {
-        self.text.split(SEPARATOR).next().unwrap_or_default()
+    pub fn task_id(&self) -> &'a str {
+        self.part(0).unwrap_or_default()
     }
 
-    /// Its detail, as the listing gave it.
-    pub fn detail(&self) -> TaskDetail {
-        let mut parts = self.text.split(SEPARATOR);
-        let mut next = || parts.next().filter(|part| !part.is_empty());
-        TaskDetail {
-            task_id: next().unwrap_or_default().into(),
-            format: next().map(ExportFormat::parse),
-            target_type: next().map(TargetType::parse),
-            db_list: next().map(Box::from),
-            backup_set_id: next().map(Box::from),
-        }
+    /// `csv`, `sql`, `parquet` or the name the service gave.
+    pub fn format(&self) -> Option<&'a str> {
+        self.part(1)
+    }
+
+    /// `OSS`, `URL` or the name the service gave.
+    pub fn target_type(&self) -> Option<&'a str> {
+        self.part(2)
+    }
+
+    pub fn db_list(&self) -> Option<&'a str> {
+        self.part(3)
+    }
+
+    /// The `index`-th part of its text, `None` when empty.
+    fn part(&self, index: usize) -> Option<&'a str> {
+        self.text.split(SEPARATOR).nth(index).filter(|part| !part.is_empty())
     }
 
     /// Exported tables per second over the polls it has been running, as of `seen` (the poll
@@ -294,7 +300,7 @@ impl ActiveTask<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::api::{DownloadTask, TaskType};
+    use crate::api::{DownloadTask, ExportFormat, TargetType, TaskType};
     use std::time::Duration;
 
     fn running(id: &str, done: u64, total: u64) -> TaskSummary {
@@ -350,15 +356,15 @@ mod tests {
         let nameless = DownloadTask::new("", None, DownloadState::Running).summary();
         let tasks = [queued.clone(), done, running("dt-r", 1, 2), nameless, queued];
         let active = listed(&ActiveTasks::default(), &tasks, minute(0));
-        let mut ids: Vec<Box<str>> = active.iter().map(|t| t.detail().task_id).collect();
+        let mut ids: Vec<&str> = active.iter().map(|t| t.task_id()).collect();
         ids.sort();
-        assert_eq!(ids, ["dt-q".into(), "dt-r".into()], "a task listed on two pages is kept once");
+        assert_eq!(ids, ["dt-q", "dt-r"], "a task listed on two pages is kept once");
         let none = listed(&active, &tasks[1..2], minute(1));
         assert!(none.is_empty(), "a finished task is no longer in progress");
     }
 
     #[test]
-    fn a_task_gives_back_the_detail_it_was_listed_with_among_others() {
+    fn a_task_gives_back_what_it_was_listed_with_among_others() {
         let detailed = |id: &str, db_list: Option<&str>| TaskSummary {
             detail: TaskDetail {
                 task_id: id.into(),
@@ -379,17 +385,18 @@ mod tests {
         let again = listed(&active, &tasks, minute(1));
         for kept in [&active, &again] {
             for task in &tasks {
-                let found = kept.iter().find(|t| t.detail().task_id == task.detail.task_id).unwrap();
-                let mut expected = task.detail.clone();
-                expected.db_list = expected.db_list.map(|d| d.replace('\u{1f}', " ").into());
-                assert_eq!(found.detail(), expected);
+                let found = kept.iter().find(|t| t.task_id() == &*task.detail.task_id).unwrap();
+                assert_eq!(found.format(), Some("parquet"));
+                assert_eq!(found.target_type(), Some("NAS"));
+                let db_list = task.detail.db_list.as_deref().map(|d| d.replace('\u{1f}', " "));
+                assert_eq!(found.db_list(), db_list.as_deref());
                 assert_eq!(found.created_ms(), task.created_at_ms);
                 assert_eq!(found.progress(), task.progress);
                 assert_eq!(found.state(), DownloadState::Running);
             }
         }
-        let order: Vec<Box<str>> = again.by_creation().iter().map(|t| t.detail().task_id).collect();
-        assert_eq!(order, ["dt-2".into(), "dt-3".into(), "dt-long-1".into()], "oldest first");
+        let order: Vec<&str> = again.by_creation().iter().map(|t| t.task_id()).collect();
+        assert_eq!(order, ["dt-2", "dt-3", "dt-long-1"], "oldest first");
     }
 
     #[test]

@@ -180,22 +180,21 @@ fn task_row(
     seen: SystemTime,
     accounts: bool,
 ) -> TaskRow {
-    let detail = task.detail();
     TaskRow {
         account: accounts.then(|| instance.account.to_string()),
         region_id: instance.region_id.to_string(),
         instance_id: instance.instance_id.to_string(),
         task_type,
-        task_id: detail.task_id.to_string(),
+        task_id: task.task_id().to_string(),
         state: task.state().as_str().to_string(),
         created: task.created_ms().map(|ms| format_timestamp(from_unix_ms(ms))),
         progress: task.progress().map(|p| TableProgressRow { exported: p.done, total: p.total }),
         tables_per_second: task.tables_per_second(seen),
         eta_seconds: task.eta_seconds(seen),
         stalled: task.stalled(),
-        format: detail.format.as_ref().map(|f| f.as_str().to_string()),
-        db_list: detail.db_list.as_deref().map(str::to_string),
-        target_type: detail.target_type.as_ref().map(|t| t.as_str().to_string()),
+        format: task.format().map(str::to_string),
+        db_list: task.db_list().map(str::to_string),
+        target_type: task.target_type().map(str::to_string),
         export_bytes: task.export_bytes(),
         seen: format_timestamp(seen),
     }
