@@ -162,21 +162,21 @@ def main():
     )
     run(
         "a new product use in the code",
-        {"src/model.rs": append("\nuse crate::util::lock as _lock;\n")},
+        {"src/model.rs": append("\nuse crate::logging::init as _init;\n")},
         1,
-        [r"row `model`: the code also uses `util` \(src/model\.rs:\d+\); the cell should read: `api`, .*`util`$"],
+        [r"row `model`: the code also uses `logging` \(src/model\.rs:\d+\); the cell should read: `api`, .*`logging`$"],
     )
     run(
         "cfg(any(test, feature)) code is product code",
-        {"src/model.rs": append('\n#[cfg(any(test, feature = "test-support"))]\nuse crate::util::lock;\n')},
+        {"src/model.rs": append('\n#[cfg(any(test, feature = "test-support"))]\nuse crate::logging::init;\n')},
         1,
-        [r"row `model`: the code also uses `util`"],
+        [r"row `model`: the code also uses `logging`"],
     )
     run(
         "a path after a '\"' character literal is still read",
-        {"src/model.rs": append("\nfn quote() -> char { let _ = crate::util::unix_ms; '\"' }\nfn two() { crate::pacing::x(); }\n")},
+        {"src/model.rs": append("\nfn quote() -> char { let _ = crate::logging::init; '\"' }\nfn two() { crate::pacing::x(); }\n")},
         1,
-        [r"row `model`: the code also uses `util` \(src/model\.rs:\d+\), `pacing` \(src/model\.rs:\d+\)"],
+        [r"row `model`: the code also uses `logging` \(src/model\.rs:\d+\), `pacing` \(src/model\.rs:\d+\)"],
     )
     run(
         "super::super:: from a file below a module's root reaches the crate root",

@@ -162,24 +162,36 @@ check "Dockerfile build context is a complete cargo package" docker_context
 
 check "yamllint deploy/" "$VENV/bin/yamllint" --strict -c deploy/yamllint.yaml deploy
 
-# deploy/kubernetes/base/config.yaml and the chart's files/config.yaml are copies of the example.
-config_copies_match() {
-  local ok=0 copy
-  if [ ! -f config/example.yaml ]; then
-    echo "config/example.yaml does not exist"
-    return 1
+# No placeholder estate: neither the kustomize base nor the chart ships a config. Rendering
+# either without one must fail and say what to provide. (The checks below render the base with
+# config/example.yaml copied in, and the chart with ci/minimal-values.yaml.)
+config_required() {
+  local ok=0 out
+  if [ -e deploy/kubernetes/base/config.yaml ] || [ -e deploy/helm/dbs-exporter/files/config.yaml ]; then
+    echo "a default config is back in deploy/kubernetes/base/ or the chart's files/: installs would poll it"
+    ok=1
   fi
-  for copy in deploy/kubernetes/base/config.yaml deploy/helm/dbs-exporter/files/config.yaml; do
-    if cmp -s config/example.yaml "$copy"; then
-      echo "$copy is config/example.yaml"
-    else
-      echo "$copy differs from config/example.yaml; to update it: cp config/example.yaml $copy"
-      ok=1
-    fi
-  done
+  if out=$("$KUBECTL" kustomize deploy/kubernetes/base 2>&1); then
+    echo "kubectl kustomize deploy/kubernetes/base renders without a config.yaml"
+    ok=1
+  elif ! grep -q 'base/config.yaml' <<<"$out"; then
+    echo "kubectl kustomize deploy/kubernetes/base fails without naming base/config.yaml: $out"
+    ok=1
+  else
+    echo "kustomize base without config.yaml: $(grep -o 'lstat [^ ]*config.yaml: no such file or directory' <<<"$out" | head -1)"
+  fi
+  if out=$("$HELM" template dbs-exporter deploy/helm/dbs-exporter 2>&1); then
+    echo "helm template renders without config"
+    ok=1
+  elif ! grep -q 'config is required: set `config`' <<<"$out"; then
+    echo "helm template without config fails without naming the value: $out"
+    ok=1
+  else
+    echo "chart without config: $(grep -o 'config is required[^(]*' <<<"$out" | head -1)"
+  fi
   return $ok
 }
-check "config copies match config/example.yaml" config_copies_match
+check "no default estate: kustomize base and chart require a config" config_required
 
 rules_copies_match() {
   "$PY" deploy/tools/prometheusrule.py --check || return 1
@@ -196,14 +208,15 @@ check "promtool check rules deploy/prometheus" promtool check rules deploy/prome
 
 check "promtool test rules (alert unit tests)" promtool test rules deploy/prometheus/tests/dbs-exporter.rules.test.yml
 
-# Every alert: CamelCase name, severity label, summary/description/runbook annotations, a
-# runbook section, and unit tests where it fires and where it does not.
+# Every alert: CamelCase name, severity label, summary/description/runbook/runbook_url
+# annotations, a runbook section, and unit tests where it fires and where it does not.
 alert_conventions() {
   "$PY" - <<'EOF'
 import re, sys, yaml
 rules = yaml.safe_load(open("deploy/prometheus/dbs-exporter.rules.yml"))
 tests = yaml.safe_load(open("deploy/prometheus/tests/dbs-exporter.rules.test.yml"))
 runbook = open("deploy/prometheus/runbook.md").read()
+RUNBOOK_BASE = "https://example.com/dbs-exporter/runbook.md"
 anchors = {re.sub(r"[^a-z0-9-]", "", h.strip().lower().replace(" ", "-")) for h in re.findall(r"^#+ (.+)$", runbook, re.M)}
 fires, quiet = set(), set()
 for test in tests["tests"]:
@@ -221,12 +234,17 @@ for group in rules["groups"]:
         if rule.get("labels", {}).get("severity") not in {"critical", "warning", "info"}:
             problems.append(f"{name}: severity label must be critical, warning or info")
         annotations = rule.get("annotations", {})
-        for key in ("summary", "description", "runbook"):
+        for key in ("summary", "description", "runbook", "runbook_url"):
             if not annotations.get(key):
                 problems.append(f"{name}: no {key} annotation")
         anchor = annotations.get("runbook", "").partition("#")[2]
         if anchor not in anchors:
             problems.append(f"{name}: runbook anchor #{anchor} is not a heading of deploy/prometheus/runbook.md")
+        # runbook_url: one absolute base for every alert (the Helm value and the kustomize
+        # ConfigMap replace it), then the same section as `runbook`.
+        url_base, _, url_anchor = annotations.get("runbook_url", "").partition("#")
+        if url_base != RUNBOOK_BASE or url_anchor != anchor:
+            problems.append(f"{name}: runbook_url must be {RUNBOOK_BASE}#{anchor}, not {annotations.get('runbook_url')!r}")
         if name not in fires:
             problems.append(f"{name}: no unit test where it fires")
         if name not in quiet:
@@ -241,17 +259,38 @@ check "alert naming, labels, annotations, runbook and test coverage" alert_conve
 
 # Render every kustomization, then validate what it renders.
 render_kustomizations() {
-  local ok=0 dir name
+  local ok=0 dir name tree=$OUT/kustomize-tree
+  # The repository's tree with a config, as a user's would have (config/example.yaml).
+  rm -rf "$tree" && mkdir -p "$tree/deploy" && cp -r deploy/kubernetes "$tree/deploy/"
+  cp config/example.yaml "$tree/deploy/kubernetes/base/config.yaml"
   for dir in deploy/kubernetes deploy/kubernetes/base deploy/kubernetes/overlays/kube-prometheus-stack \
     deploy/kubernetes/overlays/sharded; do
     name=$(echo "$dir" | tr '/' '_')
-    if "$KUBECTL" kustomize "$dir" >"$OUT/$name.yaml"; then
+    if "$KUBECTL" kustomize "$tree/$dir" >"$OUT/$name.yaml"; then
       echo "rendered $dir: $(grep -c '^kind:' "$OUT/$name.yaml") objects ($(grep '^kind:' "$OUT/$name.yaml" | awk '{print $2}' | sort | tr '\n' ' '))"
     else
       echo "kubectl kustomize $dir failed"
       ok=1
     fi
   done
+  # The runbook address of monitoring/runbook-url.yaml reaches every alert's runbook_url: render
+  # a copy with another address and compare.
+  rm -rf "$OUT/kustomize-runbook" && cp -r "$tree/deploy/kubernetes" "$OUT/kustomize-runbook"
+  sed -i 's#^  url: .*#  url: https://runbooks.ci.invalid/dbs/runbook.md#' "$OUT/kustomize-runbook/monitoring/runbook-url.yaml"
+  "$KUBECTL" kustomize "$OUT/kustomize-runbook" >"$OUT/kustomize-runbook.yaml" || ok=1
+  "$PY" - "$OUT/kustomize-runbook.yaml" <<'EOF' || ok=1
+import sys, yaml
+docs = [d for d in yaml.safe_load_all(open(sys.argv[1])) if d]
+if any(d["kind"] == "ConfigMap" and d["metadata"]["name"] == "dbs-exporter-runbook" for d in docs):
+    sys.exit("monitoring: the local-config ConfigMap dbs-exporter-runbook must not be rendered")
+(rule,) = [d for d in docs if d["kind"] == "PrometheusRule"]
+alerts = [r for g in rule["spec"]["groups"] for r in g["rules"] if "alert" in r]
+bad = [r["alert"] for r in alerts
+       if r["annotations"].get("runbook_url") != "https://runbooks.ci.invalid/dbs/runbook.md#" + r["annotations"]["runbook"].partition("#")[2]]
+if bad or not alerts:
+    sys.exit(f"monitoring: runbook_url does not follow runbook-url.yaml for {bad}")
+print(f"monitoring: runbook-url.yaml sets the runbook_url of all {len(alerts)} alerts, sections kept")
+EOF
   # The overlay's hook really adds the label kube-prometheus-stack selects on.
   "$PY" - "$OUT/deploy_kubernetes_overlays_kube-prometheus-stack.yaml" <<'EOF' || ok=1
 import sys, yaml
@@ -309,9 +348,15 @@ check "kubectl kustomize renders every kustomization" render_kustomizations
 
 render_helm() {
   local chart=deploy/helm/dbs-exporter ok=0
-  "$HELM" lint --strict "$chart" || ok=1
+  # "default": every value at its default but the one required, config (ci/minimal-values.yaml).
+  "$HELM" lint --strict "$chart" -f "$chart/ci/minimal-values.yaml" || ok=1
   "$HELM" lint --strict "$chart" -f "$chart/ci/all-features-values.yaml" || ok=1
-  "$HELM" template dbs-exporter "$chart" --namespace monitoring >"$OUT/helm-default.yaml" || ok=1
+  "$HELM" template dbs-exporter "$chart" --namespace monitoring -f "$chart/ci/minimal-values.yaml" \
+    >"$OUT/helm-default.yaml" || ok=1
+  # The PrometheusRule with the defaults, too (the threshold of DbsExporterPollingBehind from the
+  # default poll_interval, the rules file's runbook address).
+  "$HELM" template dbs-exporter "$chart" --namespace monitoring -f "$chart/ci/minimal-values.yaml" \
+    --set prometheusRule.enabled=true --show-only templates/prometheusrule.yaml >"$OUT/helm-rules-default.yaml" || ok=1
   "$HELM" template dbs-exporter "$chart" --namespace monitoring -f "$chart/ci/all-features-values.yaml" \
     >"$OUT/helm-all-features.yaml" || ok=1
   for f in "$OUT"/helm-*.yaml; do
@@ -321,7 +366,8 @@ render_helm() {
   # nameOverride (all-features sets one) and the rules match it; the sharded StatefulSet has the
   # shard flags, replicas = --shard.count and a headless Service; the port and telemetry path
   # reach args, probes and ServiceMonitor; TLS switches both to HTTPS; lifecycle off by default.
-  "$PY" - "$OUT/helm-default.yaml" "$OUT/helm-all-features.yaml" "$chart/ci/all-features-values.yaml" <<'EOF' || ok=1
+  "$PY" - "$OUT/helm-default.yaml" "$OUT/helm-all-features.yaml" "$chart/ci/all-features-values.yaml" \
+    "$OUT/helm-rules-default.yaml" "$chart/values.yaml" deploy/prometheus/dbs-exporter.rules.yml <<'EOF' || ok=1
 import copy, sys, yaml
 default = [d for d in yaml.safe_load_all(open(sys.argv[1])) if d]
 full = [d for d in yaml.safe_load_all(open(sys.argv[2])) if d]
@@ -391,12 +437,88 @@ if rule:
     exprs = [r["expr"] for g in rule["spec"]["groups"] for r in g["rules"] if "alert" in r]
     if not any('job="dbs-exporter"' in e for e in exprs):
         problems.append("the alert rules no longer match the job label")
+# The values of the community charts, read back from the render: the defaults (today's
+# hardening, the probe timings) in the default render, every value set in all-features.
+chart_values = yaml.safe_load(open(sys.argv[5]))
+default_rules = [d for d in yaml.safe_load_all(open(sys.argv[4])) if d]
+source_rules = yaml.safe_load(open(sys.argv[6]))
+if deployment:
+    pod = deployment["spec"]["template"]["spec"]
+    c0 = pod["containers"][0]
+    if pod.get("securityContext") != chart_values["podSecurityContext"]:
+        problems.append("the default pod securityContext is not podSecurityContext")
+    if c0.get("securityContext") != chart_values["securityContext"]:
+        problems.append("the default container securityContext is not securityContext")
+    for probe, key in (("livenessProbe", "liveness"), ("readinessProbe", "readiness")):
+        timings = {k: v for k, v in c0[probe].items() if k != "httpGet"}
+        if timings != chart_values["probes"][key]:
+            problems.append(f"default {probe} timings {timings} are not probes.{key}")
+    for key in ("priorityClassName", "topologySpreadConstraints"):
+        if key in pod:
+            problems.append(f"default render sets {key}")
+    if len(pod["containers"]) != 1:
+        problems.append("default render has extra containers")
+pod = sts["spec"]["template"]["spec"]
+if pod.get("securityContext") != values["podSecurityContext"] or c.get("securityContext") != values["securityContext"]:
+    problems.append("podSecurityContext / securityContext did not reach the pod")
+if pod.get("priorityClassName") != values["priorityClassName"]:
+    problems.append("priorityClassName did not reach the pod")
+if pod.get("topologySpreadConstraints") != values["topologySpreadConstraints"]:
+    problems.append("topologySpreadConstraints did not reach the pod")
+if [x["name"] for x in pod["containers"][1:]] != [x["name"] for x in values["extraContainers"]]:
+    problems.append("extraContainers did not follow the exporter's container")
+for probe, key in (("livenessProbe", "liveness"), ("readinessProbe", "readiness")):
+    timings = {k: v for k, v in c[probe].items() if k != "httpGet"}
+    if timings != values["probes"][key]:
+        problems.append(f"{probe} timings {timings} are not probes.{key}")
+if monitor:
+    sm = values["serviceMonitor"]
+    if monitor["metadata"].get("namespace") != sm["namespace"]:
+        problems.append("serviceMonitor.namespace did not reach the ServiceMonitor")
+    if monitor["spec"].get("namespaceSelector") != {"matchNames": ["monitoring"]}:
+        problems.append("a ServiceMonitor in another namespace must select the release's")
+    endpoint = monitor["spec"]["endpoints"][0]
+    if endpoint.get("honorLabels") is not True or endpoint.get("relabelings") != sm["relabelings"]:
+        problems.append("honorLabels / relabelings did not reach the endpoint")
+def alerts_of(doc):
+    return {r["alert"]: r for g in doc["spec"]["groups"] for r in g["rules"] if "alert" in r}
+source = {r["alert"]: r for g in source_rules["groups"] for r in g["rules"] if "alert" in r}
+if rule:
+    pr = values["prometheusRule"]
+    alerts = alerts_of(rule)
+    if rule["metadata"].get("namespace") != pr["namespace"]:
+        problems.append("prometheusRule.namespace did not reach the PrometheusRule")
+    for name, override in pr["alerts"].items():
+        if override.get("enabled") is False:
+            if name in alerts:
+                problems.append(f"{name} is disabled but rendered")
+        elif name not in alerts or alerts[name].get("for") != override["for"] or alerts[name]["labels"]["severity"] != override["severity"]:
+            problems.append(f"the override of {name} did not apply")
+    untouched = set(source) - set(pr["alerts"])
+    if set(alerts) != untouched | {n for n, o in pr["alerts"].items() if o.get("enabled") is not False}:
+        problems.append(f"rendered alerts {sorted(alerts)}")
+    for name, r in alerts.items():
+        anchor = r["annotations"]["runbook"].partition("#")[2]
+        if r["annotations"].get("runbook_url") != f"{pr['runbookUrl']}#{anchor}":
+            problems.append(f"{name}: runbook_url does not follow prometheusRule.runbookUrl")
+    lag = alerts.get("DbsExporterPollingBehind", {}).get("expr", "")
+    if not lag.endswith("> 120"):
+        problems.append(f"DbsExporterPollingBehind must compare with poll_interval 2m = 120 s: {lag}")
+(default_rule,) = default_rules
+if alerts_of(default_rule).keys() != source.keys():
+    problems.append("with no overrides the chart must render every alert")
+if alerts_of(default_rule)["DbsExporterPollingBehind"]["expr"] != source["DbsExporterPollingBehind"]["expr"]:
+    problems.append("with the default poll_interval DbsExporterPollingBehind must be the rules file's")
+if any(r["annotations"]["runbook_url"] != s["annotations"]["runbook_url"] for n, r in alerts_of(default_rule).items() for s in [source[n]]):
+    problems.append("without runbookUrl the chart must keep the rules file's runbook_url")
 for problem in problems:
     print(f"chart: {problem}")
 if not problems:
     print(f"chart: job label dbs-exporter under a nameOverride and in the rules; {shards} shards with the shard "
           f"flags behind a headless Service; port {port} and {path} in args, probes and ServiceMonitor; HTTPS "
-          "and basic auth wired; extra env and volumes; lifecycle off by default")
+          "and basic auth wired; extra env, volumes and containers; lifecycle off by default; security contexts, "
+          "probe timings, priorityClassName, topologySpreadConstraints, ServiceMonitor namespace, honorLabels and "
+          "relabelings, PrometheusRule namespace, runbookUrl, per-alert overrides and the poll_interval threshold")
 sys.exit(1 if problems else 0)
 EOF
   return $ok
@@ -445,6 +567,8 @@ for path in sys.argv[1:]:
                 problems.append(f"{where} {c['name']}: readOnlyRootFilesystem must be true")
             if sc.get("capabilities", {}).get("drop") != ["ALL"]:
                 problems.append(f"{where} {c['name']}: capabilities must drop ALL")
+            if c["name"] != "dbs-exporter":  # a sidecar of extraContainers: hardening only
+                continue
             probes = {k: c.get(k, {}).get("httpGet", {}).get("path") for k in ("livenessProbe", "readinessProbe")}
             if probes != {"livenessProbe": "/-/healthy", "readinessProbe": "/-/ready"}:
                 problems.append(f"{where} {c['name']}: probes must be /-/healthy (liveness) and /-/ready (readiness): {probes}")

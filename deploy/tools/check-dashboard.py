@@ -12,7 +12,8 @@ must be a known panel type, each query a Prometheus query, and a parse-and-seria
 must keep every key of the file (a key the models drop is one Grafana does not know either, such
 as a misspelled option). On top of that: unique panel IDs, panels inside the 24-column grid,
 every query on the `${datasource}` variable, the variables job, account, region_id, instance_id
-and task_type, and that every query honours every variable (see `honours_variables`).
+and task_type, that every query honours every variable (see `honours_variables`), and that
+the poll lag is drawn with the DbsExporterPollingBehind threshold as a line (`poll_lag_threshold`).
 
 Dashboard variables are replaced by values that select everything ($region_id -> .*), so the
 expressions are plain PromQL; label_values() variable queries contribute their series selector.
@@ -20,6 +21,7 @@ expressions are plain PromQL; label_values() variable queries contribute their s
 
 import argparse
 import json
+import pathlib
 import re
 import sys
 
@@ -119,6 +121,29 @@ def dropped_keys(original, roundtrip, path=""):
     return missing
 
 
+def poll_lag_threshold(raw: dict) -> list:
+    """The poll lag is shown with the interval as a threshold line: a panel that queries
+    aliyun_dbs_poll_lag_seconds draws a line at the threshold of the DbsExporterPollingBehind
+    rule (the default poll_interval), read from deploy/prometheus/dbs-exporter.rules.yml."""
+    rules = pathlib.Path(__file__).resolve().parents[1] / "prometheus/dbs-exporter.rules.yml"
+    wanted = re.search(r"aliyun_dbs_poll_lag_seconds\{[^}]*\} > (\d+)", rules.read_text())
+    if not wanted:
+        return [f"{rules}: no DbsExporterPollingBehind threshold (aliyun_dbs_poll_lag_seconds{{...}} > N)"]
+    panels = [p for p in raw.get("panels", [])
+              if any("aliyun_dbs_poll_lag_seconds" in t.get("expr", "") for t in p.get("targets", []))]
+    if not panels:
+        return ["no panel shows aliyun_dbs_poll_lag_seconds"]
+    problems = []
+    for panel in panels:
+        defaults = panel.get("fieldConfig", {}).get("defaults", {})
+        steps = [s.get("value") for s in defaults.get("thresholds", {}).get("steps", [])]
+        style = defaults.get("custom", {}).get("thresholdsStyle", {}).get("mode", "off")
+        if "line" not in style or int(wanted.group(1)) not in steps:
+            problems.append(f"panel {panel.get('title')!r}: the poll lag needs a threshold line at "
+                            f"{wanted.group(1)} s, the DbsExporterPollingBehind threshold (steps {steps}, style {style})")
+    return problems
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("dashboard")
@@ -184,6 +209,8 @@ def main() -> int:
             exprs.append((f"{where} query {target.ref_id}", target.expr))
             for problem in honours_variables(target.expr):
                 problems.append(f"{where} query {target.ref_id}: {problem}")
+
+    problems.extend(poll_lag_threshold(raw))
 
     resolved = []
     for where, expr in exprs:

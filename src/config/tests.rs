@@ -53,7 +53,7 @@ fn the_shipped_example_parses_with_every_key_read() {
                 instances: vec![
                     instance("pgm-t4n6v8b2c5x7z9m1q"),
                     InstanceConfig {
-                        cluster_name: Some("dds-orders-cluster".into()),
+                        cluster_name: Some("dds-t4n3r5y7u9i2o4p6a".into()),
                         ..instance("dds-t4n3r5y7u9i2o4p6a")
                     },
                 ]

@@ -24,6 +24,7 @@ mod discovery;
 mod discovery_binary;
 mod exporter_binary;
 mod golden_exposition;
+mod golden_families;
 mod hostile_body_cap;
 mod hostile_config;
 mod hostile_exposition;

@@ -102,12 +102,13 @@ spec:
   imagePullSecrets:
     {{- toYaml . | nindent 4 }}
   {{- end }}
+  {{- with .Values.priorityClassName }}
+  priorityClassName: {{ . }}
+  {{- end }}
+  {{- with .Values.podSecurityContext }}
   securityContext:
-    runAsNonRoot: true
-    runAsUser: 65532
-    runAsGroup: 65532
-    seccompProfile:
-      type: RuntimeDefault
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
   containers:
     - name: dbs-exporter
       image: "{{ .Values.image.repository }}:{{ .Values.image.tag | default .Chart.AppVersion }}"
@@ -164,25 +165,18 @@ spec:
       # /-/healthy answers as long as the process serves HTTP.
       livenessProbe:
         {{- include "dbs-exporter.probe" (dict "root" . "path" "/-/healthy") | nindent 8 }}
-        periodSeconds: 10
-        timeoutSeconds: 3
-        failureThreshold: 3
-      # Ready once the first poll cycle has finished (up to one poll_interval).
+        {{- toYaml .Values.probes.liveness | nindent 8 }}
+      # Ready once every target has had its first listing, whatever its outcome: the first
+      # listings start at once, paced by rate_limit_per_region and concurrency.
       readinessProbe:
         {{- include "dbs-exporter.probe" (dict "root" . "path" "/-/ready") | nindent 8 }}
-        periodSeconds: 5
-        timeoutSeconds: 3
-        failureThreshold: 2
+        {{- toYaml .Values.probes.readiness | nindent 8 }}
       resources:
         {{- toYaml .Values.resources | nindent 8 }}
+      {{- with .Values.securityContext }}
       securityContext:
-        allowPrivilegeEscalation: false
-        privileged: false
-        readOnlyRootFilesystem: true
-        runAsNonRoot: true
-        capabilities:
-          drop:
-            - ALL
+        {{- toYaml . | nindent 8 }}
+      {{- end }}
       volumeMounts:
         - name: config
           mountPath: /etc/dbs-exporter
@@ -200,6 +194,9 @@ spec:
         {{- with .Values.extraVolumeMounts }}
         {{- toYaml . | nindent 8 }}
         {{- end }}
+    {{- with .Values.extraContainers }}
+    {{- toYaml . | nindent 4 }}
+    {{- end }}
   volumes:
     - name: config
       configMap:
@@ -229,4 +226,37 @@ spec:
   tolerations:
     {{- toYaml . | nindent 4 }}
   {{- end }}
+  {{- with .Values.topologySpreadConstraints }}
+  topologySpreadConstraints:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+{{- end }}
+
+{{/*
+The configuration: required, so that no install polls a placeholder estate.
+*/}}
+{{- define "dbs-exporter.config" -}}
+{{- if not .Values.config }}
+{{- fail "config is required: set `config` to your dbs-exporter configuration, either your instances (regions[].instances, as in config/example.yaml) or discovery over the regions you name, e.g. --set-json 'config={\"discovery\":{},\"regions\":[{\"region_id\":\"cn-hangzhou\"}]}' (config/example-discovery.yaml)" }}
+{{- end }}
+{{- toYaml .Values.config }}
+{{- end }}
+
+{{/*
+A duration of the exporter's config (500ms, 30s, 5m, 1h30m, 7d) in whole seconds, at least 1;
+the default poll_interval, 60, when it is not set.
+*/}}
+{{- define "dbs-exporter.pollIntervalSeconds" -}}
+{{- $text := toString (default "60s" .Values.config.poll_interval) }}
+{{- $seconds := 0 }}
+{{- range $part := regexFindAll "[0-9]+(ms|s|m|h|d)" $text -1 }}
+{{- $n := int (regexFind "^[0-9]+" $part) }}
+{{- if hasSuffix "ms" $part }}{{ $seconds = add $seconds (div $n 1000) }}
+{{- else if hasSuffix "s" $part }}{{ $seconds = add $seconds $n }}
+{{- else if hasSuffix "m" $part }}{{ $seconds = add $seconds (mul $n 60) }}
+{{- else if hasSuffix "h" $part }}{{ $seconds = add $seconds (mul $n 3600) }}
+{{- else if hasSuffix "d" $part }}{{ $seconds = add $seconds (mul $n 86400) }}
+{{- end }}
+{{- end }}
+{{- max $seconds 1 }}
 {{- end }}
