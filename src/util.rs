@@ -1,6 +1,6 @@
 //! Small helpers every layer uses, written once: nothing here knows Alibaba Cloud or Prometheus.
 
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::SystemTime;
 
 /// Locks `mutex`, taking the data of a poisoned lock as it is: a poisoned lock only means another
@@ -8,6 +8,16 @@ use std::time::SystemTime;
 /// statements, so carrying on beats spreading the panic to every later caller.
 pub fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// [`lock`] for the readers of an `RwLock`.
+pub fn read<T>(lock: &RwLock<T>) -> RwLockReadGuard<'_, T> {
+    lock.read().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// [`lock`] for the writer of an `RwLock`.
+pub fn write<T>(lock: &RwLock<T>) -> RwLockWriteGuard<'_, T> {
+    lock.write().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// Milliseconds since the Unix epoch, 0 for an instant before it (a clock set to 1969 is not

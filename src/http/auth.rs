@@ -93,12 +93,12 @@ impl BasicAuth {
     }
 
     fn recently_verified(&self, key: &CacheKey) -> bool {
-        let verified = self.verified.lock().expect("auth cache poisoned");
+        let verified = crate::util::lock(&self.verified);
         verified.get(key).is_some_and(|at| at.elapsed() < VERIFIED_FOR)
     }
 
     fn remember(&self, key: CacheKey) {
-        let mut verified = self.verified.lock().expect("auth cache poisoned");
+        let mut verified = crate::util::lock(&self.verified);
         if verified.len() >= CACHE_CAPACITY {
             verified.retain(|_, at| at.elapsed() < VERIFIED_FOR);
             if verified.len() >= CACHE_CAPACITY {

@@ -244,7 +244,7 @@ impl WebConfigWatch {
     /// The settings in force, after reloading them if the files changed (looked at no more
     /// than once per [`CHECK_INTERVAL`]).
     pub fn current(&self) -> Arc<WebSettings> {
-        let mut state = self.state.lock().expect("web config state poisoned");
+        let mut state = crate::util::lock(&self.state);
         if state.checked_at.elapsed() >= CHECK_INTERVAL {
             state.checked_at = Instant::now();
             self.reload_if_changed(&mut state);

@@ -343,11 +343,11 @@ impl Store {
     }
 
     fn read_inner(&self) -> std::sync::RwLockReadGuard<'_, Inner> {
-        self.inner.read().unwrap_or_else(|poisoned| poisoned.into_inner())
+        crate::util::read(&self.inner)
     }
 
     fn write(&self) -> RwLockWriteGuard<'_, Inner> {
-        self.inner.write().unwrap_or_else(|poisoned| poisoned.into_inner())
+        crate::util::write(&self.inner)
     }
 
     fn publish_milestone(&self) {
