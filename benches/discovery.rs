@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use dbs_exporter::app::Pipeline;
 use dbs_exporter::config;
 use dbs_exporter::credentials::{Credentials, StaticCredentials};
-use dbs_exporter::sim::{Fault, SimDbInstance, Simulator};
+use dbs_sim::{Fault, SimDbInstance, Simulator};
 
 const KEY_ID: &str = "LTAI5tBenchDiscovery";
 const SECRET: &str = "bench-discovery-secret";

@@ -16,14 +16,14 @@ use crate::config::{
 };
 use crate::credentials::{CredentialSpec, Credentials, StaticCredentials};
 use crate::poller::Shard;
-use crate::sim::demo::{demo_accounts, demo_simulator, DEMO_ACCESS_KEY_ID, DEMO_ACCESS_KEY_SECRET};
-use crate::sim::SimCa;
 use crate::util::unix_ms;
 use crate::Error;
+use dbs_sim::sample::{demo_accounts, demo_simulator, DEMO_ACCESS_KEY_ID, DEMO_ACCESS_KEY_SECRET};
+use dbs_sim::SimCa;
 
 /// How often the demo polls: short, so changes show up within seconds (the simulated world's
 /// tasks are paced for it, so it is declared with them).
-pub use crate::sim::demo::DEMO_POLL_INTERVAL;
+pub use dbs_sim::sample::DEMO_POLL_INTERVAL;
 
 /// The configuration the demo runs with: every simulated region, its instances found by
 /// discovery (which passes over the simulator's read-only, local-disk, creating and other

@@ -26,11 +26,6 @@ pub mod credentials;
 pub mod api;
 // Finding instances: the RDS, PolarDB and MongoDB list APIs.
 pub mod discovery;
-// A DBS simulator on a fake Alibaba gateway, for tests and the demo.
-pub mod sim;
-// Fakes of STS and the ECS metadata service: test builds only.
-#[cfg(any(test, feature = "test-support"))]
-pub mod testing;
 // The YAML configuration and its validation.
 pub mod config;
 // Aggregation of one listing.

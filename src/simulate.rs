@@ -16,9 +16,9 @@ use std::time::SystemTime;
 
 use crate::config::Config;
 use crate::http::parse_listen_address;
-use crate::sim::demo::{demo_instances, living_simulator, LivingInstance};
-use crate::sim::{demo_db_instances, SimCa, SimDbInstance, DEMO_ACCESS_KEY_ID, DEMO_ACCESS_KEY_SECRET};
 use crate::Error;
+use dbs_sim::sample::{demo_instances, living_simulator, LivingInstance};
+use dbs_sim::{demo_db_instances, SimCa, SimDbInstance, DEMO_ACCESS_KEY_ID, DEMO_ACCESS_KEY_SECRET};
 
 /// Next to the exporter's 19680, on loopback.
 pub const DEFAULT_ADDRESS: &str = "127.0.0.1:19681";

@@ -7,8 +7,8 @@ use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, SystemTime};
 
-use dbs_exporter::api::TaskType;
-use dbs_exporter::sim::{Fault, SimCa, SimTask, Simulator};
+use dbs_sim::TaskType;
+use dbs_sim::{Fault, SimCa, SimTask, Simulator};
 
 pub const KEY_ID: &str = "LTAI5tBench";
 pub const SECRET: &str = "bench-secret";

@@ -5,13 +5,13 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use dbs_exporter::api::TaskType;
 use dbs_exporter::app::{AccountCredentials, Pipeline};
 use dbs_exporter::config;
 use dbs_exporter::credentials::{CredentialEndpoints, CredentialEnv};
 use dbs_exporter::poller::Shard;
-use dbs_exporter::sim::{SimTask, Simulator};
 use dbs_exporter::util::WallClock;
+use dbs_sim::TaskType;
+use dbs_sim::{SimTask, Simulator};
 
 fn now_ms() -> u64 {
     SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap().as_millis() as u64

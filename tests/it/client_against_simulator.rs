@@ -10,7 +10,7 @@ use dbs_exporter::api::{
 };
 use dbs_exporter::credentials::{Credentials, StaticCredentials};
 use dbs_exporter::rpc::RpcError;
-use dbs_exporter::sim::{Fault, SimHandle, SimTask, Simulator};
+use dbs_sim::{Fault, SimHandle, SimTask, Simulator, TaskType as SimTaskType};
 
 const KEY_ID: &str = "LTAI5tTestKeyId";
 const SECRET: &str = "canary-secret-4f9a";
@@ -30,7 +30,7 @@ fn tasks(count: u64, instance: &str, task_type: TaskType) -> Vec<SimTask> {
                 &id,
                 REGION,
                 instance,
-                task_type,
+                crate::support::sim_type(task_type),
                 states[i as usize % states.len()],
                 BASE_MS + i * 1000,
             );
@@ -180,7 +180,7 @@ impl CallObserver<Page, ApiError> for CreateTaskAfterFirstPage {
                 "dt-created-mid-listing",
                 REGION,
                 INSTANCE,
-                TaskType::Full,
+                SimTaskType::Full,
                 "initializing",
                 BASE_MS + 999_999,
             ));

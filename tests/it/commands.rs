@@ -5,8 +5,8 @@ use std::process::{Command, Output};
 use std::time::SystemTime;
 
 use crate::support::*;
-use dbs_exporter::api::TaskType;
-use dbs_exporter::sim::{SimTask, Simulator};
+use dbs_sim::TaskType;
+use dbs_sim::{SimTask, Simulator};
 
 const KEY_ID: &str = "LTAI5tCommandTest";
 const SECRET: &str = "canary-command-secret-8";

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use dbs_exporter::config::{parse, AccountConfig};
 use dbs_exporter::credentials::{CredentialEndpoints, CredentialEnv};
-use dbs_exporter::testing::FakeSts;
+use dbs_sim::fakes::FakeSts;
 
 const RRSA_ROLE: &str = "acs:ram::1234567890123456:role/dbs-exporter-rrsa";
 const READER_ROLE: &str = "acs:ram::1234567890123456:role/dbs-exporter-reader";

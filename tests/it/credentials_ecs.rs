@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use dbs_exporter::credentials::{CredentialEndpoints, CredentialEnv, CredentialsError, CredentialsProvider};
-use dbs_exporter::testing::{FakeMetadata, ManualClock, MetadataCounts};
+use dbs_sim::fakes::{FakeMetadata, ManualClock, MetadataCounts};
 
 const ROLE: &str = "EcsDbsReader";
 

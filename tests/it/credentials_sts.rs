@@ -14,8 +14,8 @@ use dbs_exporter::credentials::{
     AssumeRoleSpec, CredentialEndpoints, CredentialEnv, CredentialSource, CredentialSpec, CredentialsError,
     CredentialsProvider,
 };
-use dbs_exporter::sim::Simulator;
-use dbs_exporter::testing::{FakeSts, IssuedCredentials, ManualClock};
+use dbs_sim::fakes::{FakeSts, IssuedCredentials, ManualClock};
+use dbs_sim::Simulator;
 
 const ROLE_ARN: &str = "acs:ram::1234567890123456:role/dbs-reader";
 const OTHER_ROLE_ARN: &str = "acs:ram::6543210987654321:role/dbs-exporter-reader";

@@ -8,13 +8,13 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use crate::support::{samples, series};
-use dbs_exporter::api::TaskType;
 use dbs_exporter::app::{AccountCredentials, Pipeline};
 use dbs_exporter::config;
 use dbs_exporter::credentials::{CredentialEndpoints, CredentialEnv, Credentials, StaticCredentials};
 use dbs_exporter::poller::Shard;
-use dbs_exporter::sim::{SimDbInstance, SimHandle, SimTask, Simulator};
 use dbs_exporter::util::WallClock;
+use dbs_sim::TaskType;
+use dbs_sim::{SimDbInstance, SimHandle, SimTask, Simulator};
 
 const KEY_ID: &str = "LTAI5tDiscovery";
 const SECRET: &str = "discovery-secret";
@@ -86,7 +86,7 @@ fn mixed_estate(region: &str) -> Vec<SimDbInstance> {
         SimDbInstance::new(
             region,
             "pc-postgres",
-            dbs_exporter::sim::SimDbKind::PolarDb { db_type: "PostgreSQL".into() },
+            dbs_sim::SimDbKind::PolarDb { db_type: "PostgreSQL".into() },
         ),
         SimDbInstance::polardb_mysql(region, "pc-deleting").with_status("Deleting"),
         SimDbInstance::mongo_replicate(region, "dds-replica"),

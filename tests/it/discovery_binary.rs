@@ -8,8 +8,8 @@ use std::process::Output;
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::support::*;
-use dbs_exporter::api::TaskType;
-use dbs_exporter::sim::{SimDbInstance, SimHandle, SimTask, Simulator};
+use dbs_sim::TaskType;
+use dbs_sim::{SimDbInstance, SimHandle, SimTask, Simulator};
 
 const KEY_ID: &str = "LTAI5tDiscoveryBinary";
 const SECRET: &str = "canary-discovery-secret-3";

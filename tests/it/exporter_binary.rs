@@ -4,8 +4,8 @@ use std::net::SocketAddr;
 use std::time::{Duration, SystemTime};
 
 use crate::support::*;
-use dbs_exporter::api::TaskType;
-use dbs_exporter::sim::{SimTask, Simulator};
+use dbs_sim::TaskType;
+use dbs_sim::{SimTask, Simulator};
 
 const KEY_ID: &str = "LTAI5tBinaryTest";
 const SECRET: &str = "canary-binary-secret-31";

@@ -13,7 +13,7 @@ use tokio::net::TcpListener;
 use dbs_exporter::api::{ApiError, ClientOptions, DbsClient, DownloadTaskQuery, ListOptions, TaskType};
 use dbs_exporter::credentials::{Credentials, StaticCredentials};
 use dbs_exporter::rpc::RpcError;
-use dbs_exporter::sim::{SimTask, Simulator};
+use dbs_sim::{SimTask, Simulator, TaskType as SimTaskType};
 
 const KEY_ID: &str = "LTAI5tHostileCap";
 const SECRET: &str = "hostile-cap-secret";
@@ -150,7 +150,7 @@ fn a_listing_too_large_for_the_cap_fails_as_decode_rather_than_being_cut() {
                 format!("dt-{i:03}"),
                 "cn-hangzhou",
                 "rm-1",
-                TaskType::Full,
+                SimTaskType::Full,
                 "finished",
                 1_700_000_000_000 + i,
             )

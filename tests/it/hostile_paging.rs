@@ -16,7 +16,7 @@ use dbs_exporter::api::{
     OrderDirection, TaskType,
 };
 use dbs_exporter::credentials::{Credentials, StaticCredentials};
-use dbs_exporter::sim::{SimHandle, SimTask, Simulator};
+use dbs_sim::{SimHandle, SimTask, Simulator, TaskType as SimTaskType};
 
 const KEY_ID: &str = "LTAI5tHostilePaging";
 const SECRET: &str = "hostile-paging-secret";
@@ -82,7 +82,7 @@ impl Case {
             .enumerate()
             .map(|(i, (state, created))| {
                 let mut task =
-                    SimTask::new(format!("dt-{i:04}"), REGION, INSTANCE, TaskType::Full, *state, *created);
+                    SimTask::new(format!("dt-{i:04}"), REGION, INSTANCE, SimTaskType::Full, *state, *created);
                 task.export_bytes = 1000 + i as u64;
                 task
             })
@@ -90,7 +90,7 @@ impl Case {
         // Another instance, and the other task type of this one: filtered out by the server.
         for (i, (state, created, same_instance)) in self.others.iter().enumerate() {
             let (instance, task_type) =
-                if *same_instance { (INSTANCE, TaskType::Pitr) } else { ("rm-other", TaskType::Full) };
+                if *same_instance { (INSTANCE, SimTaskType::Pitr) } else { ("rm-other", SimTaskType::Full) };
             tasks.push(SimTask::new(
                 format!("dt-other-{i:04}"),
                 REGION,

@@ -12,11 +12,11 @@ use std::time::SystemTime;
 
 use crate::support::proxy::ConnectProxy;
 use crate::support::*;
-use dbs_exporter::api::TaskType;
 use dbs_exporter::app::Pipeline;
 use dbs_exporter::config::{self, TlsConfig};
 use dbs_exporter::credentials::{Credentials, StaticCredentials};
-use dbs_exporter::sim::{SimCa, SimDbInstance, SimHandle, SimTask, Simulator};
+use dbs_sim::TaskType;
+use dbs_sim::{SimCa, SimDbInstance, SimHandle, SimTask, Simulator};
 
 const KEY_ID: &str = "LTAI5tHttpsTest";
 const SECRET: &str = "canary-https-secret-5";

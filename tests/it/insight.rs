@@ -7,12 +7,12 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use crate::support::{get, samples, series};
-use dbs_exporter::api::TaskType;
 use dbs_exporter::app::{AccountCredentials, ConfigSource, Daemon, Pipeline, WebOptions};
 use dbs_exporter::config;
 use dbs_exporter::credentials::{Credentials, StaticCredentials};
 use dbs_exporter::poller::Shard;
-use dbs_exporter::sim::{Fault, SimHandle, SimTask, Simulator};
+use dbs_sim::TaskType;
+use dbs_sim::{Fault, SimHandle, SimTask, Simulator};
 use tokio_util::sync::CancellationToken;
 
 const KEY_ID: &str = "LTAI5tInsight";

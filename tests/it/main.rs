@@ -36,6 +36,7 @@ mod http_tls_auth;
 mod https;
 mod insight;
 mod instance_page;
+mod one_gateway;
 mod operations;
 mod resilience;
 mod scheduler;

@@ -4,8 +4,8 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::support::*;
-use dbs_exporter::api::TaskType;
-use dbs_exporter::sim::{Fault, SimHandle, SimTask, Simulator};
+use dbs_sim::TaskType;
+use dbs_sim::{Fault, SimHandle, SimTask, Simulator};
 
 const KEY_ID: &str = "STS.OperationsKey";
 const SECRET: &str = "canary-ops-secret-5c1e";

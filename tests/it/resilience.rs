@@ -8,13 +8,13 @@ use std::time::{Duration, SystemTime};
 
 use crate::support::heap::thread_heap_bytes;
 use crate::support::{samples, series};
-use dbs_exporter::api::TaskType;
 use dbs_exporter::app::{AccountCredentials, Pipeline};
 use dbs_exporter::config;
 use dbs_exporter::credentials::{Credentials, StaticCredentials};
 use dbs_exporter::poller::Shard;
-use dbs_exporter::sim::{Fault, SimHandle, SimTask, Simulator};
 use dbs_exporter::util::WallClock;
+use dbs_sim::TaskType;
+use dbs_sim::{Fault, SimHandle, SimTask, Simulator};
 
 const KEY_ID: &str = "LTAI5tResilience";
 const SECRET: &str = "canary-resilience-secret";

@@ -5,11 +5,11 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use dbs_exporter::api::TaskType;
 use dbs_exporter::app::Pipeline;
 use dbs_exporter::config;
 use dbs_exporter::credentials::{Credentials, StaticCredentials};
-use dbs_exporter::sim::{SimHandle, SimTask, Simulator};
+use dbs_sim::TaskType;
+use dbs_sim::{SimHandle, SimTask, Simulator};
 
 const KEY_ID: &str = "LTAI5tBudget";
 const SECRET: &str = "budget-secret";

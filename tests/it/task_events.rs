@@ -9,8 +9,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::support::*;
-use dbs_exporter::api::TaskType;
-use dbs_exporter::sim::{SimHandle, SimTask, Simulator};
+use dbs_sim::TaskType;
+use dbs_sim::{SimHandle, SimTask, Simulator};
 
 const KEY_ID: &str = "LTAI5tTaskEvents";
 const SECRET: &str = "task-events-secret-7";

@@ -75,3 +75,11 @@ pub fn series(name: &str, labels: &[(&str, &str)]) -> String {
     labels.sort();
     format!("{name}{{{}}}", labels.join(","))
 }
+
+/// The simulator's name for an exporter task type: the two crates each have their own.
+pub fn sim_type(task_type: dbs_exporter::api::TaskType) -> dbs_sim::TaskType {
+    match task_type {
+        dbs_exporter::api::TaskType::Full => dbs_sim::TaskType::Full,
+        dbs_exporter::api::TaskType::Pitr => dbs_sim::TaskType::Pitr,
+    }
+}
