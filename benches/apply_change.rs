@@ -30,9 +30,9 @@ use dbs_exporter::config::{self, Config};
 use dbs_exporter::credentials::{Credentials, StaticCredentials};
 use dbs_exporter::discovery::{DiscoveredInstance, Engine};
 use dbs_exporter::inventory::{Inventory, Refresh, SourceKey};
-use dbs_exporter::model::{QueryId, TargetKey, TaskAggregate, IMPLICIT_ACCOUNT};
 use dbs_exporter::poller::{targets_of, Target};
-use dbs_exporter::state::{Attempt, Generation, InstanceRow, InstanceTable, Layout, Store, Summary};
+use dbs_exporter::store::model::{QueryId, TargetKey, TaskAggregate, IMPLICIT_ACCOUNT};
+use dbs_exporter::store::{Attempt, Generation, InstanceRow, InstanceTable, Layout, Store, Summary};
 use support::{instance, region, serve_if_simulator, setting, Estate, SimProcess, KEY_ID, SECRET};
 
 /// The binary's allocator (src/main.rs), counting the allocations of the thread that measures.

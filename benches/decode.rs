@@ -6,7 +6,7 @@
 
 use dbs_exporter::api::response::{decode_page, decode_summary_page};
 use dbs_exporter::api::TaskType;
-use dbs_exporter::model::TaskAggregate;
+use dbs_exporter::store::model::TaskAggregate;
 use divan::counter::{BytesCount, ItemsCount};
 use divan::Bencher;
 

@@ -13,12 +13,12 @@ use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 use dbs_exporter::api::{DownloadState, DownloadTask, TaskSummary, TaskType};
+use dbs_exporter::http::status::StatusBoard;
 use dbs_exporter::http::{Routes, Server};
 use dbs_exporter::metrics::ExporterMetrics;
-use dbs_exporter::model::{InstanceKey, QueryId, TargetKey, TaskAggregate};
 use dbs_exporter::render::Exposition;
-use dbs_exporter::state::{Attempt, Generation, RoundReport, Store};
-use dbs_exporter::status::StatusBoard;
+use dbs_exporter::store::model::{InstanceKey, QueryId, TargetKey, TaskAggregate};
+use dbs_exporter::store::{Attempt, Generation, RoundReport, Store};
 use http_body_util::Full;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;

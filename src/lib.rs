@@ -28,14 +28,9 @@ pub mod api;
 pub mod discovery;
 // The YAML configuration and its validation.
 pub mod config;
-// Aggregation of one listing.
-pub mod model;
-// Each target's tasks between two listings, for the transition counters.
-pub mod history;
-// The latest aggregates of every target.
-pub mod state;
-// The status page's view of every target.
-pub mod status;
+// What the exporter knows: each listing aggregated, each target's tasks between listings, the
+// latest aggregates of every target and the generation they are shown under.
+pub mod store;
 // The exporter's own metrics.
 pub mod metrics;
 // The instances to poll: listed ones and discovered ones, refreshed.
@@ -44,50 +39,10 @@ pub mod inventory;
 pub mod render;
 // The scheduler: targets, pacing, listings.
 pub mod poller;
-// Reload requests.
-pub mod reload;
-// The HTTP server: routes, TLS, basic auth.
+// The HTTP server: routes, TLS, basic auth, the status page and its view of the targets, the
+// reload channel.
 pub mod http;
 // Assembling the daemon.
 pub mod app;
-// `dbs-exporter demo`.
-pub mod demo;
-// `dbs-exporter simulate`.
-pub mod simulate;
-// The command line.
+// The command line and every subcommand.
 pub mod cli;
-
-use std::net::SocketAddr;
-
-/// Errors that stop a command.
-#[derive(Debug, thiserror::Error)]
-pub enum Error {
-    #[error(transparent)]
-    Config(#[from] config::ConfigError),
-    #[error(transparent)]
-    Credentials(#[from] credentials::CredentialsError),
-    /// An account's credential source cannot be built (a missing variable, an unreadable file).
-    #[error("credentials of account {account}: {source}")]
-    AccountCredentials { account: String, source: Box<credentials::CredentialsError> },
-    #[error(transparent)]
-    Api(#[from] api::ApiError),
-    /// A discovery client could not be built.
-    #[error("discovery: {0}")]
-    Discovery(discovery::DiscoveryError),
-    #[error("cannot listen on {address}: {source}")]
-    Bind { address: SocketAddr, source: std::io::Error },
-    #[error("cannot start the demo simulator: {0}")]
-    Demo(std::io::Error),
-    /// The exposition of `once` could not be written out.
-    #[error("cannot write to stdout: {0}")]
-    Stdout(std::io::Error),
-    /// The `healthcheck` probe's HTTP client could not be built.
-    #[error("cannot build the healthcheck's HTTP client: {0}")]
-    HealthcheckClient(reqwest::Error),
-    /// The CA bundle named by `SSL_CERT_FILE` cannot be used (`tls.ca_file` is a config error).
-    #[error("{0}")]
-    Trust(String),
-    /// A flag or a combination of flags that cannot work.
-    #[error("{0}")]
-    Usage(String),
-}

@@ -16,21 +16,22 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+mod error;
 mod pipeline;
 mod trust;
 
+pub use error::Error;
 pub use pipeline::Pipeline;
 pub use trust::{ca_bundle, ca_bundle_from_process, describe as describe_trust, ENV_SSL_CERT_FILE};
 
 use crate::config::{self, AccountConfig, Config};
 use crate::credentials::{CredentialEnv, CredentialsProvider};
+use crate::http::reload::{self, ReloadReceiver};
 use crate::http::{self, Routes};
 use crate::inventory::{Discoverer, Refresh};
 use crate::poller::{Shard, TargetSet};
-use crate::reload::{self, ReloadReceiver};
 use crate::rpc::CaBundle;
 use crate::util::WallClock;
-use crate::Error;
 
 /// Flags of the web side.
 #[derive(Clone, Debug)]

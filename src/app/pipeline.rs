@@ -5,23 +5,23 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
+use super::Error;
 use super::{trust, AccountCredentials};
 use crate::api::{ClientOptions, DbsClient};
 use crate::config::{self, Config};
 use crate::discovery::{DiscoveryClient, Engine};
+use crate::http::status::StatusBoard;
 use crate::inventory::{Discoverer, Inventory, PolledInstance, Refresh};
 use crate::metrics::ExporterMetrics;
-use crate::model::{InstanceKey, TargetKey};
 use crate::pacing::{LaneKey, Pacer};
 use crate::poller::{
     endpoints_of, instance_targets, CycleReport, ListTasks, PollSettings, Poller, SetChange, Shard, Target,
     TargetSet,
 };
 use crate::render::Exposition;
-use crate::state::{Generation, InstanceRow, InstanceTable, Layout, Store, Summary, TargetChange};
-use crate::status::StatusBoard;
+use crate::store::model::{InstanceKey, TargetKey};
+use crate::store::{Generation, InstanceRow, InstanceTable, Layout, Store, Summary, TargetChange};
 use crate::util::WallClock;
-use crate::Error;
 
 /// The poller and everything it feeds, without the HTTP server (used alone by `once`).
 #[derive(Debug)]

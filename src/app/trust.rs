@@ -4,9 +4,9 @@
 
 use std::path::Path;
 
+use super::Error;
 use crate::config::Config;
 use crate::rpc::CaBundle;
-use crate::Error;
 
 /// The variable read when the configuration has no `tls.ca_file`.
 pub const ENV_SSL_CERT_FILE: &str = "SSL_CERT_FILE";

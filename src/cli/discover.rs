@@ -4,13 +4,13 @@
 use std::fmt::Write as _;
 use std::process::ExitCode;
 
+use super::Error;
 use crate::app::{AccountCredentials, Pipeline};
 use crate::config::Config;
 use crate::discovery::DiscoveredInstance;
 use crate::inventory::Refresh;
 use crate::poller::Shard;
 use crate::util::WallClock;
-use crate::Error;
 
 pub async fn run(config: &Config, credentials: AccountCredentials, shard: Shard) -> Result<ExitCode, Error> {
     let mut pipeline = Pipeline::build_with(config, credentials, shard, WallClock::System)?;

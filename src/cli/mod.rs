@@ -3,24 +3,27 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::Duration;
 
 use clap::parser::ValueSource;
 use clap::{ArgMatches, CommandFactory, FromArgMatches, Parser, Subcommand};
 
-use crate::app::{shutdown_signal, AccountCredentials, ConfigSource, Daemon, Pipeline, WebOptions};
+use crate::app::{shutdown_signal, AccountCredentials, ConfigSource, Daemon, WebOptions};
 use crate::config::{self, Config};
 use crate::credentials::CredentialEnv;
 use crate::http::parse_listen_address;
 use crate::logging::{self, LogFormat, LogLevel};
 use crate::poller::Shard;
-use crate::util::WallClock;
-use crate::{demo, simulate, Error};
 
+mod check_config;
+pub mod demo;
 mod discover;
-mod summary;
+mod error;
+mod healthcheck;
+mod once;
+pub mod simulate;
 
-pub use summary::summary;
+pub use check_config::summary;
+pub use error::Error;
 
 /// The default port: outside 9100-9999, which Prometheus' registry of exporter ports has
 /// fully allocated, so it collides with no registered exporter.
@@ -262,8 +265,8 @@ fn refuse_ignored_flags(command: &Command, matches: &ArgMatches) {
 
 pub async fn run(cli: Cli) -> Result<ExitCode, Error> {
     match &cli.command {
-        Some(Command::CheckConfig) => check_config(&cli),
-        Some(Command::Once) => once(&cli).await,
+        Some(Command::CheckConfig) => check_config::run(&cli),
+        Some(Command::Once) => once::run(&cli).await,
         Some(Command::Discover) => discover::run(&load_config(&cli)?, credentials(), shard(&cli)?).await,
         Some(Command::Demo) => {
             demo::run(web_options(&cli)?, shutdown_signal()).await?;
@@ -275,7 +278,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode, Error> {
             simulate::run(listen_address, tls, config.as_ref(), shutdown_signal()).await?;
             Ok(ExitCode::SUCCESS)
         }
-        Some(Command::Healthcheck) => healthcheck(&cli).await,
+        Some(Command::Healthcheck) => healthcheck::run(&cli).await,
         None => serve(&cli).await,
     }
 }
@@ -341,88 +344,4 @@ async fn serve(cli: &Cli) -> Result<ExitCode, Error> {
     );
     daemon.run(shutdown_signal()).await;
     Ok(ExitCode::SUCCESS)
-}
-
-/// Everything the daemon would refuse at startup, short of binding the port: the file, the
-/// flags (listen address, telemetry path, shard, web config) and each account's credential
-/// source, built as the daemon builds it (nothing is fetched from the network).
-fn check_config(cli: &Cli) -> Result<ExitCode, Error> {
-    let config = load_config(cli)?;
-    let shard = shard(cli)?;
-    web_options(cli)?;
-    if let Some(path) = &cli.web_config_file {
-        crate::http::WebSettings::load(path)?;
-    }
-    let ca_bundle = crate::app::ca_bundle_from_process(&config)?;
-    let env = CredentialEnv::from_process().trusting(ca_bundle.clone());
-    let mut sources = Vec::new();
-    for account in &config.accounts {
-        let provider = crate::app::account_provider(account, &env)?;
-        sources.push((account.name.as_str(), provider));
-    }
-    let path = cli.config_file.as_deref().unwrap_or(Path::new("?"));
-    println!("{}", summary(path, &config, shard, &sources));
-    let trusted = crate::app::describe_trust(ca_bundle.as_ref(), config.tls.ca_file.is_some());
-    println!("  API calls (DBS, discovery, STS) trust {trusted}");
-    Ok(ExitCode::SUCCESS)
-}
-
-async fn once(cli: &Cli) -> Result<ExitCode, Error> {
-    let config = load_config(cli)?;
-    let mut pipeline = Pipeline::build_with(&config, credentials(), shard(cli)?, WallClock::System)?;
-    pipeline.discover().await;
-    let report = pipeline.poll_once().await;
-    // Written as it is rendered: at 10,000 instances the exposition is tens of megabytes.
-    pipeline.exposition.write_plain(std::io::stdout().lock()).map_err(Error::Stdout)?;
-    let failing_lists = pipeline.inventory().failing_sources();
-    if report.failed > 0 {
-        eprintln!(
-            "dbs-exporter: {} of {} listings failed (see the log above)",
-            report.failed,
-            pipeline.targets().len()
-        );
-    }
-    if failing_lists > 0 {
-        eprintln!("dbs-exporter: {failing_lists} discovery list(s) failed (see the log above): their instances are missing");
-    }
-    if report.failed > 0 || failing_lists > 0 {
-        return Ok(ExitCode::FAILURE);
-    }
-    Ok(ExitCode::SUCCESS)
-}
-
-async fn healthcheck(cli: &Cli) -> Result<ExitCode, Error> {
-    let mut address = parse_listen_address(&cli.listen_address).map_err(Error::Usage)?;
-    if address.ip().is_unspecified() {
-        address.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
-    }
-    // With --web.config.file the probe speaks TLS when the server does. It checks that this
-    // process answers, not who it is, so the certificate is not verified, and a 401 from
-    // basic auth counts as alive: the probe has no password, only the hashes exist.
-    let tls = match &cli.web_config_file {
-        Some(path) => crate::http::WebSettings::load(path)?.tls.is_some(),
-        None => false,
-    };
-    let url = format!("{}://{address}/-/healthy", if tls { "https" } else { "http" });
-    let client = reqwest::Client::builder()
-        .timeout(Duration::from_secs(5))
-        .danger_accept_invalid_certs(tls)
-        .build()
-        .map_err(Error::HealthcheckClient)?;
-    match client.get(&url).send().await {
-        Ok(response) if response.status().is_success() => Ok(ExitCode::SUCCESS),
-        Ok(response)
-            if response.status() == reqwest::StatusCode::UNAUTHORIZED && cli.web_config_file.is_some() =>
-        {
-            Ok(ExitCode::SUCCESS)
-        }
-        Ok(response) => {
-            eprintln!("{url}: HTTP {}", response.status());
-            Ok(ExitCode::FAILURE)
-        }
-        Err(err) => {
-            eprintln!("{url}: {}", err.without_url());
-            Ok(ExitCode::FAILURE)
-        }
-    }
 }

@@ -7,13 +7,14 @@
 //! `config/example.yaml` documents every key; `config/example-accounts.yaml` the `accounts:` form.
 
 mod accounts;
-mod discovery;
 mod duration;
 mod error;
 mod list;
 mod metrics;
 mod probe;
+mod region;
 mod schema;
+mod sources;
 mod tls;
 mod values;
 
@@ -22,12 +23,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use self::accounts::AccountConfig;
-use self::discovery::RawDiscovery;
-pub use self::discovery::{tag_label_name, DiscoveryConfig, DiscoveryEndpoints, DEFAULT_REFRESH_INTERVAL};
 pub use self::duration::{format_duration, parse_duration};
 pub use self::error::{ConfigError, Location, Place};
 pub use self::metrics::{MetricsOptions, OptionalFamily, OTHER_STATE};
-use self::schema::{RawConfig, RawDocument, RawInstance, RawRegion};
+use self::region::{RawInstance, RawRegion};
+use self::schema::{RawConfig, RawDocument};
+use self::sources::RawDiscovery;
+pub use self::sources::{tag_label_name, DiscoveryConfig, DiscoveryEndpoints, DEFAULT_REFRESH_INTERVAL};
 pub use self::tls::TlsConfig;
 use crate::api::endpoint::default_endpoint;
 use crate::api::{RetryPolicy, TaskType};

@@ -8,10 +8,11 @@ use serde::de::{self, Deserializer, MapAccess, Visitor};
 use serde::Deserialize;
 
 use super::accounts::AccountList;
-use super::discovery::{RawDiscovery, RawDiscoveryEndpoints};
 use super::duration::PositiveDuration;
 use super::list::{ListItem, Shape, UniqueList};
-use super::values::{Endpoint, FamilyName, Identifier, RegionId, StateName, TaskTypeName};
+use super::region::{IfWritten, RawRegion};
+use super::sources::RawDiscovery;
+use super::values::{FamilyName, StateName, TaskTypeName};
 use crate::api::TaskType;
 
 /// The document: the settings, with `regions` or `accounts` (their exclusion is checked by the
@@ -124,22 +125,6 @@ impl ListItem for StateName {
     }
 }
 
-/// A key that may be left out but, when written, must hold a `T`: unlike `Option`, an empty
-/// value (`regions:`) is refused at the value rather than read as absent.
-pub(super) struct IfWritten<T>(pub Option<T>);
-
-impl<T> Default for IfWritten<T> {
-    fn default() -> Self {
-        IfWritten(None)
-    }
-}
-
-impl<'de, T: Deserialize<'de>> Deserialize<'de> for IfWritten<T> {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        T::deserialize(deserializer).map(|value| IfWritten(Some(value)))
-    }
-}
-
 /// `retry: {max_attempts, base_delay, max_delay}`; any key may be left out.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -194,49 +179,6 @@ impl Visitor<'_> for RateVisitor {
 
     fn visit_i64<E: de::Error>(self, value: i64) -> Result<Rate, E> {
         self.visit_f64(value as f64)
-    }
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(super) struct RawRegion {
-    pub region_id: RegionId,
-    #[serde(default)]
-    pub endpoint: Option<Endpoint>,
-    #[serde(default)]
-    pub discovery_endpoints: Option<RawDiscoveryEndpoints>,
-    /// Required without `discovery` (checked by the caller, which knows whether it is on).
-    #[serde(default)]
-    pub instances: IfWritten<UniqueList<RawInstance>>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(super) struct RawInstance {
-    pub instance_id: Identifier,
-    #[serde(default)]
-    pub cluster_name: Option<Identifier>,
-    #[serde(default)]
-    pub datasource_id: Option<Identifier>,
-    #[serde(default)]
-    pub backup_set_id: Option<Identifier>,
-}
-
-impl ListItem for RawRegion {
-    const NOUN: &'static str = "region";
-    const EXPECTING: &'static str = "a region: a mapping with `region_id` and `instances` (or discovery)";
-    const SHAPE: Shape = Shape::Mapping;
-    fn identity(&self) -> &str {
-        &self.region_id.0
-    }
-}
-
-impl ListItem for RawInstance {
-    const NOUN: &'static str = "instance";
-    const EXPECTING: &'static str = "an instance: a mapping with `instance_id`";
-    const SHAPE: Shape = Shape::Mapping;
-    fn identity(&self) -> &str {
-        &self.instance_id.0
     }
 }
 

@@ -11,7 +11,7 @@ use std::time::Duration;
 use super::refresh::{Expiring, Fetch, FetchFuture};
 use super::sts::{credentials_from, from_rpc, MAX_BODY_BYTES};
 use super::{CredentialsError, Secret};
-use crate::rpc::http::{self, ClientOptions, HttpAnswer};
+use crate::rpc::transport::{self, ClientOptions, HttpAnswer};
 use crate::util::lock;
 
 pub const DEFAULT_METADATA_ENDPOINT: &str = "http://100.100.100.200";
@@ -58,7 +58,7 @@ impl EcsFetcher {
             ..ClientOptions::default()
         };
         Ok(EcsFetcher {
-            http: http::client(&options).map_err(|err| from_rpc(LINK, &endpoint, err))?,
+            http: transport::client(&options).map_err(|err| from_rpc(LINK, &endpoint, err))?,
             endpoint,
             imdsv1_disabled,
             configured_role: role,
@@ -102,7 +102,7 @@ impl EcsFetcher {
     }
 
     async fn send(&self, request: reqwest::RequestBuilder) -> Result<HttpAnswer, CredentialsError> {
-        http::send(request, &self.endpoint, MAX_BODY_BYTES)
+        transport::send(request, &self.endpoint, MAX_BODY_BYTES)
             .await
             .map_err(|err| from_rpc(self.describe(), &self.endpoint, err))
     }

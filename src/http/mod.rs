@@ -11,10 +11,10 @@
 mod auth;
 mod body;
 mod headers;
-mod instance_page;
+pub mod reload;
 mod routes;
 mod server;
-mod status_page;
+pub mod status;
 mod tls;
 mod web_config;
 

@@ -11,11 +11,12 @@ use hyper::header::{HeaderMap, HeaderValue, ACCEPT_ENCODING, ALLOW, CONTENT_ENCO
 use hyper::{Method, Request, Response, StatusCode};
 
 use super::body::Chunks;
-use super::instance_page::{self, InstanceQuery};
-use super::status_page::{self, escape, StatusQuery};
-use crate::reload::{self, ReloadSender};
+use super::status::html::{escape, href};
+use super::status::instance_page::{self, InstanceQuery};
+use super::status::page::{self as status_page, StatusQuery};
+use crate::http::reload::{self, ReloadSender};
+use crate::http::status::{ActivityQuery, InstanceLookup, StatusBoard};
 use crate::render::Exposition;
-use crate::status::{ActivityQuery, InstanceLookup, StatusBoard};
 
 /// The JSON views of the tasks beside the targets.
 #[derive(Clone, Copy, Debug)]
@@ -177,7 +178,7 @@ impl Routes {
                 let links: Vec<String> = accounts
                     .iter()
                     .map(|account| {
-                        let href = instance_page::href("/instance", Some(account), region_id, instance_id);
+                        let href = href("/instance", Some(account), region_id, instance_id);
                         format!("<a href=\"{}\">{}</a>", escape(&href), escape(account))
                     })
                     .collect();
@@ -217,7 +218,7 @@ impl Routes {
     }
 
     fn landing_page(&self) -> Response<Chunks> {
-        let path = status_page::escape(&self.telemetry_path);
+        let path = escape(&self.telemetry_path);
         let html = format!(
             "<!DOCTYPE html>\n<html><head><title>DBS Exporter</title></head><body>\n\
              <h1>Alibaba Cloud DBS download task exporter</h1>\n\

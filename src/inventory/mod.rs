@@ -14,7 +14,7 @@ pub use refresh::{Discoverer, Refresh};
 
 use crate::config::{Config, InstanceConfig};
 use crate::discovery::{DiscoveredInstance, DiscoveryError, Engine};
-use crate::model::InstanceKey;
+use crate::store::model::InstanceKey;
 
 /// Where discovered instances come from: one list API call sequence.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]

@@ -12,10 +12,10 @@ use prometheus::{
 use prometheus::core::{Collector, Desc};
 use prometheus::proto::MetricFamily;
 
-mod discovery;
+mod sources;
 
-use discovery::DiscoveryMetrics;
-pub use discovery::DiscoverySeries;
+use sources::DiscoveryMetrics;
+pub use sources::DiscoverySeries;
 
 use crate::api::{ApiError, TaskType};
 use crate::credentials::CredentialsProvider;

@@ -4,7 +4,7 @@
 
 use crate::api::DownloadState;
 use crate::rpc::format_timestamp;
-use crate::state::TaskEvent;
+use crate::store::TaskEvent;
 
 /// The log target of task events: a log pipeline can route or drop them by it.
 pub const TARGET: &str = "dbs_exporter::events";

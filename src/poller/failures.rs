@@ -11,8 +11,8 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 
 use crate::api::{ApiError, ErrorClass, RpcError};
-use crate::model::TargetKey;
-use crate::state::Transition;
+use crate::store::model::TargetKey;
+use crate::store::Transition;
 
 type Group = (Arc<str>, &'static str);
 
@@ -126,7 +126,7 @@ pub fn hint(err: &ApiError) -> &'static str {
 mod tests {
     use super::*;
     use crate::api::TaskType;
-    use crate::model::InstanceKey;
+    use crate::store::model::InstanceKey;
 
     fn key(instance: &str) -> TargetKey {
         TargetKey { instance: InstanceKey::new("cn-hangzhou", instance), task_type: TaskType::Full }

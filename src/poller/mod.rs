@@ -4,7 +4,7 @@
 //! whenever a reload or a discovery refresh changes the targets or the settings) and edits its
 //! targets in place: a target that stays keeps its cadence and its listing in flight, a new one
 //! is listed at once, one that goes has its listing in flight aborted (and the store refuses
-//! its result anyway, see [`crate::state`]).
+//! its result anyway, see [`crate::store`]).
 //!
 //! Each target keeps its own cadence ([`schedule`]): every target is listed at once when it
 //! joins, then on its own slot of the interval, so a lane's calls spread evenly over it. Due
@@ -33,11 +33,11 @@ use tokio_util::sync::CancellationToken;
 
 use crate::api::{ApiError, CallObserver, CallSlot, ListOptions, Page, TaskSummary};
 use crate::config::Config;
-use crate::history::Changes;
 use crate::metrics::ExporterMetrics;
-use crate::model::TargetKey;
 use crate::pacing::{LaneKey, Pacer};
-use crate::state::{Attempt, ListingError, Store};
+use crate::store::history::Changes;
+use crate::store::model::TargetKey;
+use crate::store::{Attempt, ListingError, Store};
 use crate::util::{unix_ms, WallClock};
 use failures::FailureLog;
 use run::{pending_sets, Run};

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use crate::state::RoundReport;
+use crate::store::RoundReport;
 
 #[derive(Debug)]
 pub(super) struct Round {

@@ -13,8 +13,8 @@ use tokio_util::sync::CancellationToken;
 use super::round::Round;
 use super::schedule::{Cadence, Schedule, Start};
 use super::{CycleReport, Outcome, Poller, SetChange, Target, TargetSet, EXPIRY_CHECK};
-use crate::model::TargetKey;
 use crate::pacing::LaneKey;
+use crate::store::model::TargetKey;
 
 /// A receiver that never brings a new set (one pass).
 pub(super) fn pending_sets() -> watch::Receiver<Arc<TargetSet>> {

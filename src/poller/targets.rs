@@ -11,8 +11,8 @@ use crate::api::{
 };
 use crate::config::Config;
 use crate::inventory::PolledInstance;
-use crate::model::{InstanceKey, QueryId, TargetKey};
 use crate::pacing::{LaneKey, Pacer};
+use crate::store::model::{InstanceKey, QueryId, TargetKey};
 
 /// Lists the tasks of one query, every page: the DBS client, or a fake in the poller's tests
 /// (which run on tokio's paused clock, where no real I/O may wait).

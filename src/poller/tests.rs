@@ -9,8 +9,8 @@ use tokio::sync::Notify;
 
 use super::*;
 use crate::api::{DownloadState, DownloadTask, DownloadTaskQuery, Listing, TaskType};
-use crate::model::{InstanceKey, QueryId};
-use crate::state::Generation;
+use crate::store::model::{InstanceKey, QueryId};
+use crate::store::Generation;
 
 const MINUTE: Duration = Duration::from_secs(60);
 const DAY: Duration = Duration::from_secs(86_400);

@@ -14,7 +14,7 @@ use tokio::time::Instant;
 use super::scrape::{gzip, Cached, Scrape, Written, PLAIN_KEPT_UP_TO};
 use super::{render_view, Rope};
 use crate::metrics::ExporterMetrics;
-use crate::state::{Publication, Store};
+use crate::store::{Publication, Store};
 
 /// One render of the task series: its plain text when small, its gzip form (made on first
 /// demand when the plain text is kept, at render time when it is not).

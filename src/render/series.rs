@@ -5,8 +5,8 @@ use super::rope::{Rope, Sink};
 use super::text::{AccountLabel, Family, Value};
 use crate::api::DownloadState;
 use crate::config::{MetricsOptions, OptionalFamily, OTHER_STATE};
-use crate::model::{ByState, StateTotals};
-use crate::state::{InstanceTable, StoreView};
+use crate::store::model::{ByState, StateTotals};
+use crate::store::{InstanceTable, StoreView};
 
 /// One family of per-state task series and the figure of a state it shows.
 struct TaskFamily {

@@ -10,8 +10,8 @@ use super::*;
 use crate::api::{DownloadState, DownloadTask, TaskSummary, TaskType};
 use crate::config::OptionalFamily;
 use crate::metrics::ExporterMetrics;
-use crate::model::{InstanceKey, QueryId, TargetKey, TaskAggregate};
-use crate::state::{Attempt, Generation, RoundReport, Store};
+use crate::store::model::{InstanceKey, QueryId, TargetKey, TaskAggregate};
+use crate::store::{Attempt, Generation, RoundReport, Store};
 
 fn task(state: &str, export: u64, created: u64) -> TaskSummary {
     DownloadTask {

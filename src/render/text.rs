@@ -6,7 +6,7 @@ use std::fmt::{self, Write as _};
 
 use super::rope::{Rope, Sink};
 use crate::api::TaskType;
-use crate::model::InstanceKey;
+use crate::store::model::InstanceKey;
 
 /// The metric types the exporter's task series use.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

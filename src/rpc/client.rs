@@ -10,10 +10,10 @@ use serde::Deserialize;
 
 use super::answer::{decode_answer, Answer, Payload};
 use super::error::RpcError;
-use super::http::{self, ClientOptions, HttpAnswer};
 use super::key::{Credentials, Secret};
 use super::sign;
 use super::timestamp::format_timestamp;
+use super::transport::{self, ClientOptions, HttpAnswer};
 
 /// An action of some product's API, with its own parameters.
 #[derive(Clone, Debug)]
@@ -215,7 +215,7 @@ pub struct RpcClient {
 
 impl RpcClient {
     pub fn new(options: ClientOptions) -> Result<Self, RpcError> {
-        Ok(RpcClient { http: http::client(&options)?, options: Arc::new(options) })
+        Ok(RpcClient { http: transport::client(&options)?, options: Arc::new(options) })
     }
 
     /// One call of `request` at `endpoint` (`https://host`, or a URL such as a simulator's),
@@ -242,7 +242,7 @@ impl RpcClient {
                 .body(body),
             None => self.http.post(url).header(reqwest::header::CONTENT_LENGTH, "0"),
         };
-        let answer = http::send(http_request, endpoint, self.options.max_body_bytes).await?;
+        let answer = transport::send(http_request, endpoint, self.options.max_body_bytes).await?;
         let mut secrets = request.secrets.clone();
         if let Some(key) = key {
             secrets.push(key.access_key_secret.clone());

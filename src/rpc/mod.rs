@@ -11,18 +11,18 @@
 mod answer;
 mod client;
 mod error;
-pub mod http;
 mod key;
 mod retry;
 pub mod sign;
 mod timestamp;
+pub mod transport;
 mod trust;
 
 pub use answer::{decode_answer, Answer, Loose, Payload, UNKNOWN_REQUEST_ID};
 pub use client::{RpcClient, RpcRequest, RpcResponse};
 pub use error::{ErrorClass, RpcError, TransportKind};
-pub use http::ClientOptions;
 pub use key::{Credentials, KeyFuture, KeySource, Secret};
 pub use retry::{Attempts, CallObserver, CallSlot, RetryPolicy, Retryable};
 pub use timestamp::{format_timestamp, parse_timestamp};
+pub use transport::ClientOptions;
 pub use trust::CaBundle;

@@ -9,9 +9,9 @@ use std::path::Path;
 use std::time::{Duration, SystemTime};
 
 use dbs_exporter::api::{DownloadState, DownloadTask, Progress, TaskSummary, TaskType};
-use dbs_exporter::model::{InstanceKey, QueryId, TargetKey};
 use dbs_exporter::render::{render_view, Rope};
-use dbs_exporter::state::{
+use dbs_exporter::store::model::{InstanceKey, QueryId, TargetKey};
+use dbs_exporter::store::{
     Attempt, Generation, InstanceRow, InstanceTable, Layout, ListingError, RoundReport, Store, Summary,
 };
 

@@ -11,9 +11,9 @@ use proptest::sample::select;
 
 use dbs_exporter::api::{DownloadState, DownloadTask, TaskSummary, TaskType};
 use dbs_exporter::metrics::ExporterMetrics;
-use dbs_exporter::model::{InstanceKey, QueryId, TargetKey, TaskAggregate};
 use dbs_exporter::render::Exposition;
-use dbs_exporter::state::{Attempt, Generation, RoundReport, Store};
+use dbs_exporter::store::model::{InstanceKey, QueryId, TargetKey, TaskAggregate};
+use dbs_exporter::store::{Attempt, Generation, RoundReport, Store};
 
 use crate::support::prom_text::{self, Family, Sample};
 

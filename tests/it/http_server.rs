@@ -4,8 +4,8 @@
 use std::time::Duration;
 
 use crate::support::*;
+use dbs_exporter::http::reload;
 use dbs_exporter::http::Limits;
-use dbs_exporter::reload;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 

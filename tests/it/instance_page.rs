@@ -7,12 +7,12 @@ use std::time::{Duration, SystemTime};
 
 use crate::support::*;
 use dbs_exporter::api::{DownloadState, DownloadTask, ExportFormat, Progress, TaskSummary, TaskType};
+use dbs_exporter::http::status::StatusBoard;
 use dbs_exporter::http::Routes;
 use dbs_exporter::metrics::ExporterMetrics;
-use dbs_exporter::model::{InstanceKey, QueryId, TargetKey};
 use dbs_exporter::render::Exposition;
-use dbs_exporter::state::{Attempt, Generation, ListingError, Store};
-use dbs_exporter::status::StatusBoard;
+use dbs_exporter::store::model::{InstanceKey, QueryId, TargetKey};
+use dbs_exporter::store::{Attempt, Generation, ListingError, Store};
 
 /// 2026-01-01T00:00:00Z, in Unix milliseconds.
 const T0: u64 = 1_767_225_600_000;

@@ -10,7 +10,7 @@ use dbs_exporter::api::TaskType;
 use dbs_exporter::http::{Limits, Routes, Server, WebConfigWatch};
 use dbs_exporter::metrics::ExporterMetrics;
 use dbs_exporter::render::Exposition;
-use dbs_exporter::state::{Generation, Store};
+use dbs_exporter::store::{Generation, Store};
 use rcgen::{BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};

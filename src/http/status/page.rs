@@ -1,11 +1,11 @@
 //! The status page (`GET /`) and its JSON form (`GET /api/v1/targets`): plain server-rendered
 //! HTML that reads well without JavaScript; a small script only filters rows as one types.
-//! Each instance id links to the instance's page ([`instance_page`]).
+//! Each instance id links to the instance's page ([`super::instance_page`]).
 //! Every value is escaped; nothing from the request reaches the page but the filter text,
 //! escaped too.
 
-use super::instance_page;
-use crate::status::{ErrorStatus, Health, Snapshot, TargetStatus};
+use super::html::{self, error_cell, escape, health_label, last_success_text, tasks_text, STYLE};
+use crate::http::status::{Health, Snapshot, TargetStatus};
 use std::fmt::Write as _;
 
 /// The query parameters the two pages understand.
@@ -127,7 +127,7 @@ fn write_row(page: &mut String, target: &TargetStatus) {
             .to_lowercase();
     let error = error_cell(target.error.as_ref());
     let page_of_instance =
-        instance_page::href("/instance", target.account.as_deref(), &target.region_id, &target.instance_id);
+        html::href("/instance", target.account.as_deref(), &target.region_id, &target.instance_id);
     let _ = writeln!(
         page,
         "<tr class=\"{class}\" data-search=\"{}\"><td>{}</td><td>{}</td><td><a class=\"instance\" href=\"{}\">{}</a></td><td>{}</td><td>{}</td>\
@@ -144,82 +144,6 @@ fn write_row(page: &mut String, target: &TargetStatus) {
     );
 }
 
-/// The row class and the text of a health.
-/// A failing target's error class, hint and message, escaped; empty when it does not fail.
-pub(super) fn error_cell(error: Option<&ErrorStatus>) -> String {
-    match error {
-        Some(error) => format!(
-            "<span class=\"code\">{}</span><br><span class=\"hint\">{}</span><br><small>{}</small>",
-            escape(error.code),
-            escape(error.hint),
-            escape(&error.message)
-        ),
-        None => String::new(),
-    }
-}
-
-pub(super) fn health_label(health: Health) -> (&'static str, &'static str) {
-    match health {
-        Health::Up => ("up", "UP"),
-        Health::Down => ("down", "DOWN"),
-        Health::Pending => ("pending", "NOT LISTED YET"),
-    }
-}
-
-/// `2026-01-01T00:00:00Z (90s ago)` or `never`, escaped.
-pub(super) fn last_success_text(target: &TargetStatus) -> String {
-    match (&target.last_success, target.last_success_seconds_ago) {
-        (Some(at), Some(ago)) => format!("{} ({} ago)", escape(at), escape(&ago_text(ago))),
-        _ => "never".to_string(),
-    }
-}
-
-/// `queueing=1 running=2` (the states with tasks) or `none`, escaped.
-pub(super) fn tasks_text(target: &TargetStatus) -> String {
-    let tasks: Vec<String> = target
-        .tasks
-        .iter()
-        .filter(|(_, count)| **count > 0)
-        .map(|(state, count)| format!("{}={count}", escape(state)))
-        .collect();
-    if tasks.is_empty() {
-        "none".to_string()
-    } else {
-        tasks.join(" ")
-    }
-}
-
-fn ago_text(seconds: u64) -> String {
-    match seconds {
-        0..=119 => format!("{seconds}s"),
-        120..=7199 => format!("{}m", seconds / 60),
-        7200..=172_799 => format!("{}h", seconds / 3600),
-        _ => format!("{}d", seconds / 86_400),
-    }
-}
-
-/// Text and attribute values: `&`, `<`, `>`, `"` and `'` escaped.
-pub fn escape(text: &str) -> String {
-    let mut escaped = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => escaped.push_str("&amp;"),
-            '<' => escaped.push_str("&lt;"),
-            '>' => escaped.push_str("&gt;"),
-            '"' => escaped.push_str("&quot;"),
-            '\'' => escaped.push_str("&#39;"),
-            c => escaped.push(c),
-        }
-    }
-    escaped
-}
-
-pub(super) const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:1.5em;color:#222}\
-table{border-collapse:collapse;width:100%;font-size:.9em}th,td{border:1px solid #ccc;padding:.3em .5em;text-align:left;vertical-align:top}\
-th{background:#f3f3f3}tr.down td.state{color:#fff;background:#c62828;font-weight:bold}tr.up td.state{color:#fff;background:#2e7d32}\
-tr.pending td.state{background:#ffe082}.summary{display:grid;grid-template-columns:max-content auto;gap:.2em 1em}\
-.summary dt{font-weight:bold}.summary dd{margin:0}.code{font-family:monospace;font-weight:bold}.hint{color:#555}form{margin:1em 0}";
-
 /// Hides the rows that do not match the filter box as one types; without it the form filters
 /// on the server.
 const SCRIPT: &str = "(function(){var box=document.getElementById('filter');var rows=document.querySelectorAll('#targets tbody tr');\
@@ -230,8 +154,8 @@ shown.textContent=n+' of '+rows.length+' targets shown';}box.addEventListener('i
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::state::Summary;
-    use crate::status::ErrorStatus;
+    use crate::http::status::ErrorStatus;
+    use crate::store::Summary;
 
     fn target(instance: &str, health: Health) -> TargetStatus {
         TargetStatus {

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+use super::Error;
 use crate::api::TaskType;
 use crate::app::{AccountCredentials, ConfigSource, Daemon, WebOptions};
 use crate::config::{
@@ -17,7 +18,6 @@ use crate::config::{
 use crate::credentials::{CredentialSpec, Credentials, StaticCredentials};
 use crate::poller::Shard;
 use crate::util::unix_ms;
-use crate::Error;
 use dbs_sim::sample::{demo_accounts, demo_simulator, DEMO_ACCESS_KEY_ID, DEMO_ACCESS_KEY_SECRET};
 use dbs_sim::SimCa;
 

@@ -14,9 +14,9 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
+use super::Error;
 use crate::config::Config;
 use crate::http::parse_listen_address;
-use crate::Error;
 use dbs_sim::sample::{demo_instances, living_simulator, LivingInstance};
 use dbs_sim::{demo_db_instances, SimCa, SimDbInstance, DEMO_ACCESS_KEY_ID, DEMO_ACCESS_KEY_SECRET};
 

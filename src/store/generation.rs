@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use crate::api::TaskType;
 use crate::config::MetricsOptions;
-use crate::model::{InstanceKey, TargetKey};
+use crate::store::model::{InstanceKey, TargetKey};
 
 /// Everything that changes together when the estate or the configuration changes.
 #[derive(Clone, Debug, Default)]

@@ -4,7 +4,7 @@
 //! so is forgotten at the next one.
 
 use crate::api::{DownloadState, TaskId, TaskSummary};
-use crate::model::ByState;
+use crate::store::model::ByState;
 
 /// The tasks of one target as of its last successful listing.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

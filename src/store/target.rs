@@ -5,8 +5,8 @@ use std::time::{Duration, SystemTime};
 
 use super::in_progress::ActiveTasks;
 use crate::api::TaskType;
-use crate::history::TaskHistory;
-use crate::model::{ByState, QueryId, TaskAggregate};
+use crate::store::history::TaskHistory;
+use crate::store::model::{ByState, QueryId, TaskAggregate};
 
 /// The last known outcome for one (instance, task type) that has had at least one attempt.
 #[derive(Clone, Debug, Default, PartialEq)]

@@ -12,7 +12,9 @@
 
 mod events;
 mod generation;
+pub mod history;
 mod in_progress;
+pub mod model;
 mod target;
 
 use std::collections::{BTreeMap, HashMap};
@@ -26,8 +28,8 @@ pub use in_progress::{ActiveTask, ActiveTasks, STALLED_AFTER_POLLS};
 pub use target::{InstanceTargets, ListingError, TargetState};
 
 use crate::api::{TaskSummary, TaskType};
-use crate::history::{Changes, PreparedTasks, TaskHistory};
-use crate::model::{ByState, InstanceKey, QueryId, TargetKey, TaskAggregate};
+use crate::store::history::{Changes, PreparedTasks, TaskHistory};
+use crate::store::model::{ByState, InstanceKey, QueryId, TargetKey, TaskAggregate};
 
 /// How the last complete round over every target went.
 #[derive(Clone, Copy, Debug, PartialEq)]

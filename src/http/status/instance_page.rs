@@ -4,8 +4,8 @@
 
 use std::fmt::Write as _;
 
-use super::status_page::{error_cell, escape, health_label, last_success_text, tasks_text, STYLE};
-use crate::status::{human_seconds, EventRow, InstanceStatus, TaskRow, STALLED_AFTER_POLLS};
+use super::html::{error_cell, escape, health_label, href, last_success_text, tasks_text, STYLE};
+use crate::http::status::{human_seconds, EventRow, InstanceStatus, TaskRow, STALLED_AFTER_POLLS};
 
 /// Events the page shows, newest first.
 pub const EVENT_LIMIT: usize = 50;
@@ -33,17 +33,6 @@ impl InstanceQuery {
         }
         parsed
     }
-}
-
-/// The path and query of an instance's page (or, with `path` `/api/v1/tasks` or
-/// `/api/v1/events`, of its JSON), URL-encoded; escape it before putting it in an attribute.
-pub fn href(path: &str, account: Option<&str>, region_id: &str, instance_id: &str) -> String {
-    let mut query = url::form_urlencoded::Serializer::new(String::new());
-    query.append_pair("region_id", region_id).append_pair("instance_id", instance_id);
-    if let Some(account) = account {
-        query.append_pair("account", account);
-    }
-    format!("{path}?{}", query.finish())
 }
 
 /// The page of a known instance.

@@ -3,7 +3,7 @@
 //! - [`Rope`] (`rope.rs`): the chunked buffer the exposition is written into;
 //! - `text.rs`: the text format: a family is declared once with its name, help and type, and
 //!   its samples are written through it, so no metric name is spelt twice;
-//! - [`render_view`] (`series.rs`): which series a [`StoreView`](crate::state::StoreView) shows;
+//! - [`render_view`] (`series.rs`): which series a [`StoreView`](crate::store::StoreView) shows;
 //! - [`Exposition`] (`exposition.rs`): the cached, gzipped exposition that scrapes share.
 //!
 //! The task series are rendered when the store has changed: at once after a milestone (a round

@@ -26,7 +26,7 @@ use std::fmt;
 use self::credentials::RawCredentials;
 use self::values::{AccountName, ExternalId, RoleArn, SessionDuration, SessionName};
 use super::list::UniqueList;
-use super::schema::RawRegion;
+use super::region::RawRegion;
 use super::values::Endpoint;
 use super::RegionConfig;
 use crate::credentials::{AssumeRoleSpec, CredentialSource, CredentialSpec, DEFAULT_ROLE_SESSION_NAME};

@@ -1,6 +1,6 @@
 use super::*;
 use crate::api::{DownloadState, DownloadTask};
-use crate::model::TaskAggregate;
+use crate::store::model::TaskAggregate;
 
 fn key(task_type: TaskType) -> TargetKey {
     TargetKey { instance: InstanceKey::new("cn-hangzhou", "rm-1"), task_type }

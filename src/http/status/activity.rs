@@ -5,9 +5,9 @@ use std::time::SystemTime;
 
 use serde::Serialize;
 
-use crate::model::InstanceKey;
 use crate::rpc::format_timestamp;
-use crate::state::{ActiveTask, StoreView, TaskEvent};
+use crate::store::model::InstanceKey;
+use crate::store::{ActiveTask, StoreView, TaskEvent};
 use crate::util::from_unix_ms;
 
 /// Events returned when `limit` is not given.

@@ -6,8 +6,8 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use crate::api::{DownloadState, Progress, TaskDetail, TaskSummary};
-use crate::history::Changes;
-use crate::model::TargetKey;
+use crate::store::history::Changes;
+use crate::store::model::TargetKey;
 use crate::util::unix_ms;
 
 /// A task seen in a new state: what the transition counter counted, with the task's detail.
@@ -119,7 +119,7 @@ mod tests {
             ring.push(Arc::new(TaskEvent {
                 at: minute(0),
                 target: TargetKey {
-                    instance: crate::model::InstanceKey::new("r", "i"),
+                    instance: crate::store::model::InstanceKey::new("r", "i"),
                     task_type: TaskType::Full,
                 },
                 from: None,

@@ -2,6 +2,9 @@
 //! success, error and tasks by state, failing ones first, built from the store on demand.
 
 mod activity;
+pub(super) mod html;
+pub(super) mod instance_page;
+pub(super) mod page;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -9,11 +12,11 @@ use std::time::SystemTime;
 
 use serde::Serialize;
 
-use crate::model::{InstanceKey, TargetKey};
 use crate::rpc::format_timestamp;
-use crate::state::{Store, StoreView, Summary, TargetState};
+use crate::store::model::{InstanceKey, TargetKey};
+use crate::store::{Store, StoreView, Summary, TargetState};
 
-pub use crate::state::STALLED_AFTER_POLLS;
+pub use crate::store::STALLED_AFTER_POLLS;
 pub use activity::{human_seconds, ActivityQuery, EventRow, Events, TaskRow, Tasks, DEFAULT_EVENT_LIMIT};
 
 /// The store, shared by the HTTP routes: the page shows the store's current generation.
@@ -220,8 +223,8 @@ fn target_status(view: &StoreView, key: &TargetKey, engine: Option<&str>, now: S
 mod tests {
     use super::*;
     use crate::api::TaskType;
-    use crate::model::{InstanceKey, QueryId, TaskAggregate};
-    use crate::state::{Attempt, Generation, ListingError};
+    use crate::store::model::{InstanceKey, QueryId, TaskAggregate};
+    use crate::store::{Attempt, Generation, ListingError};
     use std::time::Duration;
 
     fn key(instance: &str) -> TargetKey {

@@ -1,9 +1,12 @@
 //! `check-config`'s summary: what a configuration asks of the API, in a few lines.
 
 use std::path::Path;
+use std::process::ExitCode;
 use std::sync::Arc;
 
+use super::{load_config, shard, web_options, Cli, Error};
 use crate::config::{format_duration, Config};
+use crate::credentials::CredentialEnv;
 use crate::credentials::CredentialsProvider;
 use crate::discovery::Product;
 use crate::poller::Shard;
@@ -112,4 +115,28 @@ fn discovery_summary(config: &Config, discovery: &crate::config::DiscoveryConfig
         text.push_str(" and rds:ListTagResources (tags of RDS instances)");
     }
     text
+}
+
+/// Everything the daemon would refuse at startup, short of binding the port: the file, the
+/// flags (listen address, telemetry path, shard, web config) and each account's credential
+/// source, built as the daemon builds it (nothing is fetched from the network).
+pub(super) fn run(cli: &Cli) -> Result<ExitCode, Error> {
+    let config = load_config(cli)?;
+    let shard = shard(cli)?;
+    web_options(cli)?;
+    if let Some(path) = &cli.web_config_file {
+        crate::http::WebSettings::load(path)?;
+    }
+    let ca_bundle = crate::app::ca_bundle_from_process(&config)?;
+    let env = CredentialEnv::from_process().trusting(ca_bundle.clone());
+    let mut sources = Vec::new();
+    for account in &config.accounts {
+        let provider = crate::app::account_provider(account, &env)?;
+        sources.push((account.name.as_str(), provider));
+    }
+    let path = cli.config_file.as_deref().unwrap_or(Path::new("?"));
+    println!("{}", summary(path, &config, shard, &sources));
+    let trusted = crate::app::describe_trust(ca_bundle.as_ref(), config.tls.ca_file.is_some());
+    println!("  API calls (DBS, discovery, STS) trust {trusted}");
+    Ok(ExitCode::SUCCESS)
 }
