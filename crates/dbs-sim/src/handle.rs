@@ -1,13 +1,19 @@
 //! The handle a test or the demo holds on a running simulator: what DBS served, and the estate
 //! the discovery APIs list, changed while it runs.
 
+#[cfg(feature = "testing")]
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use crate::dbs::Dbs;
-use crate::estate::{Estate, SimDbInstance};
-use crate::gateway::{Fault, Gateway};
+use crate::estate::Estate;
+#[cfg(feature = "testing")]
+use crate::estate::SimDbInstance;
+#[cfg(feature = "testing")]
+use crate::gateway::Fault;
+use crate::gateway::Gateway;
+#[cfg(feature = "testing")]
 use crate::SimTask;
 
 /// A running simulator. Clones share one server; dropping the last clone stops it (unless the
@@ -15,18 +21,24 @@ use crate::SimTask;
 #[derive(Clone)]
 pub struct SimHandle {
     gateway: Gateway,
+    /// The products, for a test to read and change (the gateway keeps them serving either way).
+    #[cfg(feature = "testing")]
     dbs: Arc<Dbs>,
-    /// The instances the discovery APIs list.
+    #[cfg(feature = "testing")]
     estate: Arc<Estate>,
 }
 
 impl SimHandle {
     pub(crate) fn new(gateway: Gateway, dbs: Arc<Dbs>, estate: Arc<Estate>) -> Self {
-        SimHandle { gateway, dbs, estate }
-    }
-
-    pub(crate) fn estate(&self) -> &Estate {
-        &self.estate
+        #[cfg(not(feature = "testing"))]
+        let _ = (dbs, estate);
+        SimHandle {
+            gateway,
+            #[cfg(feature = "testing")]
+            dbs,
+            #[cfg(feature = "testing")]
+            estate,
+        }
     }
 
     /// `http://127.0.0.1:PORT`, ready to be used as an endpoint override.
@@ -41,6 +53,20 @@ impl SimHandle {
     /// The gateway the simulator is mounted on, for mounting other products beside it.
     pub fn gateway(&self) -> &Gateway {
         &self.gateway
+    }
+
+    /// Stops accepting, drops open connections and waits for the server to finish. Other clones
+    /// of this handle then point at a stopped server.
+    pub async fn shutdown(self) {
+        self.gateway.shutdown().await;
+    }
+}
+
+/// What a test reads of the simulator and changes while it runs (the `testing` feature).
+#[cfg(feature = "testing")]
+impl SimHandle {
+    fn estate(&self) -> &Estate {
+        &self.estate
     }
 
     /// Every HTTP request received, whatever was answered.
@@ -136,12 +162,6 @@ impl SimHandle {
     /// given, with no `NextToken` member.
     pub fn set_rds_token_paging(&self, supported: bool) {
         self.estate().set_numbered_only(!supported);
-    }
-
-    /// Stops accepting, drops open connections and waits for the server to finish. Other clones
-    /// of this handle then point at a stopped server.
-    pub async fn shutdown(self) {
-        self.gateway.shutdown().await;
     }
 }
 

@@ -71,6 +71,7 @@ mod task;
 #[cfg(test)]
 mod tests;
 
+#[cfg(feature = "testing")]
 use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -79,7 +80,9 @@ use std::time::SystemTime;
 use self::gateway::Account;
 
 pub use self::estate::{SimDbInstance, SimDbKind};
-pub use self::gateway::{Fault, Gateway, SimCa};
+#[cfg(feature = "testing")]
+pub use self::gateway::Fault;
+pub use self::gateway::{Gateway, SimCa};
 pub use self::handle::SimHandle;
 pub use self::sample::{
     demo_accounts, demo_db_instances, demo_regions, demo_simulator, living_simulator, LivingInstance,
@@ -92,6 +95,7 @@ pub struct Simulator {
     accounts: Vec<(String, Account)>,
     tasks: Vec<SimTask>,
     source: Option<TaskSource>,
+    #[cfg(feature = "testing")]
     forbidden: HashSet<(String, String)>,
     max_page_size: u64,
     db_instances: Vec<SimDbInstance>,
@@ -111,6 +115,7 @@ impl Simulator {
             accounts: Vec::new(),
             tasks: Vec::new(),
             source: None,
+            #[cfg(feature = "testing")]
             forbidden: HashSet::new(),
             max_page_size: Self::DEFAULT_MAX_PAGE_SIZE,
             db_instances: Vec::new(),
@@ -146,7 +151,8 @@ impl Simulator {
         self
     }
 
-    /// Requests for this instance are denied with HTTP 403 `Forbidden.RAM`.
+    /// Requests for this instance are denied (the `testing` feature) with HTTP 403 `Forbidden.RAM`.
+    #[cfg(feature = "testing")]
     pub fn with_forbidden_instance(mut self, region: impl Into<String>, instance: impl Into<String>) -> Self {
         self.forbidden.insert((region.into(), instance.into()));
         self
@@ -187,8 +193,12 @@ impl Simulator {
         for (id, account) in self.accounts {
             gateway.accept(id, account);
         }
-        let config =
-            dbs::Config { source: self.source, forbidden: self.forbidden, max_page_size: self.max_page_size };
+        let config = dbs::Config {
+            source: self.source,
+            #[cfg(feature = "testing")]
+            forbidden: self.forbidden,
+            max_page_size: self.max_page_size,
+        };
         let dbs = Arc::new(dbs::Dbs::new(config, self.tasks));
         gateway.mount(Arc::clone(&dbs) as Arc<dyn gateway::Product>);
         let estate = Arc::new(estate::Estate::new(self.db_instances));

@@ -21,6 +21,7 @@ impl Product for Dbs {
         Routes::Rpc { version: VERSION, actions: &[Action { name: ACTION, signed: true }] }
     }
 
+    #[cfg(feature = "testing")]
     fn received(&self, call: &Call) {
         self.count(&call.params);
     }
@@ -39,13 +40,13 @@ fn describe_download_task(dbs: &Dbs, call: &Call) -> Reply {
             "RegionCode is mandatory for this action.",
         ));
     }
-    let target = (call.param("RegionCode").to_string(), call.param("InstanceName").to_string());
-    if dbs.config.forbidden.contains(&target) {
-        return Reply::Gateway(GatewayError::new(
-            403,
-            "Forbidden.RAM",
-            "User not authorized to operate on the specified resource, or this API doesn't support RAM.",
-        ));
+    #[cfg(feature = "testing")]
+    if dbs
+        .config
+        .forbidden
+        .contains(&(call.param("RegionCode").to_string(), call.param("InstanceName").to_string()))
+    {
+        return Reply::Gateway(GatewayError::ram_denied());
     }
     if call.param("InstanceName").trim().is_empty() {
         return Reply::in_band("InvalidParameter", "instanceName can not be empty");

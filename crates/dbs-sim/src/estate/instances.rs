@@ -1,25 +1,33 @@
-//! The simulated account's database instances, shared by the three list APIs and the handle,
-//! with the RAM denials and the request counts of each action.
+//! The simulated account's database instances, shared by the three list APIs and the handle;
+//! with the `testing` feature, the RAM denials and the request counts of each action too.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::BTreeMap;
+#[cfg(feature = "testing")]
+use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 
 use super::SimDbInstance;
-use crate::gateway::{Call, GatewayError, Reply};
+#[cfg(feature = "testing")]
+use crate::gateway::GatewayError;
+use crate::gateway::{Call, Reply};
 use crate::util::lock;
 
 /// (region, id): a `BTreeMap` keyed so keeps each region's instances sorted by id.
 type Key = (String, String);
 
 /// (Action, Version).
+#[cfg(feature = "testing")]
 type ActionKey = (String, String);
 
 #[derive(Default)]
 pub(crate) struct Estate {
     instances: Mutex<BTreeMap<Key, SimDbInstance>>,
+    #[cfg(feature = "testing")]
     denied: Mutex<HashSet<ActionKey>>,
+    #[cfg(feature = "testing")]
     calls: Mutex<HashMap<ActionKey, u64>>,
     /// RDS answers as a service that predates `MaxResults`/`NextToken`: by page number only.
+    #[cfg(feature = "testing")]
     numbered_only: std::sync::atomic::AtomicBool,
 }
 
@@ -28,14 +36,6 @@ fn key_of(instance: &SimDbInstance) -> Key {
 }
 
 impl Estate {
-    pub fn set_numbered_only(&self, numbered_only: bool) {
-        self.numbered_only.store(numbered_only, std::sync::atomic::Ordering::Relaxed);
-    }
-
-    pub fn numbered_only(&self) -> bool {
-        self.numbered_only.load(std::sync::atomic::Ordering::Relaxed)
-    }
-
     pub fn new(instances: impl IntoIterator<Item = SimDbInstance>) -> Self {
         let estate = Estate::default();
         estate.replace(instances);
@@ -47,6 +47,23 @@ impl Estate {
         let instances = lock(&self.instances);
         let from = (region.to_string(), String::new());
         instances.range(from..).take_while(|((r, _), _)| r == region).map(|(_, i)| i.clone()).collect()
+    }
+
+    /// Replaces every instance; a later duplicate of a region and id wins.
+    pub fn replace(&self, instances: impl IntoIterator<Item = SimDbInstance>) {
+        *lock(&self.instances) = instances.into_iter().map(|i| (key_of(&i), i)).collect();
+    }
+}
+
+/// What a test reads and changes (the `testing` feature).
+#[cfg(feature = "testing")]
+impl Estate {
+    pub fn set_numbered_only(&self, numbered_only: bool) {
+        self.numbered_only.store(numbered_only, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    pub fn numbered_only(&self) -> bool {
+        self.numbered_only.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Every instance, by region then id.
@@ -70,11 +87,6 @@ impl Estate {
         };
         instance.status = status.to_string();
         true
-    }
-
-    /// Replaces every instance; a later duplicate of a region and id wins.
-    pub fn replace(&self, instances: impl IntoIterator<Item = SimDbInstance>) {
-        *lock(&self.instances) = instances.into_iter().map(|i| (key_of(&i), i)).collect();
     }
 
     pub fn deny(&self, action: &str, version: &str, denied: bool) {
@@ -101,13 +113,19 @@ impl Estate {
     /// RAM policy lacks the action.
     pub fn refusal(&self, call: &Call) -> Option<Reply> {
         let key = (call.param("Action").to_string(), call.param("Version").to_string());
-        lock(&self.denied).contains(&key).then(|| {
-            Reply::Gateway(GatewayError::new(
-                403,
-                "Forbidden.RAM",
-                "User not authorized to operate on the specified resource, or this API doesn't support RAM.",
-            ))
-        })
+        lock(&self.denied).contains(&key).then(|| Reply::Gateway(GatewayError::ram_denied()))
+    }
+}
+
+/// Without the `testing` feature nothing is counted or denied, and RDS pages by token.
+#[cfg(not(feature = "testing"))]
+impl Estate {
+    pub fn numbered_only(&self) -> bool {
+        false
+    }
+
+    pub fn refusal(&self, _call: &Call) -> Option<Reply> {
+        None
     }
 }
 

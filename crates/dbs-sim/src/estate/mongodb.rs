@@ -39,6 +39,7 @@ impl Product for MongoDb {
         Routes::Rpc { version: VERSION, actions: ACTIONS }
     }
 
+    #[cfg(feature = "testing")]
     fn received(&self, call: &Call) {
         self.estate.received(call);
     }

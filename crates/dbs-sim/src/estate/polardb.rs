@@ -34,6 +34,7 @@ impl Product for PolarDb {
         Routes::Rpc { version: VERSION, actions: ACTIONS }
     }
 
+    #[cfg(feature = "testing")]
     fn received(&self, call: &Call) {
         self.estate.received(call);
     }

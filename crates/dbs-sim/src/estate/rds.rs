@@ -42,6 +42,7 @@ impl Product for Rds {
         Routes::Rpc { version: VERSION, actions: ACTIONS }
     }
 
+    #[cfg(feature = "testing")]
     fn received(&self, call: &Call) {
         self.estate.received(call);
     }

@@ -5,16 +5,20 @@
 //! tokens with their expiry, against one set of keys. It then routes an RPC request by its
 //! `Action` and `Version` to the [`Product`] that serves it (DBS here; STS and the ECS metadata
 //! service in the test support), or a request outside `/` by its path. It can be told to
-//! misbehave ([`Fault`]) and keeps a log of what it was asked.
+//! misbehave (`Fault`) and keeps a log of what it was asked: both only with the `testing`
+//! feature (`instruments.rs`, `faults.rs`).
 
 mod auth;
+#[cfg(feature = "testing")]
 mod faults;
+#[cfg(feature = "testing")]
+mod instruments;
 mod server;
 pub mod signature;
 mod tls;
 mod wire;
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -26,15 +30,13 @@ use tokio_util::sync::CancellationToken;
 
 use self::auth::{authenticate, NonceCache};
 pub use self::auth::{Account, Accounts};
+#[cfg(feature = "testing")]
 pub use self::faults::Fault;
-use self::faults::FaultPlan;
+#[cfg(feature = "testing")]
+pub use self::instruments::Logged;
 pub use self::tls::SimCa;
 pub use self::wire::{GatewayError, Reply};
 use crate::util::lock;
-
-/// The request log keeps this many entries, dropping the oldest, so a soak test cannot grow it
-/// without bound.
-const REQUEST_LOG_CAPACITY: usize = 10_000;
 
 /// A request as a product sees it.
 pub struct Call {
@@ -92,17 +94,6 @@ pub trait Product: Send + Sync + 'static {
     fn answer(&self, call: &Call, accounts: &Accounts) -> Reply;
 }
 
-/// One request, as the log keeps it.
-#[derive(Clone, Debug)]
-pub struct Logged {
-    /// The product it was routed to, if any.
-    pub product: Option<&'static str>,
-    /// Every parameter, `Signature` included.
-    pub params: BTreeMap<String, String>,
-    /// The error code it was answered with ([`Reply::error`]); `None` for a success.
-    pub error: Option<String>,
-}
-
 /// Where a request goes.
 struct Route {
     product: Arc<dyn Product>,
@@ -116,10 +107,11 @@ struct Route {
 pub(crate) struct Shared {
     accounts: Accounts,
     nonces: Mutex<NonceCache>,
-    faults: Mutex<FaultPlan>,
+    /// Faults to serve and the request log (test builds).
+    #[cfg(feature = "testing")]
+    instruments: instruments::Instruments,
     products: Mutex<Vec<Arc<dyn Product>>>,
     calls: AtomicU64,
-    log: Mutex<VecDeque<Logged>>,
     /// Connections accepted, and of them the TLS handshakes completed and those that
     /// negotiated HTTP/2: what connection reuse is measured by.
     connections: AtomicU64,
@@ -187,16 +179,6 @@ impl Shared {
             Some(route) => route.product.answer(call, &self.accounts),
         }
     }
-
-    fn record(&self, route: Option<&Route>, call: &Call, reply: Option<&Reply>, fault: Option<&Fault>) {
-        let error = reply.and_then(Reply::error).or_else(|| fault.map(|f| f.kind().to_string()));
-        let logged = Logged { product: route.map(|r| r.product.name()), params: call.params.clone(), error };
-        let mut log = lock(&self.log);
-        if log.len() == REQUEST_LOG_CAPACITY {
-            log.pop_front();
-        }
-        log.push_back(logged);
-    }
 }
 
 /// Stops the server when the last [`Gateway`] clone goes away.
@@ -239,10 +221,10 @@ impl Gateway {
         let shared = Arc::new(Shared {
             accounts: Accounts::default(),
             nonces: Mutex::new(NonceCache::default()),
-            faults: Mutex::new(FaultPlan::default()),
+            #[cfg(feature = "testing")]
+            instruments: instruments::Instruments::default(),
             products: Mutex::new(Vec::new()),
             calls: AtomicU64::new(0),
-            log: Mutex::new(VecDeque::new()),
             connections: AtomicU64::new(0),
             handshakes: AtomicU64::new(0),
             http2_connections: AtomicU64::new(0),
@@ -291,34 +273,13 @@ impl Gateway {
         self.running.addr
     }
 
-    fn shared(&self) -> &Shared {
+    pub(crate) fn shared(&self) -> &Shared {
         &self.running.shared
     }
 
     /// Every HTTP request received, whatever was answered.
     pub fn calls(&self) -> u64 {
         self.shared().calls.load(Ordering::Relaxed)
-    }
-
-    /// Each request answered, oldest first; only the latest 10 000 are kept.
-    pub fn log(&self) -> Vec<Logged> {
-        lock(&self.shared().log).iter().cloned().collect()
-    }
-
-    /// Serves `fault` to the next `times` requests, after any faults queued before.
-    pub fn inject(&self, fault: Fault, times: u32) {
-        lock(&self.shared().faults).enqueue(fault, times);
-    }
-
-    /// When no queued fault is pending, serves a fault picked uniformly from `kinds` with this
-    /// probability (clamped to 0..=1); 0 or an empty list disables random faults.
-    pub fn set_fault_rate(&self, probability: f64, kinds: Vec<Fault>) {
-        lock(&self.shared().faults).set_rate(probability, kinds);
-    }
-
-    /// How many faults of each kind ([`Fault::kind`]) were served so far.
-    pub fn injected(&self) -> BTreeMap<&'static str, u64> {
-        lock(&self.shared().faults).served().clone()
     }
 
     /// Stops accepting, drops open connections and waits for the server to finish. Other clones

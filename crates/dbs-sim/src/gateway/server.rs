@@ -26,8 +26,9 @@ use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 
 use super::wire::{self, Rendered, Rendering, Reply};
-use super::{Call, Fault, Route, Shared};
-use crate::util::lock;
+#[cfg(feature = "testing")]
+use super::Fault;
+use super::{Call, Route, Shared};
 
 /// Requests are tiny; a larger body is refused rather than buffered.
 const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -141,14 +142,40 @@ async fn answer(
     }
     if body.is_err() {
         let reply = Reply::text(413, "Payload Too Large");
-        shared.record(route.as_ref(), &call, Some(&reply), None);
+        #[cfg(feature = "testing")]
+        shared.instruments.record(route.as_ref().map(|r| r.product.name()), &call, Some(&reply), None);
         return Ok(respond(wire::render(reply, &rendering(&call, route.as_ref()))));
     }
 
-    let fault = lock(&shared.faults).next();
+    let reply = reply(shared, &mut call, route.as_ref(), reset).await?;
+    Ok(respond(wire::render(reply, &rendering(&call, route.as_ref()))))
+}
+
+/// The answer to a request read in full: the gateway's checks, then the product.
+#[cfg(not(feature = "testing"))]
+async fn reply(
+    shared: &Shared,
+    call: &mut Call,
+    route: Option<&Route>,
+    _reset: &AtomicBool,
+) -> io::Result<Reply> {
+    Ok(shared.dispatch(call, route))
+}
+
+/// The answer to a request read in full, in a test build: a fault's when one is due (a reset
+/// answers nothing, latency delays the normal answer), else the gateway's own; logged.
+#[cfg(feature = "testing")]
+async fn reply(
+    shared: &Shared,
+    call: &mut Call,
+    route: Option<&Route>,
+    reset: &AtomicBool,
+) -> io::Result<Reply> {
+    let product = route.map(|r| r.product.name());
+    let fault = shared.instruments.next_fault();
     let reply = match &fault {
         Some(Fault::Reset) => {
-            shared.record(route.as_ref(), &call, None, fault.as_ref());
+            shared.instruments.record(product, call, None, fault.as_ref());
             reset.store(true, Ordering::SeqCst);
             return Err(io::Error::new(io::ErrorKind::ConnectionReset, "simulated reset"));
         }
@@ -161,9 +188,9 @@ async fn answer(
         Some(other) => super::faults::reply_for(other),
         None => None,
     };
-    let reply = reply.unwrap_or_else(|| shared.dispatch(&call, route.as_ref()));
-    shared.record(route.as_ref(), &call, Some(&reply), fault.as_ref());
-    Ok(respond(wire::render(reply, &rendering(&call, route.as_ref()))))
+    let reply = reply.unwrap_or_else(|| shared.dispatch(call, route));
+    shared.instruments.record(product, call, Some(&reply), fault.as_ref());
+    Ok(reply)
 }
 
 /// How `call` asked to be answered.

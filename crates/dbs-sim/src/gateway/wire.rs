@@ -23,6 +23,17 @@ impl GatewayError {
     pub fn new(status: u16, code: &str, message: impl Into<String>) -> Self {
         GatewayError { status, code: code.to_string(), message: message.into(), retry_after_ms: None }
     }
+
+    /// HTTP 403 `Forbidden.RAM`: the key's RAM policy lacks the action (test builds deny on
+    /// request, by DBS instance or by discovery action).
+    #[cfg(feature = "testing")]
+    pub fn ram_denied() -> Self {
+        GatewayError::new(
+            403,
+            "Forbidden.RAM",
+            "User not authorized to operate on the specified resource, or this API doesn't support RAM.",
+        )
+    }
 }
 
 /// Every answer the gateway gives, before rendering.
