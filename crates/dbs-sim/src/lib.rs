@@ -75,6 +75,7 @@ mod tests;
 use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::sync::Arc;
+#[cfg(feature = "testing")]
 use std::time::SystemTime;
 
 use self::gateway::Account;
@@ -128,7 +129,9 @@ impl Simulator {
         self
     }
 
-    /// Accepts this temporary key only with its `SecurityToken`, and only until `expires_at`.
+    /// Accepts this temporary key only with its `SecurityToken`, and only until `expires_at`
+    /// (the `testing` feature).
+    #[cfg(feature = "testing")]
     pub fn with_sts_credentials(
         mut self,
         id: impl Into<String>,

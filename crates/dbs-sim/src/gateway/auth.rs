@@ -36,9 +36,13 @@ const REQUIRED: [&str; 8] = [
 #[derive(Clone, Debug)]
 pub struct Account {
     secret: String,
+    /// A temporary key's token and expiry: only STS hands them out, and only the test fakes
+    /// and tests make them (the `testing` feature).
+    #[cfg(feature = "testing")]
     sts: Option<StsGrant>,
 }
 
+#[cfg(feature = "testing")]
 #[derive(Clone, Debug)]
 struct StsGrant {
     token: String,
@@ -48,10 +52,15 @@ struct StsGrant {
 impl Account {
     /// A long-lived AccessKey's secret.
     pub fn permanent(secret: impl Into<String>) -> Self {
-        Account { secret: secret.into(), sts: None }
+        Account {
+            secret: secret.into(),
+            #[cfg(feature = "testing")]
+            sts: None,
+        }
     }
 
     /// A temporary key: accepted only with its `SecurityToken`, and only until `expires_at`.
+    #[cfg(feature = "testing")]
     pub fn sts(secret: impl Into<String>, token: impl Into<String>, expires_at: SystemTime) -> Self {
         Account { secret: secret.into(), sts: Some(StsGrant { token: token.into(), expires_at }) }
     }
@@ -167,8 +176,15 @@ pub(super) fn authenticate(
         return Err(bad_request("SignatureNonceUsed", "Specified signature nonce was used already."));
     }
 
+    #[cfg(feature = "testing")]
+    check_security_token(&account, param("SecurityToken"), now)?;
+    Ok(())
+}
+
+/// A temporary key must come with its own `SecurityToken`, before it expires.
+#[cfg(feature = "testing")]
+fn check_security_token(account: &Account, token: &str, now: SystemTime) -> Result<(), GatewayError> {
     if let Some(grant) = &account.sts {
-        let token = param("SecurityToken");
         if token.is_empty() {
             return Err(bad_request(
                 "InvalidSecurityToken.Malformed",
