@@ -1,10 +1,9 @@
 //! Every way a DescribeDownloadTask listing can fail, as data: what the call met on the wire, a
-//! listing longer than the page cap, or no credentials to sign with.
-
-use std::time::Duration;
+//! listing longer than the page cap, or no credentials to sign with. What it says of itself
+//! (class, label, retry, hint) is `rpc::CallFailure`'s, with DBS's advice.
 
 use crate::credentials::CredentialsError;
-use crate::rpc::{ErrorClass, Retryable, RpcError};
+use crate::rpc::{Advice, CallFailure, Failed, RpcError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -19,66 +18,31 @@ pub enum ApiError {
     Credentials(#[from] CredentialsError),
 }
 
-impl ApiError {
-    /// The class of a service-side error; `None` for failures that never reached a verdict.
-    pub fn class(&self) -> Option<ErrorClass> {
+impl CallFailure for ApiError {
+    fn failed(&self) -> Failed<'_> {
         match self {
-            ApiError::Rpc(err) => err.class(),
-            ApiError::PageCap { .. } | ApiError::Credentials(_) => None,
+            ApiError::Rpc(err) => Failed::Wire(err),
+            ApiError::PageCap { .. } => {
+                Failed::Caller { label: "page_cap", hint: "raise max_pages or shorten lookback" }
+            }
+            ApiError::Credentials(_) => Failed::Caller { label: "credentials", hint: "see the error text" },
         }
     }
 
-    /// Whether the same request may succeed later: see [`RpcError::is_retryable`].
-    pub fn is_retryable(&self) -> bool {
-        match self {
-            ApiError::Rpc(err) => err.is_retryable(),
-            ApiError::PageCap { .. } | ApiError::Credentials(_) => false,
+    fn advice(&self) -> Advice {
+        Advice {
+            forbidden: "grant the RAM action dbs:DescribeDownloadTask on this instance".into(),
+            throttled: "lower concurrency or rate_limit_per_region, or raise poll_interval",
+            unreachable: "check network access to the endpoint",
+            otherwise: "see the error text",
         }
-    }
-
-    /// A small, fixed set of values for the `code` label of error counters.
-    pub fn metric_label(&self) -> &'static str {
-        match self {
-            ApiError::Rpc(err) => err.metric_label(),
-            ApiError::PageCap { .. } => "page_cap",
-            ApiError::Credentials(_) => "credentials",
-        }
-    }
-
-    /// The service's error code, when it sent one.
-    pub fn code(&self) -> Option<&str> {
-        match self {
-            ApiError::Rpc(err) => err.code(),
-            ApiError::PageCap { .. } | ApiError::Credentials(_) => None,
-        }
-    }
-
-    /// The service's hint on when to retry.
-    pub fn retry_after(&self) -> Option<Duration> {
-        match self {
-            ApiError::Rpc(err) => err.retry_after(),
-            ApiError::PageCap { .. } | ApiError::Credentials(_) => None,
-        }
-    }
-}
-
-impl Retryable for ApiError {
-    fn is_retryable(&self) -> bool {
-        ApiError::is_retryable(self)
-    }
-
-    fn retry_after(&self) -> Option<Duration> {
-        ApiError::retry_after(self)
-    }
-
-    fn token_refused(&self) -> bool {
-        matches!(self, ApiError::Rpc(err) if err.token_refused())
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::rpc::{ErrorClass, Retryable};
 
     #[test]
     fn listing_and_credential_failures_are_final_and_labelled() {

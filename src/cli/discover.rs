@@ -10,6 +10,7 @@ use crate::config::Config;
 use crate::discovery::DiscoveredInstance;
 use crate::inventory::Refresh;
 use crate::poller::Shard;
+use crate::rpc::CallFailure;
 use crate::util::WallClock;
 
 pub async fn run(config: &Config, credentials: AccountCredentials, shard: Shard) -> Result<ExitCode, Error> {
@@ -61,7 +62,7 @@ fn report(refresh: &Refresh, endpoints: &[(String, String)], with_account: bool)
                     text,
                     "{source} ({endpoint}): FAILED ({}) {err}\n  hint: {}",
                     err.metric_label(),
-                    err.hint(key.engine.product())
+                    err.hint()
                 );
             }
         }

@@ -1,11 +1,8 @@
 //! Every way a discovery list can fail, with the hint an operator needs (above all the RAM
 //! action a denied call lacks).
 
-use std::time::Duration;
-
-use super::engine::Product;
 use crate::credentials::CredentialsError;
-use crate::rpc::{ErrorClass, Retryable, RpcError};
+use crate::rpc::{Advice, CallFailure, Failed, RpcError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum DiscoveryError {
@@ -36,81 +33,60 @@ impl DiscoveryError {
             other => other,
         }
     }
-
-    pub fn class(&self) -> Option<ErrorClass> {
-        match self {
-            DiscoveryError::Rpc { source, .. } => source.class(),
-            DiscoveryError::Credentials(_) | DiscoveryError::Paging { .. } => None,
-        }
-    }
-
-    /// The usual error classes of `code` labels, as for DescribeDownloadTask calls.
-    pub fn metric_label(&self) -> &'static str {
-        match self {
-            DiscoveryError::Rpc { source, .. } => source.metric_label(),
-            DiscoveryError::Credentials(_) => "credentials",
-            DiscoveryError::Paging { .. } => "page_cap",
-        }
-    }
-
-    /// What to do about it, for the log line and `discover`'s output.
-    pub fn hint(&self, product: Product) -> String {
-        match (self, self.class()) {
-            (DiscoveryError::Rpc { ram_action, .. }, Some(ErrorClass::Forbidden)) => format!(
-                "grant the RAM action {} (or leave this engine out of discovery.engines)",
-                ram_action.unwrap_or(product.ram_action())
-            ),
-            (_, Some(ErrorClass::Auth)) => "check the AccessKey pair or the STS token".into(),
-            (_, Some(ErrorClass::Throttled)) => {
-                "lower rate_limit_per_region or raise refresh_interval".into()
-            }
-            (DiscoveryError::Rpc { source: RpcError::Certificate { .. }, .. }, _) => format!(
-                "the {product} endpoint's TLS certificate is not trusted: give the CA that signed it (a TLS-intercepting proxy's company CA) with tls.ca_file or SSL_CERT_FILE"
-            ),
-            (DiscoveryError::Rpc { source: RpcError::Transport { .. }, .. }, _) => {
-                format!("check network access to the {product} endpoint (discovery_endpoints overrides it)")
-            }
-            (DiscoveryError::Credentials(_), _) => "check the account's credentials".into(),
-            _ => "the previous instance list of this region and engine is kept".into(),
-        }
-    }
 }
 
-impl Retryable for DiscoveryError {
-    fn is_retryable(&self) -> bool {
-        matches!(self, DiscoveryError::Rpc { source, .. } if source.is_retryable())
-    }
-
-    fn retry_after(&self) -> Option<Duration> {
+impl CallFailure for DiscoveryError {
+    fn failed(&self) -> Failed<'_> {
         match self {
-            DiscoveryError::Rpc { source, .. } => source.retry_after(),
-            _ => None,
+            DiscoveryError::Rpc { source, .. } => Failed::Wire(source),
+            DiscoveryError::Credentials(_) => {
+                Failed::Caller { label: "credentials", hint: "check the account's credentials" }
+            }
+            DiscoveryError::Paging { .. } => Failed::Caller {
+                label: "page_cap",
+                hint: "the previous instance list of this region and engine is kept",
+            },
         }
     }
 
-    fn token_refused(&self) -> bool {
-        matches!(self, DiscoveryError::Rpc { source, .. } if source.token_refused())
+    fn advice(&self) -> Advice {
+        let action = match self {
+            DiscoveryError::Rpc { ram_action: Some(action), .. } => action,
+            _ => "of the engine's list call",
+        };
+        Advice {
+            forbidden: format!(
+                "grant the RAM action {action} (or leave this engine out of discovery.engines)"
+            )
+            .into(),
+            throttled: "lower rate_limit_per_region or raise refresh_interval",
+            unreachable: "check network access to the endpoint (discovery_endpoints overrides it)",
+            otherwise: "the previous instance list of this region and engine is kept",
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::rpc::Retryable;
 
     #[test]
     fn a_denied_call_names_the_missing_ram_action() {
-        let denied = DiscoveryError::from(RpcError::Http {
-            status: 403,
-            code: "Forbidden.RAM".into(),
-            message: "User not authorized".into(),
-            request_id: "R".into(),
-            retry_after: None,
-        });
-        assert_eq!(denied.metric_label(), "forbidden");
-        assert!(denied.hint(Product::Mongodb).contains("dds:DescribeDBInstances"));
-        assert!(!Retryable::is_retryable(&denied));
-        let tags = denied.in_call("rds:ListTagResources");
-        assert!(tags.hint(Product::Rds).contains("grant the RAM action rds:ListTagResources"));
+        let denied = || {
+            DiscoveryError::from(RpcError::Http {
+                status: 403,
+                code: "Forbidden.RAM".into(),
+                message: "User not authorized".into(),
+                request_id: "R".into(),
+                retry_after: None,
+            })
+        };
+        assert_eq!(denied().metric_label(), "forbidden");
+        assert!(!Retryable::is_retryable(&denied()));
+        assert!(denied().in_call("dds:DescribeDBInstances").hint().contains("dds:DescribeDBInstances"));
+        let tags = denied().in_call("rds:ListTagResources");
+        assert!(tags.hint().contains("grant the RAM action rds:ListTagResources"));
         assert!(tags.to_string().starts_with("rds:ListTagResources: "), "{tags}");
     }
 }

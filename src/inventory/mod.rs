@@ -14,6 +14,7 @@ pub use refresh::{Discoverer, Refresh};
 
 use crate::config::{Config, InstanceConfig};
 use crate::discovery::{DiscoveredInstance, DiscoveryError, Engine};
+use crate::rpc::CallFailure;
 use crate::store::model::InstanceKey;
 
 /// Where discovered instances come from: one list API call sequence.
@@ -217,7 +218,7 @@ impl Inventory {
             source = %key,
             code = class,
             error = %err,
-            hint = %err.hint(key.engine.product()),
+            hint = %err.hint(),
             kept_instances = kept,
             "discovery list failed; the last good list of this region and engine is kept"
         );

@@ -20,6 +20,7 @@ pub use sources::DiscoverySeries;
 use crate::api::{ApiError, TaskType};
 use crate::credentials::CredentialsProvider;
 use crate::discovery::Engine;
+use crate::rpc::CallFailure;
 use crate::util::{build, lock};
 
 /// Every value the `code` label of `aliyun_dbs_api_request_errors_total` can take.

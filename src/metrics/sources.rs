@@ -21,6 +21,7 @@ use prometheus::{Gauge, GaugeVec, IntCounterVec, IntGaugeVec, Opts};
 
 use super::ERROR_CODES;
 use crate::discovery::{DiscoveryError, Engine};
+use crate::rpc::CallFailure;
 use crate::util::lock;
 
 /// Discovery's families, registered once, exposing the series of the current label set.

@@ -10,7 +10,8 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 
-use crate::api::{ApiError, ErrorClass, RpcError};
+use crate::api::ApiError;
+use crate::rpc::CallFailure;
 use crate::store::model::TargetKey;
 use crate::store::Transition;
 
@@ -53,7 +54,7 @@ impl FailureLog {
         tally.failing += 1;
         tally.new_since_summary += 1;
         if tally.failing == 1 {
-            tracing::warn!(listing = %key, endpoint, code = err.metric_label(), error = %err, hint = hint(err), "listing failed; other listings of this region failing the same way are logged at debug and summed up once per round");
+            tracing::warn!(listing = %key, endpoint, code = err.metric_label(), error = %err, hint = %err.hint(), "listing failed; other listings of this region failing the same way are logged at debug and summed up once per round");
         } else {
             tracing::debug!(listing = %key, endpoint, error = %err, "listing failed");
         }
@@ -104,28 +105,11 @@ fn leave(groups: &mut BTreeMap<Group, Tally>, region: &Arc<str>, label: &'static
     true
 }
 
-/// A refused certificate is most often a proxy that re-signs TLS with a company CA.
-pub const CERTIFICATE_HINT: &str = "the endpoint's TLS certificate is not trusted: give the CA that signed it (a TLS-intercepting proxy's company CA, a private endpoint's CA) with tls.ca_file or SSL_CERT_FILE";
-
-/// What an operator should check first for a failure.
-pub fn hint(err: &ApiError) -> &'static str {
-    match (err, err.class()) {
-        (_, Some(ErrorClass::Auth)) => {
-            "check the AccessKey pair (ALIBABA_CLOUD_ACCESS_KEY_ID/SECRET), an expired STS token, and the host clock"
-        }
-        (_, Some(ErrorClass::Forbidden)) => "grant the RAM action dbs:DescribeDownloadTask on this instance",
-        (_, Some(ErrorClass::Throttled)) => "lower concurrency or rate_limit_per_region, or raise poll_interval",
-        (ApiError::PageCap { .. }, _) => "raise max_pages or shorten lookback",
-        (ApiError::Rpc(RpcError::Certificate { .. }), _) => CERTIFICATE_HINT,
-        (ApiError::Rpc(RpcError::Transport { .. }), _) => "check network access to the endpoint",
-        _ => "see the error text",
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::api::TaskType;
+    use crate::rpc::RpcError;
     use crate::store::model::InstanceKey;
 
     fn key(instance: &str) -> TargetKey {

@@ -35,6 +35,7 @@ use crate::api::{ApiError, CallObserver, CallSlot, ListOptions, Page, TaskSummar
 use crate::config::Config;
 use crate::metrics::ExporterMetrics;
 use crate::pacing::{LaneKey, Pacer};
+use crate::rpc::CallFailure;
 use crate::store::history::Changes;
 use crate::store::model::TargetKey;
 use crate::store::{Attempt, ListingError, Store};
@@ -183,7 +184,7 @@ impl Poller {
                 let error = ListingError {
                     code: err.metric_label(),
                     message: Arc::from(bounded(err.to_string(), MAX_ERROR_MESSAGE)),
-                    hint: failures::hint(&err),
+                    hint: err.hint(),
                 };
                 let Some(transition) = self.store.record_failure(&attempt, error) else {
                     return Outcome::Dropped;

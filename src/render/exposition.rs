@@ -89,14 +89,16 @@ impl Exposition {
         }
     }
 
-    /// Another debounce than [`RENDER_DEBOUNCE`] (tests).
-    pub fn with_debounce(mut self, debounce: Duration) -> Self {
+    /// Another debounce than [`RENDER_DEBOUNCE`].
+    #[cfg(test)]
+    pub(crate) fn with_debounce(mut self, debounce: Duration) -> Self {
         self.debounce = debounce;
         self
     }
 
-    /// Another size than [`PLAIN_KEPT_UP_TO`] up to which the plain text is kept (tests).
-    pub fn with_plain_kept_up_to(mut self, bytes: usize) -> Self {
+    /// Another size than [`PLAIN_KEPT_UP_TO`] up to which the plain text is kept.
+    #[cfg(test)]
+    pub(crate) fn with_plain_kept_up_to(mut self, bytes: usize) -> Self {
         self.plain_kept_up_to = bytes;
         self
     }
@@ -163,8 +165,9 @@ impl Exposition {
         }
     }
 
-    /// The task series, rendered again only when the store has changed (tests).
-    pub fn task_series(&self) -> Vec<Bytes> {
+    /// The task series, rendered again only when the store has changed.
+    #[cfg(test)]
+    pub(crate) fn task_series(&self) -> Vec<Bytes> {
         let rendered = self.rendered();
         match &rendered.plain {
             Some(plain) => plain.clone(),

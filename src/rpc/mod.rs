@@ -11,6 +11,7 @@
 mod answer;
 mod client;
 mod error;
+mod failure;
 mod key;
 mod retry;
 pub mod sign;
@@ -21,6 +22,7 @@ mod trust;
 pub use answer::{decode_answer, Answer, Loose, Payload, UNKNOWN_REQUEST_ID};
 pub use client::{RpcClient, RpcRequest, RpcResponse};
 pub use error::{ErrorClass, RpcError, TransportKind};
+pub use failure::{Advice, CallFailure, Failed, CERTIFICATE_HINT};
 pub use key::{Credentials, KeyFuture, KeySource, Secret};
 pub use retry::{Attempts, CallObserver, CallSlot, RetryPolicy, Retryable};
 pub use timestamp::{format_timestamp, parse_timestamp};

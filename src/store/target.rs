@@ -1,5 +1,6 @@
 //! What the store keeps of one target: its last aggregate, health, error and task history.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -52,12 +53,12 @@ pub struct ListingError {
     pub code: &'static str,
     pub message: Arc<str>,
     /// What an operator should check first.
-    pub hint: &'static str,
+    pub hint: Cow<'static, str>,
 }
 
 impl From<&'static str> for ListingError {
     fn from(code: &'static str) -> Self {
-        ListingError { code, message: Arc::from(""), hint: "" }
+        ListingError { code, message: Arc::from(""), hint: Cow::Borrowed("") }
     }
 }
 

@@ -9,7 +9,7 @@ use dbs_exporter::api::{
     TaskType, TransportKind,
 };
 use dbs_exporter::credentials::{Credentials, StaticCredentials};
-use dbs_exporter::rpc::RpcError;
+use dbs_exporter::rpc::{CallFailure, Retryable, RpcError};
 use dbs_sim::{Fault, SimHandle, SimTask, Simulator, TaskType as SimTaskType};
 
 const KEY_ID: &str = "LTAI5tTestKeyId";

@@ -131,7 +131,11 @@ fn golden_store() -> Store {
     let gamma_full = target("staging", "ap-southeast-1", "pc-gamma", Full);
     store.record_failure(
         &attempt(&gamma_full),
-        ListingError { code: "auth", message: "InvalidAccessKeyId.NotFound".into(), hint: "check the key" },
+        ListingError {
+            code: "auth",
+            message: "InvalidAccessKeyId.NotFound".into(),
+            hint: "check the key".into(),
+        },
     );
     let gamma_pitr = target("staging", "ap-southeast-1", "pc-gamma", Pitr);
     store.record_listing(

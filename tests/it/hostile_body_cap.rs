@@ -12,7 +12,7 @@ use tokio::net::TcpListener;
 
 use dbs_exporter::api::{ApiError, ClientOptions, DbsClient, DownloadTaskQuery, ListOptions, TaskType};
 use dbs_exporter::credentials::{Credentials, StaticCredentials};
-use dbs_exporter::rpc::RpcError;
+use dbs_exporter::rpc::{CallFailure, Retryable, RpcError};
 use dbs_sim::{SimTask, Simulator, TaskType as SimTaskType};
 
 const KEY_ID: &str = "LTAI5tHostileCap";

@@ -81,7 +81,7 @@ fn store() -> Arc<Store> {
     let error = ListingError {
         code: "forbidden",
         message: Arc::from("<b>Forbidden.RAM</b>"),
-        hint: "grant the RAM action dbs:DescribeDownloadTask on this instance",
+        hint: "grant the RAM action dbs:DescribeDownloadTask on this instance".into(),
     };
     store.record_failure(&attempt(&page_pitr), error);
     store

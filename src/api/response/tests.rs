@@ -1,5 +1,5 @@
 use super::*;
-use crate::rpc::RpcError;
+use crate::rpc::{CallFailure, Retryable, RpcError};
 
 const API_PAGE_EXAMPLE: &str = r#"{
   "RequestId": "5D285EB9-A443-592D-9F3D-A888FAC3****",

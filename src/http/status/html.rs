@@ -21,7 +21,7 @@ pub fn error_cell(error: Option<&ErrorStatus>) -> String {
         Some(error) => format!(
             "<span class=\"code\">{}</span><br><span class=\"hint\">{}</span><br><small>{}</small>",
             escape(error.code),
-            escape(error.hint),
+            escape(&error.hint),
             escape(&error.message)
         ),
         None => String::new(),

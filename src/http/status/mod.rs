@@ -6,6 +6,7 @@ pub(super) mod html;
 pub(super) mod instance_page;
 pub(super) mod page;
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -39,7 +40,7 @@ pub enum Health {
 pub struct ErrorStatus {
     pub code: &'static str,
     pub message: String,
-    pub hint: &'static str,
+    pub hint: Cow<'static, str>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -210,7 +211,7 @@ fn target_status(view: &StoreView, key: &TargetKey, engine: Option<&str>, now: S
         error: state.and_then(TargetState::failing_with).map(|error| ErrorStatus {
             code: error.code,
             message: error.message.to_string(),
-            hint: error.hint,
+            hint: error.hint.clone(),
         }),
         tasks: state
             .and_then(|s| s.aggregate.as_ref())
@@ -241,8 +242,11 @@ mod tests {
         let store = Arc::new(Store::with_generation(Generation::of_targets(1, targets)));
         let at = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
         store.record_success(&listing(&key("rm-up")), TaskAggregate::default(), at);
-        let error =
-            ListingError { code: "auth", message: Arc::from("SignatureDoesNotMatch"), hint: "check the key" };
+        let error = ListingError {
+            code: "auth",
+            message: Arc::from("SignatureDoesNotMatch"),
+            hint: "check the key".into(),
+        };
         store.record_failure(&listing(&key("rm-down")), error);
         let board = StatusBoard::new(store);
         let snapshot = board.snapshot(at + Duration::from_secs(90));
@@ -257,7 +261,7 @@ mod tests {
         assert_eq!(up.last_success_seconds_ago, Some(90));
         assert_eq!(up.tasks.len(), 6);
         assert_eq!(
-            snapshot.targets[0].error.as_ref().map(|e| (e.code, e.hint)),
+            snapshot.targets[0].error.as_ref().map(|e| (e.code, e.hint.as_ref())),
             Some(("auth", "check the key"))
         );
         let json = serde_json::to_value(&snapshot.targets[0]).unwrap();

@@ -171,7 +171,7 @@ mod tests {
             error: (health == Health::Down).then(|| ErrorStatus {
                 code: "auth",
                 message: "<script>alert(1)</script>".into(),
-                hint: "check the AccessKey",
+                hint: "check the AccessKey".into(),
             }),
             tasks: Default::default(),
         }
