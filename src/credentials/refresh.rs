@@ -292,7 +292,7 @@ mod tests {
                         detail: "down".into(),
                     });
                 }
-                let now = *self.now.lock().unwrap();
+                let now = *crate::util::lock(&self.now);
                 Ok(Expiring {
                     credentials: Credentials::new(format!("STS.{n}"), "s").with_security_token("t"),
                     expires_at: now + self.lifetime,
@@ -326,12 +326,12 @@ mod tests {
                 delay,
             };
             let clock_now = Arc::clone(&now);
-            let clock: Clock = Arc::new(move || *clock_now.lock().unwrap());
+            let clock: Clock = Arc::new(move || *crate::util::lock(&clock_now));
             Rig { now, fetches, failing, provider: Arc::new(Refreshing::with_clock(fetcher, clock)), start }
         }
 
         fn at(&self, since_start: Duration) {
-            *self.now.lock().unwrap() = self.start + since_start;
+            *crate::util::lock(&self.now) = self.start + since_start;
         }
 
         async fn key_id(&self) -> Result<String, CredentialsError> {

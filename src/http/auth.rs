@@ -166,7 +166,7 @@ mod tests {
         assert!(!auth.authorize(None).await);
         assert!(!auth.authorize(Some(&HeaderValue::from_static("Bearer abc"))).await);
         assert!(!auth.authorize(Some(&HeaderValue::from_static("Basic !!!"))).await);
-        assert!(auth.verified.lock().unwrap().is_empty());
+        assert!(crate::util::lock(&auth.verified).is_empty());
     }
 
     #[test]
