@@ -111,7 +111,7 @@ import json, os, re, signal, sys, time, urllib.parse, urllib.request
 PROM = os.environ["PROM_URL"]
 JOB = "dbs-exporter"
 DEMO_REGIONS = {"cn-hangzhou", "cn-shanghai", "ap-southeast-1"}
-# The demo's two accounts (src/sim/demo.rs), so that every series per instance carries `account`.
+# The demo's two accounts (crates/dbs-sim/src/sample/mod.rs), so that every series per instance carries `account`.
 DEMO_ACCOUNTS = {"prod": {"cn-hangzhou", "cn-shanghai"}, "analytics": {"ap-southeast-1"}}
 KNOWN_STATES = {"initializing", "queueing", "running", "failed", "finished", "expired"}
 TASK_TYPES = {"full", "pitr"}

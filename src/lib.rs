@@ -1,12 +1,12 @@
 //! dbs-exporter: a Prometheus exporter for Alibaba Cloud DBS advanced download tasks.
 //!
-//! Data flows one way: [`config`] and [`credentials`] feed a signed [`api`] client, built on the
-//! product-agnostic [`rpc`] call; the [`poller`] lists every target on a schedule, [`model`]
-//! aggregates each listing, [`state`] keeps the latest aggregates, [`render`] turns them into the
-//! exposition and [`http`] serves it. [`app`] assembles them; [`cli`] is the command line; [`sim`]
-//! is a DBS simulator on a fake Alibaba gateway, for tests, the [`demo`] and [`simulate`];
-//! [`history`] remembers each target's tasks between listings for the transition counters,
-//! and [`status`] builds the status page's view of the targets.
+//! Data flows one way: [`config`] and [`credentials`] feed a signed [`api`] client and the
+//! [`discovery`] client, both built on the product-agnostic [`rpc`] call; the [`inventory`] says
+//! which instances to poll, the [`poller`] lists every target on a schedule, the [`store`] keeps
+//! what the listings said (aggregates, task history, tasks in progress), [`render`] turns it into
+//! the exposition and [`http`] serves it with the status pages. [`app`] assembles them; [`cli`] is
+//! the command line and every subcommand. The simulator behind `demo`, `simulate` and the tests
+//! is a crate of its own, `dbs-sim` (crates/dbs-sim).
 //!
 //! The modules are declared below in dependency order, bottom first: each one uses only the
 //! modules declared before it, never one after. `.ci/check-layering.py` reads this list and fails
