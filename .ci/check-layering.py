@@ -36,9 +36,12 @@ SRC = ROOT / "src"
 DOC = ROOT / "docs" / "architecture.md"
 
 MOD_DECL = re.compile(r"^\s*(?:pub(?:\([^)]*\))?\s+)?mod\s+([a-z_][a-z0-9_]*)\s*;", re.M)
-# A path from the crate root: `crate::`, `$crate::`, or a run of `super::` (resolved by where
-# it is). Not preceded by `::`, so the second `super` of `super::super::` is not a path of its own.
-PATH = re.compile(r"(?<![A-Za-z0-9_$:])(\$?crate|super(?:::super)*)::")
+# A path that says where it starts: `crate::`, `$crate::`, `self::`, or a run of `super::`
+# (resolved by where it is). Not preceded by `::`, so the second `super` of `super::super::` is
+# not a path of its own.
+PATH = re.compile(r"(?<![A-Za-z0-9_$:])(\$?crate|self|super(?:::super)*)::")
+# The `::` between two segments of a path; `::<` is a turbofish, where the module part has ended.
+SEPARATOR = re.compile(r"\s*::\s*(?!<)")
 IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 INLINE_MOD = re.compile(r"(?<![A-Za-z0-9_])mod\s+(r#)?([A-Za-z_][A-Za-z0-9_]*)\s*\{")
 OUTER_ATTR = re.compile(r"#\s*\[")
@@ -254,51 +257,88 @@ def inline_path(code, offset):
     ]
 
 
-def first_names(text, start):
-    """The first segment of each path that starts at `start`, and where the path ends:
-    `a::b` -> [a]; `{a::{x, y}, b as c, self}` -> [a, b, self] (the group may span lines)."""
-    if text.startswith("{", start):
-        end = matching(text, start)
-        depth, parts, part = 0, [], ""
-        for char in text[start + 1 : end - 1]:
-            depth += char == "{"
-            depth -= char == "}"
-            if char == "," and depth == 0:
-                parts.append(part)
-                part = ""
-            else:
-                part += char
-        parts.append(part)
-        return [re.split(r"::|\s", p.strip())[0] for p in parts if p.strip()], end
-    match = IDENT.match(text, start)
-    return ([match.group(0)], match.end()) if match else ([], start)
+def group_parts(text, low, high):
+    """The offsets where the comma-separated parts of a group's inside `text[low:high]` start."""
+    starts, depth, begin = [], 0, low
+    for k in range(low, high + 1):
+        if k == high or (text[k] == "," and depth == 0):
+            part = text[begin:k]
+            if part.strip():
+                starts.append(begin + len(part) - len(part.lstrip()))
+            begin = k + 1
+        elif text[k] == "{":
+            depth += 1
+        elif text[k] == "}":
+            depth -= 1
+    return starts
 
 
-def module_path(path):
-    """The module a file is, as segments from the crate root: src/a/b.rs and src/a/b/mod.rs
-    are [a, b]."""
-    parts = list(path.relative_to(SRC).with_suffix("").parts)
+def path_tails(text, start):
+    """The paths written from `start` (just after a `crate::`, `self::` or `super::`), each as
+    (its offset, its segments), and where they end: `a::b::C` -> [a, b, C];
+    `{a::{x, self}, b as c, *}` -> [a, x], [a], [b], [] (a group may span lines; `self` in a
+    group is the path before it; a glob names nothing more)."""
+    segments, pos = [], start
+    while True:
+        pos += len(text[pos:pos + 200]) - len(text[pos:pos + 200].lstrip())
+        if text.startswith("{", pos):
+            end = matching(text, pos)
+            tails = []
+            for part in group_parts(text, pos + 1, end - 1):
+                tails += [(offset, segments + more) for offset, more in path_tails(text, part)[0]]
+            return tails, end
+        word = IDENT.match(text, pos)
+        if not word:
+            return [(start, segments)], pos
+        if word.group(0) != "self":
+            segments.append(word.group(0))
+        separator = SEPARATOR.match(text, word.end())
+        if not separator:
+            return [(start, segments)], word.end()
+        pos = separator.end()
+
+
+def module_path(path, src=SRC):
+    """The module a file is, as segments from its crate's root: src/a/b.rs and src/a/b/mod.rs
+    are [a, b]; the root file src/lib.rs is []."""
+    parts = list(path.relative_to(src).with_suffix("").parts)
+    if parts in (["lib"], ["main"]):
+        return []
     if parts[-1] == "mod":
         parts.pop()
     return parts
 
 
-def crate_paths(text, file_module):
-    """(offset, first name) of every path in `text` (code only) that starts at the crate root:
-    `crate::<name>`, and a `super::` chain that climbs as far as the crate root from where it is
-    (the file's module and the inline modules around it)."""
+def module_paths(text, file_module):
+    """(offset, segments from the crate root) of every path in `text` (code only) that says where
+    it starts: `crate::` (`$crate::`), and `self::` and `super::` chains, resolved from the file's
+    module and the inline modules around the path. A path relative to the current module
+    (`schema::X` after `use super::schema;`) is not read: the `use` that brought it in is."""
     skip_to = 0
     for match in PATH.finditer(text):
         if match.start() < skip_to:
             continue  # inside a `{ .. }` group already read, relative to its prefix
         prefix = match.group(1)
-        if not prefix.endswith("crate"):
+        tails, skip_to = path_tails(text, match.end())
+        if prefix.endswith("crate"):
+            base = []
+        else:
             here = file_module + inline_path(text, match.start())
-            if prefix.count("super") != len(here):
-                continue  # stays inside the module, or climbs past the root (not valid Rust)
-        names, skip_to = first_names(text, match.end())
-        for name in names:
-            yield match.start(), name
+            climb = prefix.count("super")
+            if climb > len(here):
+                continue  # climbs past the crate root: not valid Rust
+            base = here[: len(here) - climb]
+        for offset, segments in tails:
+            yield offset, base + segments
+
+
+def crate_paths(text, file_module):
+    """(offset, first name) of every path in `text` (code only), from the crate root. A path
+    that stays inside the file's top-level module yields that module's name, which the layering
+    rules skip."""
+    for offset, segments in module_paths(text, file_module):
+        if segments:
+            yield offset, segments[0]
 
 
 def module_files(module):
@@ -312,18 +352,18 @@ def module_files(module):
     return files
 
 
-def test_only_files(files, codes):
+def test_only_files(files, codes, src=SRC):
     """The files compiled only for tests: named tests.rs, under a tests/ folder, or declared by
     a `#[cfg(test)] mod <name>;` (and the files below those)."""
     test_dirs = []
     for path in files:
         _, declarations = test_spans(codes[path])
-        folder = path.parent if path.name == "mod.rs" else path.with_suffix("")
+        folder = path.parent if not module_path(path, src) or path.name == "mod.rs" else path.with_suffix("")
         for inline, name in declarations:
             test_dirs.append(folder.joinpath(*inline, name))
     result = set()
     for path in files:
-        inside = path.relative_to(SRC).parts[:-1]
+        inside = path.relative_to(src).parts[:-1]
         if (
             path.name == "tests.rs"
             or "tests" in inside
