@@ -1,44 +1,96 @@
 #!/usr/bin/env python3
-"""Checks the crate's layering, and that docs/architecture.md's module table matches the code.
+"""Checks how the code is cut into modules and folders, and that docs/architecture.md says so.
+
+The crates: the main one, whose root is src/lib.rs (src/main.rs and src/bin/ are the binary,
+not read), and each crates/<name>/ with a src/lib.rs (none if there is no crates/ folder). In
+every crate `crate::` is that crate's root. Rules 1 and 2 are about the main crate only; rule 3
+holds in every crate; rules 4 and 5 cover the folders below src/ and below every crates/*/src/.
+
+The paths read, in code only (not comments, not string or character literals): `crate::` (and
+`$crate::`), `self::` and `super::` chains, in `use` lines and inline, each resolved from the
+file's module and the inline `mod x { .. }` blocks around it; a `use` group is read leaf by leaf
+(`crate::config::{schema::RawRegion, accounts::{self, AccountList}}` is three paths, on the line
+of each leaf). A path relative to the current module (`schema::X` after `use super::schema;`)
+is not read: the `use` that brought the name in is. A name re-exported by a parent
+(`super::AccountList` through `pub use accounts::AccountList` in config/mod.rs) counts as the
+parent's item, not as the module it comes from.
+
+Test-only code (rules 2 and 3 leave it out): files named `tests.rs`, files under a `tests/`
+folder inside a crate's src, files whose `mod` declaration carries `#[cfg(test)]` (and the files
+below them), inline `mod tests { ... }` blocks, and any item carrying `#[cfg(test)]` (or
+`cfg(all(test, ..))`); `cfg(any(test, feature = ..))` code is product code.
 
 1. Layering. src/lib.rs declares the top-level modules in dependency order, bottom first; that
-   list is the one place the order is written. Every `crate::<module>` path (in `use` lines and
-   inline, outside comments and string literals) and every `super::` path that climbs to the
-   crate root (`super::<module>` in a top-level module's root file, `super::super::<module>` one
-   level down, and so on) must name the module itself or one declared before it. The crate
-   root's own items (the `Error` type) count as declared right after the last module lib.rs
-   itself uses. Test code is held to this rule like the rest.
+   list is the one place the order is written. Every path that reaches a top-level module from
+   another (`crate::<module>`, or a `super::` chain that climbs to the crate root:
+   `super::<module>` in a top-level module's root file, `super::super::<module>` one level down,
+   and so on) must name the module it is in or one declared before it. The crate root's items
+   (the `Error` type) count as declared right after the last module lib.rs itself uses. Test
+   code is held to this rule like the rest.
 
-2. The table. docs/architecture.md's table `| order | module | owns | uses |` must list exactly
-   the modules of src/lib.rs, in the same order, numbered 1..n, a module with a folder written
-   with a trailing `/` (`rpc/`). Each row's `uses` cell (backticked module names, or `nothing`)
-   must be exactly the set of other top-level modules the module's product code uses, through
-   the paths of rule 1. Not counted for the table:
-   - test-only code: files named `tests.rs`, files under a `tests/` folder inside src, files
-     whose `mod` declaration carries `#[cfg(test)]` (and the files below them), inline
-     `mod tests { ... }` blocks, and any item carrying `#[cfg(test)]` (or `cfg(all(test, ..))`);
-     `cfg(any(test, feature = ..))` code is product code. The table documents what the product
-     depends on; what only its tests use is left out of it;
-   - the crate root's own items (`crate::Error`): they are not a module, and a row never
-     lists them.
+2. The module table. docs/architecture.md's table `| order | module | owns | uses |` must list
+   exactly the modules of src/lib.rs, in the same order, numbered 1..n, a module with a folder
+   written with a trailing `/` (`rpc/`). Each row's `uses` cell (backticked module names, or
+   `nothing`) must be exactly the set of other top-level modules the module's product code
+   uses, through the paths of rule 1. The table documents what the product depends on, so
+   test-only code is not counted; nor are the crate root's own items (`crate::Error`): they are
+   not a module, and a row never lists them. On a difference it fails naming the row, what the
+   table lists that the code does not use and what the code uses that the table leaves out,
+   with the cell as it should read.
 
-On a difference it fails naming the row, what the table lists that the code does not use and
-what the code uses that the table leaves out, with the cell as it should read. Run from
-anywhere: `python3 .ci/check-layering.py`.
+3. No circle at any depth. Within every module, its submodules (the modules with a file or a
+   folder; an inline `mod x { .. }` is part of its file's module) must not use each other round
+   a circle, and neither may a crate's top-level modules. A path from file F to target T is a
+   use between the two siblings where F's module and T part below the deepest module they
+   share: `src/config/accounts/values.rs` using `crate::config::schema::RawRegion` is the use
+   accounts -> schema within `config` (and nothing at any other depth). It counts only if T's
+   segment there is a module: a module using its parent's items (`super::Foo`, Foo in the
+   parent's file), its ancestors, or its own submodules uses no sibling. Product code only: a
+   test using a sibling closes no circle. Each cycle is named with the module it is in, its
+   path, and one use per step, file:line and the path as written below that module:
+     config: accounts -> schema -> accounts (src/config/accounts.rs:29 uses schema::RawRegion;
+     src/config/schema.rs:10 uses accounts::AccountList)
+   (every simple cycle, shortest first, at most 20 per tangle). In crates/<name> the modules are
+   prefixed with the crate's name (`dbs-sim::gateway: ...`, `dbs-sim: ...` at its top level).
+   In the main crate the top level is already ordered by rule 1 (stricter: it counts tests).
+
+4. One module-file style. A module with a folder has its file in that folder, `<folder>/mod.rs`:
+   a `foo.rs` beside a `foo/` folder that holds Rust files fails, as
+   `one module-file style: move src/render.rs to src/render/mod.rs`.
+
+5. The folders table. docs/architecture.md must have a table `| folder | holds |` with one row
+   per folder of Rust files: every folder below src/ and below each crates/*/src/ (not those
+   src/ folders themselves) with a Rust file in it or below it, leaving out folders named
+   `tests`, what is under them, and their files (a folder whose only Rust files are in a `tests`
+   folder is left out too). The repository's own tests/ and benches/ are not below a src/. The
+   folder cell is one backticked path from the repository root ending in `/`
+   (`src/store/`, `crates/dbs-sim/src/gateway/`); the holds cell must not be empty. It fails
+   on a folder without a row (or with two), on a row for anything else (saying why), and,
+   when the doc has no such table, listing the rows it should have.
+
+Run from anywhere: `python3 .ci/check-layering.py`. It prints one line per rule that holds and
+a headed list per rule that does not, and exits 1 if any does not.
 """
-
+import functools
 import pathlib
 import re
 import sys
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 SRC = ROOT / "src"
+CRATES = ROOT / "crates"
 DOC = ROOT / "docs" / "architecture.md"
 
 MOD_DECL = re.compile(r"^\s*(?:pub(?:\([^)]*\))?\s+)?mod\s+([a-z_][a-z0-9_]*)\s*;", re.M)
-# A path from the crate root: `crate::`, `$crate::`, or a run of `super::` (resolved by where
-# it is). Not preceded by `::`, so the second `super` of `super::super::` is not a path of its own.
-PATH = re.compile(r"(?<![A-Za-z0-9_$:])(\$?crate|super(?:::super)*)::")
+# A path that says where it starts: `crate::`, `$crate::`, `self::`, or a run of `super::`
+# (resolved by where it is). Not preceded by `::`, so the second `super` of `super::super::` is
+# not a path of its own.
+PATH = re.compile(r"(?<![A-Za-z0-9_$:])(\$?crate|self|super(?:::super)*)::")
+# The `::` between two segments of a path; `::<` is a turbofish, where the module part has ended.
+SEPARATOR = re.compile(r"\s*::\s*(?!<)")
+SPACE = re.compile(r"\s*")
+# A tangle of n siblings can have very many cycles; the first ones name it well enough.
+CYCLES_SHOWN = 20
 IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 INLINE_MOD = re.compile(r"(?<![A-Za-z0-9_])mod\s+(r#)?([A-Za-z_][A-Za-z0-9_]*)\s*\{")
 OUTER_ATTR = re.compile(r"#\s*\[")
@@ -254,51 +306,88 @@ def inline_path(code, offset):
     ]
 
 
-def first_names(text, start):
-    """The first segment of each path that starts at `start`, and where the path ends:
-    `a::b` -> [a]; `{a::{x, y}, b as c, self}` -> [a, b, self] (the group may span lines)."""
-    if text.startswith("{", start):
-        end = matching(text, start)
-        depth, parts, part = 0, [], ""
-        for char in text[start + 1 : end - 1]:
-            depth += char == "{"
-            depth -= char == "}"
-            if char == "," and depth == 0:
-                parts.append(part)
-                part = ""
-            else:
-                part += char
-        parts.append(part)
-        return [re.split(r"::|\s", p.strip())[0] for p in parts if p.strip()], end
-    match = IDENT.match(text, start)
-    return ([match.group(0)], match.end()) if match else ([], start)
+def group_parts(text, low, high):
+    """The offsets where the comma-separated parts of a group's inside `text[low:high]` start."""
+    starts, depth, begin = [], 0, low
+    for k in range(low, high + 1):
+        if k == high or (text[k] == "," and depth == 0):
+            part = text[begin:k]
+            if part.strip():
+                starts.append(begin + len(part) - len(part.lstrip()))
+            begin = k + 1
+        elif text[k] == "{":
+            depth += 1
+        elif text[k] == "}":
+            depth -= 1
+    return starts
 
 
-def module_path(path):
-    """The module a file is, as segments from the crate root: src/a/b.rs and src/a/b/mod.rs
-    are [a, b]."""
-    parts = list(path.relative_to(SRC).with_suffix("").parts)
+def path_tails(text, start):
+    """The paths written from `start` (just after a `crate::`, `self::` or `super::`), each as
+    (its offset, its segments), and where they end: `a::b::C` -> [a, b, C];
+    `{a::{x, self}, b as c, *}` -> [a, x], [a], [b], [] (a group may span lines; `self` in a
+    group is the path before it; a glob names nothing more)."""
+    segments, pos = [], start
+    while True:
+        pos = SPACE.match(text, pos).end()
+        if text.startswith("{", pos):
+            end = matching(text, pos)
+            tails = []
+            for part in group_parts(text, pos + 1, end - 1):
+                tails += [(offset, segments + more) for offset, more in path_tails(text, part)[0]]
+            return tails, end
+        word = IDENT.match(text, pos)
+        if not word:
+            return [(start, segments)], pos
+        if word.group(0) != "self":
+            segments.append(word.group(0))
+        separator = SEPARATOR.match(text, word.end())
+        if not separator:
+            return [(start, segments)], word.end()
+        pos = separator.end()
+
+
+def module_path(path, src=SRC):
+    """The module a file is, as segments from its crate's root: src/a/b.rs and src/a/b/mod.rs
+    are [a, b]; the root file src/lib.rs is []."""
+    parts = list(path.relative_to(src).with_suffix("").parts)
+    if parts in (["lib"], ["main"]):
+        return []
     if parts[-1] == "mod":
         parts.pop()
     return parts
 
 
-def crate_paths(text, file_module):
-    """(offset, first name) of every path in `text` (code only) that starts at the crate root:
-    `crate::<name>`, and a `super::` chain that climbs as far as the crate root from where it is
-    (the file's module and the inline modules around it)."""
+def module_paths(text, file_module):
+    """(offset, segments from the crate root) of every path in `text` (code only) that says where
+    it starts: `crate::` (`$crate::`), and `self::` and `super::` chains, resolved from the file's
+    module and the inline modules around the path. A path relative to the current module
+    (`schema::X` after `use super::schema;`) is not read: the `use` that brought it in is."""
     skip_to = 0
     for match in PATH.finditer(text):
         if match.start() < skip_to:
             continue  # inside a `{ .. }` group already read, relative to its prefix
         prefix = match.group(1)
-        if not prefix.endswith("crate"):
+        tails, skip_to = path_tails(text, match.end())
+        if prefix.endswith("crate"):
+            base = []
+        else:
             here = file_module + inline_path(text, match.start())
-            if prefix.count("super") != len(here):
-                continue  # stays inside the module, or climbs past the root (not valid Rust)
-        names, skip_to = first_names(text, match.end())
-        for name in names:
-            yield match.start(), name
+            climb = prefix.count("super")
+            if climb > len(here):
+                continue  # climbs past the crate root: not valid Rust
+            base = here[: len(here) - climb]
+        for offset, segments in tails:
+            yield offset, base + segments
+
+
+def crate_paths(text, file_module):
+    """(offset, first name) of every path in `text` (code only), from the crate root. A path
+    that stays inside the file's top-level module yields that module's name, which the layering
+    rules skip."""
+    for offset, segments in module_paths(text, file_module):
+        if segments:
+            yield offset, segments[0]
 
 
 def module_files(module):
@@ -312,18 +401,18 @@ def module_files(module):
     return files
 
 
-def test_only_files(files, codes):
+def test_only_files(files, codes, src=SRC):
     """The files compiled only for tests: named tests.rs, under a tests/ folder, or declared by
     a `#[cfg(test)] mod <name>;` (and the files below those)."""
     test_dirs = []
     for path in files:
         _, declarations = test_spans(codes[path])
-        folder = path.parent if path.name == "mod.rs" else path.with_suffix("")
+        folder = path.parent if not module_path(path, src) or path.name == "mod.rs" else path.with_suffix("")
         for inline, name in declarations:
             test_dirs.append(folder.joinpath(*inline, name))
     result = set()
     for path in files:
-        inside = path.relative_to(SRC).parts[:-1]
+        inside = path.relative_to(src).parts[:-1]
         if (
             path.name == "tests.rs"
             or "tests" in inside
@@ -331,6 +420,12 @@ def test_only_files(files, codes):
         ):
             result.add(path)
     return result
+
+
+@functools.cache
+def read_code(path):
+    """A file's code (comments blanked, literals emptied), read once for all the rules."""
+    return strip_comments(path.read_text())
 
 
 def line_of(text, offset):
@@ -438,7 +533,8 @@ def check_table(order, folders, product_uses, test_uses):
     return rows, problems
 
 
-def main():
+def check_layering_and_table():
+    """Rules 1 and 2, on the main crate: prints what it finds, returns whether it all holds."""
     lib = strip_comments((SRC / "lib.rs").read_text())
     order = MOD_DECL.findall(lib)
     if not order:
@@ -456,7 +552,7 @@ def main():
     for module in order:
         here = position[module]
         files = module_files(module)
-        codes = {path: strip_comments(path.read_text()) for path in files}
+        codes = {path: read_code(path) for path in files}
         test_files = test_only_files(files, codes)
         for path in files:
             text = codes[path]
@@ -499,7 +595,265 @@ def main():
             f"table: {DOC.relative_to(ROOT)} lists the {len(rows)} modules in order, and its uses "
             f"column matches the {count} module-to-module uses of the non-test code"
         )
-    if violations or problems:
+    return not (violations or problems)
+
+
+# Rule 3: no circle between sibling modules, at any depth, in any crate.
+
+
+def crate_files(src):
+    """The Rust files of the library crate whose root is `src`: all but the binary's main.rs and
+    src/bin/ (crates of their own)."""
+    return sorted(
+        path
+        for path in src.rglob("*.rs")
+        if path != src / "main.rs" and (src / "bin") not in path.parents
+    )
+
+
+def common_length(left, right):
+    length = 0
+    while length < min(len(left), len(right)) and left[length] == right[length]:
+        length += 1
+    return length
+
+
+def sibling_uses(src):
+    """The product code's uses between sibling modules in the crate at `src`, by the parent they
+    share: {parent: {(user, used): (file, line, path as written below the parent)}}, the first
+    use of each pair (in the user's own file first, then in the files below it). A use reaches
+    the sibling through the first segments below the parent its file and its target share, so
+    `src/config/accounts/values.rs` using `crate::config::schema::X` is the use
+    accounts -> schema under `config`. A module using its parent's items, or its own children,
+    is no use between siblings; nor is test-only code (rule 2's definition)."""
+    files = crate_files(src)
+    codes = {path: read_code(path) for path in files}
+    test_files = test_only_files(files, codes, src)
+    # Every module with a file or a folder; an inline `mod x { .. }` is part of its file's module.
+    modules = set()
+    for path in files:
+        parts = module_path(path, src)
+        modules.update(tuple(parts[:k]) for k in range(1, len(parts) + 1))
+    uses = {}
+    for path in sorted(files, key=lambda p: (len(module_path(p, src)), p)):
+        if path in test_files:
+            continue
+        code, here = codes[path], module_path(path, src)
+        spans = test_spans(code)[0]
+        for offset, target in module_paths(code, here):
+            depth = common_length(here, target)
+            if depth == len(here) or depth == len(target):
+                continue  # the module itself, one of its ancestors, or one of its descendants
+            parent = tuple(target[:depth])
+            if parent + (target[depth],) not in modules:
+                continue  # an item of the parent (`super::Foo`), not a module beside this one
+            if any(a <= offset < b for a, b in spans):
+                continue
+            written = "::".join(target[depth:])
+            pair = (here[depth], target[depth])
+            uses.setdefault(parent, {}).setdefault(pair, (path, line_of(code, offset), written))
+    return uses
+
+
+def reachable(graph, start):
+    """The nodes reachable from `start` by one edge or more."""
+    seen, stack = set(), [start]
+    while stack:
+        for node in graph.get(stack.pop(), ()):
+            if node not in seen:
+                seen.add(node)
+                stack.append(node)
+    return seen
+
+
+def circles(graph):
+    """The groups of nodes that reach each other (strongly connected, two or more), sorted."""
+    reach = {node: reachable(graph, node) for node in graph}
+    groups = []
+    for node in sorted(reach):
+        group = sorted(n for n in reach[node] if node in reach.get(n, ()))
+        if len(group) > 1 and group not in groups:
+            groups.append(group)
+    return groups
+
+
+def simple_cycles(graph, group, limit):
+    """The cycles through the nodes of `group`, each once (from its smallest node), shortest
+    first; at most `limit`, since a large tangle has very many and the first ones name it."""
+    found = []
+    for start in group:
+        stack = [[start]]
+        while stack and len(found) < limit:
+            path = stack.pop()
+            for node in sorted(graph.get(path[-1], ()), reverse=True):
+                if node == start:
+                    found.append(path + [start])
+                elif node in group and node > start and node not in path:
+                    stack.append(path + [node])
+    return sorted(found[:limit], key=lambda cycle: (len(cycle), cycle))
+
+
+def check_cycles(crates):
+    """Rule 3 on every crate: prints what it finds, returns whether it all holds."""
+    lines, pairs = [], 0
+    for name, src in crates:
+        for parent, uses in sorted(sibling_uses(src).items()):
+            pairs += len(uses)
+            graph = {}
+            for user, used in uses:
+                graph.setdefault(user, set()).add(used)
+            where = "::".join(([] if src == SRC else [name]) + list(parent)) or "the crate root"
+            for group in circles(graph):
+                cycles = simple_cycles(graph, group, CYCLES_SHOWN)
+                for cycle in cycles:
+                    evidence = [uses[pair] for pair in zip(cycle, cycle[1:])]
+                    said = "; ".join(f"{f.relative_to(ROOT)}:{n} uses {w}" for f, n, w in evidence)
+                    lines.append(f"{where}: {' -> '.join(cycle)} ({said})")
+                if len(cycles) == CYCLES_SHOWN:
+                    lines.append(f"{where}: (only the first {CYCLES_SHOWN} cycles among {', '.join(group)})")
+    if lines:
+        print(
+            "Cycles between sibling modules (the submodules of one module, or the top-level modules "
+            "of a crate, may not use each other round a circle; product code only):"
+        )
+        print("\n".join(lines))
+    else:
+        roots = ", ".join(str(src.relative_to(ROOT)) for _, src in crates)
+        print(f"cycles: none among the {pairs} uses between sibling modules, at every depth of {roots}")
+    return not lines
+
+
+# Rule 4: one module-file style.
+
+
+def rust_folders(src, tests=True):
+    """The folders below `src` that hold Rust files (in them or below them); without `tests`,
+    the files in a `tests` folder do not count, nor such a folder."""
+    folders = set()
+    for path in src.rglob("*.rs"):
+        inside = path.relative_to(src).parts[:-1]
+        if not tests and "tests" in inside:
+            continue
+        folders.update(src.joinpath(*inside[:k]) for k in range(1, len(inside) + 1))
+    return sorted(folders)
+
+
+def check_module_files(crate_roots):
+    """Rule 4: prints what it finds, returns whether it holds."""
+    lines = []
+    for src in crate_roots:
+        for folder in rust_folders(src):
+            single, inside = folder.with_name(folder.name + ".rs"), folder / "mod.rs"
+            if not single.is_file():
+                continue
+            one, other = single.relative_to(ROOT), inside.relative_to(ROOT)
+            if inside.is_file():
+                lines.append(f"one module-file style: {one} and {other} are both the module's file; keep {other}")
+            else:
+                lines.append(f"one module-file style: move {one} to {other}")
+    if lines:
+        print("Module files (a module with a folder has its file in it, as <folder>/mod.rs, never beside it):")
+        print("\n".join(lines))
+    else:
+        print("module files: every module with a folder has its file as <folder>/mod.rs")
+    return not lines
+
+
+# Rule 5: the folders table.
+
+
+def read_folders_table():
+    """The folders table's rows, (folder, line, holds), and what is wrong with its lines; None
+    for the rows when the doc has no such table."""
+    lines = DOC.read_text().splitlines()
+    header = re.compile(r"^\|\s*folder\s*\|\s*holds\s*\|\s*$")
+    start = next((k for k, line in enumerate(lines) if header.match(line)), None)
+    if start is None:
+        return None, []
+    where = DOC.relative_to(ROOT)
+    rows, problems = [], []
+    for k in range(start + 1, len(lines)):
+        line = lines[k].strip()
+        if not line.startswith("|"):
+            break
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        if all(re.fullmatch(r":?-+:?", c) for c in cells):
+            continue
+        folder = re.fullmatch(r"`([^`\s]+/)`", cells[0])
+        if len(cells) != 2:
+            problems.append(f"{where}:{k + 1}: a folders table line without its two cells")
+        elif not folder:
+            problems.append(f"{where}:{k + 1}: the folder cell {cells[0]} is not one backticked path ending in `/`")
+        elif not cells[1]:
+            problems.append(f"{where}:{k + 1}: row `{folder.group(1)}`: the holds cell is empty")
+        if folder:
+            rows.append((folder.group(1), k + 1, cells[-1]))
+    return rows, problems
+
+
+def why_not_listed(folder, crate_roots):
+    """Why a folder the table lists is not one it should list."""
+    path = ROOT / folder
+    if any(path == src for src in crate_roots):
+        return "a crate's src/ itself; the table lists the folders below it"
+    if not any(src in path.parents for src in crate_roots):
+        return "not below src/ or crates/*/src/"
+    if "tests" in path.relative_to(ROOT).parts:
+        return "a tests folder, which the table leaves out"
+    if not path.is_dir():
+        return "no such folder"
+    return "it holds no Rust files"
+
+
+def check_folders_table(crate_roots):
+    """Rule 5: prints what it finds, returns whether it holds."""
+    expected = [
+        f"{folder.relative_to(ROOT)}/" for src in crate_roots for folder in rust_folders(src, tests=False)
+    ]
+    where = DOC.relative_to(ROOT)
+    rows, problems = read_folders_table()
+    if rows is None:
+        problems = [
+            f"{where}: no table with the header `| folder | holds |`; it should have these rows "
+            "(one per folder of Rust files below src/ and crates/*/src/, tests folders aside), "
+            "each saying what the folder holds:"
+        ] + [f"| `{folder}` | ... |" for folder in expected]
+        rows = []
+    listed = [folder for folder, _, _ in rows]
+    for folder in sorted({f for f in listed if listed.count(f) > 1}):
+        problems.append(f"{where}: the folders table has {listed.count(folder)} rows for `{folder}`")
+    for folder, line, _ in rows:
+        if folder not in expected:
+            problems.append(f"{where}:{line}: row `{folder}`: {why_not_listed(folder, crate_roots)}; remove the row")
+    for folder in expected:
+        if rows and folder not in listed:
+            problems.append(f"{where}: the folders table has no row for `{folder}`; add: | `{folder}` | ... |")
+    if problems:
+        print(f"The folders table of {where} does not match the folders of Rust files:")
+        print("\n".join(problems))
+    else:
+        print(f"folders: {where} describes the {len(expected)} folders of Rust files")
+    return not problems
+
+
+def extra_crates():
+    """(name, src) of each crate under crates/ with a src/lib.rs, by name."""
+    if not CRATES.is_dir():
+        return []
+    return [(path.name, path / "src") for path in sorted(CRATES.iterdir()) if (path / "src" / "lib.rs").is_file()]
+
+
+def main():
+    crates = [("src", SRC)] + extra_crates()  # the main crate's name is never shown
+    # Every crate's src/, for the file rules; a crate without a lib.rs still has folders.
+    crate_roots = [SRC] + sorted(p for p in CRATES.glob("*/src") if p.is_dir())
+    results = [
+        check_layering_and_table(),
+        check_cycles(crates),
+        check_module_files(crate_roots),
+        check_folders_table(crate_roots),
+    ]
+    if not all(results):
         sys.exit(1)
 
 
