@@ -59,8 +59,8 @@ below them), inline `mod tests { ... }` blocks, and any item carrying `#[cfg(tes
    `one module-file style: move src/render.rs to src/render/mod.rs`.
 
 5. The folders table. docs/architecture.md must have a table `| folder | holds |` with one row
-   per folder of Rust files: every folder below src/ and below each crates/*/src/ (not those
-   src/ folders themselves) with a Rust file in it or below it, leaving out folders named
+   per folder of Rust files: src/ and each crates/*/src/ themselves (a crate's root files), and
+   every folder below them with a Rust file in it or below it, leaving out folders named
    `tests`, what is under them, and their files (a folder whose only Rust files are in a `tests`
    folder is left out too). The repository's own tests/ and benches/ are not below a src/. The
    folder cell is one backticked path from the repository root ending in `/`
@@ -794,9 +794,7 @@ def read_folders_table():
 def why_not_listed(folder, crate_roots):
     """Why a folder the table lists is not one it should list."""
     path = ROOT / folder
-    if any(path == src for src in crate_roots):
-        return "a crate's src/ itself; the table lists the folders below it"
-    if not any(src in path.parents for src in crate_roots):
+    if not any(src == path or src in path.parents for src in crate_roots):
         return "not below src/ or crates/*/src/"
     if "tests" in path.relative_to(ROOT).parts:
         return "a tests folder, which the table leaves out"
@@ -808,14 +806,16 @@ def why_not_listed(folder, crate_roots):
 def check_folders_table(crate_roots):
     """Rule 5: prints what it finds, returns whether it holds."""
     expected = [
-        f"{folder.relative_to(ROOT)}/" for src in crate_roots for folder in rust_folders(src, tests=False)
+        f"{folder.relative_to(ROOT)}/"
+        for src in crate_roots
+        for folder in [src, *rust_folders(src, tests=False)]
     ]
     where = DOC.relative_to(ROOT)
     rows, problems = read_folders_table()
     if rows is None:
         problems = [
             f"{where}: no table with the header `| folder | holds |`; it should have these rows "
-            "(one per folder of Rust files below src/ and crates/*/src/, tests folders aside), "
+            "(src/, each crates/*/src/ and every folder of Rust files below them, tests folders aside), "
             "each saying what the folder holds:"
         ] + [f"| `{folder}` | ... |" for folder in expected]
         rows = []
