@@ -20,7 +20,7 @@
 //! ```
 
 use std::cell::RefCell;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -28,8 +28,9 @@ use std::time::{Duration, SystemTime};
 
 use dbs_exporter::app::{AccountCredentials, ConfigSource, Daemon, Pipeline, WebOptions};
 use dbs_exporter::config;
-use dbs_exporter::credentials::{Credentials, StaticCredentials};
+use dbs_exporter::credentials::{CredentialEndpoints, CredentialEnv, Credentials, StaticCredentials};
 use dbs_exporter::poller::Shard;
+use dbs_exporter::util::WallClock;
 use dbs_sim::{SimCa, SimDbInstance, SimHandle, SimTask, Simulator};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -48,13 +49,32 @@ pub fn credentials() -> Arc<StaticCredentials> {
 
 /// A pipeline on the configuration `text`, signing with the shared key.
 pub fn pipeline(text: &str) -> Pipeline {
-    let config = config::parse(text, "test.yaml").unwrap_or_else(|err| panic!("{err}\n{text}"));
-    Pipeline::build(&config, credentials()).unwrap()
+    Pipeline::build(&parse(text), credentials()).unwrap()
+}
+
+/// A pipeline on `text` whose accounts resolve their credentials as the binary does, but from
+/// `variables` instead of this process's environment (which every test shares).
+pub fn pipeline_with_env(text: &str, variables: &[(&str, &str)]) -> Pipeline {
+    let variables: HashMap<String, String> =
+        variables.iter().map(|(name, value)| (name.to_string(), value.to_string())).collect();
+    let env =
+        CredentialEnv::new(move |name| variables.get(name).cloned(), None, CredentialEndpoints::default());
+    let credentials = AccountCredentials::Resolved(Arc::new(env));
+    Pipeline::build_with(&parse(text), credentials, Shard::default(), WallClock::System).unwrap()
+}
+
+fn parse(text: &str) -> config::Config {
+    config::parse(text, "test.yaml").unwrap_or_else(|err| panic!("{err}\n{text}"))
 }
 
 /// What a pipeline exposes on `/metrics`, as text.
 pub fn metrics_of(pipeline: &Pipeline) -> String {
     String::from_utf8(pipeline.exposition.body()).unwrap()
+}
+
+/// The simulator with tasks and nothing else, for a test of the client alone.
+pub async fn simulator(tasks: impl IntoIterator<Item = SimTask>) -> SimHandle {
+    TestEstate::new().tasks(tasks).start().await
 }
 
 /// The simulator a test runs against, built up and then started on a loopback port.

@@ -38,11 +38,28 @@ pub const LONG_PATIENCE: Duration = Duration::from_secs(30);
 pub const KEY_ID: &str = "LTAI5tTestKeyId";
 pub const SECRET: &str = "canary-secret-4f9a";
 
+/// A second account's key, for tests of several accounts.
+pub const OTHER_KEY_ID: &str = "LTAI5tOtherKeyId";
+pub const OTHER_SECRET: &str = "canary-other-secret-2c";
+
 /// The temporary (STS) key [`TestEstate::sts`] accepts, with its token. The token holds
 /// characters that percent-encoding changes, so that a test can look for either spelling.
 pub const STS_KEY_ID: &str = "STS.TestKeyId";
 pub const STS_SECRET: &str = "canary-sts-secret-77";
 pub const STS_TOKEN: &str = "canary-sts-token/CAIS+x=";
+
+/// `text` percent-encoded as in a signed query string (RFC 3986: all but the unreserved
+/// characters), the spelling a leaked token would have there.
+pub fn percent_encoded(text: &str) -> String {
+    text.bytes()
+        .map(|byte| match byte {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                char::from(byte).to_string()
+            }
+            _ => format!("%{byte:02X}"),
+        })
+        .collect()
+}
 
 /// Milliseconds since the Unix epoch, now: the creation time of a simulated task.
 pub fn now_ms() -> u64 {
