@@ -18,8 +18,7 @@ fn run(command: &mut Command) -> (bool, String, String) {
 fn check_config(text: &str) -> (bool, String, String, String) {
     let dir = tempfile::tempdir().unwrap();
     let path = write_config(dir.path(), text);
-    let (ok, out, err) =
-        run(exporter(KEY_ID, SECRET).args(["check-config", "--config.file", path.to_str().unwrap()]));
+    let (ok, out, err) = run(&mut subcommand("check-config", &path));
     (ok, out, err, path.display().to_string())
 }
 
@@ -102,11 +101,7 @@ async fn once_prints_the_exposition_and_fails_when_a_target_fails() {
         sim.url()
     );
     let path = write_config(dir.path(), &good);
-    let output = tokio::task::spawn_blocking(move || {
-        run(exporter(KEY_ID, SECRET).args(["once", "--config.file", path.to_str().unwrap()]))
-    })
-    .await
-    .unwrap();
+    let output = tokio::task::spawn_blocking(move || run(&mut subcommand("once", &path))).await.unwrap();
     let (ok, out, err) = output;
     assert!(ok, "{err}");
     let line = "aliyun_dbs_download_tasks{region_id=\"cn-hangzhou\",instance_id=\"rm-1\",task_type=\"full\",state=\"finished\"} 1";
@@ -114,11 +109,8 @@ async fn once_prints_the_exposition_and_fails_when_a_target_fails() {
 
     let bad = format!("{good}      - instance_id: rm-denied\n");
     let path = write_config(dir.path(), &bad);
-    let (ok, out, err) = tokio::task::spawn_blocking(move || {
-        run(exporter(KEY_ID, SECRET).args(["once", "--config.file", path.to_str().unwrap()]))
-    })
-    .await
-    .unwrap();
+    let (ok, out, err) =
+        tokio::task::spawn_blocking(move || run(&mut subcommand("once", &path))).await.unwrap();
     assert!(!ok, "a failed target must fail `once`");
     assert!(out.contains("aliyun_dbs_up{region_id=\"cn-hangzhou\",instance_id=\"rm-denied\"} 0"), "{out}");
     assert!(err.contains("1 of 2 listings failed"), "{err}");
@@ -158,12 +150,7 @@ async fn shards_split_the_instances_so_each_is_polled_by_exactly_one() {
     for index in 0..3 {
         let path = path.clone();
         let (ok, out, err) = tokio::task::spawn_blocking(move || {
-            run(exporter(KEY_ID, SECRET).args(["once", "--config.file", path.to_str().unwrap()]).args([
-                "--shard.count",
-                "3",
-                "--shard.index",
-                &index.to_string(),
-            ]))
+            run(subcommand("once", &path).args(["--shard.count", "3", "--shard.index", &index.to_string()]))
         })
         .await
         .unwrap();

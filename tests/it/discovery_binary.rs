@@ -88,10 +88,7 @@ async fn discover_prints_each_region_and_engine_and_fails_with_the_missing_ram_a
     let sim = simulator().await;
     let dir = tempfile::tempdir().unwrap();
     let path = write_config(dir.path(), &config_text(&sim, "{engines: [rds_mysql, mongodb]}"));
-    let Output { status, stdout, stderr } = exporter(KEY_ID, SECRET)
-        .args(["discover", "--config.file", path.to_str().unwrap()])
-        .output()
-        .unwrap();
+    let Output { status, stdout, stderr } = subcommand("discover", &path).output().unwrap();
     let (out, err) = (String::from_utf8_lossy(&stdout), String::from_utf8_lossy(&stderr));
     assert!(status.success(), "{out}{err}");
     assert!(
@@ -107,10 +104,7 @@ async fn discover_prints_each_region_and_engine_and_fails_with_the_missing_ram_a
     assert_eq!(sim.calls_for(REGION, "rm-primary"), 0, "DBS is not called");
 
     sim.deny_action("DescribeDBInstances", "2015-12-01", true);
-    let Output { status, stdout, .. } = exporter(KEY_ID, SECRET)
-        .args(["discover", "--config.file", path.to_str().unwrap()])
-        .output()
-        .unwrap();
+    let Output { status, stdout, .. } = subcommand("discover", &path).output().unwrap();
     let out = String::from_utf8_lossy(&stdout);
     assert_eq!(status.code(), Some(1), "{out}");
     assert!(out.contains("mongodb") && out.contains("FAILED (forbidden)"), "{out}");
@@ -122,10 +116,7 @@ fn check_config_says_discovery_is_on_and_where_it_lists() {
     let dir = tempfile::tempdir().unwrap();
     let text = "discovery:\nregions:\n  - region_id: eu-central-1\n    discovery_endpoints: {polardb: 'http://127.0.0.1:9'}\n";
     let path = write_config(dir.path(), text);
-    let Output { status, stdout, .. } = exporter(KEY_ID, SECRET)
-        .args(["check-config", "--config.file", path.to_str().unwrap()])
-        .output()
-        .unwrap();
+    let Output { status, stdout, .. } = subcommand("check-config", &path).output().unwrap();
     let out = String::from_utf8_lossy(&stdout);
     assert!(status.success(), "{out}");
     assert!(
@@ -144,10 +135,7 @@ fn check_config_says_discovery_is_on_and_where_it_lists() {
     );
 
     let path = write_config(dir.path(), "regions:\n  - region_id: eu-central-1\n");
-    let Output { status, stderr, .. } = exporter(KEY_ID, SECRET)
-        .args(["check-config", "--config.file", path.to_str().unwrap()])
-        .output()
-        .unwrap();
+    let Output { status, stderr, .. } = subcommand("check-config", &path).output().unwrap();
     let err = String::from_utf8_lossy(&stderr);
     assert!(!status.success());
     assert!(
@@ -178,8 +166,7 @@ async fn once_discovers_before_its_one_poll_and_fails_when_a_list_does() {
     let sim = simulator().await;
     let dir = tempfile::tempdir().unwrap();
     let path = write_config(dir.path(), &config_text(&sim, "{}"));
-    let once =
-        || exporter(KEY_ID, SECRET).args(["once", "--config.file", path.to_str().unwrap()]).output().unwrap();
+    let once = || subcommand("once", &path).output().unwrap();
     let Output { status, stdout, stderr } = once();
     let (out, err) = (String::from_utf8_lossy(&stdout), String::from_utf8_lossy(&stderr));
     assert!(status.success(), "{err}");
@@ -200,10 +187,7 @@ async fn a_denied_tag_read_names_its_own_ram_action() {
     sim.deny_action("ListTagResources", "2014-08-15", true);
     let dir = tempfile::tempdir().unwrap();
     let path = write_config(dir.path(), &config_text(&sim, "{engines: [rds_mysql], tag_labels: [team]}"));
-    let Output { status, stdout, .. } = exporter(KEY_ID, SECRET)
-        .args(["discover", "--config.file", path.to_str().unwrap()])
-        .output()
-        .unwrap();
+    let Output { status, stdout, .. } = subcommand("discover", &path).output().unwrap();
     let out = String::from_utf8_lossy(&stdout);
     assert_eq!(status.code(), Some(1), "{out}");
     assert!(out.contains("FAILED (forbidden) rds:ListTagResources: "), "{out}");

@@ -43,8 +43,7 @@ fn ca_file(dir: &Path, ca: &SimCa) -> String {
 }
 
 fn once(config: &Path, env: &[(&str, &str)]) -> (bool, String, String) {
-    let mut command = exporter(KEY_ID, SECRET);
-    command.args(["once", "--config.file", config.to_str().unwrap()]);
+    let mut command = subcommand("once", config);
     for (name, value) in env {
         command.env(name, value);
     }
@@ -104,11 +103,8 @@ async fn ssl_cert_file_is_trusted_when_the_config_names_no_ca_file() {
     assert!(ok, "{err}");
     assert_eq!(polled(&out), set(&["pc-found", "rm-found"]), "{out}");
 
-    let Output { status, stdout, .. } = exporter(KEY_ID, SECRET)
-        .args(["check-config", "--config.file", path.to_str().unwrap()])
-        .env("SSL_CERT_FILE", &ca_path)
-        .output()
-        .unwrap();
+    let Output { status, stdout, .. } =
+        subcommand("check-config", &path).env("SSL_CERT_FILE", &ca_path).output().unwrap();
     let summary = String::from_utf8_lossy(&stdout);
     assert!(status.success());
     assert!(
