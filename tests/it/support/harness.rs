@@ -370,7 +370,7 @@ impl TestExporter {
 
 /// Scrapes `url` until `check` holds and returns that scrape; fails the test, with `what` and
 /// the last scrape, after [`LONG_PATIENCE`]. A scrape that gets no answer reads as empty.
-pub async fn scrape_until(url: &str, what: &str, check: impl FnMut(&str) -> bool) -> String {
+async fn scrape_until(url: &str, what: &str, check: impl FnMut(&str) -> bool) -> String {
     let scrape = || async { get(url).await.map(|(_, text)| text).unwrap_or_default() };
     let check = RefCell::new(check);
     let last = RefCell::new(String::new());

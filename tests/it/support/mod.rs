@@ -1,14 +1,15 @@
 //! What the integration tests share, in one place:
+//! - the keys every simulator accepts and every exporter signs with: [`KEY_ID`] and [`SECRET`],
+//!   a second account's, and an STS key with its token;
 //! - [`harness`]: the simulator and an exporter pointed at it, started in one go, and the
-//!   handles a test holds of them; the keys every test signs with ([`KEY_ID`], [`SECRET`]);
+//!   handles a test holds of them;
 //! - [`process`]: the real binary in a hermetic environment, its output collected and the
 //!   address it listens on read back;
 //! - [`server`]: an in-process server on a loopback port, certificates made on the spot and a
 //!   raw HTTP/1.1 client for what reqwest will not send;
 //! - [`prom_text`]: the strict reader of the exposition format, and here [`samples`], the map
 //!   of a scrape's values the tests look series up in;
-//! - waiting, the one polling loop: [`eventually`], and over it [`wait_for`], [`wait_ok`] and
-//!   [`get`];
+//! - waiting: [`eventually`], and over it [`wait_for`] and [`wait_ok`]; [`get`];
 //! - [`proxy`]: a CONNECT proxy that counts the tunnels through it;
 //! - [`heap`]: the bytes the current thread holds on the heap, for the leak checks.
 
@@ -77,8 +78,8 @@ pub async fn wait_ok(url: &str, within: Duration) -> bool {
     eventually(within, || async { matches!(get(url).await, Some((200, _))) }).await
 }
 
-/// Polls `check` every 50 ms until it returns true or `within` passes: the one polling loop of
-/// the tests.
+/// Polls `check` every 50 ms until it returns true or `within` passes. Every wait of a test on
+/// something it does not control goes through here.
 pub async fn eventually<F, Fut>(within: Duration, mut check: F) -> bool
 where
     F: FnMut() -> Fut,
