@@ -1,22 +1,19 @@
 //! The DBS client against the in-crate simulator, over real loopback HTTP with real signatures.
 
-use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
+use crate::support::{
+    credentials, percent_encoded, simulator, TestEstate, KEY_ID, SECRET, STS_KEY_ID, STS_SECRET, STS_TOKEN,
+};
 use dbs_exporter::api::{
     ApiError, CallObserver, ClientOptions, DbsClient, DownloadState, DownloadTaskQuery, ListOptions, Page,
     TaskType, TransportKind,
 };
 use dbs_exporter::credentials::{Credentials, StaticCredentials};
 use dbs_exporter::rpc::{CallFailure, Retryable, RpcError};
-use dbs_sim::{Fault, SimHandle, SimTask, Simulator, TaskType as SimTaskType};
+use dbs_sim::{Fault, SimHandle, SimTask, TaskType as SimTaskType};
 
-const KEY_ID: &str = "LTAI5tTestKeyId";
-const SECRET: &str = "canary-secret-4f9a";
-const STS_ID: &str = "STS.TestKeyId";
-const STS_SECRET: &str = "canary-sts-secret-77";
-const STS_TOKEN: &str = "canary-sts-token-CAIS";
 const REGION: &str = "cn-hangzhou";
 const INSTANCE: &str = "rm-bp1test0000001";
 const BASE_MS: u64 = 1_700_000_000_000;
@@ -41,14 +38,6 @@ fn tasks(count: u64, instance: &str, task_type: TaskType) -> Vec<SimTask> {
         .collect()
 }
 
-async fn start(simulator: Simulator) -> SimHandle {
-    simulator
-        .with_access_key(KEY_ID, SECRET)
-        .start(SocketAddr::from(([127, 0, 0, 1], 0)))
-        .await
-        .expect("simulator starts")
-}
-
 fn client_with(credentials: Credentials) -> DbsClient {
     let options = ClientOptions { timeout: Duration::from_secs(5), ..ClientOptions::default() };
     DbsClient::new(options, Arc::new(StaticCredentials::new(credentials))).unwrap()
@@ -64,7 +53,7 @@ fn query(task_type: TaskType) -> DownloadTaskQuery {
 
 fn assert_secret_free(err: &ApiError) {
     let text = format!("{err} {err:?}");
-    for secret in [SECRET, STS_SECRET, STS_TOKEN] {
+    for secret in [SECRET, STS_SECRET, STS_TOKEN, &percent_encoded(STS_TOKEN)] {
         assert!(!text.contains(secret), "secret leaked into error: {text}");
     }
 }
@@ -83,7 +72,7 @@ async fn a_multi_page_listing_returns_every_task_exactly_once() {
     let mut all = tasks(237, INSTANCE, TaskType::Full);
     all.extend(tasks(5, INSTANCE, TaskType::Pitr));
     all.extend(tasks(9, "rm-other", TaskType::Full));
-    let sim = start(Simulator::new().with_tasks(all)).await;
+    let sim = simulator(all).await;
     let options = ListOptions { page_size: 10, max_pages: 100, ..ListOptions::default() };
     let listing =
         client().list_download_tasks(&sim.url(), &query(TaskType::Full), options, &()).await.unwrap();
@@ -105,7 +94,7 @@ async fn a_multi_page_listing_returns_every_task_exactly_once() {
 
 #[tokio::test]
 async fn every_filter_reaches_the_wire_signed() {
-    let sim = start(Simulator::new().with_tasks(tasks(3, INSTANCE, TaskType::Pitr))).await;
+    let sim = simulator(tasks(3, INSTANCE, TaskType::Pitr)).await;
     let query = DownloadTaskQuery {
         cluster_name: Some("dds-example".into()),
         datasource_id: Some("ds-rm_cn-hangzhou".into()),
@@ -147,7 +136,7 @@ async fn every_filter_reaches_the_wire_signed() {
 
 #[tokio::test]
 async fn the_state_and_time_filters_select_on_the_server() {
-    let sim = start(Simulator::new().with_tasks(tasks(60, INSTANCE, TaskType::Full))).await;
+    let sim = simulator(tasks(60, INSTANCE, TaskType::Full)).await;
     let finished = DownloadTaskQuery { state: Some(DownloadState::Finished), ..query(TaskType::Full) };
     let listing =
         client().list_download_tasks(&sim.url(), &finished, ListOptions::default(), &()).await.unwrap();
@@ -190,7 +179,7 @@ impl CallObserver<Page, ApiError> for CreateTaskAfterFirstPage {
 
 #[tokio::test]
 async fn a_task_created_mid_listing_does_not_count_twice() {
-    let sim = start(Simulator::new().with_tasks(tasks(30, INSTANCE, TaskType::Full))).await;
+    let sim = simulator(tasks(30, INSTANCE, TaskType::Full)).await;
     let observer = CreateTaskAfterFirstPage { sim: sim.clone(), done: Mutex::new(false) };
     let options = ListOptions { page_size: 10, max_pages: 10, ..ListOptions::default() };
     let listing =
@@ -205,7 +194,7 @@ async fn a_task_created_mid_listing_does_not_count_twice() {
 
 #[tokio::test]
 async fn the_page_cap_is_a_clear_error() {
-    let sim = start(Simulator::new().with_tasks(tasks(50, INSTANCE, TaskType::Full))).await;
+    let sim = simulator(tasks(50, INSTANCE, TaskType::Full)).await;
     let options = ListOptions { page_size: 10, max_pages: 2, ..ListOptions::default() };
     let err =
         client().list_download_tasks(&sim.url(), &query(TaskType::Full), options, &()).await.unwrap_err();
@@ -216,7 +205,7 @@ async fn the_page_cap_is_a_clear_error() {
 
 #[tokio::test]
 async fn a_wrong_secret_is_signature_does_not_match() {
-    let sim = start(Simulator::new()).await;
+    let sim = TestEstate::new().start().await;
     let err = list_err(&sim, &client_with(Credentials::new(KEY_ID, "wrong-secret"))).await;
     assert_eq!(err.code(), Some("SignatureDoesNotMatch"));
     assert!(matches!(err, ApiError::Rpc(RpcError::Http { status: 400, .. })));
@@ -226,7 +215,7 @@ async fn a_wrong_secret_is_signature_does_not_match() {
 
 #[tokio::test]
 async fn an_unknown_key_is_not_found() {
-    let sim = start(Simulator::new()).await;
+    let sim = TestEstate::new().start().await;
     let err = list_err(&sim, &client_with(Credentials::new("LTAIunknown", SECRET))).await;
     assert_eq!(err.code(), Some("InvalidAccessKeyId.NotFound"));
     assert!(matches!(err, ApiError::Rpc(RpcError::Http { status: 404, .. })));
@@ -235,28 +224,19 @@ async fn an_unknown_key_is_not_found() {
 
 #[tokio::test]
 async fn sts_credentials_work_until_their_token_expires() {
-    let valid = Simulator::new()
-        .with_sts_credentials(STS_ID, STS_SECRET, STS_TOKEN, SystemTime::now() + Duration::from_secs(3600))
-        .with_tasks(tasks(3, INSTANCE, TaskType::Full));
-    let sim = start(valid).await;
-    let sts = client_with(Credentials::new(STS_ID, STS_SECRET).with_security_token(STS_TOKEN));
+    let sim = TestEstate::new().sts().tasks(tasks(3, INSTANCE, TaskType::Full)).start().await;
+    let sts = client_with(Credentials::new(STS_KEY_ID, STS_SECRET).with_security_token(STS_TOKEN));
     let listing =
         sts.list_download_tasks(&sim.url(), &query(TaskType::Full), ListOptions::default(), &()).await;
     assert_eq!(listing.unwrap().tasks.len(), 3);
     assert_eq!(sim.requests()[0].get("SecurityToken").map(String::as_str), Some(STS_TOKEN));
 
     // The service quotes its string-to-sign, token included, when a signature does not match.
-    let wrong_secret = client_with(Credentials::new(STS_ID, "wrong").with_security_token(STS_TOKEN));
+    let wrong_secret = client_with(Credentials::new(STS_KEY_ID, "wrong").with_security_token(STS_TOKEN));
     let err = list_err(&sim, &wrong_secret).await;
     assert_eq!(err.code(), Some("SignatureDoesNotMatch"));
 
-    let expired = Simulator::new().with_sts_credentials(
-        STS_ID,
-        STS_SECRET,
-        STS_TOKEN,
-        SystemTime::now() - Duration::from_secs(1),
-    );
-    let sim = start(expired).await;
+    let sim = TestEstate::new().sts_until(SystemTime::now() - Duration::from_secs(1)).start().await;
     let err = list_err(&sim, &sts).await;
     assert_eq!(err.code(), Some("InvalidSecurityToken.Expired"));
     assert_eq!(err.metric_label(), "auth");
@@ -264,7 +244,7 @@ async fn sts_credentials_work_until_their_token_expires() {
 
 #[tokio::test]
 async fn a_forbidden_instance_is_a_permission_error() {
-    let sim = start(Simulator::new().with_forbidden_instance(REGION, INSTANCE)).await;
+    let sim = TestEstate::new().forbidden(REGION, INSTANCE).start().await;
     let err = list_err(&sim, &client()).await;
     assert_eq!(err.code(), Some("Forbidden.RAM"));
     assert_eq!(err.metric_label(), "forbidden");
@@ -272,7 +252,7 @@ async fn a_forbidden_instance_is_a_permission_error() {
 
 #[tokio::test]
 async fn each_fault_comes_back_as_the_right_error_kind() {
-    let sim = start(Simulator::new().with_tasks(tasks(3, INSTANCE, TaskType::Full))).await;
+    let sim = simulator(tasks(3, INSTANCE, TaskType::Full)).await;
     let client = client();
     let cases: Vec<(Fault, &str, bool)> = vec![
         (Fault::Throttle, "throttled", true),
@@ -318,11 +298,10 @@ async fn each_fault_comes_back_as_the_right_error_kind() {
 
 #[tokio::test]
 async fn a_slow_answer_past_the_timeout_is_a_transport_timeout() {
-    let sim = start(Simulator::new()).await;
+    let sim = TestEstate::new().start().await;
     sim.inject(Fault::Latency(Duration::from_secs(3)), 1);
     let options = ClientOptions { timeout: Duration::from_millis(300), ..ClientOptions::default() };
-    let client =
-        DbsClient::new(options, Arc::new(StaticCredentials::new(Credentials::new(KEY_ID, SECRET)))).unwrap();
+    let client = DbsClient::new(options, credentials()).unwrap();
     let err = list_err(&sim, &client).await;
     assert!(
         matches!(err, ApiError::Rpc(RpcError::Transport { kind: TransportKind::Timeout, .. })),
@@ -358,7 +337,7 @@ impl dbs_exporter::credentials::CredentialsProvider for RevokedThenFresh {
         } else {
             "revoked-token"
         };
-        let credentials = Credentials::new(STS_ID, STS_SECRET).with_security_token(token);
+        let credentials = Credentials::new(STS_KEY_ID, STS_SECRET).with_security_token(token);
         Box::pin(async move { Ok(Arc::new(credentials)) })
     }
 
@@ -373,17 +352,7 @@ impl dbs_exporter::credentials::CredentialsProvider for RevokedThenFresh {
 
 #[tokio::test]
 async fn a_refused_security_token_is_refreshed_and_the_call_tried_once_more() {
-    let sim = start(
-        Simulator::new()
-            .with_sts_credentials(
-                STS_ID,
-                STS_SECRET,
-                STS_TOKEN,
-                SystemTime::now() + Duration::from_secs(3600),
-            )
-            .with_tasks(tasks(3, INSTANCE, TaskType::Full)),
-    )
-    .await;
+    let sim = TestEstate::new().sts().tasks(tasks(3, INSTANCE, TaskType::Full)).start().await;
     let provider = Arc::new(RevokedThenFresh { invalidated: std::sync::atomic::AtomicBool::new(false) });
     let client = DbsClient::new(ClientOptions::default(), provider).unwrap();
     let listing =

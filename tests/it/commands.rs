@@ -1,15 +1,10 @@
 //! The subcommands of the real binary: check-config, once, healthcheck, and flag errors.
 
-use std::net::SocketAddr;
 use std::process::{Command, Output};
-use std::time::SystemTime;
 
 use crate::support::*;
+use dbs_sim::SimTask;
 use dbs_sim::TaskType;
-use dbs_sim::{SimTask, Simulator};
-
-const KEY_ID: &str = "LTAI5tCommandTest";
-const SECRET: &str = "canary-command-secret-8";
 
 fn run(command: &mut Command) -> (bool, String, String) {
     let Output { status, stdout, stderr } = command.output().unwrap();
@@ -23,8 +18,7 @@ fn run(command: &mut Command) -> (bool, String, String) {
 fn check_config(text: &str) -> (bool, String, String, String) {
     let dir = tempfile::tempdir().unwrap();
     let path = write_config(dir.path(), text);
-    let (ok, out, err) =
-        run(exporter(KEY_ID, SECRET).args(["check-config", "--config.file", path.to_str().unwrap()]));
+    let (ok, out, err) = run(&mut subcommand("check-config", &path));
     (ok, out, err, path.display().to_string())
 }
 
@@ -96,25 +90,18 @@ fn serving_without_a_config_file_says_what_is_missing() {
 
 #[tokio::test]
 async fn once_prints_the_exposition_and_fails_when_a_target_fails() {
-    let now = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap().as_millis() as u64;
-    let sim = Simulator::new()
-        .with_access_key(KEY_ID, SECRET)
-        .with_tasks([SimTask::new("dt-1", "cn-hangzhou", "rm-1", TaskType::Full, "finished", now - 60_000)])
-        .with_forbidden_instance("cn-hangzhou", "rm-denied")
-        .start(SocketAddr::from(([127, 0, 0, 1], 0)))
-        .await
-        .unwrap();
+    let sim = TestEstate::new()
+        .tasks([SimTask::new("dt-1", "cn-hangzhou", "rm-1", TaskType::Full, "finished", now_ms() - 60_000)])
+        .forbidden("cn-hangzhou", "rm-denied")
+        .start()
+        .await;
     let dir = tempfile::tempdir().unwrap();
     let good = format!(
         "task_types: [full]\nregions:\n  - region_id: cn-hangzhou\n    endpoint: {}\n    instances:\n      - instance_id: rm-1\n",
         sim.url()
     );
     let path = write_config(dir.path(), &good);
-    let output = tokio::task::spawn_blocking(move || {
-        run(exporter(KEY_ID, SECRET).args(["once", "--config.file", path.to_str().unwrap()]))
-    })
-    .await
-    .unwrap();
+    let output = tokio::task::spawn_blocking(move || run(&mut subcommand("once", &path))).await.unwrap();
     let (ok, out, err) = output;
     assert!(ok, "{err}");
     let line = "aliyun_dbs_download_tasks{region_id=\"cn-hangzhou\",instance_id=\"rm-1\",task_type=\"full\",state=\"finished\"} 1";
@@ -122,11 +109,8 @@ async fn once_prints_the_exposition_and_fails_when_a_target_fails() {
 
     let bad = format!("{good}      - instance_id: rm-denied\n");
     let path = write_config(dir.path(), &bad);
-    let (ok, out, err) = tokio::task::spawn_blocking(move || {
-        run(exporter(KEY_ID, SECRET).args(["once", "--config.file", path.to_str().unwrap()]))
-    })
-    .await
-    .unwrap();
+    let (ok, out, err) =
+        tokio::task::spawn_blocking(move || run(&mut subcommand("once", &path))).await.unwrap();
     assert!(!ok, "a failed target must fail `once`");
     assert!(out.contains("aliyun_dbs_up{region_id=\"cn-hangzhou\",instance_id=\"rm-denied\"} 0"), "{out}");
     assert!(err.contains("1 of 2 listings failed"), "{err}");
@@ -153,11 +137,7 @@ fn healthcheck_fails_when_nothing_listens() {
 
 #[tokio::test]
 async fn shards_split_the_instances_so_each_is_polled_by_exactly_one() {
-    let sim = Simulator::new()
-        .with_access_key(KEY_ID, SECRET)
-        .start(SocketAddr::from(([127, 0, 0, 1], 0)))
-        .await
-        .unwrap();
+    let sim = TestEstate::new().start().await;
     let instances: Vec<String> = (0..40).map(|n| format!("rm-shard{n:03}")).collect();
     let list: String = instances.iter().map(|i| format!("      - instance_id: {i}\n")).collect();
     let text = format!(
@@ -170,12 +150,7 @@ async fn shards_split_the_instances_so_each_is_polled_by_exactly_one() {
     for index in 0..3 {
         let path = path.clone();
         let (ok, out, err) = tokio::task::spawn_blocking(move || {
-            run(exporter(KEY_ID, SECRET).args(["once", "--config.file", path.to_str().unwrap()]).args([
-                "--shard.count",
-                "3",
-                "--shard.index",
-                &index.to_string(),
-            ]))
+            run(subcommand("once", &path).args(["--shard.count", "3", "--shard.index", &index.to_string()]))
         })
         .await
         .unwrap();

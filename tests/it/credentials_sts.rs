@@ -4,7 +4,6 @@
 //! lifetimes run out on a clock the tests move, shared by the fake and the providers.
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,7 +14,8 @@ use dbs_exporter::credentials::{
     CredentialsProvider,
 };
 use dbs_sim::fakes::{FakeSts, IssuedCredentials, ManualClock};
-use dbs_sim::Simulator;
+
+use crate::support::TestEstate;
 
 const ROLE_ARN: &str = "acs:ram::1234567890123456:role/dbs-reader";
 const OTHER_ROLE_ARN: &str = "acs:ram::6543210987654321:role/dbs-exporter-reader";
@@ -308,16 +308,20 @@ async fn the_client_never_signs_with_an_expired_token() {
         security_token: "second-token".into(),
         expires_at: now + Duration::from_secs(600),
     };
-    let mut simulator = Simulator::new();
-    for c in [&first, &second] {
-        simulator = simulator.with_sts_credentials(
-            &c.access_key_id,
-            &c.access_key_secret,
-            &c.security_token,
-            c.expires_at,
-        );
-    }
-    let sim = simulator.start(SocketAddr::from(([127, 0, 0, 1], 0))).await.unwrap();
+    let sim = TestEstate::new()
+        .with(|mut simulator| {
+            for c in [&first, &second] {
+                simulator = simulator.with_sts_credentials(
+                    &c.access_key_id,
+                    &c.access_key_secret,
+                    &c.security_token,
+                    c.expires_at,
+                );
+            }
+            simulator
+        })
+        .start()
+        .await;
     let sts = FakeSts::start(Duration::from_secs(600)).await.unwrap().with_clock(clock.clock());
     sts.plan([first.clone(), second.clone()]);
     let rrsa = Rrsa::new("tok");

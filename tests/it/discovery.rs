@@ -3,35 +3,22 @@
 //! list calls, accounts and shards.
 
 use std::collections::BTreeSet;
-use std::net::SocketAddr;
-use std::sync::Arc;
-use std::time::SystemTime;
 
-use crate::support::{samples, series};
+use crate::support::{
+    credentials, metrics_of, now_ms, pipeline, pipeline_with_env, samples, series, TestEstate, KEY_ID,
+    OTHER_KEY_ID, OTHER_SECRET, SECRET,
+};
 use dbs_exporter::app::{AccountCredentials, Pipeline};
 use dbs_exporter::config;
-use dbs_exporter::credentials::{CredentialEndpoints, CredentialEnv, Credentials, StaticCredentials};
 use dbs_exporter::poller::Shard;
 use dbs_exporter::util::WallClock;
 use dbs_sim::TaskType;
-use dbs_sim::{SimDbInstance, SimHandle, SimTask, Simulator};
+use dbs_sim::{SimDbInstance, SimHandle, SimTask};
 
-const KEY_ID: &str = "LTAI5tDiscovery";
-const SECRET: &str = "discovery-secret";
 const REGION: &str = "cn-hangzhou";
 
-fn now_ms() -> u64 {
-    SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap().as_millis() as u64
-}
-
 async fn simulator(instances: Vec<SimDbInstance>, tasks: Vec<SimTask>) -> SimHandle {
-    Simulator::new()
-        .with_access_key(KEY_ID, SECRET)
-        .with_db_instances(instances)
-        .with_tasks(tasks)
-        .start(SocketAddr::from(([127, 0, 0, 1], 0)))
-        .await
-        .unwrap()
+    TestEstate::new().instances(instances).tasks(tasks).start().await
 }
 
 /// A config whose regions are discovered at the simulator, with `discovery` as the block's body.
@@ -46,11 +33,6 @@ fn config_text(sim: &SimHandle, discovery: &str, regions: &[&str]) -> String {
     format!("task_types: [full]\nretry: {{max_attempts: 1}}\ndiscovery: {discovery}\nregions:\n{regions}")
 }
 
-fn pipeline(text: &str) -> Pipeline {
-    let config = config::parse(text, "discovery.yaml").unwrap_or_else(|err| panic!("{err}\n{text}"));
-    Pipeline::build(&config, Arc::new(StaticCredentials::new(Credentials::new(KEY_ID, SECRET)))).unwrap()
-}
-
 /// The instance ids the pipeline polls.
 fn polled(pipeline: &Pipeline) -> BTreeSet<String> {
     pipeline.targets().iter().map(|t| t.key.instance.instance_id.to_string()).collect()
@@ -62,7 +44,7 @@ fn set(ids: &[&str]) -> BTreeSet<String> {
 
 /// `instance_id -> the labels of its aliyun_dbs_instance_info`, from a scrape.
 fn instance_info(pipeline: &Pipeline) -> std::collections::BTreeMap<String, String> {
-    let text = String::from_utf8(pipeline.exposition.body()).unwrap();
+    let text = metrics_of(pipeline);
     samples(&text)
         .into_iter()
         .filter(|(key, value)| key.starts_with("aliyun_dbs_instance_info{") && *value == 1.0)
@@ -129,7 +111,7 @@ async fn only_applicable_instances_become_targets_each_with_its_engine() {
         !asked.is_empty()
             && asked.iter().all(|r| r.get("ClusterName").map(String::as_str) == Some("dds-sharded"))
     );
-    let text = String::from_utf8(pipeline.exposition.body()).unwrap();
+    let text = metrics_of(&pipeline);
     let finished = samples(&text)
         .into_iter()
         .find(|(k, _)| {
@@ -223,7 +205,7 @@ async fn an_instance_appears_at_the_next_refresh_and_goes_after_two_refreshes_mi
     assert_eq!(polled(&pipeline), set(&["rm-new", "rm-old"]));
     assert!(pipeline.discover().await, "the second miss in a row drops it");
     assert_eq!(polled(&pipeline), set(&["rm-new"]));
-    let text = String::from_utf8(pipeline.exposition.body()).unwrap();
+    let text = metrics_of(&pipeline);
     assert!(!text.contains("rm-old"), "a dropped instance leaves no series:\n{text}");
 }
 
@@ -241,7 +223,7 @@ async fn a_failing_list_call_keeps_the_last_good_list_and_is_counted() {
         pipeline.discover().await;
     }
     assert_eq!(polled(&pipeline), set(&["pc-a", "rm-a", "rm-b"]), "PolarDB's last good list stays");
-    let text = String::from_utf8(pipeline.exposition.body()).unwrap();
+    let text = metrics_of(&pipeline);
     let values = samples(&text);
     let errors = format!("aliyun_dbs_discovery_api_request_errors_total{{code=\"forbidden\",engine=\"polardb_mysql\",region_id=\"{REGION}\"}}");
     assert_eq!(values[&errors], 3.0, "{text}");
@@ -262,13 +244,11 @@ async fn each_account_discovers_its_own_regions_with_its_own_key() {
         SimDbInstance::rds_mysql("cn-hangzhou", "rm-hz"),
         SimDbInstance::mongo_replicate("cn-beijing", "dds-bj"),
     ];
-    let sim = Simulator::new()
-        .with_access_key("LTAI5tAccountA", "secret-a")
-        .with_access_key("LTAI5tAccountB", "secret-b")
-        .with_db_instances(estate)
-        .start(SocketAddr::from(([127, 0, 0, 1], 0)))
-        .await
-        .unwrap();
+    let sim = TestEstate::new()
+        .with(|sim| sim.with_access_key(OTHER_KEY_ID, OTHER_SECRET))
+        .instances(estate)
+        .start()
+        .await;
     let url = sim.url();
     let region = |id: &str| {
         format!("      - region_id: {id}\n        endpoint: {url}\n        discovery_endpoints: {{rds: {url}, polardb: {url}, mongodb: {url}}}\n")
@@ -278,22 +258,9 @@ async fn each_account_discovers_its_own_regions_with_its_own_key() {
         region("cn-hangzhou"),
         region("cn-beijing")
     );
-    let config = config::parse(&text, "accounts.yaml").unwrap_or_else(|err| panic!("{err}\n{text}"));
-    let variables = [
-        ("A_ID", "LTAI5tAccountA"),
-        ("A_SECRET", "secret-a"),
-        ("B_ID", "LTAI5tAccountB"),
-        ("B_SECRET", "secret-b"),
-    ];
-    let lookup = move |name: &str| variables.iter().find(|(k, _)| *k == name).map(|(_, v)| v.to_string());
-    let env = CredentialEnv::new(lookup, None, CredentialEndpoints::default());
-    let mut pipeline = Pipeline::build_with(
-        &config,
-        AccountCredentials::Resolved(Arc::new(env)),
-        Shard::default(),
-        WallClock::System,
-    )
-    .unwrap();
+    let variables =
+        [("A_ID", KEY_ID), ("A_SECRET", SECRET), ("B_ID", OTHER_KEY_ID), ("B_SECRET", OTHER_SECRET)];
+    let mut pipeline = pipeline_with_env(&text, &variables);
     pipeline.discover().await;
     let accounts: BTreeSet<(String, String)> = pipeline
         .targets()
@@ -307,7 +274,7 @@ async fn each_account_discovers_its_own_regions_with_its_own_key() {
     for request in
         sim.requests().iter().filter(|r| r.get("Action").is_some_and(|a| a.starts_with("DescribeDB")))
     {
-        let key = if request["RegionId"] == "cn-hangzhou" { "LTAI5tAccountA" } else { "LTAI5tAccountB" };
+        let key = if request["RegionId"] == "cn-hangzhou" { KEY_ID } else { OTHER_KEY_ID };
         assert_eq!(request["AccessKeyId"], key, "{request:?}");
     }
 }
@@ -319,13 +286,15 @@ async fn shards_split_the_discovered_instances_without_overlap() {
     let sim = simulator(estate, Vec::new()).await;
     let text = config_text(&sim, "{engines: [rds_mysql]}", &[REGION]);
     let config = config::parse(&text, "shards.yaml").unwrap();
-    let credentials =
-        || AccountCredentials::Shared(Arc::new(StaticCredentials::new(Credentials::new(KEY_ID, SECRET))));
     let mut seen = BTreeSet::new();
     for index in 0..3 {
-        let mut pipeline =
-            Pipeline::build_with(&config, credentials(), Shard::new(index, 3).unwrap(), WallClock::System)
-                .unwrap();
+        let mut pipeline = Pipeline::build_with(
+            &config,
+            AccountCredentials::Shared(credentials()),
+            Shard::new(index, 3).unwrap(),
+            WallClock::System,
+        )
+        .unwrap();
         pipeline.discover().await;
         let mine = polled(&pipeline);
         assert!(!mine.is_empty() && mine.len() < 40, "shard {index} polls {}", mine.len());
@@ -369,11 +338,9 @@ async fn two_accounts_in_one_region_keep_their_own_discovery_series() {
         region(&url),
         region(&dead)
     );
-    let config = config::parse(&text, "accounts.yaml").unwrap_or_else(|err| panic!("{err}\n{text}"));
-    let mut pipeline =
-        Pipeline::build(&config, Arc::new(StaticCredentials::new(Credentials::new(KEY_ID, SECRET)))).unwrap();
+    let mut pipeline = pipeline(&text);
     pipeline.discover().await;
-    let body = String::from_utf8(pipeline.exposition.body()).unwrap();
+    let body = metrics_of(&pipeline);
     let values = samples(&body);
     let labels = |account| [("account", account), ("region_id", "cn-hangzhou"), ("engine", "rds_mysql")];
     let found = |account| values.get(&series("aliyun_dbs_discovery_instances", &labels(account))).copied();

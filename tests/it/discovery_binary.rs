@@ -3,20 +3,17 @@
 //! `discover` prints what each region and engine lists; `check-config` says where it lists.
 
 use std::collections::BTreeSet;
-use std::net::SocketAddr;
 use std::process::Output;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::Duration;
 
 use crate::support::*;
 use dbs_sim::TaskType;
-use dbs_sim::{SimDbInstance, SimHandle, SimTask, Simulator};
+use dbs_sim::{SimDbInstance, SimHandle, SimTask};
 
-const KEY_ID: &str = "LTAI5tDiscoveryBinary";
-const SECRET: &str = "canary-discovery-secret-3";
 const REGION: &str = "cn-shenzhen";
 
-async fn simulator() -> SimHandle {
-    let now = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap().as_millis() as u64;
+fn estate() -> TestEstate {
+    let now = now_ms();
     let estate = vec![
         SimDbInstance::rds_mysql(REGION, "rm-primary"),
         SimDbInstance::rds(REGION, "rm-replica", "MySQL", "Readonly", "cloud_essd"),
@@ -27,16 +24,13 @@ async fn simulator() -> SimHandle {
     ];
     let mut sharded = SimTask::new("t-1", REGION, "dds-sharded", TaskType::Full, "running", now - 60_000);
     sharded.cluster = Some("dds-sharded".into());
-    Simulator::new()
-        .with_access_key(KEY_ID, SECRET)
-        .with_db_instances(estate)
-        .with_tasks([
-            sharded,
-            SimTask::new("t-2", REGION, "rm-primary", TaskType::Full, "failed", now - 60_000),
-        ])
-        .start(SocketAddr::from(([127, 0, 0, 1], 0)))
-        .await
-        .unwrap()
+    TestEstate::new()
+        .instances(estate)
+        .tasks([sharded, SimTask::new("t-2", REGION, "rm-primary", TaskType::Full, "failed", now - 60_000)])
+}
+
+async fn simulator() -> SimHandle {
+    estate().start().await
 }
 
 fn config_text(sim: &SimHandle, discovery: &str) -> String {
@@ -58,38 +52,12 @@ fn set(ids: &[&str]) -> BTreeSet<String> {
     ids.iter().map(|id| id.to_string()).collect()
 }
 
-/// The daemon on `config`, listening on a port of its choosing, and its base URL.
-async fn serve(config: &std::path::Path) -> (Running, String) {
-    let exporter = Running::spawn(exporter(KEY_ID, SECRET).args([
-        "--config.file",
-        config.to_str().unwrap(),
-        "--web.listen-address",
-        "127.0.0.1:0",
-    ]));
-    let base = format!("http://{}", exporter.listening().await);
-    (exporter, base)
-}
-
-async fn metrics_until(base: &str, what: &str, check: impl Fn(&str) -> bool) -> String {
-    let deadline = Instant::now() + PATIENCE;
-    loop {
-        let text = get(&format!("{base}/metrics")).await.map(|(_, text)| text).unwrap_or_default();
-        if check(&text) {
-            return text;
-        }
-        assert!(Instant::now() < deadline, "{what} never happened; last scrape:\n{text}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
 #[tokio::test]
 async fn a_config_of_regions_alone_polls_exactly_the_applicable_instances_and_follows_the_estate() {
-    let sim = simulator().await;
-    let dir = tempfile::tempdir().unwrap();
-    let path = write_config(dir.path(), &config_text(&sim, "{refresh_interval: 1s}"));
-    let (mut exporter, base) = serve(&path).await;
+    let (sim, mut exporter) =
+        estate().spawn(Exporter::binary(), |sim| config_text(sim, "{refresh_interval: 1s}")).await;
     let applicable = set(&["dds-sharded", "pc-cluster", "rm-primary"]);
-    let text = metrics_until(&base, "every applicable instance up", |t| polled(t) == applicable).await;
+    let text = exporter.metrics_until("every applicable instance up", |t| polled(t) == applicable).await;
     let values = samples(&text);
     let info = |id: &str, engine: &str| {
         series("aliyun_dbs_instance_info", &[("region_id", REGION), ("instance_id", id), ("engine", engine)])
@@ -104,12 +72,13 @@ async fn a_config_of_regions_alone_polls_exactly_the_applicable_instances_and_fo
     assert_eq!(values.get(&running), Some(&1.0), "the sharded cluster is listed with its ClusterName");
 
     sim.add_db_instance(SimDbInstance::rds_postgresql(REGION, "pgm-new"));
-    metrics_until(&base, "the new instance polled", |t| polled(t).contains("pgm-new")).await;
+    exporter.metrics_until("the new instance polled", |t| polled(t).contains("pgm-new")).await;
     sim.remove_db_instance(REGION, "pc-cluster");
-    let text = metrics_until(&base, "the gone instance dropped", |t| !polled(t).contains("pc-cluster")).await;
+    let text =
+        exporter.metrics_until("the gone instance dropped", |t| !polled(t).contains("pc-cluster")).await;
     assert!(!text.contains("pc-cluster"), "no series of a dropped instance:\n{text}");
-    assert_eq!(exporter.terminate(PATIENCE).map(|s| s.success()), Some(true));
-    let log = exporter.stderr();
+    exporter.stop().await;
+    let log = exporter.log();
     assert!(log.contains("no longer polled"), "{log}");
     assert!(!log.contains(SECRET));
 }
@@ -119,10 +88,7 @@ async fn discover_prints_each_region_and_engine_and_fails_with_the_missing_ram_a
     let sim = simulator().await;
     let dir = tempfile::tempdir().unwrap();
     let path = write_config(dir.path(), &config_text(&sim, "{engines: [rds_mysql, mongodb]}"));
-    let Output { status, stdout, stderr } = exporter(KEY_ID, SECRET)
-        .args(["discover", "--config.file", path.to_str().unwrap()])
-        .output()
-        .unwrap();
+    let Output { status, stdout, stderr } = subcommand("discover", &path).output().unwrap();
     let (out, err) = (String::from_utf8_lossy(&stdout), String::from_utf8_lossy(&stderr));
     assert!(status.success(), "{out}{err}");
     assert!(
@@ -138,10 +104,7 @@ async fn discover_prints_each_region_and_engine_and_fails_with_the_missing_ram_a
     assert_eq!(sim.calls_for(REGION, "rm-primary"), 0, "DBS is not called");
 
     sim.deny_action("DescribeDBInstances", "2015-12-01", true);
-    let Output { status, stdout, .. } = exporter(KEY_ID, SECRET)
-        .args(["discover", "--config.file", path.to_str().unwrap()])
-        .output()
-        .unwrap();
+    let Output { status, stdout, .. } = subcommand("discover", &path).output().unwrap();
     let out = String::from_utf8_lossy(&stdout);
     assert_eq!(status.code(), Some(1), "{out}");
     assert!(out.contains("mongodb") && out.contains("FAILED (forbidden)"), "{out}");
@@ -153,10 +116,7 @@ fn check_config_says_discovery_is_on_and_where_it_lists() {
     let dir = tempfile::tempdir().unwrap();
     let text = "discovery:\nregions:\n  - region_id: eu-central-1\n    discovery_endpoints: {polardb: 'http://127.0.0.1:9'}\n";
     let path = write_config(dir.path(), text);
-    let Output { status, stdout, .. } = exporter(KEY_ID, SECRET)
-        .args(["check-config", "--config.file", path.to_str().unwrap()])
-        .output()
-        .unwrap();
+    let Output { status, stdout, .. } = subcommand("check-config", &path).output().unwrap();
     let out = String::from_utf8_lossy(&stdout);
     assert!(status.success(), "{out}");
     assert!(
@@ -175,10 +135,7 @@ fn check_config_says_discovery_is_on_and_where_it_lists() {
     );
 
     let path = write_config(dir.path(), "regions:\n  - region_id: eu-central-1\n");
-    let Output { status, stderr, .. } = exporter(KEY_ID, SECRET)
-        .args(["check-config", "--config.file", path.to_str().unwrap()])
-        .output()
-        .unwrap();
+    let Output { status, stderr, .. } = subcommand("check-config", &path).output().unwrap();
     let err = String::from_utf8_lossy(&stderr);
     assert!(!status.success());
     assert!(
@@ -189,20 +146,19 @@ fn check_config_says_discovery_is_on_and_where_it_lists() {
 
 #[tokio::test]
 async fn a_reload_with_another_engine_list_discovers_at_once_and_keeps_what_stays() {
-    let sim = simulator().await;
-    let dir = tempfile::tempdir().unwrap();
-    let path = write_config(dir.path(), &config_text(&sim, "{engines: [rds_mysql]}"));
-    let (mut exporter, base) = serve(&path).await;
-    metrics_until(&base, "the RDS instance polled", |t| polled(t) == set(&["rm-primary"])).await;
+    let (sim, mut exporter) =
+        estate().spawn(Exporter::binary(), |sim| config_text(sim, "{engines: [rds_mysql]}")).await;
+    exporter.metrics_until("the RDS instance polled", |t| polled(t) == set(&["rm-primary"])).await;
 
-    write_config(dir.path(), &config_text(&sim, "{engines: [rds_mysql, polardb_mysql], tags: {}}"));
+    exporter.write_config(&config_text(&sim, "{engines: [rds_mysql, polardb_mysql], tags: {}}"));
     exporter.signal("HUP");
-    let text = metrics_until(&base, "the PolarDB cluster polled after the reload", |t| {
-        polled(t) == set(&["pc-cluster", "rm-primary"])
-    })
-    .await;
+    let text = exporter
+        .metrics_until("the PolarDB cluster polled after the reload", |t| {
+            polled(t) == set(&["pc-cluster", "rm-primary"])
+        })
+        .await;
     assert!(text.contains("aliyun_dbs_exporter_config_last_reload_successful 1"));
-    assert_eq!(exporter.terminate(PATIENCE).map(|s| s.success()), Some(true));
+    exporter.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -210,8 +166,7 @@ async fn once_discovers_before_its_one_poll_and_fails_when_a_list_does() {
     let sim = simulator().await;
     let dir = tempfile::tempdir().unwrap();
     let path = write_config(dir.path(), &config_text(&sim, "{}"));
-    let once =
-        || exporter(KEY_ID, SECRET).args(["once", "--config.file", path.to_str().unwrap()]).output().unwrap();
+    let once = || subcommand("once", &path).output().unwrap();
     let Output { status, stdout, stderr } = once();
     let (out, err) = (String::from_utf8_lossy(&stdout), String::from_utf8_lossy(&stderr));
     assert!(status.success(), "{err}");
@@ -232,10 +187,7 @@ async fn a_denied_tag_read_names_its_own_ram_action() {
     sim.deny_action("ListTagResources", "2014-08-15", true);
     let dir = tempfile::tempdir().unwrap();
     let path = write_config(dir.path(), &config_text(&sim, "{engines: [rds_mysql], tag_labels: [team]}"));
-    let Output { status, stdout, .. } = exporter(KEY_ID, SECRET)
-        .args(["discover", "--config.file", path.to_str().unwrap()])
-        .output()
-        .unwrap();
+    let Output { status, stdout, .. } = subcommand("discover", &path).output().unwrap();
     let out = String::from_utf8_lossy(&stdout);
     assert_eq!(status.code(), Some(1), "{out}");
     assert!(out.contains("FAILED (forbidden) rds:ListTagResources: "), "{out}");
@@ -248,13 +200,11 @@ async fn churn_at_every_refresh_during_a_slow_first_round_still_makes_the_export
     for i in 0..30 {
         sim.add_db_instance(SimDbInstance::rds_mysql(REGION, format!("rm-churn{i:02}")));
     }
-    let dir = tempfile::tempdir().unwrap();
     // About 33 listings at 4 calls a second: a first round of some eight seconds, while
     // discovery refreshes every second and finds a new instance at almost every refresh.
     let text = config_text(&sim, "{refresh_interval: 1s}")
         .replace("poll_interval: 2s\n", "poll_interval: 1m\nrate_limit_per_region: 4\n");
-    let path = write_config(dir.path(), &text);
-    let (mut exporter, base) = serve(&path).await;
+    let mut exporter = Exporter::binary().start(&text).await;
     let churn = tokio::spawn({
         let sim = sim.clone();
         async move {
@@ -264,10 +214,10 @@ async fn churn_at_every_refresh_during_a_slow_first_round_still_makes_the_export
             }
         }
     });
-    let ready = wait_ok(&format!("{base}/-/ready"), PATIENCE * 4).await;
-    let text = get(&format!("{base}/metrics")).await.map(|(_, text)| text).unwrap_or_default();
+    let ready = wait_ok(&exporter.url("/-/ready"), PATIENCE * 4).await;
+    let text = exporter.get("/metrics").await.map(|(_, text)| text).unwrap_or_default();
     churn.abort();
     assert!(ready, "ready although the estate changed at every refresh; last scrape:\n{text}");
     assert!(text.contains("aliyun_dbs_poll_duration_seconds "), "a round has ended:\n{text}");
-    assert_eq!(exporter.terminate(PATIENCE).map(|s| s.success()), Some(true));
+    exporter.stop().await;
 }

@@ -1,18 +1,9 @@
 //! The real binary against the simulator: exact values on /metrics for a known data set.
 
-use std::net::SocketAddr;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use crate::support::*;
-use dbs_sim::TaskType;
-use dbs_sim::{SimTask, Simulator};
-
-const KEY_ID: &str = "LTAI5tBinaryTest";
-const SECRET: &str = "canary-binary-secret-31";
-
-fn now_ms() -> u64 {
-    SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap().as_millis() as u64
-}
+use dbs_sim::{SimHandle, SimTask, TaskType};
 
 /// rm-a: 12 full tasks over five states plus one in a never-seen state, 3 pitr tasks;
 /// rm-b: 4 full tasks, none pitr; pc-denied: RAM forbids it; one task outside the window.
@@ -64,21 +55,13 @@ fn data_set() -> Vec<SimTask> {
     tasks
 }
 
-fn config(sim_url: &str) -> String {
+fn config(sim: &SimHandle) -> String {
+    let sim_url = sim.url();
     format!(
         "poll_interval: 1s\nlookback: 7d\npage_size: 4\nrequest_timeout: 900ms\n\
          regions:\n  - region_id: cn-hangzhou\n    endpoint: {sim_url}\n    instances:\n\
          \x20     - instance_id: rm-a\n      - instance_id: rm-b\n\
          \x20 - region_id: ap-southeast-1\n    endpoint: {sim_url}\n    instances:\n      - instance_id: pc-denied\n"
-    )
-}
-
-/// The exporter serving `config` on a loopback port of its choosing, with `extra` flags.
-fn serve(config: &std::path::Path, extra: &[&str]) -> Running {
-    Running::spawn(
-        exporter(KEY_ID, SECRET)
-            .args(["--config.file", config.to_str().unwrap(), "--web.listen-address", "127.0.0.1:0"])
-            .args(extra),
     )
 }
 
@@ -89,22 +72,13 @@ fn labels<'a>(instance: &'a str, task_type: &'a str, state: &'a str) -> Vec<(&'a
 
 #[tokio::test]
 async fn metrics_carry_exact_counts_and_sums_and_a_denied_instance_is_down_alone() {
-    let sim = Simulator::new()
-        .with_access_key(KEY_ID, SECRET)
-        .with_tasks(data_set())
-        .with_forbidden_instance("ap-southeast-1", "pc-denied")
-        .start(SocketAddr::from(([127, 0, 0, 1], 0)))
-        .await
-        .unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let config_path = write_config(dir.path(), &config(&sim.url()));
-    let mut child = serve(&config_path, &["--log.level", "debug"]);
-    let base = format!("http://{}", child.listening().await);
-    assert!(
-        wait_ok(&format!("{base}/-/ready"), Duration::from_secs(20)).await,
-        "exporter never became ready"
-    );
-    let (status, text) = get(&format!("{base}/metrics")).await.unwrap();
+    let (_sim, mut exporter) = TestEstate::new()
+        .tasks(data_set())
+        .forbidden("ap-southeast-1", "pc-denied")
+        .spawn(Exporter::binary().args(&["--log.level", "debug"]), config)
+        .await;
+    assert!(exporter.wait_ready().await, "exporter never became ready");
+    let (status, text) = exporter.get("/metrics").await.unwrap();
     assert_eq!(status, 200);
     let values = samples(&text);
     let value = |name: &str, l: Vec<(&str, &str)>| {
@@ -177,20 +151,13 @@ async fn metrics_carry_exact_counts_and_sums_and_a_denied_instance_is_down_alone
 
     // Let a few more cycles run: a failure that persists must not be logged again.
     let cycles_before = value("aliyun_dbs_api_requests_total", vec![("region_id", "ap-southeast-1")]);
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    loop {
-        let (_, later) = get(&format!("{base}/metrics")).await.unwrap();
-        let calls =
-            samples(&later)[&series("aliyun_dbs_api_requests_total", &[("region_id", "ap-southeast-1")])];
-        if calls >= cycles_before + 4.0 || std::time::Instant::now() > deadline {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    let calls = series("aliyun_dbs_api_requests_total", &[("region_id", "ap-southeast-1")]);
+    let _ =
+        eventually(LONG_PATIENCE, || async { exporter.samples().await[&calls] >= cycles_before + 4.0 }).await;
 
-    let status = child.terminate(Duration::from_secs(10)).expect("exits within 10 s of SIGTERM");
+    let status = exporter.process().terminate(Duration::from_secs(10)).expect("exits within 10 s of SIGTERM");
     assert!(status.success(), "{status:?}");
-    let stderr = child.stderr();
+    let stderr = exporter.log();
     assert!(!stderr.contains(SECRET), "the secret leaked into the log");
     assert!(stderr.contains("Forbidden.RAM"), "the denied instance is logged with its code:\n{stderr}");
     assert_eq!(
@@ -202,17 +169,11 @@ async fn metrics_carry_exact_counts_and_sums_and_a_denied_instance_is_down_alone
 
 #[tokio::test]
 async fn http_routes_answer_as_documented() {
-    let sim = Simulator::new()
-        .with_access_key(KEY_ID, SECRET)
-        .start(SocketAddr::from(([127, 0, 0, 1], 0)))
-        .await
-        .unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let config_path = write_config(dir.path(), &config(&sim.url()));
-    let child = serve(&config_path, &["--web.telemetry-path", "/custom-metrics"]);
-    let base = format!("http://{}", child.listening().await);
+    let custom_path = Exporter::binary().args(&["--web.telemetry-path", "/custom-metrics"]);
+    let (_sim, exporter) = TestEstate::new().spawn(custom_path, config).await;
+    let base = &exporter.base;
     assert!(wait_ok(&format!("{base}/-/healthy"), Duration::from_secs(20)).await);
-    assert!(wait_ok(&format!("{base}/-/ready"), Duration::from_secs(20)).await);
+    assert!(exporter.wait_ready().await);
     let (status, body) = get(&format!("{base}/")).await.unwrap();
     assert_eq!(status, 200);
     assert!(body.contains("href=\"/custom-metrics\""));

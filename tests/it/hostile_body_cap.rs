@@ -11,12 +11,10 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
 use dbs_exporter::api::{ApiError, ClientOptions, DbsClient, DownloadTaskQuery, ListOptions, TaskType};
-use dbs_exporter::credentials::{Credentials, StaticCredentials};
 use dbs_exporter::rpc::{CallFailure, Retryable, RpcError};
-use dbs_sim::{SimTask, Simulator, TaskType as SimTaskType};
+use dbs_sim::{SimTask, TaskType as SimTaskType};
 
-const KEY_ID: &str = "LTAI5tHostileCap";
-const SECRET: &str = "hostile-cap-secret";
+use crate::support::{credentials, simulator};
 
 /// How the test server frames its body.
 #[derive(Clone, Copy, Debug)]
@@ -98,7 +96,7 @@ async fn serve(body: Vec<u8>, framing: Framing) -> String {
 fn client(max_body_bytes: usize) -> DbsClient {
     let options =
         ClientOptions { timeout: Duration::from_secs(10), max_body_bytes, ..ClientOptions::default() };
-    DbsClient::new(options, Arc::new(StaticCredentials::new(Credentials::new(KEY_ID, SECRET)))).unwrap()
+    DbsClient::new(options, credentials()).unwrap()
 }
 
 fn query() -> DownloadTaskQuery {
@@ -158,12 +156,7 @@ fn a_listing_too_large_for_the_cap_fails_as_decode_rather_than_being_cut() {
         .collect();
     let cap = 4 * 1024;
     let (small, roomy) = runtime().block_on(async {
-        let sim = Simulator::new()
-            .with_access_key(KEY_ID, SECRET)
-            .with_tasks(tasks)
-            .start(SocketAddr::from(([127, 0, 0, 1], 0)))
-            .await
-            .unwrap();
+        let sim = simulator(tasks).await;
         let options = ListOptions { page_size: 100, ..ListOptions::default() };
         let small = client(cap).list_download_tasks(&sim.url(), &query(), options, &()).await;
         let roomy = client(1024 * 1024).list_download_tasks(&sim.url(), &query(), options, &()).await;

@@ -4,22 +4,18 @@
 //! pages than allowed; it never passes a partial count off as the whole.
 
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::Duration;
 
 use proptest::prelude::*;
 use proptest::sample::select;
 
+use crate::support::{credentials, TestEstate};
 use dbs_exporter::api::{
     ApiError, ClientOptions, DbsClient, DownloadState, DownloadTaskQuery, ListOptions, Listing,
     OrderDirection, TaskType,
 };
-use dbs_exporter::credentials::{Credentials, StaticCredentials};
 use dbs_sim::{SimHandle, SimTask, Simulator, TaskType as SimTaskType};
 
-const KEY_ID: &str = "LTAI5tHostilePaging";
-const SECRET: &str = "hostile-paging-secret";
 const REGION: &str = "cn-hangzhou";
 const INSTANCE: &str = "rm-bp1hostile0001";
 const BASE_MS: u64 = 1_700_000_000_000;
@@ -131,16 +127,16 @@ fn case() -> impl Strategy<Value = Case> {
 }
 
 async fn start(case: &Case) -> SimHandle {
-    let mut simulator = Simulator::new().with_access_key(KEY_ID, SECRET).with_tasks(case.sim_tasks());
+    let mut estate = TestEstate::new().tasks(case.sim_tasks());
     if let Some(max) = case.server_max_page_size {
-        simulator = simulator.with_max_page_size(max);
+        estate = estate.with(|simulator| simulator.with_max_page_size(max));
     }
-    simulator.start(SocketAddr::from(([127, 0, 0, 1], 0))).await.expect("simulator starts")
+    estate.start().await
 }
 
 fn client() -> DbsClient {
     let options = ClientOptions { timeout: Duration::from_secs(5), ..ClientOptions::default() };
-    DbsClient::new(options, Arc::new(StaticCredentials::new(Credentials::new(KEY_ID, SECRET)))).unwrap()
+    DbsClient::new(options, credentials()).unwrap()
 }
 
 fn query(order: Option<OrderDirection>) -> DownloadTaskQuery {

@@ -31,7 +31,7 @@ async fn the_demo_serves_https_with_basic_auth_from_the_web_config_flag() {
 
     let client = https_client(&ca.cert_pem());
     let metrics = format!("https://{address}/metrics");
-    let up = eventually(Duration::from_secs(30), || async {
+    let up = eventually(LONG_PATIENCE, || async {
         matches!(client.get(&metrics).basic_auth("prometheus", Some("scrape-me")).send().await, Ok(r) if r.status() == 200)
     })
     .await;
@@ -72,7 +72,7 @@ async fn sigterm_in_the_middle_of_scrapes_exits_zero_promptly() {
     let address = exporter.demo_listening().await;
     let base = format!("http://{address}");
     let client = reqwest::Client::new();
-    let up = eventually(Duration::from_secs(30), || async {
+    let up = eventually(LONG_PATIENCE, || async {
         matches!(client.get(format!("{base}/-/healthy")).send().await, Ok(r) if r.status() == 200)
     })
     .await;

@@ -4,36 +4,28 @@
 //! CONNECT proxy, and connections reused across cycles (counted as TLS handshakes).
 
 use std::collections::BTreeSet;
-use std::net::SocketAddr;
 use std::path::Path;
 use std::process::Output;
-use std::sync::Arc;
-use std::time::SystemTime;
 
 use crate::support::proxy::ConnectProxy;
 use crate::support::*;
 use dbs_exporter::app::Pipeline;
 use dbs_exporter::config::{self, TlsConfig};
-use dbs_exporter::credentials::{Credentials, StaticCredentials};
 use dbs_sim::TaskType;
-use dbs_sim::{SimCa, SimDbInstance, SimHandle, SimTask, Simulator};
+use dbs_sim::{SimCa, SimDbInstance, SimHandle, SimTask};
 
-const KEY_ID: &str = "LTAI5tHttpsTest";
-const SECRET: &str = "canary-https-secret-5";
 const REGION: &str = "cn-hangzhou";
 
 async fn simulator(ca: &SimCa) -> SimHandle {
-    let now = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap().as_millis() as u64;
-    Simulator::new()
-        .with_access_key(KEY_ID, SECRET)
-        .with_db_instances([
+    TestEstate::new()
+        .instances([
             SimDbInstance::rds_mysql(REGION, "rm-found"),
             SimDbInstance::polardb_mysql(REGION, "pc-found"),
         ])
-        .with_tasks([SimTask::new("t-1", REGION, "rm-found", TaskType::Full, "running", now - 60_000)])
-        .start_tls(SocketAddr::from(([127, 0, 0, 1], 0)), ca)
+        .tasks([SimTask::new("t-1", REGION, "rm-found", TaskType::Full, "running", now_ms() - 60_000)])
+        .tls(ca)
+        .start()
         .await
-        .unwrap()
 }
 
 /// Discovery and listing at `sim`, with `tls` (a YAML line or nothing) on top.
@@ -51,8 +43,7 @@ fn ca_file(dir: &Path, ca: &SimCa) -> String {
 }
 
 fn once(config: &Path, env: &[(&str, &str)]) -> (bool, String, String) {
-    let mut command = exporter(KEY_ID, SECRET);
-    command.args(["once", "--config.file", config.to_str().unwrap()]);
+    let mut command = subcommand("once", config);
     for (name, value) in env {
         command.env(name, value);
     }
@@ -112,11 +103,8 @@ async fn ssl_cert_file_is_trusted_when_the_config_names_no_ca_file() {
     assert!(ok, "{err}");
     assert_eq!(polled(&out), set(&["pc-found", "rm-found"]), "{out}");
 
-    let Output { status, stdout, .. } = exporter(KEY_ID, SECRET)
-        .args(["check-config", "--config.file", path.to_str().unwrap()])
-        .env("SSL_CERT_FILE", &ca_path)
-        .output()
-        .unwrap();
+    let Output { status, stdout, .. } =
+        subcommand("check-config", &path).env("SSL_CERT_FILE", &ca_path).output().unwrap();
     let summary = String::from_utf8_lossy(&stdout);
     assert!(status.success());
     assert!(
@@ -213,35 +201,29 @@ async fn a_reload_picks_up_a_changed_ca_file() {
     let ca_path = dir.path().join("company-ca.pem");
     SimCa::generate().unwrap().write_ca(&ca_path).unwrap();
     let tls = format!("tls:\n  ca_file: {}\n", ca_path.display());
-    let path = write_config(dir.path(), &config_text(&sim, &tls));
-    let mut daemon = Running::spawn(exporter(KEY_ID, SECRET).args([
-        "--config.file",
-        path.to_str().unwrap(),
-        "--web.listen-address",
-        "127.0.0.1:0",
-    ]));
-    let base = format!("http://{}", daemon.listening().await);
+    let mut daemon = Exporter::binary().start(&config_text(&sim, &tls)).await;
     let certificate_errors = series(
         "aliyun_dbs_discovery_api_request_errors_total",
         &[("region_id", REGION), ("engine", "rds_mysql"), ("code", "certificate")],
     );
+    let metrics = daemon.url("/metrics");
     let refused = eventually(PATIENCE, || async {
-        let text = get(&format!("{base}/metrics")).await.map(|(_, text)| text).unwrap_or_default();
+        let text = get(&metrics).await.map(|(_, text)| text).unwrap_or_default();
         samples(&text).get(&certificate_errors).is_some_and(|count| *count >= 1.0)
     })
     .await;
-    assert!(refused, "the wrong CA is refused first:\n{}", daemon.stderr());
+    assert!(refused, "the wrong CA is refused first:\n{}", daemon.log());
 
     ca.write_ca(&ca_path).unwrap();
     daemon.signal("HUP");
     let listed = eventually(PATIENCE, || async {
-        let text = get(&format!("{base}/metrics")).await.map(|(_, text)| text).unwrap_or_default();
+        let text = get(&metrics).await.map(|(_, text)| text).unwrap_or_default();
         polled(&text) == set(&["pc-found", "rm-found"])
             && samples(&text).get("aliyun_dbs_exporter_config_last_reload_successful") == Some(&1.0)
     })
     .await;
-    assert!(listed, "after the reload the new CA is trusted:\n{}", daemon.stderr());
-    assert_eq!(daemon.terminate(PATIENCE).map(|s| s.success()), Some(true));
+    assert!(listed, "after the reload the new CA is trusted:\n{}", daemon.log());
+    daemon.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -277,8 +259,7 @@ fn pipeline(sim: &SimHandle, ca_path: &Path, instances: usize, concurrency: usiz
     );
     let mut config = config::parse(&text, "reuse.yaml").unwrap();
     config.tls = TlsConfig::with_ca_file(ca_path).unwrap();
-    let credentials = StaticCredentials::new(Credentials::new(KEY_ID, SECRET));
-    Pipeline::build(&config, Arc::new(credentials)).unwrap()
+    Pipeline::build(&config, credentials()).unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

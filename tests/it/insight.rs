@@ -2,26 +2,14 @@
 //! the reason a listing fails, and the status page with its JSON, against the simulator with
 //! tasks moved between polls as DBS moves them.
 
-use std::net::SocketAddr;
-use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
-use crate::support::{get, samples, series};
-use dbs_exporter::app::{AccountCredentials, ConfigSource, Daemon, Pipeline, WebOptions};
-use dbs_exporter::config;
-use dbs_exporter::credentials::{Credentials, StaticCredentials};
-use dbs_exporter::poller::Shard;
+use crate::support::{metrics_of, now_ms, samples, series, Exporter, TestEstate, SECRET};
+use dbs_exporter::app::Pipeline;
 use dbs_sim::TaskType;
-use dbs_sim::{Fault, SimHandle, SimTask, Simulator};
-use tokio_util::sync::CancellationToken;
+use dbs_sim::{Fault, SimHandle, SimTask};
 
-const KEY_ID: &str = "LTAI5tInsight";
-const SECRET: &str = "insight-secret";
 const REGION: &str = "cn-hangzhou";
-
-fn now_ms() -> u64 {
-    SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap().as_millis() as u64
-}
 
 fn task(id: &str, instance: &str, state: &str, progress: &str, age_minutes: u64) -> SimTask {
     let mut task = SimTask::new(id, REGION, instance, TaskType::Full, state, now_ms() - age_minutes * 60_000);
@@ -29,18 +17,8 @@ fn task(id: &str, instance: &str, state: &str, progress: &str, age_minutes: u64)
     task
 }
 
-async fn simulator(tasks: Vec<SimTask>) -> SimHandle {
-    Simulator::new()
-        .with_access_key(KEY_ID, SECRET)
-        .with_tasks(tasks)
-        .with_forbidden_instance(REGION, "rm-denied")
-        .start(SocketAddr::from(([127, 0, 0, 1], 0)))
-        .await
-        .unwrap()
-}
-
-fn credentials() -> Arc<StaticCredentials> {
-    Arc::new(StaticCredentials::new(Credentials::new(KEY_ID, SECRET)))
+fn estate(tasks: Vec<SimTask>) -> TestEstate {
+    TestEstate::new().tasks(tasks).forbidden(REGION, "rm-denied")
 }
 
 fn config_text(sim: &SimHandle, instances: &[&str]) -> String {
@@ -52,8 +30,7 @@ fn config_text(sim: &SimHandle, instances: &[&str]) -> String {
 }
 
 fn pipeline(sim: &SimHandle, instances: &[&str]) -> Pipeline {
-    let config = config::parse(&config_text(sim, instances), "test.yaml").unwrap();
-    Pipeline::build(&config, credentials()).unwrap()
+    crate::support::pipeline(&config_text(sim, instances))
 }
 
 /// The exposition, once the exporter's own metrics (where the duration histogram lives) have
@@ -63,7 +40,7 @@ async fn scrape(pipeline: &Pipeline) -> (String, std::collections::BTreeMap<Stri
     tokio::time::pause();
     tokio::time::advance(dbs_exporter::render::OWN_METRICS_MAX_AGE + Duration::from_millis(50)).await;
     tokio::time::resume();
-    let text = String::from_utf8(pipeline.exposition.body()).unwrap();
+    let text = metrics_of(pipeline);
     let values = samples(&text);
     (text, values)
 }
@@ -90,11 +67,12 @@ fn error_info(instance: &str, code: &str) -> String {
 
 #[tokio::test]
 async fn state_changes_durations_progress_and_reasons_follow_the_tasks() {
-    let sim = simulator(vec![
+    let sim = estate(vec![
         task("dt-a", "rm-1", "queueing", "", 30),
         task("dt-b", "rm-1", "running", "2/5", 90),
         task("dt-c", "rm-1", "finished", "5/5", 120),
     ])
+    .start()
     .await;
     let pipeline = pipeline(&sim, &["rm-1"]);
 
@@ -154,30 +132,12 @@ async fn state_changes_durations_progress_and_reasons_follow_the_tasks() {
 
 #[tokio::test]
 async fn the_status_page_and_its_json_say_which_target_fails_and_why() {
-    let sim = simulator(vec![task("dt-a", "rm-ok", "running", "1/2", 5)]).await;
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("dbs.yaml");
-    std::fs::write(&path, config_text(&sim, &["rm-ok", "rm-denied"])).unwrap();
-    let web = WebOptions {
-        listen_address: SocketAddr::from(([127, 0, 0, 1], 0)),
-        telemetry_path: "/metrics".into(),
-        web_config_file: None,
-        enable_lifecycle: false,
-    };
-    let daemon = Daemon::build(
-        ConfigSource::File(path),
-        AccountCredentials::Shared(credentials()),
-        &web,
-        Shard::default(),
-    )
-    .await
-    .unwrap();
-    let base = format!("http://{}", daemon.local_addr());
-    let shutdown = CancellationToken::new();
-    let running = tokio::spawn(daemon.run(shutdown.clone().cancelled_owned()));
-    assert!(crate::support::wait_ok(&format!("{base}/-/ready"), Duration::from_secs(30)).await);
+    let (_sim, mut exporter) = estate(vec![task("dt-a", "rm-ok", "running", "1/2", 5)])
+        .spawn(Exporter::in_process(), |sim| config_text(sim, &["rm-ok", "rm-denied"]))
+        .await;
+    assert!(exporter.wait_ready().await);
 
-    let (status, body) = get(&format!("{base}/api/v1/targets")).await.unwrap();
+    let (status, body) = exporter.get("/api/v1/targets").await.unwrap();
     assert_eq!(status, 200);
     let json: serde_json::Value = serde_json::from_str(&body).unwrap();
     let targets = json["targets"].as_array().unwrap();
@@ -195,19 +155,18 @@ async fn the_status_page_and_its_json_say_which_target_fails_and_why() {
     assert_eq!(targets[1]["region_id"], REGION);
     assert_eq!(targets[1]["task_type"], "full");
 
-    let (_, down) = get(&format!("{base}/api/v1/targets?state=down")).await.unwrap();
+    let (_, down) = exporter.get("/api/v1/targets?state=down").await.unwrap();
     let down: serde_json::Value = serde_json::from_str(&down).unwrap();
     assert_eq!(down["targets"].as_array().unwrap().len(), 1);
 
-    let (status, page) = get(&format!("{base}/")).await.unwrap();
+    let (status, page) = exporter.get("/").await.unwrap();
     assert_eq!(status, 200);
     assert_eq!(page.matches("<tr class=\"down\"").count(), 1);
     assert_eq!(page.matches("<tr class=\"up\"").count(), 1);
     assert!(page.contains(">forbidden<"));
     assert!(!page.contains(SECRET) && !body.contains(SECRET), "never a secret");
-    let (_, filtered) = get(&format!("{base}/?filter=RM-OK")).await.unwrap();
+    let (_, filtered) = exporter.get("/?filter=RM-OK").await.unwrap();
     assert_eq!(filtered.matches("<tr class=").count(), 1, "the server filters without JavaScript");
 
-    shutdown.cancel();
-    running.await.unwrap();
+    exporter.stop().await;
 }

@@ -2,7 +2,6 @@
 //! they hand out signs DBS calls there.
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -12,7 +11,9 @@ use dbs_exporter::credentials::{
 };
 use dbs_exporter::rpc::ClientOptions;
 use dbs_sim::fakes::{FakeMetadata, FakeSts};
-use dbs_sim::{SimTask, Simulator, TaskType as SimTaskType};
+use dbs_sim::{SimTask, TaskType as SimTaskType};
+
+use crate::support::{simulator, OTHER_KEY_ID, OTHER_SECRET};
 
 const HOUR: Duration = Duration::from_secs(3600);
 
@@ -30,12 +31,13 @@ async fn list(provider: Arc<dyn CredentialsProvider>, url: &str) -> usize {
 #[tokio::test]
 async fn one_gateway_hosts_dbs_sts_and_the_metadata_service() {
     let task = SimTask::new("dt-1", "cn-hangzhou", "rm-1", SimTaskType::Full, "finished", 1_700_000_000_000);
-    let sim = Simulator::new().with_tasks([task]).start(SocketAddr::from(([127, 0, 0, 1], 0))).await.unwrap();
+    let sim = simulator([task]).await;
     let sts = FakeSts::mount(sim.gateway(), HOUR);
-    sts.accept_key("LTAIbase", "base-secret");
+    // The long-lived key AssumeRole signs with: one the simulator does not already accept.
+    sts.accept_key(OTHER_KEY_ID, OTHER_SECRET);
     let metadata = FakeMetadata::mount(sim.gateway(), Some("EcsDbsReader"), HOUR);
     let vars: HashMap<String, String> =
-        [("BASE_ID", "LTAIbase"), ("BASE_SECRET", "base-secret")].map(|(k, v)| (k.into(), v.into())).into();
+        [("BASE_ID", OTHER_KEY_ID), ("BASE_SECRET", OTHER_SECRET)].map(|(k, v)| (k.into(), v.into())).into();
     let endpoints = CredentialEndpoints { sts: Some(sim.url()), ecs_metadata: Some(sim.url()) };
     let env = CredentialEnv::new(move |name| vars.get(name).cloned(), None, endpoints);
 
@@ -67,7 +69,7 @@ async fn one_gateway_hosts_dbs_sts_and_the_metadata_service() {
         keys,
         [
             (Some("Dbs"), "STS.ecs1".to_string()),
-            (Some("Sts"), "LTAIbase".to_string()),
+            (Some("Sts"), OTHER_KEY_ID.to_string()),
             (Some("Dbs"), "STS.fake1".to_string()),
         ]
     );

@@ -2,29 +2,20 @@
 //! These drive the library's pipeline directly, one poll cycle at a time.
 
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
-use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use crate::support::heap::thread_heap_bytes;
-use crate::support::{samples, series};
+use crate::support::{credentials, metrics_of, now_ms, samples, series, simulator, TestEstate};
 use dbs_exporter::app::{AccountCredentials, Pipeline};
 use dbs_exporter::config;
-use dbs_exporter::credentials::{Credentials, StaticCredentials};
 use dbs_exporter::poller::Shard;
 use dbs_exporter::util::WallClock;
 use dbs_sim::TaskType;
-use dbs_sim::{Fault, SimHandle, SimTask, Simulator};
+use dbs_sim::{Fault, SimHandle, SimTask};
 
-const KEY_ID: &str = "LTAI5tResilience";
-const SECRET: &str = "canary-resilience-secret";
 const REGION: &str = "cn-hangzhou";
 const INSTANCES: [&str; 3] = ["rm-one", "rm-two", "rm-three"];
 const STATES: [&str; 6] = ["initializing", "queuing", "running", "failed", "finished", "expired"];
-
-fn now_ms() -> u64 {
-    SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap().as_millis() as u64
-}
 
 /// Instance `i` has `7 * (i + 1)` full tasks and `3 * (i + 1)` pitr tasks over all states.
 fn data_set() -> Vec<SimTask> {
@@ -69,15 +60,6 @@ fn truth(tasks: &[SimTask]) -> BTreeMap<(String, String, String), (f64, f64, f64
     expected
 }
 
-async fn start_sim(tasks: Vec<SimTask>) -> SimHandle {
-    Simulator::new()
-        .with_access_key(KEY_ID, SECRET)
-        .with_tasks(tasks)
-        .start(SocketAddr::from(([127, 0, 0, 1], 0)))
-        .await
-        .unwrap()
-}
-
 /// A pipeline whose listings are stamped by a wall clock that follows tokio's, so a test moves
 /// the staleness of counts by advancing tokio's clock instead of sleeping.
 fn pipeline(sim: &SimHandle, extra: &str) -> Pipeline {
@@ -88,13 +70,12 @@ fn pipeline(sim: &SimHandle, extra: &str) -> Pipeline {
         sim.url()
     );
     let config = config::parse(&text, "test.yaml").unwrap();
-    let credentials = Arc::new(StaticCredentials::new(Credentials::new(KEY_ID, SECRET)));
-    let credentials = AccountCredentials::Shared(credentials);
+    let credentials = AccountCredentials::Shared(credentials());
     Pipeline::build_with(&config, credentials, Shard::default(), WallClock::following_tokio()).unwrap()
 }
 
 fn scrape(pipeline: &Pipeline) -> (String, BTreeMap<String, f64>) {
-    let text = String::from_utf8(pipeline.exposition.body()).unwrap();
+    let text = metrics_of(pipeline);
     let values = samples(&text);
     (text, values)
 }
@@ -137,7 +118,7 @@ fn requests(values: &BTreeMap<String, f64>) -> f64 {
 #[tokio::test]
 async fn throttled_calls_are_retried_and_every_attempt_is_counted() {
     let tasks = data_set();
-    let sim = start_sim(tasks.clone()).await;
+    let sim = simulator(tasks.clone()).await;
     let pipeline = pipeline(&sim, "retry: {max_attempts: 4, base_delay: 1ms, max_delay: 20ms}\n");
     sim.inject(Fault::Throttle, 2);
     sim.inject(Fault::ServerError(503), 1);
@@ -152,12 +133,7 @@ async fn throttled_calls_are_retried_and_every_attempt_is_counted() {
 
 #[tokio::test]
 async fn final_errors_are_not_retried() {
-    let sim = Simulator::new()
-        .with_access_key(KEY_ID, SECRET)
-        .with_forbidden_instance(REGION, "rm-two")
-        .start(SocketAddr::from(([127, 0, 0, 1], 0)))
-        .await
-        .unwrap();
+    let sim = TestEstate::new().forbidden(REGION, "rm-two").start().await;
     let pipeline = pipeline(&sim, "retry: {max_attempts: 5, base_delay: 1ms}\n");
     let report = pipeline.poll_once().await;
     assert_eq!((report.succeeded, report.failed), (4, 2));
@@ -168,7 +144,7 @@ async fn final_errors_are_not_retried() {
 async fn under_thirty_percent_faults_of_every_kind_values_converge_to_the_truth_and_errors_match_injections()
 {
     let tasks = data_set();
-    let sim = start_sim(tasks.clone()).await;
+    let sim = simulator(tasks.clone()).await;
     let pipeline = pipeline(&sim, "retry: {max_attempts: 2, base_delay: 1ms, max_delay: 5ms}\n");
     let kinds = vec![
         Fault::Throttle,
@@ -228,7 +204,7 @@ async fn under_thirty_percent_faults_of_every_kind_values_converge_to_the_truth_
 #[tokio::test]
 async fn a_failing_target_is_down_at_once_and_its_counts_expire_after_max_staleness() {
     let tasks = data_set();
-    let sim = start_sim(tasks.clone()).await;
+    let sim = simulator(tasks.clone()).await;
     let pipeline = pipeline(&sim, "poll_interval: 3s\nmax_staleness: 3s\nretry: {max_attempts: 1}\n");
     assert_eq!(pipeline.poll_once().await.failed, 0);
 

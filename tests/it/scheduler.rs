@@ -2,34 +2,15 @@
 //! listings complete, no instance reported down before it was tried, reloads that keep what
 //! stays, and counts that expire for failing targets only.
 
-use std::net::SocketAddr;
-use std::path::Path;
-use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
-
-use crate::support::{get, samples, series};
-use dbs_exporter::app::{AccountCredentials, ConfigSource, Daemon, Pipeline, WebOptions};
-use dbs_exporter::config;
-use dbs_exporter::credentials::{Credentials, StaticCredentials};
-use dbs_exporter::poller::Shard;
+use crate::support::{get, now_ms, pipeline, samples, series, Exporter, TestEstate};
 use dbs_sim::TaskType;
-use dbs_sim::{SimHandle, SimTask, Simulator};
+use dbs_sim::{SimHandle, SimTask};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-const KEY_ID: &str = "LTAI5tScheduler";
-const SECRET: &str = "scheduler-secret";
-/// Long enough for any loaded machine; nothing here asserts that something is fast.
-const PATIENCE: Duration = Duration::from_secs(30);
-
-fn now_ms() -> u64 {
-    SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap().as_millis() as u64
-}
-
-async fn simulator(tasks: &[(&str, &str)]) -> SimHandle {
-    let tasks = tasks.iter().map(|(region, instance)| {
+fn estate(tasks: &[(&str, &str)]) -> TestEstate {
+    TestEstate::new().tasks(tasks.iter().map(|(region, instance)| {
         SimTask::new(
             format!("dt-{instance}"),
             *region,
@@ -38,17 +19,11 @@ async fn simulator(tasks: &[(&str, &str)]) -> SimHandle {
             "finished",
             now_ms() - 60_000,
         )
-    });
-    Simulator::new()
-        .with_access_key(KEY_ID, SECRET)
-        .with_tasks(tasks)
-        .start(SocketAddr::from(([127, 0, 0, 1], 0)))
-        .await
-        .unwrap()
+    }))
 }
 
-fn credentials() -> Arc<StaticCredentials> {
-    Arc::new(StaticCredentials::new(Credentials::new(KEY_ID, SECRET)))
+async fn simulator(tasks: &[(&str, &str)]) -> SimHandle {
+    estate(tasks).start().await
 }
 
 /// `regions` as (region, endpoint, instances), after the top-level `settings`.
@@ -63,56 +38,9 @@ fn config_text(settings: &str, regions: &[(&str, &str, &[&str])]) -> String {
     text
 }
 
-/// The daemon in this process, on a loopback port it bound itself.
-struct Exporter {
-    base: String,
-    shutdown: CancellationToken,
-    task: JoinHandle<()>,
-}
-
-impl Exporter {
-    async fn start(config: &Path) -> Self {
-        let web = WebOptions {
-            listen_address: SocketAddr::from(([127, 0, 0, 1], 0)),
-            telemetry_path: "/metrics".into(),
-            web_config_file: None,
-            enable_lifecycle: true,
-        };
-        let source = ConfigSource::File(config.to_path_buf());
-        let daemon = Daemon::build(source, AccountCredentials::Shared(credentials()), &web, Shard::default())
-            .await
-            .unwrap();
-        let base = format!("http://{}", daemon.local_addr());
-        let shutdown = CancellationToken::new();
-        let task = tokio::spawn(daemon.run(shutdown.clone().cancelled_owned()));
-        Exporter { base, shutdown, task }
-    }
-
-    async fn metrics(&self) -> String {
-        get(&format!("{}/metrics", self.base)).await.expect("the exporter answers").1
-    }
-
-    async fn ready(&self) -> bool {
-        matches!(get(&format!("{}/-/ready", self.base)).await, Some((200, _)))
-    }
-
-    /// Scrapes until `check` holds, for at most [`PATIENCE`].
-    async fn metrics_until(&self, what: &str, check: impl Fn(&str) -> bool) -> String {
-        let deadline = Instant::now() + PATIENCE;
-        loop {
-            let text = self.metrics().await;
-            if check(&text) {
-                return text;
-            }
-            assert!(Instant::now() < deadline, "{what} never happened; last scrape:\n{text}");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-
-    async fn stop(self) {
-        self.shutdown.cancel();
-        tokio::time::timeout(PATIENCE, self.task).await.expect("the exporter stops").unwrap();
-    }
+/// The daemon in this process, with the lifecycle API on.
+fn daemon() -> Exporter {
+    Exporter::in_process().lifecycle()
 }
 
 fn up(region: &str, instance: &str) -> String {
@@ -155,8 +83,7 @@ async fn a_region_out_of_tokens_does_not_hold_up_another_region() {
         "concurrency: 1\nrate_limit_per_region: 2\n",
         &[("cn-hangzhou", &sim.url(), &busy), ("cn-beijing", &sim.url(), &["rm-quiet"])],
     );
-    let config = config::parse(&text, "test.yaml").unwrap();
-    let pipeline = Pipeline::build(&config, credentials()).unwrap();
+    let pipeline = pipeline(&text);
     let report = pipeline.poll_once().await;
     assert_eq!((report.succeeded, report.failed), (6, 0));
 
@@ -170,17 +97,16 @@ async fn a_region_out_of_tokens_does_not_hold_up_another_region() {
 
 #[tokio::test]
 async fn listings_show_as_they_complete_and_no_instance_is_down_before_it_was_tried() {
-    let sim = simulator(&[("cn-hangzhou", "rm-fast")]).await;
     let (silent, close) = silent_server().await;
-    let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("dbs.yaml");
     let settings = "poll_interval: 10m\nrequest_timeout: 60s\nretry: {max_attempts: 1}\n";
-    let text = config_text(
-        settings,
-        &[("cn-hangzhou", &sim.url(), &["rm-fast"]), ("cn-beijing", &silent, &["rm-hanging"])],
-    );
-    std::fs::write(&config, text).unwrap();
-    let exporter = Exporter::start(&config).await;
+    let (_sim, mut exporter) = estate(&[("cn-hangzhou", "rm-fast")])
+        .spawn(daemon(), |sim| {
+            config_text(
+                settings,
+                &[("cn-hangzhou", &sim.url(), &["rm-fast"]), ("cn-beijing", &silent, &["rm-hanging"])],
+            )
+        })
+        .await;
 
     let text = exporter
         .metrics_until("the fast listing's publication", |text| {
@@ -218,16 +144,14 @@ async fn listings_show_as_they_complete_and_no_instance_is_down_before_it_was_tr
 
 #[tokio::test]
 async fn a_reload_keeps_the_series_and_cadence_of_what_stays() {
-    let sim =
-        simulator(&[("cn-hangzhou", "rm-stays"), ("cn-hangzhou", "rm-goes"), ("cn-hangzhou", "rm-new")])
-            .await;
-    let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("dbs.yaml");
     let settings = "poll_interval: 1h\nrequest_timeout: 10s\n";
+    let (sim, mut exporter) =
+        estate(&[("cn-hangzhou", "rm-stays"), ("cn-hangzhou", "rm-goes"), ("cn-hangzhou", "rm-new")])
+            .spawn(daemon(), |sim| {
+                config_text(settings, &[("cn-hangzhou", &sim.url(), &["rm-stays", "rm-goes"])])
+            })
+            .await;
     let url = sim.url();
-    std::fs::write(&config, config_text(settings, &[("cn-hangzhou", &url, &["rm-stays", "rm-goes"])]))
-        .unwrap();
-    let exporter = Exporter::start(&config).await;
     exporter
         .metrics_until("the first round", |text| {
             let values = samples(text);
@@ -239,7 +163,7 @@ async fn a_reload_keeps_the_series_and_cadence_of_what_stays() {
     // Scrape without pause through the reload: the target that stays must be in every one.
     let watching = CancellationToken::new();
     let watcher = tokio::spawn({
-        let (metrics, watching) = (format!("{}/metrics", exporter.base), watching.clone());
+        let (metrics, watching) = (exporter.url("/metrics"), watching.clone());
         async move {
             let mut scrapes = 0;
             while !watching.is_cancelled() {
@@ -254,10 +178,8 @@ async fn a_reload_keeps_the_series_and_cadence_of_what_stays() {
         }
     });
 
-    std::fs::write(&config, config_text(settings, &[("cn-hangzhou", &url, &["rm-stays", "rm-new"])]))
-        .unwrap();
-    let response = reqwest::Client::new().post(format!("{}/-/reload", exporter.base)).send().await.unwrap();
-    assert_eq!(response.status(), 200);
+    exporter.write_config(&config_text(settings, &[("cn-hangzhou", &url, &["rm-stays", "rm-new"])]));
+    assert_eq!(exporter.reload().await.status(), 200);
     let text = exporter.metrics().await;
     assert!(!text.contains("rm-goes"), "a removed target vanishes at once:\n{text}");
     exporter
@@ -279,39 +201,33 @@ async fn a_reload_keeps_the_series_and_cadence_of_what_stays() {
 #[tokio::test]
 async fn polling_slower_than_the_interval_keeps_every_series_and_says_it_is_late() {
     let instances = ["rm-one", "rm-two", "rm-three"];
-    let sim = simulator(&instances.map(|i| ("cn-hangzhou", i))).await;
-    let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("dbs.yaml");
     // One call every two seconds for three listings due every second: each round takes about
     // six seconds, and max_staleness is as short as allowed. No call fails.
     let settings =
         "poll_interval: 1s\nmax_staleness: 1s\nrequest_timeout: 900ms\nrate_limit_per_region: 0.5\n";
-    std::fs::write(&config, config_text(settings, &[("cn-hangzhou", &sim.url(), &instances)])).unwrap();
-    let exporter = Exporter::start(&config).await;
+    let (_sim, mut exporter) = estate(&instances.map(|i| ("cn-hangzhou", i)))
+        .spawn(daemon(), |sim| config_text(settings, &[("cn-hangzhou", &sim.url(), &instances)]))
+        .await;
 
     let mut seen = std::collections::BTreeSet::new();
     let lag = |text: &str| samples(text).get("aliyun_dbs_poll_lag_seconds").copied();
-    let deadline = Instant::now() + PATIENCE;
-    let text = loop {
-        let text = exporter.metrics().await;
-        let values = samples(&text);
-        for instance in instances {
-            let present = values.contains_key(&finished_tasks("cn-hangzhou", instance));
-            assert!(
-                present || !seen.contains(instance),
-                "{instance}'s series vanished without a failure:\n{text}"
-            );
-            if present {
-                seen.insert(instance);
+    let text = exporter
+        .metrics_until("a report of polling being late", |text| {
+            let values = samples(text);
+            for instance in instances {
+                let present = values.contains_key(&finished_tasks("cn-hangzhou", instance));
+                assert!(
+                    present || !seen.contains(instance),
+                    "{instance}'s series vanished without a failure:\n{text}"
+                );
+                if present {
+                    seen.insert(instance);
+                }
             }
-        }
-        // Two rounds: the second one is late against its schedule.
-        if seen.len() == instances.len() && lag(&text).is_some_and(|lag| lag > 1.0) {
-            break text;
-        }
-        assert!(Instant::now() < deadline, "polling never reported being late; last scrape:\n{text}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+            // Two rounds: the second one is late against its schedule.
+            seen.len() == instances.len() && lag(text).is_some_and(|lag| lag > 1.0)
+        })
+        .await;
     let values = samples(&text);
     assert!(instances.iter().all(|i| values[&up("cn-hangzhou", i)] == 1.0));
     assert_eq!(
@@ -356,24 +272,20 @@ async fn a_reload_that_widens_the_lookback_counts_no_transition() {
         "running",
         now_ms() - 60_000,
     ));
-    let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("dbs.yaml");
     let url = sim.url();
-    let write = |lookback: &str| {
+    let config = |lookback: &str| {
         let settings = format!("poll_interval: 2s\nlookback: {lookback}\nrequest_timeout: 1s\n");
-        std::fs::write(&config, config_text(&settings, &[("cn-hangzhou", &url, &["rm-wide"])])).unwrap();
+        config_text(&settings, &[("cn-hangzhou", &url, &["rm-wide"])])
     };
-    write("1d");
-    let exporter = Exporter::start(&config).await;
+    let mut exporter = daemon().start(&config("1d")).await;
     let calls = || sim.calls_for("cn-hangzhou", "rm-wide");
     let before = calls();
     let text =
         exporter.metrics_until("two listings with the narrow lookback", |_| calls() >= before + 2).await;
     assert_eq!(transitions(&text), 0.0, "{text}");
 
-    write("30d");
-    let response = reqwest::Client::new().post(format!("{}/-/reload", exporter.base)).send().await.unwrap();
-    assert_eq!(response.status(), 200);
+    exporter.write_config(&config("30d"));
+    assert_eq!(exporter.reload().await.status(), 200);
     let before = calls();
     exporter.metrics_until("two listings with the wide lookback", |_| calls() >= before + 2).await;
     let text = exporter.metrics().await;
@@ -391,23 +303,19 @@ async fn a_reload_that_widens_the_lookback_counts_no_transition() {
 async fn a_reload_to_a_shorter_interval_lists_every_target_again_at_once() {
     let instances: Vec<String> = (0..6).map(|i| format!("rm-short{i}")).collect();
     let sim = simulator(&[]).await;
-    let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("dbs.yaml");
     let url = sim.url();
     let names: Vec<&str> = instances.iter().map(String::as_str).collect();
-    let write = |interval: &str| {
+    let config = |interval: &str| {
         let settings = format!("poll_interval: {interval}\nrequest_timeout: 1s\n");
-        std::fs::write(&config, config_text(&settings, &[("cn-hangzhou", &url, &names)])).unwrap();
+        config_text(&settings, &[("cn-hangzhou", &url, &names)])
     };
-    write("10m");
-    let exporter = Exporter::start(&config).await;
+    let mut exporter = daemon().start(&config("10m")).await;
     exporter
         .metrics_until("the first round", |_| instances.iter().all(|i| sim.calls_for("cn-hangzhou", i) == 1))
         .await;
-    write("2s");
-    let response = reqwest::Client::new().post(format!("{}/-/reload", exporter.base)).send().await.unwrap();
-    assert_eq!(response.status(), 200);
-    // Within one new interval each is due; PATIENCE bounds the wait on a loaded machine.
+    exporter.write_config(&config("2s"));
+    assert_eq!(exporter.reload().await.status(), 200);
+    // Within one new interval each is due; LONG_PATIENCE bounds the wait on a loaded machine.
     exporter
         .metrics_until("every target listed again", |_| {
             instances.iter().all(|i| sim.calls_for("cn-hangzhou", i) >= 2)

@@ -1,23 +1,16 @@
 //! The number of series an instance costs, as README's table says, read from the exposition of
 //! an instance with a task in every state for both task types.
 
-use std::net::SocketAddr;
-use std::sync::Arc;
-use std::time::SystemTime;
-
-use dbs_exporter::app::Pipeline;
-use dbs_exporter::config;
-use dbs_exporter::credentials::{Credentials, StaticCredentials};
+use crate::support::{metrics_of, now_ms, pipeline, simulator};
+use dbs_sim::SimTask;
 use dbs_sim::TaskType;
-use dbs_sim::{SimHandle, SimTask, Simulator};
 
-const KEY_ID: &str = "LTAI5tBudget";
-const SECRET: &str = "budget-secret";
 const STATES: [&str; 6] = ["initializing", "queueing", "running", "failed", "finished", "expired"];
 
-async fn simulator() -> SimHandle {
-    let now = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap().as_millis() as u64;
-    let tasks = TaskType::ALL.into_iter().flat_map(|task_type| {
+/// A task in every state for both task types, of one instance.
+fn tasks() -> impl Iterator<Item = SimTask> {
+    let now = now_ms();
+    TaskType::ALL.into_iter().flat_map(move |task_type| {
         STATES.iter().enumerate().map(move |(n, state)| {
             let mut task = SimTask::new(
                 format!("dt-{task_type}-{state}"),
@@ -31,28 +24,20 @@ async fn simulator() -> SimHandle {
             task.export_bytes = 1_000;
             task
         })
-    });
-    Simulator::new()
-        .with_access_key(KEY_ID, SECRET)
-        .with_tasks(tasks)
-        .start(SocketAddr::from(([127, 0, 0, 1], 0)))
-        .await
-        .unwrap()
+    })
 }
 
 /// The series of the exposition that belong to the instance.
 async fn series_of_the_instance(metrics_block: &str) -> Vec<String> {
-    let sim = simulator().await;
+    let sim = simulator(tasks()).await;
     let text = format!(
         "{metrics_block}regions:\n  - region_id: cn-hangzhou\n    endpoint: {}\n    instances:\n      - instance_id: rm-budget\n",
         sim.url()
     );
-    let config = config::parse(&text, "budget.yaml").unwrap();
-    let credentials = Arc::new(StaticCredentials::new(Credentials::new(KEY_ID, SECRET)));
-    let pipeline = Pipeline::build(&config, credentials).unwrap();
+    let pipeline = pipeline(&text);
     assert_eq!(pipeline.poll_once().await.failed, 0);
-    let body = String::from_utf8(pipeline.exposition.body()).unwrap();
-    body.lines()
+    metrics_of(&pipeline)
+        .lines()
         .filter(|line| !line.starts_with('#') && line.contains("instance_id=\"rm-budget\""))
         .map(str::to_string)
         .collect()

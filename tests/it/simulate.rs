@@ -1,7 +1,7 @@
 //! `dbs-exporter simulate` with the real binary: it prints an endpoint and a key, and the daemon,
 //! run on a configuration of one's own pointed at that endpoint, polls it successfully.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::support::*;
 
@@ -44,15 +44,14 @@ async fn the_daemon_polls_the_simulator_with_a_configuration_of_ones_own() {
             .args(["simulate", "--simulator.listen-address", "127.0.0.1:0"])
             .args(["--config.file", mine.to_str().unwrap()]),
     );
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let printed = loop {
-        let stdout = simulator.stdout();
-        if let Some(printed) = up_to_the_end_of_the_example(&stdout) {
-            break printed;
-        }
-        assert!(Instant::now() < deadline, "the simulator printed no example configuration:\n{stdout}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
+    let mut printed = None;
+    let example_printed = eventually(LONG_PATIENCE, || {
+        printed = up_to_the_end_of_the_example(&simulator.stdout());
+        std::future::ready(printed.is_some())
+    })
+    .await;
+    assert!(example_printed, "the simulator printed no example configuration:\n{}", simulator.stdout());
+    let printed = printed.unwrap();
 
     let endpoint = field(&printed, "endpoint:");
     let address: std::net::SocketAddr = endpoint.strip_prefix("http://").unwrap().parse().unwrap();
@@ -62,54 +61,42 @@ async fn the_daemon_polls_the_simulator_with_a_configuration_of_ones_own() {
     let example = printed.split("this my-dbs.yaml:\n").nth(1).expect("an example configuration");
     assert!(example.contains("rm-gw8mine2"), "the example is the given configuration: {example}");
     // A short interval only so that the first cycle, spread over one interval, ends soon.
-    let config = write_config(dir.path(), &format!("poll_interval: 2s\nrequest_timeout: 1s\n{example}"));
-
-    let daemon = Running::spawn(exporter(key_id, secret).args([
-        "--config.file",
-        config.to_str().unwrap(),
-        "--web.listen-address",
-        "127.0.0.1:0",
-    ]));
-    let base = format!("http://{}", daemon.listening().await);
-    assert!(
-        wait_ok(&format!("{base}/-/ready"), Duration::from_secs(60)).await,
-        "the daemon never became ready"
-    );
+    let config = format!("poll_interval: 2s\nrequest_timeout: 1s\n{example}");
+    let daemon = Exporter::binary().key(key_id, secret).start(&config).await;
+    assert!(wait_ok(&daemon.url("/-/ready"), Duration::from_secs(60)).await, "the daemon never became ready");
 
     // Ready means one cycle finished; every instance of the file must have been listed well,
     // with tasks (the simulator gives each of them a few dozen at any time).
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let text = get(&format!("{base}/metrics")).await.map(|(_, text)| text).unwrap_or_default();
-        let metrics = samples(&text);
-        let up = |instance: &str| {
-            metrics
-                .get(&series("aliyun_dbs_up", &[("region_id", "eu-central-1"), ("instance_id", instance)]))
-                .copied()
-        };
-        let tasks = |instance: &str| -> f64 {
-            metrics
-                .iter()
-                .filter(|(name, _)| {
-                    name.starts_with("aliyun_dbs_download_tasks{")
-                        && name.contains(&format!("instance_id=\"{instance}\""))
-                })
-                .map(|(_, value)| value)
-                .sum()
-        };
-        let good = ["rm-gw8mine1", "rm-gw8mine2"].iter().all(|i| up(i) == Some(1.0) && tasks(i) > 0.0);
-        if good {
-            let auth_errors = metrics
-                .iter()
-                .filter(|(name, _)| name.starts_with("aliyun_dbs_api_request_errors_total{"))
-                .map(|(_, value)| value)
-                .sum::<f64>();
-            assert_eq!(auth_errors, 0.0, "{text}");
-            break;
-        }
-        assert!(Instant::now() < deadline, "the configured instances were not polled well:\n{text}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    let text = daemon
+        .metrics_until("every instance of the configuration polled well", |text| {
+            let metrics = samples(text);
+            let up = |instance: &str| {
+                metrics
+                    .get(&series(
+                        "aliyun_dbs_up",
+                        &[("region_id", "eu-central-1"), ("instance_id", instance)],
+                    ))
+                    .copied()
+            };
+            let tasks = |instance: &str| -> f64 {
+                metrics
+                    .iter()
+                    .filter(|(name, _)| {
+                        name.starts_with("aliyun_dbs_download_tasks{")
+                            && name.contains(&format!("instance_id=\"{instance}\""))
+                    })
+                    .map(|(_, value)| value)
+                    .sum()
+            };
+            ["rm-gw8mine1", "rm-gw8mine2"].iter().all(|i| up(i) == Some(1.0) && tasks(i) > 0.0)
+        })
+        .await;
+    let auth_errors = samples(&text)
+        .iter()
+        .filter(|(name, _)| name.starts_with("aliyun_dbs_api_request_errors_total{"))
+        .map(|(_, value)| value)
+        .sum::<f64>();
+    assert_eq!(auth_errors, 0.0, "{text}");
 }
 
 #[test]

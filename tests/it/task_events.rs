@@ -6,20 +6,13 @@
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
 
 use crate::support::*;
 use dbs_sim::TaskType;
-use dbs_sim::{SimHandle, SimTask, Simulator};
+use dbs_sim::{SimHandle, SimTask};
 
-const KEY_ID: &str = "LTAI5tTaskEvents";
-const SECRET: &str = "task-events-secret-7";
 const REGION: &str = "cn-hangzhou";
 const INSTANCE: &str = "rm-events";
-
-fn now_ms() -> u64 {
-    SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap().as_millis() as u64
-}
 
 fn task(id: &str, state: &str, progress: &str) -> SimTask {
     let mut task = SimTask::new(id, REGION, INSTANCE, TaskType::Full, state, now_ms() - 600_000);
@@ -28,15 +21,6 @@ fn task(id: &str, state: &str, progress: &str) -> SimTask {
     task.format = "sql".to_string();
     task.target_type = "OSS".to_string();
     task
-}
-
-async fn simulator(tasks: Vec<SimTask>) -> SimHandle {
-    Simulator::new()
-        .with_access_key(KEY_ID, SECRET)
-        .with_tasks(tasks)
-        .start(SocketAddr::from(([127, 0, 0, 1], 0)))
-        .await
-        .unwrap()
 }
 
 fn config(sim: &SimHandle) -> String {
@@ -51,14 +35,6 @@ fn config(sim: &SimHandle) -> String {
 fn free_port() -> SocketAddr {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     listener.local_addr().unwrap()
-}
-
-/// The daemon with `args`, listening on `address`.
-fn serve(config: &std::path::Path, address: SocketAddr, args: &[&str]) -> Running {
-    let address = address.to_string();
-    let mut command = exporter(KEY_ID, SECRET);
-    command.args(["--config.file", config.to_str().unwrap(), "--web.listen-address", &address]).args(args);
-    Running::spawn(&mut command)
 }
 
 /// The event lines of a log.
@@ -88,14 +64,6 @@ fn logfmt_fields(line: &str) -> BTreeMap<String, String> {
     fields
 }
 
-async fn wait_for(what: &str, mut check: impl FnMut() -> bool) {
-    let deadline = Instant::now() + PATIENCE * 2;
-    while !check() {
-        assert!(Instant::now() < deadline, "{what} never happened");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 async fn json(url: &str) -> serde_json::Value {
     let (status, body) = get(url).await.expect("the exporter answers");
     assert_eq!(status, 200, "{body}");
@@ -104,28 +72,24 @@ async fn json(url: &str) -> serde_json::Value {
 
 #[tokio::test]
 async fn each_state_change_is_one_event_in_the_log_and_in_the_ring_and_a_start_or_reload_adds_none() {
-    let sim = simulator(vec![
+    let tasks = [
         task("dt-queued", "queueing", "0/0"),
         task("dt-running", "running", "10/100"),
         task("dt-done", "finished", "40/40"),
-    ])
-    .await;
-    let dir = tempfile::tempdir().unwrap();
-    let path = write_config(dir.path(), &config(&sim));
-    let mut exporter = serve(&path, free_port(), &[]);
-    let base = format!("http://{}", exporter.listening().await);
+    ];
+    let (sim, mut exporter) = TestEstate::new().tasks(tasks).spawn(Exporter::binary(), config).await;
     let calls = || sim.calls_for(REGION, INSTANCE);
     wait_for("three listings", || calls() >= 3).await;
-    assert!(event_lines(&exporter.stderr()).is_empty(), "no event at the start:\n{}", exporter.stderr());
-    assert_eq!(json(&format!("{base}/api/v1/events")).await["events"], serde_json::json!([]));
+    assert!(event_lines(&exporter.log()).is_empty(), "no event at the start:\n{}", exporter.log());
+    assert_eq!(json(&exporter.url("/api/v1/events")).await["events"], serde_json::json!([]));
 
     assert!(sim.move_task("dt-queued", "running", "0/40"));
     assert!(sim.move_task("dt-running", "finished", "100/100"));
     sim.push_task(task("dt-new", "queueing", ""));
-    wait_for("three events", || event_lines(&exporter.stderr()).len() >= 3).await;
+    wait_for("three events", || event_lines(&exporter.log()).len() >= 3).await;
     let settled = calls() + 3;
     wait_for("three more listings", || calls() >= settled).await;
-    let log = exporter.stderr();
+    let log = exporter.log();
     let lines = event_lines(&log);
     assert_eq!(lines.len(), 3, "exactly one event per change:\n{log}");
     let by_task: BTreeMap<String, BTreeMap<String, String>> = lines
@@ -159,46 +123,44 @@ async fn each_state_change_is_one_event_in_the_log_and_in_the_ring_and_a_start_o
     let new = &by_task["dt-new"];
     assert_eq!((new["from"].as_str(), new["to"].as_str()), ("none", "queueing"));
 
-    let events = json(&format!("{base}/api/v1/events")).await;
+    let events = json(&exporter.url("/api/v1/events")).await;
     let ids: Vec<&str> =
         events["events"].as_array().unwrap().iter().map(|e| e["task_id"].as_str().unwrap()).collect();
     assert_eq!(ids.len(), 3);
-    let finished = json(&format!("{base}/api/v1/events?to=finished")).await;
+    let finished = json(&exporter.url("/api/v1/events?to=finished")).await;
     assert_eq!(finished["events"].as_array().unwrap().len(), 1);
     assert_eq!(finished["events"][0]["task_id"], "dt-running");
     assert_eq!(finished["events"][0]["from"], "running");
     assert!(finished["events"][0]["duration_seconds"].as_f64().unwrap() >= 600.0);
-    let limited = json(&format!("{base}/api/v1/events?limit=1&instance_id={INSTANCE}")).await;
+    let limited = json(&exporter.url(&format!("/api/v1/events?limit=1&instance_id={INSTANCE}"))).await;
     assert_eq!(limited["events"].as_array().unwrap().len(), 1);
     assert_eq!(limited["events"][0]["task_id"].as_str(), Some(ids[0]), "newest first");
-    let elsewhere = json(&format!("{base}/api/v1/events?region_id=cn-beijing")).await;
+    let elsewhere = json(&exporter.url("/api/v1/events?region_id=cn-beijing")).await;
     assert_eq!(elsewhere["events"], serde_json::json!([]));
 
     // A reload lists again from the same history: no burst.
     exporter.signal("HUP");
-    wait_for("the reload", || exporter.stderr().contains("configuration reloaded")).await;
+    wait_for("the reload", || exporter.log().contains("configuration reloaded")).await;
     let settled = calls() + 3;
     wait_for("three listings after the reload", || calls() >= settled).await;
-    assert_eq!(event_lines(&exporter.stderr()).len(), 3, "{}", exporter.stderr());
-    assert_eq!(exporter.terminate(PATIENCE).map(|s| s.success()), Some(true));
-    assert!(!exporter.stderr().contains(SECRET));
+    assert_eq!(event_lines(&exporter.log()).len(), 3, "{}", exporter.log());
+    exporter.stop().await;
+    assert!(!exporter.log().contains(SECRET));
 }
 
 #[tokio::test]
 async fn a_failed_download_passes_a_warn_filter_as_one_json_record() {
-    let sim = simulator(vec![task("dt-a", "queueing", ""), task("dt-b", "running", "3/9")]).await;
-    let dir = tempfile::tempdir().unwrap();
-    let path = write_config(dir.path(), &config(&sim));
-    let address = free_port();
-    let mut exporter = serve(&path, address, &["--log.format", "json", "--log.level", "warn"]);
-    let base = format!("http://{address}");
+    let tasks = [task("dt-a", "queueing", ""), task("dt-b", "running", "3/9")];
+    let warn_as_json =
+        Exporter::binary().listen(free_port()).args(&["--log.format", "json", "--log.level", "warn"]);
+    let (sim, mut exporter) = TestEstate::new().tasks(tasks).spawn(warn_as_json, config).await;
     wait_for("the daemon ready", || sim.calls_for(REGION, INSTANCE) >= 2).await;
     assert!(sim.move_task("dt-a", "running", "0/5"));
     assert!(sim.move_task("dt-b", "failed", "3/9"));
-    wait_for("the failed event", || !event_lines(&exporter.stderr()).is_empty()).await;
+    wait_for("the failed event", || !event_lines(&exporter.log()).is_empty()).await;
     let settled = sim.calls_for(REGION, INSTANCE) + 2;
     wait_for("two more listings", || sim.calls_for(REGION, INSTANCE) >= settled).await;
-    let log = exporter.stderr();
+    let log = exporter.log();
     let lines = event_lines(&log);
     assert_eq!(lines.len(), 1, "the info event is filtered out, the failed one is not:\n{log}");
     let record: serde_json::Value = serde_json::from_str(lines[0]).unwrap();
@@ -212,9 +174,9 @@ async fn a_failed_download_passes_a_warn_filter_as_one_json_record() {
     assert!(record["duration_seconds"].as_f64().unwrap() >= 600.0, "{record}");
     assert_eq!(record["export_bytes"], 0);
     // Both changes are in the ring, whatever the log level.
-    let events = json(&format!("{base}/api/v1/events")).await;
+    let events = json(&exporter.url("/api/v1/events")).await;
     assert_eq!(events["events"].as_array().unwrap().len(), 2, "{events}");
-    assert_eq!(exporter.terminate(PATIENCE).map(|s| s.success()), Some(true));
+    exporter.stop().await;
 }
 
 /// A running task whose exported tables rise at `per_second` from `start_ms`, out of `total`.
@@ -232,19 +194,11 @@ async fn a_steady_download_gets_an_eta_within_ten_percent_and_a_stuck_one_is_sta
         }
         vec![steady("dt-steady", start, 4.0, 2_000, now), task("dt-stuck", "running", "5/50")]
     });
-    let sim = Simulator::new()
-        .with_access_key(KEY_ID, SECRET)
-        .with_task_source(source)
-        .start(SocketAddr::from(([127, 0, 0, 1], 0)))
-        .await
-        .unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let path = write_config(dir.path(), &config(&sim));
-    let mut exporter = serve(&path, free_port(), &[]);
-    let base = format!("http://{}", exporter.listening().await);
+    let (sim, mut exporter) =
+        TestEstate::new().with(|sim| sim.with_task_source(source)).spawn(Exporter::binary(), config).await;
     let calls = || sim.calls_for(REGION, INSTANCE);
     wait_for("five listings", || calls() >= 5).await;
-    let tasks = json(&format!("{base}/api/v1/tasks")).await;
+    let tasks = json(&exporter.url("/api/v1/tasks")).await;
     let rows = tasks["tasks"].as_array().unwrap();
     let row = |id: &str| rows.iter().find(|t| t["task_id"] == id).unwrap_or_else(|| panic!("{id}: {tasks}"));
     let steady = row("dt-steady");
@@ -261,7 +215,7 @@ async fn a_steady_download_gets_an_eta_within_ten_percent_and_a_stuck_one_is_sta
     let stuck = row("dt-stuck");
     assert_eq!(stuck["stalled"], true, "five polls without a table: {stuck}");
     assert_eq!(stuck["eta_seconds"], serde_json::Value::Null);
-    let only_running = json(&format!("{base}/api/v1/tasks?state=queueing")).await;
+    let only_running = json(&exporter.url("/api/v1/tasks?state=queueing")).await;
     assert_eq!(only_running["tasks"], serde_json::json!([]));
-    assert_eq!(exporter.terminate(PATIENCE).map(|s| s.success()), Some(true));
+    exporter.stop().await;
 }

@@ -8,7 +8,7 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use super::PATIENCE;
+use super::{KEY_ID, PATIENCE, SECRET};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_dbs-exporter");
 
@@ -61,6 +61,14 @@ pub fn binary() -> Command {
 pub fn exporter(key_id: &str, secret: &str) -> Command {
     let mut command = binary();
     command.env("ALIBABA_CLOUD_ACCESS_KEY_ID", key_id).env("ALIBABA_CLOUD_ACCESS_KEY_SECRET", secret);
+    command
+}
+
+/// The binary with the shared key, set to run `subcommand` (`once`, `discover`,
+/// `check-config`) on the configuration file `config`.
+pub fn subcommand(subcommand: &str, config: &Path) -> Command {
+    let mut command = exporter(KEY_ID, SECRET);
+    command.args([subcommand, "--config.file", config.to_str().unwrap()]);
     command
 }
 
