@@ -176,7 +176,15 @@ fn config_of(discovery: &str, url: &str) -> Config {
 }
 
 fn pipeline(config: &Config) -> Pipeline {
-    Pipeline::build(config, Arc::new(StaticCredentials::new(Credentials::new(KEY_ID, SECRET)))).unwrap()
+    Pipeline::build_with(
+        config,
+        dbs_exporter::app::AccountCredentials::Shared(Arc::new(StaticCredentials::new(Credentials::new(
+            KEY_ID, SECRET,
+        )))),
+        dbs_exporter::poller::Shard::default(),
+        dbs_exporter::util::WallClock::System,
+    )
+    .unwrap()
 }
 
 /// `apply` of a refresh built beforehand, the previous target set kept alive meanwhile; the

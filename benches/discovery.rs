@@ -81,7 +81,13 @@ async fn refresh(url: &str, regions: &[String], block: &str) -> (Duration, usize
     }
     let config = config::parse(&text, "bench.yaml").unwrap();
     let credentials = Arc::new(StaticCredentials::new(Credentials::new(KEY_ID, SECRET)));
-    let mut pipeline = Pipeline::build(&config, credentials).unwrap();
+    let mut pipeline = Pipeline::build_with(
+        &config,
+        dbs_exporter::app::AccountCredentials::Shared(credentials),
+        dbs_exporter::poller::Shard::default(),
+        dbs_exporter::util::WallClock::System,
+    )
+    .unwrap();
     let started = Instant::now();
     pipeline.discover().await;
     (started.elapsed(), pipeline.targets().len())

@@ -96,8 +96,15 @@ fn measure(scheme: &str) {
     let (region_bound, latency_bound) = pacing_bound(estate, 2, rate as f64, concurrency);
     let bound = region_bound.max(latency_bound);
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
-    let pipeline =
-        Pipeline::build(&config, Arc::new(StaticCredentials::new(Credentials::new(KEY_ID, SECRET)))).unwrap();
+    let pipeline = Pipeline::build_with(
+        &config,
+        dbs_exporter::app::AccountCredentials::Shared(Arc::new(StaticCredentials::new(Credentials::new(
+            KEY_ID, SECRET,
+        )))),
+        dbs_exporter::poller::Shard::default(),
+        dbs_exporter::util::WallClock::System,
+    )
+    .unwrap();
 
     println!(
         "poll cycle over {scheme}: {} regions x {} instances x 2 types, {} tasks per instance, latency {:?}, \

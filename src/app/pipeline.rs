@@ -64,14 +64,6 @@ pub(super) struct Setup {
 }
 
 impl Pipeline {
-    /// Every account with the same credentials, every instance: for tests and tools.
-    pub fn build(
-        config: &Config,
-        credentials: Arc<dyn crate::credentials::CredentialsProvider>,
-    ) -> Result<Self, Error> {
-        Self::build_with(config, AccountCredentials::Shared(credentials), Shard::default(), WallClock::System)
-    }
-
     /// A pipeline that polls the instances of `shard`, each account with its credentials,
     /// stamping its listings with `clock`. With discovery, only listed instances are polled
     /// until [`Pipeline::discover`] has run.

@@ -86,7 +86,8 @@ impl CredentialEnv {
         CredentialEnv { ca_bundle, ..self.clone() }
     }
 
-    /// Temporary credentials refreshed by `clock` rather than the system's (tests).
+    /// Temporary credentials refreshed by `clock` rather than the system's (one a test moves by
+    /// hand, say).
     pub fn with_clock(mut self, clock: Clock) -> Self {
         self.clock = clock;
         self

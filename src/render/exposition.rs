@@ -232,8 +232,9 @@ impl Exposition {
         own
     }
 
-    /// The whole plain-text body of a scrape, in one buffer (tests).
-    pub fn body(&self) -> Vec<u8> {
+    /// The whole plain-text body of a scrape, in one buffer.
+    #[cfg(test)]
+    pub(crate) fn body(&self) -> Vec<u8> {
         self.scrape(false).concat()
     }
 }

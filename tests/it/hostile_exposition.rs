@@ -15,6 +15,7 @@ use dbs_exporter::render::Exposition;
 use dbs_exporter::store::model::{InstanceKey, QueryId, TargetKey, TaskAggregate};
 use dbs_exporter::store::{Attempt, Generation, RoundReport, Store};
 
+use crate::support::exposition_text;
 use crate::support::prom_text::{self, Family, Sample};
 
 const TASK_FAMILIES: [&str; 4] = [
@@ -184,8 +185,7 @@ impl Scenario {
             store.record_round(RoundReport { duration_seconds: seconds, api_calls: calls, lag_seconds: 0.0 });
         }
         let metrics = ExporterMetrics::new(self.regions());
-        let body = Exposition::new(Arc::new(store), metrics).body();
-        String::from_utf8(body).expect("the exposition is UTF-8")
+        exposition_text(&Exposition::new(Arc::new(store), metrics))
     }
 
     /// `(family, region, instance, task type, state)` to the exact value each task series must

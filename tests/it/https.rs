@@ -259,7 +259,7 @@ fn pipeline(sim: &SimHandle, ca_path: &Path, instances: usize, concurrency: usiz
     );
     let mut config = config::parse(&text, "reuse.yaml").unwrap();
     config.tls = TlsConfig::with_ca_file(ca_path).unwrap();
-    Pipeline::build(&config, credentials()).unwrap()
+    pipeline_on(&config)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

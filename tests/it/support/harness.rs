@@ -30,6 +30,7 @@ use dbs_exporter::app::{AccountCredentials, ConfigSource, Daemon, Pipeline, WebO
 use dbs_exporter::config;
 use dbs_exporter::credentials::{CredentialEndpoints, CredentialEnv, Credentials, StaticCredentials};
 use dbs_exporter::poller::Shard;
+use dbs_exporter::render::Exposition;
 use dbs_exporter::util::WallClock;
 use dbs_sim::{SimCa, SimDbInstance, SimHandle, SimTask, Simulator};
 use tokio::task::JoinHandle;
@@ -49,7 +50,13 @@ pub fn credentials() -> Arc<StaticCredentials> {
 
 /// A pipeline on the configuration `text`, signing with the shared key.
 pub fn pipeline(text: &str) -> Pipeline {
-    Pipeline::build(&parse(text), credentials()).unwrap()
+    pipeline_on(&parse(text))
+}
+
+/// A pipeline on `config`, every account signing with the shared key, every instance polled.
+pub fn pipeline_on(config: &config::Config) -> Pipeline {
+    let credentials = AccountCredentials::Shared(credentials());
+    Pipeline::build_with(config, credentials, Shard::default(), WallClock::System).unwrap()
 }
 
 /// A pipeline on `text` whose accounts resolve their credentials as the binary does, but from
@@ -69,7 +76,14 @@ fn parse(text: &str) -> config::Config {
 
 /// What a pipeline exposes on `/metrics`, as text.
 pub fn metrics_of(pipeline: &Pipeline) -> String {
-    String::from_utf8(pipeline.exposition.body()).unwrap()
+    exposition_text(&pipeline.exposition)
+}
+
+/// An exposition as a scrape without gzip would send it.
+pub fn exposition_text(exposition: &Exposition) -> String {
+    let mut out = Vec::new();
+    exposition.write_plain(&mut out).expect("writing to memory");
+    String::from_utf8(out).expect("the exposition is UTF-8")
 }
 
 /// The simulator with tasks and nothing else, for a test of the client alone.
