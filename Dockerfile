@@ -12,6 +12,9 @@
 ARG RUST_VERSION=1
 ARG DEBIAN_RELEASE=bookworm
 
+# The build stage writes only under its WORKDIR (the final stage copies the binary out of
+# /src/target): CI replays this stage without a container engine (.ci/replay-dockerfile.py),
+# mapping its / to a scratch folder, and fails when a COPY, a stub or a RUN would break here.
 FROM rust:${RUST_VERSION}-slim-${DEBIAN_RELEASE} AS build
 WORKDIR /src
 
@@ -35,8 +38,7 @@ ARG REVISION=unknown
 ARG BRANCH=unknown
 ENV DBS_EXPORTER_REVISION=${REVISION} DBS_EXPORTER_BRANCH=${BRANCH}
 RUN touch src/main.rs src/lib.rs \
- && cargo build --release --locked \
- && cp target/release/dbs-exporter /dbs-exporter
+ && cargo build --release --locked
 
 FROM gcr.io/distroless/cc-debian12:nonroot
 
@@ -49,7 +51,7 @@ LABEL org.opencontainers.image.title="dbs-exporter" \
       org.opencontainers.image.revision="${REVISION}" \
       org.opencontainers.image.base.name="gcr.io/distroless/cc-debian12:nonroot"
 
-COPY --from=build /dbs-exporter /usr/local/bin/dbs-exporter
+COPY --from=build /src/target/release/dbs-exporter /usr/local/bin/dbs-exporter
 
 # 65532 is distroless' nonroot user; numeric so that runAsNonRoot can verify it.
 USER 65532:65532
