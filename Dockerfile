@@ -20,24 +20,28 @@ WORKDIR /src
 
 # Dependency layer: build every dependency against stub sources, so that this layer is rebuilt
 # only when Cargo.toml or Cargo.lock change, not on every source edit.
+# The workspace: the exporter at the root and the simulator crate its demo runs (crates/dbs-sim),
+# each stubbed here.
 COPY Cargo.toml Cargo.lock ./
+COPY crates/dbs-sim/Cargo.toml ./crates/dbs-sim/
 # cargo parses every target the manifest declares, the [[bench]]es included, before building.
 COPY benches ./benches
-RUN mkdir src \
+RUN mkdir -p src crates/dbs-sim/src \
  && echo 'fn main() {}' > src/main.rs \
- && touch src/lib.rs \
+ && touch src/lib.rs crates/dbs-sim/src/lib.rs \
  && cargo build --release --locked \
- && rm -rf src
+ && rm -rf src crates/dbs-sim/src
 
 # The real build. `touch` makes cargo see the sources as newer than the stub build whatever
 # modification times COPY gave them.
 COPY build.rs ./
 COPY src ./src
+COPY crates ./crates
 # build.rs reads these (the build context has no .git); --version and build_info show them.
 ARG REVISION=unknown
 ARG BRANCH=unknown
 ENV DBS_EXPORTER_REVISION=${REVISION} DBS_EXPORTER_BRANCH=${BRANCH}
-RUN touch src/main.rs src/lib.rs \
+RUN touch src/main.rs src/lib.rs crates/dbs-sim/src/lib.rs \
  && cargo build --release --locked
 
 FROM gcr.io/distroless/cc-debian12:nonroot

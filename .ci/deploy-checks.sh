@@ -95,70 +95,7 @@ check() {
 
 check "hadolint Dockerfile" "$VENV/bin/hadolint" Dockerfile
 
-# No Docker engine here, so the image is not built; but what the build stage COPYs must still be
-# a complete cargo package (a [[bench]] or [[test]] the manifest names and the context lacks
-# breaks `docker build` at once). Assembles the build stage's context from its COPY lines and
-# .dockerignore, then lets cargo read it (cargo fetch --locked): after the dependency-layer
-# COPYs with the stub sources the Dockerfile writes, and after all COPYs.
-docker_context() {
-  "$PY" - "$OUT/docker-context" <<'EOF'
-import fnmatch, os, pathlib, shutil, subprocess, sys
-root, ctx = pathlib.Path("."), pathlib.Path(sys.argv[1])
-ignore = [l.strip() for l in open(".dockerignore") if l.strip() and not l.startswith("#")]
-if ignore[0] != "*" or not all(l.startswith("!") for l in ignore[1:]):
-    sys.exit(".dockerignore: this check understands only an allowlist ('*' then '!path' lines)")
-allowed = [l[1:].rstrip("/") for l in ignore[1:]]
-def is_allowed(path):
-    return any(path == a or path.startswith(a + "/") or fnmatch.fnmatch(path, a) for a in allowed)
-lines, stage = [], 0
-for raw in open("Dockerfile").read().replace("\\\n", " ").splitlines():
-    word = raw.split()[0].upper() if raw.split() else ""
-    if word == "FROM":
-        stage += 1
-    elif stage == 1 and word in ("COPY", "RUN"):
-        lines.append(raw.split())
-copies_before_run, copies = [], []
-for parts in lines:
-    if parts[0].upper() == "RUN":
-        if not copies_before_run:
-            copies_before_run = list(copies)
-        continue
-    if any(p.startswith("--from") for p in parts):
-        continue
-    args = [p for p in parts[1:] if not p.startswith("--")]
-    for src in args[:-1]:
-        if not is_allowed(src):
-            sys.exit(f"Dockerfile COPYs {src}, which .dockerignore excludes")
-        if not (root / src).exists():
-            sys.exit(f"Dockerfile COPYs {src}, which does not exist")
-        copies.append((src, args[-1]))
-def assemble(where, items, stub):
-    shutil.rmtree(where, ignore_errors=True)
-    where.mkdir(parents=True)
-    for src, dest in items:
-        target = where / dest / pathlib.Path(src).name if dest.endswith("/") else where / dest
-        if (root / src).is_dir():
-            shutil.copytree(root / src, target)
-        else:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy(root / src, target)
-    if stub:  # what the dependency layer's RUN writes
-        (where / "src").mkdir(exist_ok=True)
-        (where / "src/main.rs").write_text("fn main() {}\n")
-        (where / "src/lib.rs").write_text("")
-    # fetch (unlike metadata) reads every target file and checks the lock file, without compiling;
-    # it may download crates for other platforms from crates.io.
-    result = subprocess.run(["cargo", "fetch", "--locked"],
-                            cwd=where, capture_output=True, text=True)
-    if result.returncode != 0:
-        sys.exit(f"cargo cannot read the build context {where}:\n{result.stderr}")
-assemble(ctx / "dependency-layer", copies_before_run, stub=True)
-assemble(ctx / "full", copies, stub=False)
-print(f"build stage COPYs {', '.join(s for s, _ in copies)}: allowed by .dockerignore, and cargo reads "
-      "the package both with the dependency layer's stub sources and with the real ones")
-EOF
-}
-check "Dockerfile build context is a complete cargo package" docker_context
+# The Dockerfile's build stage is replayed by .ci/replay-dockerfile.py (the CI's release build).
 
 check "yamllint deploy/" "$VENV/bin/yamllint" --strict -c deploy/yamllint.yaml deploy
 

@@ -162,14 +162,17 @@ def member_dockerfile(ctx, copy_manifest=True, stub=True, copy_sources=True, tou
             "the member's manifest",
         )
     if stub:
-        text = replace_once(
-            text,
-            " && touch src/lib.rs \\\n",
-            f" && touch src/lib.rs \\\n && mkdir -p {MEMBER_DIR}/src \\\n && touch {MEMBER_DIR}/src/lib.rs \\\n",
-            "the member's stub",
+        # After the line that stubs the root's lib.rs (and any member already there).
+        stub_line = re.search(r"^ && touch src/lib\.rs[^\n]*\\\n", text, re.M)
+        if not stub_line:
+            raise CaseError("the member's stub: no ` && touch src/lib.rs ...` line in the Dockerfile")
+        text = (
+            text[: stub_line.end()]
+            + f" && mkdir -p {MEMBER_DIR}/src \\\n && touch {MEMBER_DIR}/src/lib.rs \\\n"
+            + text[stub_line.end() :]
         )
         text = replace_once(text, " && rm -rf src", f" && rm -rf src {MEMBER_DIR}/src", "the stub's removal")
-    if copy_sources:
+    if copy_sources and "COPY crates ./crates\n" not in text:
         text = replace_once(text, "COPY src ./src\n", "COPY src ./src\nCOPY crates ./crates\n", "the member's sources")
     if touch:
         text = replace_once(
