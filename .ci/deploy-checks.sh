@@ -102,30 +102,29 @@ check "yamllint deploy/" "$VENV/bin/yamllint" --strict -c deploy/yamllint.yaml d
 # No placeholder estate: neither the kustomize base nor the chart ships a config. Rendering
 # either without one must fail and say what to provide. (The checks below render the base with
 # config/example.yaml copied in, and the chart with ci/minimal-values.yaml.)
+# Rendering `what` (a command) must fail, and its output must say `names` (a grep pattern).
+refuses_without_config() {
+  local what=$1 names=$2 out
+  shift 2
+  if out=$("$@" 2>&1); then
+    echo "$what renders without a config"
+    return 1
+  elif ! grep -q -- "$names" <<<"$out"; then
+    echo "$what fails without naming what to provide: $out"
+    return 1
+  fi
+  echo "$what without a config: $(grep -o -- "$names.*" <<<"$out" | head -1 | cut -c1-120)"
+}
 config_required() {
-  local ok=0 out
+  local ok=0
   if [ -e deploy/kubernetes/base/config.yaml ] || [ -e deploy/helm/dbs-exporter/files/config.yaml ]; then
     echo "a default config is back in deploy/kubernetes/base/ or the chart's files/: installs would poll it"
     ok=1
   fi
-  if out=$("$KUBECTL" kustomize deploy/kubernetes/base 2>&1); then
-    echo "kubectl kustomize deploy/kubernetes/base renders without a config.yaml"
-    ok=1
-  elif ! grep -q 'base/config.yaml' <<<"$out"; then
-    echo "kubectl kustomize deploy/kubernetes/base fails without naming base/config.yaml: $out"
-    ok=1
-  else
-    echo "kustomize base without config.yaml: $(grep -o 'lstat [^ ]*config.yaml: no such file or directory' <<<"$out" | head -1)"
-  fi
-  if out=$("$HELM" template dbs-exporter deploy/helm/dbs-exporter 2>&1); then
-    echo "helm template renders without config"
-    ok=1
-  elif ! grep -q 'config is required: set `config`' <<<"$out"; then
-    echo "helm template without config fails without naming the value: $out"
-    ok=1
-  else
-    echo "chart without config: $(grep -o 'config is required[^(]*' <<<"$out" | head -1)"
-  fi
+  refuses_without_config "kubectl kustomize deploy/kubernetes/base" 'base/config.yaml' \
+    "$KUBECTL" kustomize deploy/kubernetes/base || ok=1
+  refuses_without_config "helm template" 'config is required: set `config`' \
+    "$HELM" template dbs-exporter deploy/helm/dbs-exporter || ok=1
   return $ok
 }
 check "no default estate: kustomize base and chart require a config" config_required
