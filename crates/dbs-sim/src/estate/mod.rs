@@ -17,7 +17,7 @@ mod token;
 use std::sync::Arc;
 
 pub(crate) use self::instances::Estate;
-use crate::gateway::{Gateway, Product};
+use crate::gateway::{Accounts, Action, Call, Gateway, Product, Reply, Routes};
 
 /// One database instance (or cluster) of the simulated account, as the list APIs show it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -127,16 +127,50 @@ impl SimDbInstance {
     }
 }
 
+/// One list API of the estate as a product on the gateway: RDS, PolarDB and MongoDB differ
+/// only in their name, version, actions and how they answer a call RAM lets through.
+struct ListApi {
+    name: &'static str,
+    version: &'static str,
+    actions: &'static [Action],
+    answer: fn(&Estate, &Call) -> Reply,
+    estate: Arc<Estate>,
+}
+
+impl Product for ListApi {
+    fn name(&self) -> &'static str {
+        self.name
+    }
+
+    fn routes(&self) -> Routes {
+        Routes::Rpc { version: self.version, actions: self.actions }
+    }
+
+    #[cfg(feature = "testing")]
+    fn received(&self, call: &Call) {
+        self.estate.received(call);
+    }
+
+    fn answer(&self, call: &Call, _: &Accounts) -> Reply {
+        match self.estate.refusal(call) {
+            Some(refusal) => refusal,
+            None => (self.answer)(&self.estate, call),
+        }
+    }
+}
+
 /// Serves the list APIs of `estate` on `gateway`.
 pub(crate) fn mount(gateway: &Gateway, estate: &Arc<Estate>) {
-    let products: [Arc<dyn Product>; 3] = [
-        Arc::new(rds::Rds::new(Arc::clone(estate))),
-        Arc::new(polardb::PolarDb::new(Arc::clone(estate))),
-        Arc::new(mongodb::MongoDb::new(Arc::clone(estate))),
-    ];
-    for product in products {
-        gateway.mount(product);
-    }
+    let api = |name, version, actions, answer| ListApi {
+        name,
+        version,
+        actions,
+        answer,
+        estate: Arc::clone(estate),
+    };
+    gateway.mount(Arc::new(api(rds::NAME, rds::VERSION, rds::ACTIONS, rds::answer)));
+    gateway.mount(Arc::new(api(polardb::NAME, polardb::VERSION, polardb::ACTIONS, polardb::answer)));
+    gateway.mount(Arc::new(api(mongodb::NAME, mongodb::VERSION, mongodb::ACTIONS, mongodb::answer)));
 }
 
 /// Plausible zones: `cn-hangzhou-h`, `ap-southeast-1a`, as Alibaba names them.

@@ -2,8 +2,6 @@
 //! (`DBInstanceType=replicate`, the default) or its sharded clusters (`sharding`), filtered by
 //! engine, status and tags (all of them), paged by `PageSize` 30, 50 or 100 and `PageNumber`.
 
-use std::sync::Arc;
-
 use serde_json::{json, Value};
 
 use super::params::{
@@ -11,46 +9,21 @@ use super::params::{
     tags_json,
 };
 use super::{zone_of, Estate, SimDbInstance, SimDbKind, CREATED, RESOURCE_GROUP};
-use crate::gateway::{Accounts, Action, Call, GatewayError, Product, Reply, Routes};
+use crate::gateway::{Action, Call, GatewayError, Reply};
 
 pub(super) const VERSION: &str = "2015-12-01";
-const ACTIONS: &[Action] = &[Action { name: "DescribeDBInstances", signed: true }];
+pub(super) const ACTIONS: &[Action] = &[Action { name: "DescribeDBInstances", signed: true }];
+
+/// MongoDB (ApsaraDB for MongoDB, product code `Dds`) on the gateway: its product name in errors and the log.
+pub(super) const NAME: &str = "Dds";
+
+/// A call RAM let through.
+pub(super) fn answer(estate: &Estate, call: &Call) -> Reply {
+    reply(describe_db_instances(estate, call))
+}
 
 const REPLICATE: &str = "replicate";
 const SHARDING: &str = "sharding";
-
-/// MongoDB (ApsaraDB for MongoDB, product code `Dds`) on the gateway.
-pub(super) struct MongoDb {
-    estate: Arc<Estate>,
-}
-
-impl MongoDb {
-    pub fn new(estate: Arc<Estate>) -> Self {
-        MongoDb { estate }
-    }
-}
-
-impl Product for MongoDb {
-    fn name(&self) -> &'static str {
-        "Dds"
-    }
-
-    fn routes(&self) -> Routes {
-        Routes::Rpc { version: VERSION, actions: ACTIONS }
-    }
-
-    #[cfg(feature = "testing")]
-    fn received(&self, call: &Call) {
-        self.estate.received(call);
-    }
-
-    fn answer(&self, call: &Call, _: &Accounts) -> Reply {
-        match self.estate.refusal(call) {
-            Some(refusal) => refusal,
-            None => reply(describe_db_instances(&self.estate, call)),
-        }
-    }
-}
 
 /// The `DBInstanceType` an instance is listed under, if it is a MongoDB one.
 fn listed_as(instance: &SimDbInstance) -> Option<&'static str> {

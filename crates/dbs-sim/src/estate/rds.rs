@@ -2,61 +2,34 @@
 //! type, status and tags, paged by `PageSize`/`PageNumber` or by `MaxResults`/`NextToken`.
 //! Its items carry no tags: `ListTagResources` ([`super::rds_tags`]) reads them.
 
-use std::sync::Arc;
-
 use serde_json::{json, Map, Value};
 
 use super::params::{admits, bad_request, given, page, page_number, region, reply, size_up_to};
 use super::token::{self, Cursor};
 use super::{rds_tags, zone_of, Estate, SimDbInstance, SimDbKind, CREATED, RESOURCE_GROUP};
-use crate::gateway::{Accounts, Action, Call, GatewayError, Product, Reply, Routes};
+use crate::gateway::{Action, Call, GatewayError, Reply};
 
 pub(super) const VERSION: &str = "2014-08-15";
 const DESCRIBE: &str = "DescribeDBInstances";
-const ACTIONS: &[Action] =
+pub(super) const ACTIONS: &[Action] =
     &[Action { name: DESCRIBE, signed: true }, Action { name: rds_tags::ACTION, signed: true }];
+
+/// RDS on the gateway: its product name in errors and the log.
+pub(super) const NAME: &str = "Rds";
+
+/// A call RAM let through: `DescribeDBInstances`, or `ListTagResources` ([`rds_tags`]).
+pub(super) fn answer(estate: &Estate, call: &Call) -> Reply {
+    match call.param("Action") {
+        rds_tags::ACTION => reply(rds_tags::list_tag_resources(estate, call)),
+        _ => reply(describe_db_instances(estate, call)),
+    }
+}
 
 /// `PageSize` and `MaxResults` take 1 to 100.
 const MAX_PAGE_SIZE: u64 = 100;
 const DEFAULT_PAGE_SIZE: u64 = 30;
 /// `Tags` holds at most this many pairs.
 const MAX_TAGS: usize = 5;
-
-/// RDS on the gateway.
-pub(super) struct Rds {
-    estate: Arc<Estate>,
-}
-
-impl Rds {
-    pub fn new(estate: Arc<Estate>) -> Self {
-        Rds { estate }
-    }
-}
-
-impl Product for Rds {
-    fn name(&self) -> &'static str {
-        "Rds"
-    }
-
-    fn routes(&self) -> Routes {
-        Routes::Rpc { version: VERSION, actions: ACTIONS }
-    }
-
-    #[cfg(feature = "testing")]
-    fn received(&self, call: &Call) {
-        self.estate.received(call);
-    }
-
-    fn answer(&self, call: &Call, _: &Accounts) -> Reply {
-        if let Some(refusal) = self.estate.refusal(call) {
-            return refusal;
-        }
-        match call.param("Action") {
-            rds_tags::ACTION => reply(rds_tags::list_tag_resources(&self.estate, call)),
-            _ => reply(describe_db_instances(&self.estate, call)),
-        }
-    }
-}
 
 /// How the request pages.
 enum Paging {
