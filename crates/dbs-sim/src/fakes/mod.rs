@@ -1,7 +1,6 @@
 //! Test support: fakes of STS and of the ECS metadata service, as products on the simulator's
-//! [`Gateway`], for this crate's tests and the integration tests. Built only for tests (the
-//! `test-support` feature, which the crate's own tests turn on): none of it is in the release
-//! binary.
+//! [`Gateway`], for the exporter's tests. Built only with this crate's `testing` feature, which
+//! only test builds turn on: none of it is in the exporter's release binary.
 //!
 //! Each fake starts on a gateway of its own, or mounts on one shared with other products
 //! ([`FakeSts::mount`]): then the temporary credentials STS hands out are keys the gateway
