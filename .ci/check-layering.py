@@ -432,39 +432,51 @@ def line_of(text, offset):
     return text.count("\n", 0, offset) + 1
 
 
-def read_table(order, folders):
-    """The module table's rows and what is wrong with them against src/lib.rs: (rows,
-    problems), a row being (its order cell, its module, its line in the doc, the names its
-    `uses` cell lists, in their written order)."""
+def table_body(header):
+    """The body lines of docs/architecture.md's table whose header row has exactly these cells:
+    (line number, cells) of each line up to the first that is not a table line, the separator
+    line left out; None when the doc has no such table."""
     lines = DOC.read_text().splitlines()
-    header = re.compile(r"^\|\s*order\s*\|\s*module\s*\|\s*owns\s*\|\s*uses\s*\|\s*$")
-    start = next((k for k, line in enumerate(lines) if header.match(line)), None)
-    where = DOC.relative_to(ROOT)
+    pattern = re.compile(r"^\|" + r"\|".join(rf"\s*{re.escape(cell)}\s*" for cell in header) + r"\|\s*$")
+    start = next((k for k, line in enumerate(lines) if pattern.match(line)), None)
     if start is None:
-        return [], [f"{where}: no table with the header `| order | module | owns | uses |`"]
-    rows, problems = [], []
+        return None
+    body = []
     for k in range(start + 1, len(lines)):
         line = lines[k].strip()
         if not line.startswith("|"):
             break
         cells = [c.strip() for c in line.strip("|").split("|")]
-        if all(re.fullmatch(r":?-+:?", c) for c in cells):
-            continue
+        if not all(re.fullmatch(r":?-+:?", c) for c in cells):
+            body.append((k + 1, cells))
+    return body
+
+
+def read_table(order, folders):
+    """The module table's rows and what is wrong with them against src/lib.rs: (rows,
+    problems), a row being (its order cell, its module, its line in the doc, the names its
+    `uses` cell lists, in their written order)."""
+    body = table_body(["order", "module", "owns", "uses"])
+    where = DOC.relative_to(ROOT)
+    if body is None:
+        return [], [f"{where}: no table with the header `| order | module | owns | uses |`"]
+    rows, problems = [], []
+    for line_no, cells in body:
         if len(cells) < 4:
-            problems.append(f"{where}:{k + 1}: a table line without its four cells")
+            problems.append(f"{where}:{line_no}: a table line without its four cells")
             continue
         number, module, uses = cells[0], cells[1], cells[-1]
         name = module.strip("`").rstrip("/")
         if not re.fullmatch(r"`[a-z_][a-z0-9_]*/?`", module):
-            problems.append(f"{where}:{k + 1}: the module cell `{module}` is not one backticked name")
+            problems.append(f"{where}:{line_no}: the module cell `{module}` is not one backticked name")
         elif name in folders and not module.endswith("/`"):
-            problems.append(f"{where}:{k + 1}: row `{name}`: write it `{name}/`, src/{name}/ is a folder")
+            problems.append(f"{where}:{line_no}: row `{name}`: write it `{name}/`, src/{name}/ is a folder")
         elif name in order and name not in folders and module.endswith("/`"):
-            problems.append(f"{where}:{k + 1}: row `{name}`: write it `{name}`, it has no folder src/{name}/")
+            problems.append(f"{where}:{line_no}: row `{name}`: write it `{name}`, it has no folder src/{name}/")
         listed = [n.rstrip("/") for n in re.findall(r"`([^`]+)`", uses)]
         if not listed and uses != "nothing":
-            problems.append(f"{where}:{k + 1}: row `{name}`: the uses cell `{uses}` is neither backticked module names nor `nothing`")
-        rows.append((number, name, k + 1, listed))
+            problems.append(f"{where}:{line_no}: row `{name}`: the uses cell `{uses}` is neither backticked module names nor `nothing`")
+        rows.append((number, name, line_no, listed))
     expected = [str(k) for k in range(1, len(rows) + 1)]
     for (number, name, line, _), want in zip(rows, expected):
         if number != want:
@@ -765,29 +777,21 @@ def check_module_files(crate_roots):
 def read_folders_table():
     """The folders table's rows, (folder, line, holds), and what is wrong with its lines; None
     for the rows when the doc has no such table."""
-    lines = DOC.read_text().splitlines()
-    header = re.compile(r"^\|\s*folder\s*\|\s*holds\s*\|\s*$")
-    start = next((k for k, line in enumerate(lines) if header.match(line)), None)
-    if start is None:
+    body = table_body(["folder", "holds"])
+    if body is None:
         return None, []
     where = DOC.relative_to(ROOT)
     rows, problems = [], []
-    for k in range(start + 1, len(lines)):
-        line = lines[k].strip()
-        if not line.startswith("|"):
-            break
-        cells = [c.strip() for c in line.strip("|").split("|")]
-        if all(re.fullmatch(r":?-+:?", c) for c in cells):
-            continue
+    for line_no, cells in body:
         folder = re.fullmatch(r"`([^`\s]+/)`", cells[0])
         if len(cells) != 2:
-            problems.append(f"{where}:{k + 1}: a folders table line without its two cells")
+            problems.append(f"{where}:{line_no}: a folders table line without its two cells")
         elif not folder:
-            problems.append(f"{where}:{k + 1}: the folder cell {cells[0]} is not one backticked path ending in `/`")
+            problems.append(f"{where}:{line_no}: the folder cell {cells[0]} is not one backticked path ending in `/`")
         elif not cells[1]:
-            problems.append(f"{where}:{k + 1}: row `{folder.group(1)}`: the holds cell is empty")
+            problems.append(f"{where}:{line_no}: row `{folder.group(1)}`: the holds cell is empty")
         if folder:
-            rows.append((folder.group(1), k + 1, cells[-1]))
+            rows.append((folder.group(1), line_no, cells[-1]))
     return rows, problems
 
 
