@@ -158,6 +158,13 @@ def unit_tests():
     ]
     if got != want:
         failures.append(f"module_paths: got {got!r}, want {want!r}")
+    for code, want in {
+        "pub(crate) name: T,\n other: U,": "pub(crate) name: T",
+        "pub fn f<A, B>(a: A) -> B { g() }\nfn h() {}": "pub fn f<A, B>(a: A) -> B { g() }",
+        "name: T,\n other: U,": "name: T",
+    }.items():
+        if code[: module.item_end(code, 0)] != want:
+            failures.append(f"item_end: {code!r} ends after {code[: module.item_end(code, 0)]!r}, want {want!r}")
     cases = {"test": True, "all(test, unix)": True, "any(test, feature = \"x\")": False,
              "not(test)": False, "any(test, all(test, unix))": True, "unix": False}
     for predicate, want in cases.items():

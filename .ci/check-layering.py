@@ -220,6 +220,10 @@ def item_end(code, start):
     after the `}` of its body, before a `,` if it is not an item, or before the `}` that closes
     the block around it."""
     word = IDENT.match(code, start)
+    # Visibility says nothing: `pub fn f<A, B>()` is an item, `pub name: T,` a field.
+    if word and word.group(0) == "pub":
+        after = re.compile(r"pub\s*(?:\([^)]*\))?\s*").match(code, start).end()
+        word = IDENT.match(code, after) or word
     is_item = bool(word) and word.group(0) in ITEM_WORDS
     depth = 0
     for k in range(start, len(code)):
