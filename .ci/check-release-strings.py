@@ -16,12 +16,25 @@ cannot read does not pass). Usage: `python3 .ci/check-release-strings.py target/
 """
 
 import http
+import importlib.util
 import pathlib
 import re
 import subprocess
 import sys
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
+
+
+def rust_reader():
+    """.ci/check-layering.py, for its Rust reading: comments and literals told apart, and where
+    an item (or a field) ends."""
+    spec = importlib.util.spec_from_file_location("check_layering", ROOT / ".ci" / "check-layering.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+RUST = rust_reader()
 SIM = ROOT / "crates" / "dbs-sim" / "src"
 GATE = re.compile(r'#\[cfg\(feature\s*=\s*"testing"\)\]')
 MOD_DECL = re.compile(r"\s*(?:pub(?:\([^)]*\))?\s+)?mod\s+([a-z_][a-z0-9_]*)\s*;")
@@ -44,24 +57,21 @@ def module_files(parent_file, name):
 
 
 def gated_spans(text):
-    """(start, end) of each item after a testing gate: to its `;` or its matching `}`."""
+    """(start, end) of each item, field or statement a testing gate stands on, read as
+    check-layering.py reads Rust: in the code with comments blanked and literals emptied (same
+    offsets), past any further attributes, to where the item ends."""
+    code = RUST.strip_comments(text)
     spans = []
+    # The gate's "testing" is a literal, emptied in `code`: found in the text, kept where `code`
+    # still has its `#` (not in a comment).
     for gate in GATE.finditer(text):
-        i, depth = gate.end(), 0
-        while i < len(text):
-            char = text[i]
-            if char == "{":
-                depth += 1
-            elif char == "}":
-                depth -= 1
-                if depth == 0:
-                    i += 1
-                    break
-            elif char == ";" and depth == 0:
-                i += 1
-                break
-            i += 1
-        spans.append((gate.start(), i))
+        if code[gate.start()] != "#":
+            continue
+        start = gate.end()
+        while attribute := re.compile(r"\s*#\s*\[").match(code, start):
+            start = RUST.matching(code, attribute.end() - 1, "[", "]")
+        start = len(code) - len(code[start:].lstrip())
+        spans.append((gate.start(), RUST.item_end(code, start)))
     return spans
 
 
